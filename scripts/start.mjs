@@ -1,0 +1,19 @@
+#!/usr/bin/env node
+// `npm start`: build dist/ when it is missing or older than src/, then run the server.
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+const newest = (dir) =>
+  readdirSync(dir, { withFileTypes: true }).reduce((max, e) => {
+    const p = join(dir, e.name);
+    return Math.max(max, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
+  }, 0);
+const main = join(root, 'dist/main.js');
+const src = join(root, 'src');
+if (existsSync(src) && (!existsSync(main) || newest(src) > statSync(main).mtimeMs)) {
+  console.error('tus-s3-server: building dist/ ...');
+  execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.json')], { stdio: 'inherit' });
+}
+await import(main);

@@ -1,0 +1,47 @@
+/** buildApp(config) -> a ready Fastify instance with every location mounted (used by main and tests). */
+import fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { Config } from './config/index.js';
+import { tusRoutes } from './http/tus-routes.js';
+import { createLogger } from './logger.js';
+import { createStore } from './stores/index.js';
+import { createTusServer } from './tus/create-tus-server.js';
+
+export interface BuildOptions {
+  logger?: Logger;
+}
+
+/** Mount paths: the default location at TUS_PATH, every location at TUS_PATH<name>/. */
+export function mountPaths(config: Config): Array<{ path: string; location: Config['locations'][number] }> {
+  const base = config.tusPath.replace(/\/+$/, '');
+  const [first] = config.locations;
+  const mounts = config.locations.map((location) => ({ path: `${base}/${location.name}`, location }));
+  return first ? [{ path: base, location: first }, ...mounts] : mounts;
+}
+
+export async function buildApp(config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
+  const logger = options.logger ?? createLogger(config);
+  const app = fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    requestIdHeader: 'x-request-id',
+    // Uploads can be long; the tus client resumes if a connection dies.
+    requestTimeout: 0,
+    connectionTimeout: 0,
+  });
+  for (const warning of config.warnings) app.log.warn(warning);
+
+  const stores = new Map(config.locations.map((l) => [l.name, createStore(l, { expiration: config.uploadExpiration })]));
+  for (const { path, location } of mountPaths(config)) {
+    const datastore = stores.get(location.name);
+    if (!datastore) continue;
+    const tus = createTusServer({
+      path,
+      datastore,
+      maxSize: config.maxUploadSize,
+      ...(config.publicUrl ? { publicUrl: config.publicUrl } : {}),
+      trustProxy: false,
+    });
+    await app.register(tusRoutes, { path, tus, location: location.name });
+  }
+  return app;
+}

@@ -1,0 +1,139 @@
+/**
+ * Zod schemas that cast environment strings the Directus way. An empty string counts
+ * as unset, so `FOO=` in a .env file falls back to the default.
+ */
+import bytes from 'bytes';
+import ms from 'ms';
+import { z } from 'zod';
+
+type Raw = string | undefined;
+const unset = (value: Raw): value is undefined | '' => value === undefined || value.trim() === '';
+
+export function bool(fallback: boolean) {
+  return z
+    .string()
+    .optional()
+    .transform((value: Raw, ctx): boolean => {
+      if (unset(value)) return fallback;
+      const v = value.trim().toLowerCase();
+      if (v === 'true' || v === '1') return true;
+      if (v === 'false' || v === '0') return false;
+      ctx.addIssue({ code: 'custom', message: 'expected true or false' });
+      return z.NEVER;
+    });
+}
+
+export function int(fallback: number, { min = 0, max = Number.MAX_SAFE_INTEGER } = {}) {
+  return z
+    .string()
+    .optional()
+    .transform((value: Raw, ctx): number => {
+      if (unset(value)) return fallback;
+      const n = Number(value.trim());
+      if (!Number.isInteger(n) || n < min || n > max) {
+        ctx.addIssue({ code: 'custom', message: `expected a whole number from ${min} to ${max}` });
+        return z.NEVER;
+      }
+      return n;
+    });
+}
+
+/** A byte size: a plain number of bytes or a unit such as `10mb`, `5GB` (1 kb = 1024 bytes). */
+export function size(fallback: number, { min = 0, max = Number.MAX_SAFE_INTEGER } = {}) {
+  return z
+    .string()
+    .optional()
+    .transform((value: Raw, ctx): number => {
+      if (unset(value)) return fallback;
+      const v = value.trim();
+      const n = /^\d+$/.test(v) ? Number(v) : bytes.parse(v);
+      if (n === null || !Number.isInteger(n) || Number.isNaN(n)) {
+        ctx.addIssue({ code: 'custom', message: 'expected a size in bytes or with a unit, such as 5242880, 10mb or 5gb' });
+        return z.NEVER;
+      }
+      if (n < min || n > max) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `expected a size from ${bytes.format(min)} (${min}) to ${bytes.format(max)} (${max}) bytes`,
+        });
+        return z.NEVER;
+      }
+      return n;
+    });
+}
+
+/** A duration in milliseconds: a plain number of milliseconds or a unit such as `10m`, `24h`, `7d`. */
+export function duration(fallback: number, { min = 0 } = {}) {
+  return z
+    .string()
+    .optional()
+    .transform((value: Raw, ctx): number => {
+      if (unset(value)) return fallback;
+      const v = value.trim();
+      const n = /^\d+$/.test(v) ? Number(v) : ms(v as ms.StringValue);
+      if (typeof n !== 'number' || !Number.isFinite(n) || n < min) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `expected a duration in milliseconds or with a unit, such as 5000, 30s, 10m, 24h (at least ${min} ms)`,
+        });
+        return z.NEVER;
+      }
+      return Math.round(n);
+    });
+}
+
+export function oneOf<const T extends readonly [string, ...string[]]>(values: T, fallback?: T[number]) {
+  return z
+    .string()
+    .optional()
+    .transform((value: Raw, ctx): T[number] | undefined => {
+      if (unset(value)) return fallback;
+      const v = value.trim();
+      if ((values as readonly string[]).includes(v)) return v as T[number];
+      ctx.addIssue({ code: 'custom', message: `expected one of ${values.join(', ')}` });
+      return z.NEVER;
+    });
+}
+
+export function text(fallback?: string) {
+  return z
+    .string()
+    .optional()
+    .transform((value: Raw): string | undefined => (unset(value) ? fallback : value.trim()));
+}
+
+export function required(what: string) {
+  return z
+    .string()
+    .optional()
+    .transform((value: Raw, ctx): string => {
+      if (unset(value)) {
+        ctx.addIssue({ code: 'custom', message: `required: ${what}` });
+        return z.NEVER;
+      }
+      return value.trim();
+    });
+}
+
+/** An absolute http(s) URL. */
+export function url(what: string) {
+  return z
+    .string()
+    .optional()
+    .transform((value: Raw, ctx): string | undefined => {
+      if (unset(value)) return undefined;
+      const v = value.trim();
+      let parsed: URL;
+      try {
+        parsed = new URL(v);
+      } catch {
+        ctx.addIssue({ code: 'custom', message: `expected ${what}: an absolute URL with protocol, such as https://example.com` });
+        return z.NEVER;
+      }
+      if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+        ctx.addIssue({ code: 'custom', message: `expected ${what} with http:// or https://` });
+        return z.NEVER;
+      }
+      return v.replace(/\/+$/, '');
+    });
+}

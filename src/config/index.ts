@@ -1,0 +1,171 @@
+/**
+ * Environment -> one typed, frozen Config, following Directus's conventions:
+ * STORAGE_LOCATIONS, then STORAGE_<LOC>_DRIVER and STORAGE_<LOC>_* per location.
+ */
+import type { z } from 'zod';
+import { type Env, readEnvironment } from './env.js';
+import { DRIVERS, KNOWN_SUFFIXES, localLocationSchema, s3CrossChecks, s3LocationSchema, serverSchema } from './schema.js';
+import type { Config, Location } from './types.js';
+
+export type { Config, LocalLocation, Location, S3Location } from './types.js';
+
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const show = (value: string | undefined) => (value === undefined || value === '' ? 'unset' : JSON.stringify(value));
+
+/** Validate `input` (keyed by suffix) and turn each issue into "VAR=value: message". */
+function check<S extends z.ZodType>(
+  schema: S,
+  input: Record<string, string | undefined>,
+  prefix: string,
+  problems: string[],
+  secrets: ReadonlySet<string>,
+) {
+  const result = schema.safeParse(input);
+  if (result.success) return result.data as z.output<S>;
+  for (const issue of result.error.issues) {
+    const key = String(issue.path[0] ?? '');
+    const value = secrets.has(key) && input[key] ? '(hidden)' : show(input[key]);
+    problems.push(`${prefix}${key}=${value}: ${issue.message}`);
+  }
+  return undefined;
+}
+
+const SERVER_SETTINGS = new Set(Object.keys(serverSchema.shape));
+function isSetting(name: string): boolean {
+  return name.startsWith('STORAGE_') || SERVER_SETTINGS.has(name);
+}
+
+function pick(env: Env, prefix: string, keys: readonly string[]): Record<string, string | undefined> {
+  return Object.fromEntries(keys.map((k) => [k, env[`${prefix}${k}`]]));
+}
+
+function normalisePrefix(root: string): string {
+  const trimmed = root.replace(/^\/+/, '').replace(/\/+$/, '');
+  return trimmed ? `${trimmed}/` : '';
+}
+
+export function parseConfig(env: Env): Config {
+  const problems: string[] = [];
+  const warnings: string[] = [];
+  const server = check(serverSchema, pick(env, '', Object.keys(serverSchema.shape)), '', problems, new Set());
+
+  const names = (env.STORAGE_LOCATIONS?.trim() || 'local')
+    .split(',')
+    .map((n) => n.trim())
+    .filter(Boolean);
+  const seen = new Set<string>();
+  const locations: Location[] = [];
+  for (const raw of names) {
+    const name = raw.toLowerCase();
+    if (!/^[a-z][a-z0-9_]*$/.test(name)) {
+      problems.push(
+        `STORAGE_LOCATIONS=${show(env.STORAGE_LOCATIONS)}: location name "${raw}" must start with a letter and hold only letters, digits and _`,
+      );
+      continue;
+    }
+    if (seen.has(name)) {
+      problems.push(`STORAGE_LOCATIONS=${show(env.STORAGE_LOCATIONS)}: location "${raw}" is listed twice`);
+      continue;
+    }
+    seen.add(name);
+    const prefix = `STORAGE_${name.toUpperCase()}_`;
+    const driverValue = env[`${prefix}DRIVER`]?.trim();
+    // Zero-config start: the implicit "local" location needs no driver variable.
+    const driver = driverValue || (name === 'local' && !env.STORAGE_LOCATIONS?.trim() ? 'local' : undefined);
+    if (!driver) {
+      problems.push(
+        `${prefix}DRIVER=unset: required for the location "${name}" listed in STORAGE_LOCATIONS; expected one of ${DRIVERS.join(', ')}`,
+      );
+      continue;
+    }
+    if (!(DRIVERS as readonly string[]).includes(driver)) {
+      problems.push(`${prefix}DRIVER=${show(driverValue)}: unknown driver; expected one of ${DRIVERS.join(', ')}`);
+      continue;
+    }
+    for (const key of Object.keys(env)) {
+      if (key.startsWith(prefix) && !KNOWN_SUFFIXES[driver as 'local' | 's3'].includes(key.slice(prefix.length).replace(/_FILE$/, ''))) {
+        warnings.push(
+          `${key} is not a setting of the ${driver} driver and is ignored; known: ${KNOWN_SUFFIXES[driver as 'local' | 's3'].join(', ')}`,
+        );
+      }
+    }
+    if (driver === 'local') {
+      const v = check(localLocationSchema, pick(env, prefix, Object.keys(localLocationSchema.shape)), prefix, problems, new Set());
+      if (v) locations.push({ name, driver: 'local', root: v.ROOT ?? './uploads' });
+      continue;
+    }
+    const schema = s3LocationSchema(server?.TUS_CHUNK_SIZE ?? 5 * 1024 * 1024);
+    const rawValues = pick(env, prefix, Object.keys(schema.shape));
+    const v = check(schema, rawValues, prefix, problems, new Set(['KEY', 'SECRET']));
+    const cross = s3CrossChecks(rawValues);
+    for (const { key, message } of cross) {
+      const value = key === 'KEY' || key === 'SECRET' ? (rawValues[key] ? '(hidden)' : 'unset') : show(rawValues[key]);
+      problems.push(`${prefix}${key}=${value}: ${message}`);
+    }
+    if (!v || cross.length > 0) continue;
+    locations.push({
+      name,
+      driver: 's3',
+      bucket: v.BUCKET,
+      region: v.REGION,
+      ...(v.KEY && v.SECRET ? { credentials: { accessKeyId: v.KEY, secretAccessKey: v.SECRET } } : {}),
+      root: normalisePrefix(v.ROOT ?? ''),
+      ...(v.ENDPOINT ? { endpoint: v.ENDPOINT } : {}),
+      forcePathStyle: v.FORCE_PATH_STYLE,
+      ...(v.ACL ? { acl: v.ACL } : {}),
+      ...(v.SERVER_SIDE_ENCRYPTION ? { serverSideEncryption: v.SERVER_SIDE_ENCRYPTION } : {}),
+      ...(v.SERVER_SIDE_ENCRYPTION_KMS_KEY_ID ? { kmsKeyId: v.SERVER_SIDE_ENCRYPTION_KMS_KEY_ID } : {}),
+      connectionTimeout: v.CONNECTION_TIMEOUT,
+      socketTimeout: v.SOCKET_TIMEOUT,
+      maxSockets: v.MAX_SOCKETS,
+      keepAlive: v.KEEP_ALIVE,
+      chunkSize: v.TUS__CHUNK_SIZE,
+    });
+  }
+  if (names.length === 0) problems.push('STORAGE_LOCATIONS: lists no location; expected names such as local or s3,local');
+
+  if (problems.length > 0 || !server) throw new ConfigError(problems);
+  const tusPath = server.TUS_PATH.endsWith('/') ? server.TUS_PATH : `${server.TUS_PATH}/`;
+  return deepFreeze({
+    host: server.HOST ?? '0.0.0.0',
+    port: server.PORT,
+    ...(server.PUBLIC_URL ? { publicUrl: server.PUBLIC_URL } : {}),
+    tusPath,
+    logLevel: server.LOG_LEVEL ?? 'info',
+    logStyle: server.LOG_STYLE ?? 'raw',
+    maxUploadSize: server.FILES_MAX_UPLOAD_SIZE,
+    uploadExpiration: server.TUS_UPLOAD_EXPIRATION,
+    locations,
+    warnings,
+  });
+}
+
+/** Read process.env (and .env, and *_FILE secrets) and parse it; throws ConfigError listing every problem. */
+export function loadConfig(processEnv: Env = process.env): Config {
+  const { env, problems } = readEnvironment(processEnv, isSetting);
+  if (problems.length > 0) {
+    // Report file problems together with schema problems.
+    try {
+      parseConfig(env);
+    } catch (error) {
+      if (error instanceof ConfigError) throw new ConfigError([...problems, ...error.problems]);
+      throw error;
+    }
+    throw new ConfigError(problems);
+  }
+  return parseConfig(env);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -1,0 +1,83 @@
+/**
+ * The shape of the configuration: which variables exist, their defaults and casting.
+ * Keys are the variable names (server level) or the suffix after `STORAGE_<LOC>_`.
+ */
+import { z } from 'zod';
+import { bool, duration, int, oneOf, required, size, text, url } from './casting.js';
+
+export const MIB = 1024 * 1024;
+export const S3_MIN_PART_SIZE = 5 * MIB;
+export const S3_MAX_PART_SIZE = 5 * 1024 * MIB;
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export const S3_ACLS = [
+  'private',
+  'public-read',
+  'public-read-write',
+  'authenticated-read',
+  'aws-exec-read',
+  'bucket-owner-read',
+  'bucket-owner-full-control',
+] as const;
+export const S3_SSE = ['AES256', 'aws:kms', 'aws:kms:dsse'] as const;
+export const DRIVERS = ['local', 's3'] as const;
+
+export const serverSchema = z.object({
+  HOST: text('0.0.0.0'),
+  PORT: int(1080, { min: 0, max: 65535 }),
+  PUBLIC_URL: url('the public base URL of this server'),
+  TUS_PATH: text('/files/').pipe(z.string().regex(/^\/[A-Za-z0-9._~\-/]*$/, 'expected a URL path starting with /, such as /files/')),
+  LOG_LEVEL: oneOf(LOG_LEVELS, 'info'),
+  LOG_STYLE: oneOf(['raw', 'pretty'] as const, 'raw'),
+  FILES_MAX_UPLOAD_SIZE: size(0),
+  TUS_UPLOAD_EXPIRATION: duration(24 * 3600 * 1000),
+  TUS_CHUNK_SIZE: size(S3_MIN_PART_SIZE, { min: S3_MIN_PART_SIZE, max: S3_MAX_PART_SIZE }),
+});
+
+export const localLocationSchema = z.object({
+  DRIVER: z.string().optional(),
+  ROOT: text('./uploads'),
+});
+
+export const s3LocationSchema = (defaultChunkSize: number) =>
+  z.object({
+    DRIVER: z.string().optional(),
+    BUCKET: required('the bucket name'),
+    REGION: required('the bucket region, such as us-east-1 (auto for Cloudflare R2)'),
+    KEY: text(),
+    SECRET: text(),
+    ROOT: text(''),
+    ENDPOINT: url('the S3 endpoint URL'),
+    FORCE_PATH_STYLE: bool(false),
+    ACL: oneOf(S3_ACLS),
+    SERVER_SIDE_ENCRYPTION: oneOf(S3_SSE),
+    SERVER_SIDE_ENCRYPTION_KMS_KEY_ID: text(),
+    CONNECTION_TIMEOUT: duration(5000),
+    SOCKET_TIMEOUT: duration(120000),
+    MAX_SOCKETS: int(500, { min: 1, max: 100000 }),
+    KEEP_ALIVE: bool(true),
+    TUS__CHUNK_SIZE: size(defaultChunkSize, { min: S3_MIN_PART_SIZE, max: S3_MAX_PART_SIZE }),
+  });
+
+/**
+ * Rules between variables of one s3 location, checked on the raw values so they are
+ * reported together with every per-variable problem.
+ */
+export function s3CrossChecks(raw: Record<string, string | undefined>): Array<{ key: string; message: string }> {
+  const set = (k: string) => (raw[k]?.trim() ?? '') !== '';
+  const issues: Array<{ key: string; message: string }> = [];
+  if (set('KEY') && !set('SECRET')) {
+    issues.push({ key: 'SECRET', message: 'required when KEY is set (or unset KEY to use the default AWS credential chain)' });
+  }
+  if (set('SECRET') && !set('KEY')) issues.push({ key: 'KEY', message: 'required when SECRET is set' });
+  if (set('SERVER_SIDE_ENCRYPTION_KMS_KEY_ID') && !raw.SERVER_SIDE_ENCRYPTION?.trim().startsWith('aws:kms')) {
+    issues.push({ key: 'SERVER_SIDE_ENCRYPTION_KMS_KEY_ID', message: 'only allowed with SERVER_SIDE_ENCRYPTION=aws:kms or aws:kms:dsse' });
+  }
+  return issues;
+}
+
+/** Suffixes each driver reads, to warn about misspelt variables. */
+export const KNOWN_SUFFIXES: Record<(typeof DRIVERS)[number], readonly string[]> = {
+  local: Object.keys(localLocationSchema.shape),
+  s3: Object.keys(s3LocationSchema(S3_MIN_PART_SIZE).shape),
+};

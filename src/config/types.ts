@@ -1,0 +1,50 @@
+import type { LOG_LEVELS, S3_ACLS, S3_SSE } from './schema.js';
+
+export interface LocalLocation {
+  readonly name: string;
+  readonly driver: 'local';
+  /** Directory holding the uploads and their `.json` state. */
+  readonly root: string;
+}
+
+export interface S3Location {
+  readonly name: string;
+  readonly driver: 's3';
+  readonly bucket: string;
+  readonly region: string;
+  /** Absent: the AWS default credential chain (environment, profile, IAM role). */
+  readonly credentials?: { readonly accessKeyId: string; readonly secretAccessKey: string };
+  /** Key prefix of every object, without leading slash, with a trailing one when not empty. */
+  readonly root: string;
+  readonly endpoint?: string;
+  readonly forcePathStyle: boolean;
+  readonly acl?: (typeof S3_ACLS)[number];
+  readonly serverSideEncryption?: (typeof S3_SSE)[number];
+  readonly kmsKeyId?: string;
+  readonly connectionTimeout: number;
+  readonly socketTimeout: number;
+  readonly maxSockets: number;
+  readonly keepAlive: boolean;
+  /** Preferred part size in bytes. */
+  readonly chunkSize: number;
+}
+
+export type Location = LocalLocation | S3Location;
+
+export interface Config {
+  readonly host: string;
+  readonly port: number;
+  readonly publicUrl?: string;
+  /** Mount path of the default location, with a trailing slash. */
+  readonly tusPath: string;
+  readonly logLevel: (typeof LOG_LEVELS)[number];
+  readonly logStyle: 'raw' | 'pretty';
+  /** 0 means no limit. */
+  readonly maxUploadSize: number;
+  /** Milliseconds after creation an unfinished upload expires; 0 never. */
+  readonly uploadExpiration: number;
+  /** The first location is the default. */
+  readonly locations: readonly Location[];
+  /** Non-fatal remarks, such as variables no location reads. */
+  readonly warnings: readonly string[];
+}

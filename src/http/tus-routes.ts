@@ -1,0 +1,44 @@
+/**
+ * Mounts one @tus/server at a path. The request body must reach @tus/server as the raw
+ * Node stream, so this plugin's scope has no body parsers, and the reply is hijacked so
+ * Fastify neither buffers the body nor answers a second time.
+ */
+import type { Server } from '@tus/server';
+import type { FastifyInstance, FastifyPluginAsync, HTTPMethods } from 'fastify';
+import { checkTusRequest } from '../tus/protocol-guard.js';
+
+export interface TusRoutesOptions {
+  /** Mount path without trailing slash. */
+  path: string;
+  tus: Server;
+  location: string;
+}
+
+const METHODS: HTTPMethods[] = ['POST', 'HEAD', 'PATCH', 'OPTIONS', 'DELETE', 'GET'];
+
+export const tusRoutes: FastifyPluginAsync<TusRoutesOptions> = async (app: FastifyInstance, { path, tus, location }) => {
+  app.removeAllContentTypeParsers();
+  // Leave every body untouched for @tus/server to stream.
+  app.addContentTypeParser('*', (_request, _payload, done) => done(null));
+
+  const handler = async (request: import('fastify').FastifyRequest, reply: import('fastify').FastifyReply) => {
+    const guard = checkTusRequest(request.method, request.headers);
+    if (guard) {
+      request.log.info({ location, status: guard.status }, guard.body.trim());
+      return reply.code(guard.status).headers(guard.headers).send(guard.body);
+    }
+    reply.hijack();
+    try {
+      await tus.handle(request.raw, reply.raw);
+    } catch (error) {
+      request.log.error({ err: error, location }, 'tus handler failed');
+      if (!reply.raw.headersSent) {
+        reply.raw.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8', 'Tus-Resumable': '1.0.0' });
+      }
+      reply.raw.end('Internal error while handling the upload; see the server log\n');
+    }
+  };
+  for (const url of [path || '/', `${path}/*`]) {
+    app.route({ method: METHODS, url, exposeHeadRoute: false, handler });
+  }
+};

@@ -1,0 +1,42 @@
+/** Entry point: load config, build the app, listen, stop cleanly on signals. */
+import { buildApp } from './app.js';
+import { ConfigError, loadConfig } from './config/index.js';
+
+async function main(): Promise<void> {
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`tus-s3-server: refusing to start.\n${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const app = await buildApp(config);
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      app.log.warn({ signal }, 'second signal: exiting at once');
+      process.exit(1);
+    }
+    stopping = true;
+    app.log.info({ signal }, 'stopping');
+    app.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        app.log.error({ err: error }, 'error while stopping');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  await app.listen({ host: config.host, port: config.port });
+  app.log.info({ locations: config.locations.map((l) => `${l.name}:${l.driver}`), tusPath: config.tusPath }, 'tus-s3-server ready');
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`tus-s3-server: failed to start: ${error instanceof Error ? error.stack : String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,46 @@
+import { mkdtempSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { createUpload, patch, TUS } from '../helpers/app.js';
+import { runToExit, startProcess } from '../helpers/process.js';
+
+t.test('the built server starts with no configuration and stores under ./uploads', async (t) => {
+  const cwd = mkdtempSync(join(tmpdir(), 'tus-quickstart-'));
+  const server = await startProcess({}, { cwd });
+  t.teardown(() => server.stop('SIGKILL'));
+  const url = await createUpload(server.url, 5);
+  t.equal((await patch(url, 0, Buffer.from('hello'))).status, 204);
+  t.ok((await readdir(join(cwd, 'uploads'))).includes(url.split('/').pop() as string), 'file under ./uploads');
+  const code = await server.stop('SIGTERM');
+  t.equal(code, 0, 'SIGTERM exits 0');
+  t.match(server.output(), /"msg":"tus-s3-server ready"/);
+});
+
+t.test('a misconfigured server refuses to start and names each variable', async (t) => {
+  const { code, output } = await runToExit({
+    PORT: 'eighty',
+    STORAGE_LOCATIONS: 'media',
+    STORAGE_MEDIA_DRIVER: 's3',
+    STORAGE_MEDIA_REGION: 'us-east-1',
+  });
+  t.equal(code, 2);
+  t.match(output, /refusing to start/);
+  t.match(output, /PORT="eighty": expected a whole number/);
+  t.match(output, /STORAGE_MEDIA_BUCKET=unset: required: the bucket name/);
+});
+
+t.test('PATCH with no Tus-Resumable through the process gets 412', async (t) => {
+  const cwd = mkdtempSync(join(tmpdir(), 'tus-quickstart-'));
+  const server = await startProcess({}, { cwd });
+  t.teardown(() => server.stop('SIGKILL'));
+  const url = await createUpload(server.url, 5);
+  const res = await fetch(url, {
+    method: 'PATCH',
+    headers: { 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' },
+    body: 'hello',
+  });
+  t.equal(res.status, 412);
+  t.equal((await fetch(url, { method: 'HEAD', headers: TUS })).headers.get('upload-offset'), '0');
+});

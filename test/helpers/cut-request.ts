@@ -1,0 +1,42 @@
+/** Send a PATCH whose body is cut off: headers announce `declared` bytes, only `sent` arrive, then the socket dies. */
+import { request } from 'node:http';
+
+export async function cutPatch(url: string, offset: number, data: Uint8Array, sent: number, declared = data.length): Promise<void> {
+  await new Promise<void>((resolve) => {
+    const req = request(url, {
+      method: 'PATCH',
+      headers: {
+        'Tus-Resumable': '1.0.0',
+        'Upload-Offset': String(offset),
+        'Content-Type': 'application/offset+octet-stream',
+        'Content-Length': String(declared),
+      },
+    });
+    req.on('error', () => resolve());
+    req.on('response', (res) => {
+      res.resume();
+      resolve();
+    });
+    req.write(data.subarray(0, sent), () => {
+      // Give the server time to take in the bytes before the connection dies.
+      setTimeout(() => {
+        req.destroy();
+        resolve();
+      }, 400);
+    });
+  });
+}
+
+/** Poll HEAD until the offset stops moving (the interrupted request has released its lock). */
+export async function settledOffset(url: string, expected?: number, timeoutMs = 20000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  let last = -1;
+  while (Date.now() < deadline) {
+    const res = await fetch(url, { method: 'HEAD', headers: { 'Tus-Resumable': '1.0.0' } });
+    const offset = Number(res.headers.get('upload-offset'));
+    if (expected !== undefined ? offset === expected : offset === last) return offset;
+    last = offset;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return last;
+}
