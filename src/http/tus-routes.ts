@@ -3,8 +3,10 @@
  * Node stream, so this plugin's scope has no body parsers, and the reply is hijacked so
  * Fastify neither buffers the body nor answers a second time.
  */
+import { STATUS_CODES } from 'node:http';
 import type { Server } from '@tus/server';
 import type { FastifyInstance, FastifyPluginAsync, HTTPMethods } from 'fastify';
+import { NodeRequest, sendNodeResponse } from 'srvx/node';
 import { checkTusRequest } from '../tus/protocol-guard.js';
 
 export interface TusRoutesOptions {
@@ -29,7 +31,14 @@ export const tusRoutes: FastifyPluginAsync<TusRoutesOptions> = async (app: Fasti
     }
     reply.hijack();
     try {
-      await tus.handle(request.raw, reply.raw);
+      const response = await tus.handleWeb(new NodeRequest({ req: request.raw, res: reply.raw }));
+      // @tus/server builds Responses without a reason phrase ("HTTP/1.1 204 "); add the standard one.
+      const named = new Response(response.body, {
+        status: response.status,
+        statusText: response.statusText || STATUS_CODES[response.status] || '',
+        headers: response.headers,
+      });
+      await sendNodeResponse(reply.raw, named);
     } catch (error) {
       request.log.error({ err: error, location }, 'tus handler failed');
       if (!reply.raw.headersSent) {
