@@ -9,6 +9,15 @@ if [ ! -x node_modules/.bin/tap ] || [ package-lock.json -nt node_modules/.packa
   npm ci --no-audit --no-fund || exit 1
 fi
 
+# A real S3-compatible server for test/s3 (OpenStack Swift with s3api), unless S3_TEST_ENDPOINT
+# points at another one. Installed from Debian packages when missing; stopped by PID at exit.
+if [ -z "${S3_TEST_ENDPOINT:-}" ]; then
+  echo "== starting the S3 test server (scripts/s3-server.sh)"
+  bash scripts/s3-server.sh start || exit 1
+  trap 'bash scripts/s3-server.sh stop' EXIT
+  set -a; . .s3-test/env; set +a
+fi
+
 echo "== building"
 npm run --silent build || exit 1
 

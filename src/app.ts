@@ -1,4 +1,5 @@
 /** buildApp(config) -> a ready Fastify instance with every location mounted (used by main and tests). */
+import { MemoryLocker } from '@tus/server';
 import fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from './config/index.js';
@@ -30,13 +31,27 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   });
   for (const warning of config.warnings) app.log.warn(warning);
 
-  const stores = new Map(config.locations.map((l) => [l.name, createStore(l, { expiration: config.uploadExpiration })]));
+  const stores = new Map(
+    config.locations.map((l) => [
+      l.name,
+      {
+        datastore: createStore(l, {
+          expiration: config.uploadExpiration,
+          maxUploadSize: config.maxUploadSize,
+          logger: logger.child({ location: l.name }),
+        }),
+        // One locker per location, shared by its mounts, so /files/<id> and /files/<loc>/<id> exclude each other.
+        locker: new MemoryLocker(),
+      },
+    ]),
+  );
   for (const { path, location } of mountPaths(config)) {
-    const datastore = stores.get(location.name);
-    if (!datastore) continue;
+    const store = stores.get(location.name);
+    if (!store) continue;
     const tus = createTusServer({
       path,
-      datastore,
+      datastore: store.datastore,
+      locker: store.locker,
       maxSize: config.maxUploadSize,
       ...(config.publicUrl ? { publicUrl: config.publicUrl } : {}),
       trustProxy: false,

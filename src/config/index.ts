@@ -126,6 +126,10 @@ export function parseConfig(env: Env): Config {
       maxSockets: v.MAX_SOCKETS,
       keepAlive: v.KEEP_ALIVE,
       chunkSize: v.TUS__CHUNK_SIZE,
+      partConcurrency: v.PART_CONCURRENCY,
+      equalPartSize: v.EQUAL_PART_SIZE,
+      maxAttempts: v.MAX_ATTEMPTS,
+      checksumCalculation: v.CHECKSUM_CALCULATION ?? 'WHEN_REQUIRED',
     });
   }
   if (names.length === 0) problems.push('STORAGE_LOCATIONS: lists no location; expected names such as local or s3,local');

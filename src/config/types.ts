@@ -27,6 +27,14 @@ export interface S3Location {
   readonly keepAlive: boolean;
   /** Preferred part size in bytes. */
   readonly chunkSize: number;
+  /** Most part uploads in flight at once for this location. */
+  readonly partConcurrency: number;
+  /** Every part but the last the same size (Cloudflare R2). */
+  readonly equalPartSize: boolean;
+  /** Attempts per S3 request, the first included (transient failures are retried). */
+  readonly maxAttempts: number;
+  /** AWS SDK checksum mode; WHEN_REQUIRED works with every S3-compatible server. */
+  readonly checksumCalculation: 'WHEN_REQUIRED' | 'WHEN_SUPPORTED';
 }
 
 export type Location = LocalLocation | S3Location;

@@ -7,7 +7,21 @@ import { STATUS_CODES } from 'node:http';
 import type { Server } from '@tus/server';
 import type { FastifyInstance, FastifyPluginAsync, HTTPMethods } from 'fastify';
 import { NodeRequest, sendNodeResponse } from 'srvx/node';
+import { type RequestContext, requestContext } from '../stores/request-context.js';
 import { checkTusRequest } from '../tus/protocol-guard.js';
+
+const integer = (value: string | string[] | undefined) => (typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : undefined);
+
+/** What the store may know of this request: body length, the client's offset, whether to re-read state. */
+function contextOf(method: string, headers: Record<string, string | string[] | undefined>): RequestContext {
+  const expectedBytes = integer(headers['content-length']);
+  const clientOffset = integer(headers['upload-offset']);
+  return {
+    ...(expectedBytes !== undefined ? { expectedBytes } : {}),
+    ...(method === 'PATCH' && clientOffset !== undefined ? { clientOffset } : {}),
+    fresh: method === 'HEAD' || method === 'DELETE' || method === 'GET',
+  };
+}
 
 export interface TusRoutesOptions {
   /** Mount path without trailing slash. */
@@ -31,7 +45,9 @@ export const tusRoutes: FastifyPluginAsync<TusRoutesOptions> = async (app: Fasti
     }
     reply.hijack();
     try {
-      const response = await tus.handleWeb(new NodeRequest({ req: request.raw, res: reply.raw }));
+      const response = await requestContext.run(contextOf(request.method, request.headers), () =>
+        tus.handleWeb(new NodeRequest({ req: request.raw, res: reply.raw })),
+      );
       // @tus/server builds Responses without a reason phrase ("HTTP/1.1 204 "); add the standard one.
       const named = new Response(response.body, {
         status: response.status,

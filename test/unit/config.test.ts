@@ -73,6 +73,10 @@ t.test('s3 location: every variable and its default', async (t) => {
     maxSockets: 500,
     keepAlive: true,
     chunkSize: 5242880,
+    partConcurrency: 60,
+    equalPartSize: false,
+    maxAttempts: 4,
+    checksumCalculation: 'WHEN_REQUIRED',
   });
   const full = parseConfig({
     ...s3Env,
@@ -89,7 +93,15 @@ t.test('s3 location: every variable and its default', async (t) => {
     STORAGE_S3_MAX_SOCKETS: '64',
     STORAGE_S3_KEEP_ALIVE: 'false',
     STORAGE_S3_TUS__CHUNK_SIZE: '16mb',
+    STORAGE_S3_PART_CONCURRENCY: '8',
+    STORAGE_S3_EQUAL_PART_SIZE: 'true',
+    STORAGE_S3_MAX_ATTEMPTS: '2',
+    STORAGE_S3_CHECKSUM_CALCULATION: 'WHEN_SUPPORTED',
   }).locations[0] as S3Location;
+  t.equal(full.partConcurrency, 8);
+  t.equal(full.equalPartSize, true);
+  t.equal(full.maxAttempts, 2);
+  t.equal(full.checksumCalculation, 'WHEN_SUPPORTED');
   t.same(full.credentials, { accessKeyId: 'AKIAEXAMPLE', secretAccessKey: 'shh' });
   t.equal(full.root, 'tenant/a/', 'prefix normalised: no leading slash, one trailing');
   t.equal(full.endpoint, 'http://127.0.0.1:9000');
@@ -182,6 +194,13 @@ t.test('every invalid value is reported, naming the variable, the value and what
     [{ ...s3Env, STORAGE_S3_MAX_SOCKETS: '0' }, /^STORAGE_S3_MAX_SOCKETS="0": expected a whole number from 1/],
     [{ ...s3Env, STORAGE_S3_CONNECTION_TIMEOUT: 'fast' }, /^STORAGE_S3_CONNECTION_TIMEOUT="fast": expected a duration/],
     [{ ...s3Env, STORAGE_S3_SOCKET_TIMEOUT: '-1' }, /^STORAGE_S3_SOCKET_TIMEOUT="-1": expected a duration/],
+    [{ ...s3Env, STORAGE_S3_PART_CONCURRENCY: '0' }, /^STORAGE_S3_PART_CONCURRENCY="0": expected a whole number from 1 to 1000$/],
+    [{ ...s3Env, STORAGE_S3_EQUAL_PART_SIZE: 'r2' }, /^STORAGE_S3_EQUAL_PART_SIZE="r2": expected true or false$/],
+    [{ ...s3Env, STORAGE_S3_MAX_ATTEMPTS: '0' }, /^STORAGE_S3_MAX_ATTEMPTS="0": expected a whole number from 1 to 20$/],
+    [
+      { ...s3Env, STORAGE_S3_CHECKSUM_CALCULATION: 'ALWAYS' },
+      /^STORAGE_S3_CHECKSUM_CALCULATION="ALWAYS": expected one of WHEN_REQUIRED, WHEN_SUPPORTED$/,
+    ],
   ];
   for (const [env, pattern] of cases) {
     const problems = problemsOf(env);

@@ -1,0 +1,35 @@
+import { Agent as HttpAgent } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import type { S3Location } from '../../config/index.js';
+
+/**
+ * One S3 client per location, with a Node HTTP handler honouring the location's timeouts,
+ * socket limit and keep-alive.
+ */
+export function createS3Client(location: S3Location, overrides: Partial<S3ClientConfig> = {}): S3Client {
+  const agentOptions = { keepAlive: location.keepAlive, maxSockets: location.maxSockets };
+  return new S3Client({
+    region: location.region,
+    ...(location.endpoint ? { endpoint: location.endpoint } : {}),
+    forcePathStyle: location.forcePathStyle,
+    // A copy: the config is frozen and the SDK annotates the credentials object.
+    ...(location.credentials ? { credentials: { ...location.credentials } } : {}),
+    requestHandler: new NodeHttpHandler({
+      connectionTimeout: location.connectionTimeout,
+      socketTimeout: location.socketTimeout,
+      httpAgent: new HttpAgent(agentOptions),
+      httpsAgent: new HttpsAgent(agentOptions),
+    }),
+    // The SDK's default (CRC32 on every request, aws-chunked streaming bodies) is refused by
+    // Swift, radosgw, older MinIO, and troubles R2 and B2. Parts carry a signed SHA-256
+    // payload hash instead, which S3 verifies.
+    requestChecksumCalculation: location.checksumCalculation,
+    responseChecksumValidation: location.checksumCalculation,
+    // Transient failures (5xx, throttling, resets, timeouts) are retried per request, so a
+    // failed part is re-sent on its own from its retained buffer.
+    maxAttempts: location.maxAttempts,
+    ...overrides,
+  });
+}

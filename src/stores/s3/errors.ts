@@ -1,0 +1,105 @@
+/**
+ * S3 failures turned into answers that say what to check. The store throws these as tus
+ * errors ({ status_code, body }), which @tus/server sends as the response.
+ */
+export interface StoreError {
+  status_code: number;
+  body: string;
+  /** The S3 error code or network error, for the log. */
+  cause: string;
+}
+
+interface AwsLikeError {
+  name?: string;
+  Code?: string;
+  code?: string;
+  message?: string;
+  $metadata?: { httpStatusCode?: number };
+}
+
+export function s3ErrorCode(error: unknown): string {
+  const e = (error ?? {}) as AwsLikeError;
+  return e.Code ?? e.name ?? e.code ?? 'UnknownError';
+}
+
+export function isNotFound(error: unknown): boolean {
+  const code = s3ErrorCode(error);
+  const status = (error as AwsLikeError | undefined)?.$metadata?.httpStatusCode;
+  return code === 'NoSuchKey' || code === 'NotFound' || code === 'NoSuchUpload' || (status === 404 && code !== 'NoSuchBucket');
+}
+
+export function isNoSuchUpload(error: unknown): boolean {
+  const code = s3ErrorCode(error);
+  // radosgw answers NoSuchKey where AWS answers NoSuchUpload.
+  return code === 'NoSuchUpload' || code === 'NoSuchKey';
+}
+
+const NETWORK = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'TimeoutError',
+  'RequestTimeout',
+]);
+
+/** What went wrong, in words that name what to check. `where` names the location, bucket and operation. */
+export function explainS3Error(error: unknown, where: { location: string; bucket: string; operation: string; key?: string }): StoreError {
+  const code = s3ErrorCode(error);
+  const status = (error as AwsLikeError | undefined)?.$metadata?.httpStatusCode;
+  const v = `STORAGE_${where.location.toUpperCase()}_`;
+  const target = `${where.operation} on bucket "${where.bucket}"${where.key ? ` key "${where.key}"` : ''}`;
+  const prefix = `Storage location "${where.location}": S3 refused ${target} (${code}${status ? `, HTTP ${status}` : ''}).`;
+  let hint: string;
+  let statusCode = 502;
+  switch (code) {
+    case 'AccessDenied':
+    case 'AllAccessDisabled':
+    case 'Forbidden':
+      hint = `Check the IAM permissions of the credentials (s3:PutObject, s3:GetObject, s3:DeleteObject, s3:ListBucket, s3:AbortMultipartUpload, s3:ListMultipartUploadParts on the bucket and its objects), the bucket policy, and that ${v}ACL is allowed by the bucket's Object Ownership setting.`;
+      break;
+    case 'InvalidAccessKeyId':
+    case 'SignatureDoesNotMatch':
+    case 'InvalidToken':
+    case 'ExpiredToken':
+    case 'CredentialsProviderError':
+      hint = `Check the credentials: ${v}KEY and ${v}SECRET (or the default AWS credential chain when they are unset).`;
+      break;
+    case 'NoSuchBucket':
+      hint = `The bucket does not exist: check ${v}BUCKET, ${v}ENDPOINT and ${v}REGION. The server never creates buckets.`;
+      break;
+    case 'PermanentRedirect':
+    case 'AuthorizationHeaderMalformed':
+    case 'IllegalLocationConstraintException':
+      hint = `The bucket is in another region: check ${v}REGION (and ${v}ENDPOINT).`;
+      break;
+    case 'EntityTooSmall':
+      hint = `The store refused a part below its minimum size; if this provider needs larger or equal parts, raise ${v}TUS__CHUNK_SIZE or set ${v}EQUAL_PART_SIZE=true.`;
+      break;
+    case 'InvalidArgument':
+    case 'NotImplemented':
+      hint = `The provider does not accept a setting: check ${v}ACL and ${v}SERVER_SIDE_ENCRYPTION (some S3-compatible stores support neither).`;
+      break;
+    default:
+      if (NETWORK.has(code) || NETWORK.has((error as AwsLikeError | undefined)?.code ?? '')) {
+        statusCode = 503;
+        hint = `The S3 endpoint did not answer: check ${v}ENDPOINT, DNS and the network, and ${v}CONNECTION_TIMEOUT / ${v}SOCKET_TIMEOUT.`;
+      } else if (status === undefined) {
+        statusCode = 500;
+        return {
+          status_code: statusCode,
+          body: `Storage location "${where.location}": unexpected error during ${target}: ${(error as AwsLikeError | undefined)?.message ?? code}. See the server log.\n`,
+          cause: code,
+        };
+      } else if (status >= 500) {
+        statusCode = 503;
+        hint = 'The S3 service failed after retries; the upload can be resumed.';
+      } else {
+        hint = `Check the location's settings (${v}*) and the provider's documentation for this error.`;
+      }
+  }
+  return { status_code: statusCode, body: `${prefix} ${hint}\n`, cause: code };
+}

@@ -1,0 +1,612 @@
+/**
+ * The S3 data store: every tus upload becomes one S3 multipart upload.
+ *
+ * Objects under the location's root: the final object `<id>`, the state `<id>.info`, and
+ * `<id>.part` holding the bytes of an interrupted request that do not make a part. All
+ * state lives in the bucket, so any instance can continue any upload; a per-instance cache
+ * saves the S3 round trips of re-reading it on every request and is refreshed whenever the
+ * client's offset disagrees with it, and on every HEAD.
+ */
+import type { Readable } from 'node:stream';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  ListPartsCommand,
+  type ListPartsCommandOutput,
+  PutObjectCommand,
+  type S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
+import { DataStore, ERRORS, Upload } from '@tus/utils';
+import { LRUCache } from 'lru-cache';
+import PQueue from 'p-queue';
+import type { Logger } from 'pino';
+import type { S3Location } from '../../config/index.js';
+import { requestContext } from '../request-context.js';
+import { explainS3Error, isNoSuchUpload, isNotFound } from './errors.js';
+import { idFromInfoKey, type UploadKeys, uploadKeys } from './keys.js';
+import { encryptionParams, finalObjectParams } from './object-settings.js';
+import { choosePartLength, MAX_OBJECT_SIZE, planParts } from './part-size.js';
+import { contiguous, offsetOf, type Part, partsBytes, type UploadInfo, type UploadState } from './upload-state.js';
+
+export interface S3StoreOptions {
+  location: S3Location;
+  client: S3Client;
+  /** Milliseconds after creation an unfinished upload expires; 0 never. */
+  expiration: number;
+  /** Largest upload accepted (0: the S3 limit of 5 TiB); bounds deferred-length part plans. */
+  maxUploadSize: number;
+  logger?: Logger;
+}
+
+/** Metadata key on `.part` naming the part number its bytes begin. */
+const NEXT_PART = 'tus-next-part';
+
+class StoreFailure extends Error {
+  constructor(
+    readonly status_code: number,
+    readonly body: string,
+  ) {
+    super(body.trim());
+  }
+}
+
+export class S3Store extends DataStore {
+  readonly location: S3Location;
+  readonly client: S3Client;
+  /** Part uploads in flight for this location, across all uploads. */
+  readonly partQueue: PQueue;
+  private readonly expiration: number;
+  private readonly maxUploadSize: number;
+  private readonly log: Logger | undefined;
+  private readonly cache = new LRUCache<string, UploadState>({ max: 10_000 });
+
+  constructor(options: S3StoreOptions) {
+    super();
+    this.location = options.location;
+    this.client = options.client;
+    this.expiration = options.expiration;
+    this.maxUploadSize = options.maxUploadSize;
+    this.log = options.logger;
+    this.partQueue = new PQueue({ concurrency: options.location.partConcurrency });
+    this.extensions = ['creation', 'creation-with-upload', 'creation-defer-length', 'termination'];
+    if (this.expiration > 0) this.extensions.push('expiration');
+  }
+
+  override getExpiration(): number {
+    return this.expiration;
+  }
+
+  private keys(id: string): UploadKeys {
+    return uploadKeys(this.location.root, id);
+  }
+
+  /** Run one S3 call; failures become a response that says what to check. */
+  private async s3<T>(operation: string, key: string | undefined, call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (error) {
+      if (error instanceof StoreFailure) throw error;
+      const explained = explainS3Error(error, {
+        location: this.location.name,
+        bucket: this.location.bucket,
+        operation,
+        ...(key ? { key } : {}),
+      });
+      this.log?.error({ operation, key, cause: explained.cause, err: error }, explained.body.trim());
+      throw new StoreFailure(explained.status_code, explained.body);
+    }
+  }
+
+  override async create(upload: Upload): Promise<Upload> {
+    if (upload.size !== undefined && upload.size > MAX_OBJECT_SIZE) throw ERRORS.ERR_MAX_SIZE_EXCEEDED;
+    const keys = this.keys(upload.id);
+    const info: UploadInfo = {
+      version: 1,
+      id: upload.id,
+      ...(upload.size !== undefined ? { size: upload.size } : {}),
+      ...(upload.metadata ? { metadata: upload.metadata } : {}),
+      creation_date: upload.creation_date ?? new Date().toISOString(),
+      key: keys.object,
+      plan: planParts({
+        size: upload.size,
+        preferred: this.location.chunkSize,
+        equalParts: this.location.equalPartSize,
+        maxUploadSize: this.maxUploadSize,
+      }),
+    };
+    const state: UploadState = { info, parts: [], tail: 0, finished: false };
+    if (upload.size === 0) {
+      await this.s3('PutObject', keys.object, () =>
+        this.client.send(
+          new PutObjectCommand({
+            Bucket: this.location.bucket,
+            Key: keys.object,
+            Body: Buffer.alloc(0),
+            ...finalObjectParams(this.location, info.metadata),
+          }),
+        ),
+      );
+      state.finished = true;
+    }
+    await this.saveInfo(info);
+    this.cache.set(upload.id, state);
+    upload.creation_date = info.creation_date;
+    upload.storage = { type: 's3', path: keys.object, bucket: this.location.bucket };
+    return upload;
+  }
+
+  private async saveInfo(info: UploadInfo): Promise<void> {
+    const key = this.keys(info.id).info;
+    await this.s3('PutObject', key, () =>
+      this.client.send(
+        new PutObjectCommand({
+          Bucket: this.location.bucket,
+          Key: key,
+          Body: JSON.stringify(info),
+          ContentType: 'application/json',
+          ...encryptionParams(this.location),
+        }),
+      ),
+    );
+  }
+
+  override async getUpload(id: string): Promise<Upload> {
+    const state = await this.state(id);
+    return this.toUpload(state);
+  }
+
+  private toUpload(state: UploadState): Upload {
+    const { info } = state;
+    return new Upload({
+      id: info.id,
+      ...(info.size !== undefined ? { size: info.size } : {}),
+      offset: offsetOf(state),
+      ...(info.metadata ? { metadata: info.metadata } : {}),
+      creation_date: info.creation_date,
+      storage: { type: 's3', path: info.key, bucket: this.location.bucket },
+    });
+  }
+
+  /** The cached state when the request agrees with it, else the state read from the bucket. */
+  private async state(id: string): Promise<UploadState> {
+    const ctx = requestContext.getStore();
+    const cached = this.cache.get(id);
+    if (cached && !ctx?.fresh && (ctx?.clientOffset === undefined || ctx.clientOffset === offsetOf(cached))) return cached;
+    const state = await this.load(id);
+    this.cache.set(id, state);
+    return state;
+  }
+
+  /** Read an upload's state from the bucket: `.info`, the parts, `.part`. */
+  async load(id: string): Promise<UploadState> {
+    const keys = this.keys(id);
+    const info = await this.readInfo(keys);
+    const state: UploadState = { info, parts: [], tail: 0, finished: false };
+    if (info.uploadId) {
+      try {
+        state.parts = contiguous(await this.listParts(info.key, info.uploadId));
+      } catch (error) {
+        if (!(error instanceof MultipartGone)) throw error;
+        // Completed (or aborted by a lifecycle rule): the final object tells which.
+        if (await this.objectExists(info.key)) {
+          state.finished = true;
+          return state;
+        }
+        throw ERRORS.FILE_NO_LONGER_EXISTS;
+      }
+    } else if (info.size !== undefined && (await this.objectExists(info.key))) {
+      state.finished = true;
+      return state;
+    }
+    state.tail = await this.tailSize(keys.part, state.parts.length + 1);
+    return state;
+  }
+
+  private async readInfo(keys: UploadKeys): Promise<UploadInfo> {
+    let text: string;
+    try {
+      const res = await this.client.send(new GetObjectCommand({ Bucket: this.location.bucket, Key: keys.info }));
+      text = (await res.Body?.transformToString()) ?? '';
+    } catch (error) {
+      if (isNotFound(error)) throw ERRORS.FILE_NOT_FOUND;
+      return this.s3('GetObject', keys.info, () => Promise.reject(error));
+    }
+    try {
+      return JSON.parse(text) as UploadInfo;
+    } catch {
+      throw new StoreFailure(
+        500,
+        `Storage location "${this.location.name}": ${keys.info} is not valid JSON; the upload's state is damaged.\n`,
+      );
+    }
+  }
+
+  private async listParts(key: string, uploadId: string): Promise<Part[]> {
+    const parts: Part[] = [];
+    let marker: string | undefined;
+    do {
+      let page: ListPartsCommandOutput;
+      try {
+        page = await this.client.send(
+          new ListPartsCommand({
+            Bucket: this.location.bucket,
+            Key: key,
+            UploadId: uploadId,
+            ...(marker ? { PartNumberMarker: marker } : {}),
+          }),
+        );
+      } catch (error) {
+        if (isNoSuchUpload(error)) throw new MultipartGone();
+        return this.s3('ListParts', key, () => Promise.reject(error));
+      }
+      for (const p of page.Parts ?? []) parts.push({ PartNumber: p.PartNumber ?? 0, ETag: p.ETag ?? '', Size: p.Size ?? 0 });
+      marker = page.IsTruncated ? page.NextPartNumberMarker : undefined;
+    } while (marker);
+    return parts;
+  }
+
+  private async objectExists(key: string): Promise<boolean> {
+    try {
+      await this.client.send(new HeadObjectCommand({ Bucket: this.location.bucket, Key: key }));
+      return true;
+    } catch (error) {
+      if (isNotFound(error)) return false;
+      return this.s3('HeadObject', key, () => Promise.reject(error));
+    }
+  }
+
+  /** Size of `.part` if it begins part `nextPart`; a `.part` already merged into a part is stale. */
+  private async tailSize(key: string, nextPart: number): Promise<number> {
+    try {
+      const head = await this.client.send(new HeadObjectCommand({ Bucket: this.location.bucket, Key: key }));
+      return Number(head.Metadata?.[NEXT_PART]) === nextPart ? (head.ContentLength ?? 0) : 0;
+    } catch (error) {
+      if (isNotFound(error)) return 0;
+      return this.s3('HeadObject', key, () => Promise.reject(error));
+    }
+  }
+
+  private async readTail(key: string): Promise<Buffer> {
+    return this.s3('GetObject', key, async () => {
+      const res = await this.client.send(new GetObjectCommand({ Bucket: this.location.bucket, Key: key }));
+      return Buffer.from((await res.Body?.transformToByteArray()) ?? new Uint8Array());
+    });
+  }
+
+  private async deleteObject(key: string): Promise<void> {
+    await this.s3('DeleteObject', key, () => this.client.send(new DeleteObjectCommand({ Bucket: this.location.bucket, Key: key })));
+  }
+
+  /** The multipart upload, created with the upload's first part and recorded in `.info`. */
+  private multipartCreation = new Map<string, Promise<string>>();
+  private ensureMultipart(state: UploadState): Promise<string> {
+    const { info } = state;
+    if (info.uploadId) return Promise.resolve(info.uploadId);
+    let pending = this.multipartCreation.get(info.id);
+    if (!pending) {
+      pending = (async () => {
+        const res = await this.s3('CreateMultipartUpload', info.key, () =>
+          this.client.send(
+            new CreateMultipartUploadCommand({
+              Bucket: this.location.bucket,
+              Key: info.key,
+              ...finalObjectParams(this.location, info.metadata),
+            }),
+          ),
+        );
+        if (!res.UploadId)
+          throw new StoreFailure(502, `Storage location "${this.location.name}": CreateMultipartUpload returned no UploadId.\n`);
+        info.uploadId = res.UploadId;
+        await this.saveInfo(info);
+        return res.UploadId;
+      })().finally(() => this.multipartCreation.delete(info.id));
+      this.multipartCreation.set(info.id, pending);
+    }
+    return pending;
+  }
+
+  private async uploadPart(state: UploadState, partNumber: number, body: Buffer): Promise<Part> {
+    const uploadId = await this.ensureMultipart(state);
+    const key = state.info.key;
+    const res = await this.s3('UploadPart', key, () =>
+      this.client.send(
+        new UploadPartCommand({
+          Bucket: this.location.bucket,
+          Key: key,
+          UploadId: uploadId,
+          PartNumber: partNumber,
+          Body: body,
+          ContentLength: body.length,
+        }),
+      ),
+    );
+    return { PartNumber: partNumber, ETag: res.ETag ?? '', Size: body.length };
+  }
+
+  /**
+   * Read the request body once and cut it into parts. Full parts are uploaded while the
+   * body keeps arriving (up to the location's part concurrency, then the body waits);
+   * when the body ends, early or not, every byte is kept: as a part, as the final part,
+   * or as `.part`.
+   */
+  override async write(readable: Readable, id: string, offset: number): Promise<number> {
+    const state = await this.state(id);
+    const { info } = state;
+    if (offsetOf(state) !== offset) throw ERRORS.INVALID_OFFSET;
+    if (state.finished) {
+      for await (const _ of readable) throw ERRORS.ERR_SIZE_EXCEEDED;
+      return offset;
+    }
+    const keys = this.keys(id);
+    const expected = requestContext.getStore()?.expectedBytes;
+    const equalParts = this.location.equalPartSize;
+
+    let chunks: Buffer[] = [];
+    let buffered = 0;
+    const oldTail = state.tail;
+    if (oldTail > 0) {
+      const tail = await this.readTail(keys.part);
+      chunks.push(tail.subarray(0, oldTail));
+      buffered = Math.min(tail.length, oldTail);
+    }
+    /** Body bytes taken into parts or the buffer so far. */
+    let received = 0;
+    let partNumber = state.parts.length + 1;
+    let partStart = partsBytes(state.parts);
+    const tailPart = partNumber; // the part that absorbs .part's bytes
+    const dispatched: Array<Promise<Part>> = [];
+    let failed = false;
+    const choose = (available: number | undefined) =>
+      choosePartLength(info.plan, {
+        partNumber,
+        start: partStart,
+        size: info.size,
+        available,
+        equalParts,
+        maxUploadSize: this.maxUploadSize,
+      });
+    const available = () => (expected === undefined ? undefined : buffered + Math.max(0, expected - received));
+
+    let wholeUpload = false;
+    const dispatch = async (body: Buffer) => {
+      const number = partNumber;
+      // An upload whose bytes all arrive in one request is one PutObject: no multipart upload.
+      wholeUpload = number === 1 && !info.uploadId && info.size !== undefined && body.length === info.size;
+      const task = wholeUpload
+        ? this.partQueue.add(() => this.putWhole(state, body)).then(() => ({ PartNumber: 0, ETag: '', Size: body.length }))
+        : this.partQueue.add(() => this.uploadPart(state, number, body));
+      task.catch(() => {
+        failed = true;
+      });
+      dispatched.push(task);
+      partStart += body.length;
+      partNumber += 1;
+      // Back-pressure: stop reading the body while this location's part uploads are saturated.
+      if (this.partQueue.size > 0) await this.partQueue.onSizeLessThan(1);
+    };
+
+    let target = choose(available());
+    let readError: unknown;
+    try {
+      for await (const data of readable as AsyncIterable<Buffer>) {
+        let chunk = data;
+        while (chunk.length > 0 && !failed) {
+          const room = target - buffered;
+          if (room <= 0) throw ERRORS.ERR_SIZE_EXCEEDED;
+          if (chunk.length < room) {
+            chunks.push(chunk);
+            buffered += chunk.length;
+            received += chunk.length;
+            break;
+          }
+          chunks.push(chunk.subarray(0, room));
+          received += room;
+          chunk = chunk.subarray(room);
+          const body = Buffer.concat(chunks, target);
+          chunks = [];
+          buffered = 0;
+          await dispatch(body);
+          target = choose(available());
+        }
+        if (failed) break;
+      }
+    } catch (error) {
+      // The body broke off: keep what arrived, then report the error.
+      readError = error;
+    }
+    if (received === 0 && dispatched.length === 0) {
+      if (readError && !isAbort(readError)) throw readError;
+      return offsetOf(state);
+    }
+
+    // Parts count only up to the first failure; later ones are overwritten on resume.
+    const settled = await Promise.allSettled(dispatched);
+    let firstError: unknown;
+    for (const result of settled) {
+      if (result.status === 'rejected') firstError ??= result.reason;
+      else if (!firstError && !wholeUpload) state.parts.push(result.value);
+    }
+    if (state.parts.length >= tailPart) state.tail = 0;
+    if (firstError) {
+      this.cache.delete(id);
+      throw firstError;
+    }
+    if (wholeUpload) {
+      state.finished = true;
+      state.tail = 0;
+      this.cleanupTail(keys.part, oldTail);
+      return info.size ?? 0;
+    }
+
+    const end = partStart + buffered;
+    if (info.size !== undefined && end === info.size) {
+      if (buffered > 0 || state.parts.length === 0) {
+        const body = Buffer.concat(chunks, buffered);
+        const last = await this.partQueue.add(() => this.uploadPart(state, partNumber, body));
+        state.parts.push(last);
+      }
+      await this.complete(state);
+      this.cleanupTail(keys.part, oldTail);
+      return info.size;
+    }
+    if (buffered > 0) {
+      // A request that ended early may still leave enough for a part of its own.
+      const asPart = choose(buffered) === buffered && buffered >= 5 * 1024 * 1024;
+      const body = Buffer.concat(chunks, buffered);
+      if (asPart) {
+        const part = await this.partQueue.add(() => this.uploadPart(state, partNumber, body));
+        state.parts.push(part);
+        state.tail = 0;
+        this.cleanupTail(keys.part, oldTail);
+      } else {
+        await this.s3('PutObject', keys.part, () =>
+          this.client.send(
+            new PutObjectCommand({
+              Bucket: this.location.bucket,
+              Key: keys.part,
+              Body: body,
+              ContentLength: body.length,
+              Metadata: { [NEXT_PART]: String(partNumber) },
+              ...encryptionParams(this.location),
+            }),
+          ),
+        );
+        state.tail = buffered;
+      }
+    } else if (oldTail > 0 && state.tail === 0) {
+      this.cleanupTail(keys.part, oldTail);
+    }
+    if (readError && !isAbort(readError)) throw readError;
+    return offsetOf(state);
+  }
+
+  private async putWhole(state: UploadState, body: Buffer): Promise<void> {
+    const { info } = state;
+    await this.s3('PutObject', info.key, () =>
+      this.client.send(
+        new PutObjectCommand({
+          Bucket: this.location.bucket,
+          Key: info.key,
+          Body: body,
+          ContentLength: body.length,
+          ...finalObjectParams(this.location, info.metadata),
+        }),
+      ),
+    );
+  }
+
+  private async complete(state: UploadState): Promise<void> {
+    const { info } = state;
+    const uploadId = await this.ensureMultipart(state);
+    await this.s3('CompleteMultipartUpload', info.key, () =>
+      this.client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: this.location.bucket,
+          Key: info.key,
+          UploadId: uploadId,
+          MultipartUpload: { Parts: state.parts.map(({ PartNumber, ETag }) => ({ PartNumber, ETag })) },
+        }),
+      ),
+    );
+    state.finished = true;
+    state.tail = 0;
+  }
+
+  /** Delete a `.part` whose bytes are now in a part; a leftover one is ignored anyway. */
+  private cleanupTail(key: string, oldTail: number): void {
+    if (oldTail === 0) return;
+    this.deleteObject(key).catch(() => {});
+  }
+
+  override async declareUploadLength(id: string, length: number): Promise<void> {
+    const state = await this.state(id);
+    if (length > MAX_OBJECT_SIZE) throw ERRORS.ERR_MAX_SIZE_EXCEEDED;
+    state.info.size = length;
+    await this.saveInfo(state.info);
+  }
+
+  override async remove(id: string): Promise<void> {
+    let state: UploadState;
+    try {
+      state = await this.load(id);
+    } catch (error) {
+      if (error === ERRORS.FILE_NO_LONGER_EXISTS) {
+        // The multipart upload is gone already; remove what is left.
+        const keys = this.keys(id);
+        await Promise.all([this.deleteObject(keys.part), this.deleteObject(keys.info)]);
+        this.cache.delete(id);
+        return;
+      }
+      throw error;
+    }
+    const keys = this.keys(id);
+    const { info } = state;
+    if (info.uploadId && !state.finished) {
+      await this.s3('AbortMultipartUpload', info.key, async () => {
+        try {
+          await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.location.bucket, Key: info.key, UploadId: info.uploadId }));
+        } catch (error) {
+          if (!isNoSuchUpload(error)) throw error;
+        }
+      });
+    }
+    await Promise.all([this.deleteObject(keys.part), state.finished ? this.deleteObject(info.key) : Promise.resolve()]);
+    // .info last: while it exists, a failed termination can be retried.
+    await this.deleteObject(keys.info);
+    this.cache.delete(id);
+  }
+
+  /** Remove unfinished uploads older than the expiration; finds them by listing `.info` objects. */
+  override async deleteExpired(): Promise<number> {
+    if (this.expiration <= 0) return 0;
+    let removed = 0;
+    let token: string | undefined;
+    const now = Date.now();
+    do {
+      const page = await this.s3('ListObjectsV2', this.location.root, () =>
+        this.client.send(
+          new ListObjectsV2Command({
+            Bucket: this.location.bucket,
+            Prefix: this.location.root,
+            ...(token ? { ContinuationToken: token } : {}),
+          }),
+        ),
+      );
+      for (const object of page.Contents ?? []) {
+        const id = object.Key ? idFromInfoKey(this.location.root, object.Key) : undefined;
+        if (!id || id.includes('/')) continue;
+        // The .info object's age is a lower bound of the upload's; skip young ones unread.
+        if (object.LastModified && now - object.LastModified.getTime() < this.expiration) continue;
+        try {
+          const state = await this.load(id);
+          if (state.finished || now - new Date(state.info.creation_date).getTime() < this.expiration) continue;
+        } catch (error) {
+          if (error !== ERRORS.FILE_NO_LONGER_EXISTS) throw error;
+        }
+        await this.remove(id);
+        removed += 1;
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return removed;
+  }
+
+  /** The finished object's bytes (for GET). */
+  async read(id: string): Promise<Readable> {
+    const key = this.keys(id).object;
+    const res = await this.s3('GetObject', key, () => this.client.send(new GetObjectCommand({ Bucket: this.location.bucket, Key: key })));
+    return res.Body as Readable;
+  }
+}
+
+class MultipartGone extends Error {}
+
+function isAbort(error: unknown): boolean {
+  return error === ERRORS.ABORTED || (error instanceof Error && error.name === 'AbortError');
+}
