@@ -49,7 +49,7 @@ export async function startProcess(env: Record<string, string>, options: { cwd?:
     url,
     output: () => out,
     async stop(signal = 'SIGTERM') {
-      if (child.exitCode !== null) return child.exitCode;
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
       const exited = once(child, 'exit');
       child.kill(signal);
       const [code] = (await exited) as [number | null];

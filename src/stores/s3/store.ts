@@ -204,6 +204,14 @@ export class S3Store extends DataStore {
       state.finished = true;
       return state;
     }
+    if (info.uploadId && info.size !== undefined && partsBytes(state.parts) === info.size) {
+      // Every byte is in parts. Some servers (Swift) still list the parts of a completed
+      // upload; the final object tells. If it is missing, the completion was interrupted:
+      // finish it now.
+      if (!(await this.objectExists(info.key))) await this.complete(state);
+      state.finished = true;
+      return state;
+    }
     state.tail = await this.tailSize(keys.part, state.parts.length + 1);
     return state;
   }
@@ -581,8 +589,9 @@ export class S3Store extends DataStore {
       for (const object of page.Contents ?? []) {
         const id = object.Key ? idFromInfoKey(this.location.root, object.Key) : undefined;
         if (!id || id.includes('/')) continue;
-        // The .info object's age is a lower bound of the upload's; skip young ones unread.
-        if (object.LastModified && now - object.LastModified.getTime() < this.expiration) continue;
+        // The .info object's age is a lower bound of the upload's; skip clearly young ones
+        // unread (with a minute's allowance for clock skew between us and the S3 server).
+        if (object.LastModified && now - object.LastModified.getTime() < this.expiration - 60_000) continue;
         try {
           const state = await this.load(id);
           if (state.finished || now - new Date(state.info.creation_date).getTime() < this.expiration) continue;
