@@ -48,10 +48,18 @@ const NETWORK = new Set([
 
 /** What went wrong, in words that name what to check. `where` names the location, bucket and operation. */
 export function explainS3Error(error: unknown, where: { location: string; bucket: string; operation: string; key?: string }): StoreError {
-  const code = s3ErrorCode(error);
+  const errno = (error as AwsLikeError | undefined)?.code;
+  const code = errno && NETWORK.has(errno) ? errno : s3ErrorCode(error);
   const status = (error as AwsLikeError | undefined)?.$metadata?.httpStatusCode;
   const v = `STORAGE_${where.location.toUpperCase()}_`;
   const target = `${where.operation} on bucket "${where.bucket}"${where.key ? ` key "${where.key}"` : ''}`;
+  if (NETWORK.has(code)) {
+    return {
+      status_code: 503,
+      body: `Storage location "${where.location}": S3 did not answer ${target} (${code}). Check ${v}ENDPOINT, DNS and the network, and ${v}CONNECTION_TIMEOUT / ${v}SOCKET_TIMEOUT; the upload can be resumed.\n`,
+      cause: code,
+    };
+  }
   const prefix = `Storage location "${where.location}": S3 refused ${target} (${code}${status ? `, HTTP ${status}` : ''}).`;
   let hint: string;
   let statusCode = 502;
@@ -84,10 +92,7 @@ export function explainS3Error(error: unknown, where: { location: string; bucket
       hint = `The provider does not accept a setting: check ${v}ACL and ${v}SERVER_SIDE_ENCRYPTION (some S3-compatible stores support neither).`;
       break;
     default:
-      if (NETWORK.has(code) || NETWORK.has((error as AwsLikeError | undefined)?.code ?? '')) {
-        statusCode = 503;
-        hint = `The S3 endpoint did not answer: check ${v}ENDPOINT, DNS and the network, and ${v}CONNECTION_TIMEOUT / ${v}SOCKET_TIMEOUT.`;
-      } else if (status === undefined) {
+      if (status === undefined) {
         statusCode = 500;
         return {
           status_code: statusCode,
