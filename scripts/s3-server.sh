@@ -129,14 +129,24 @@ spawn() { # name, command...
 
 wait_port() {
   for _ in $(seq 1 150); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+    if port_open "$1"; then return 0; fi
     sleep 0.1
   done
   echo "port $1 did not open; logs in $DIR/log" >&2; return 1
 }
 
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
 start() {
   install
+  if ! running proxy-plain; then
+    for p in $PORT $SSE_PORT $ACC_PORT $CON_PORT $OBJ_PORT $MC_PORT; do
+      if port_open "$p"; then
+        echo "port $p is already in use (another S3 test server?): stop it, or set S3_TEST_PORT to another base port" >&2
+        exit 1
+      fi
+    done
+  fi
   write_config
   spawn memcached memcached -l 127.0.0.1 -p "$MC_PORT" -U 0 -m 64 -u "$USER_NAME"
   for kind in account container object; do spawn "$kind" "swift-$kind-server" "$DIR/etc/$kind-server.conf"; done
