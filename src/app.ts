@@ -1,11 +1,13 @@
 /** buildApp(config) -> a ready Fastify instance with every location mounted (used by main and tests). */
 import { MemoryLocker } from '@tus/server';
+import type { DataStore } from '@tus/utils';
 import fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from './config/index.js';
 import { tusRoutes } from './http/tus-routes.js';
 import { createLogger } from './logger.js';
 import { createStore } from './stores/index.js';
+import { scheduleCleanup } from './tus/cleanup.js';
 import { createTusServer } from './tus/create-tus-server.js';
 
 export interface BuildOptions {
@@ -18,6 +20,25 @@ export function mountPaths(config: Config): Array<{ path: string; location: Conf
   const [first] = config.locations;
   const mounts = config.locations.map((location) => ({ path: `${base}/${location.name}`, location }));
   return first ? [{ path: base, location: first }, ...mounts] : mounts;
+}
+
+export interface LocationStore {
+  name: string;
+  datastore: DataStore;
+  locker: MemoryLocker;
+}
+
+/** One DataStore and one locker per location (the locker is shared by the location's mounts). */
+export function createStores(config: Config, logger: Logger): LocationStore[] {
+  return config.locations.map((l) => ({
+    name: l.name,
+    datastore: createStore(l, {
+      expiration: config.uploadExpiration,
+      maxUploadSize: config.maxUploadSize,
+      logger: logger.child({ location: l.name }),
+    }),
+    locker: new MemoryLocker(),
+  }));
 }
 
 export async function buildApp(config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
@@ -55,8 +76,17 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       maxSize: config.maxUploadSize,
       ...(config.publicUrl ? { publicUrl: config.publicUrl } : {}),
       trustProxy: false,
+      terminateFinished: config.terminateFinished,
     });
-    await app.register(tusRoutes, { path, tus, location: location.name });
+    await app.register(tusRoutes, {
+      path,
+      tus,
+      datastore: store.datastore,
+      location: location.name,
+      downloads: config.downloadEnabled,
+      tempDir: config.tempDir,
+      extraExtensions: ['checksum'],
+    });
   }
   return app;
 }

@@ -1,6 +1,8 @@
 /** Entry point: load config, build the app, listen, stop cleanly on signals. */
-import { buildApp } from './app.js';
+import { buildApp, createStores } from './app.js';
 import { ConfigError, loadConfig } from './config/index.js';
+import { createLogger } from './logger.js';
+import { cleanupExpired } from './tus/cleanup.js';
 
 async function main(): Promise<void> {
   let config: ReturnType<typeof loadConfig>;
@@ -12,6 +14,13 @@ async function main(): Promise<void> {
       process.exit(2);
     }
     throw error;
+  }
+  if (process.argv[2] === 'cleanup') {
+    // One-off cleanup of expired uploads, for cron jobs outside the server.
+    const logger = createLogger(config);
+    const removed = await cleanupExpired(createStores(config, logger), logger);
+    process.stdout.write(`${JSON.stringify({ removed })}\n`);
+    process.exit(0);
   }
   const app = await buildApp(config);
   let stopping = false;

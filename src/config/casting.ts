@@ -3,6 +3,7 @@
  * as unset, so `FOO=` in a .env file falls back to the default.
  */
 import bytes from 'bytes';
+import { Cron } from 'croner';
 import ms from 'ms';
 import { z } from 'zod';
 
@@ -135,5 +136,26 @@ export function url(what: string) {
         return z.NEVER;
       }
       return v.replace(/\/+$/, '');
+    });
+}
+
+/** A cron expression (5 or 6 fields), or "off" / "false" to disable the job. */
+export function cron(fallback: string) {
+  return z
+    .string()
+    .optional()
+    .transform((value: Raw, ctx): string | undefined => {
+      const v = unset(value) ? fallback : value.trim();
+      if (v === 'off' || v === 'false') return undefined;
+      try {
+        new Cron(v, { paused: true }).stop();
+        return v;
+      } catch (error) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `expected a cron expression such as "0 * * * *" (hourly), or off: ${(error as Error).message}`,
+        });
+        return z.NEVER;
+      }
     });
 }

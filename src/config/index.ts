@@ -2,6 +2,7 @@
  * Environment -> one typed, frozen Config, following Directus's conventions:
  * STORAGE_LOCATIONS, then STORAGE_<LOC>_DRIVER and STORAGE_<LOC>_* per location.
  */
+import { tmpdir } from 'node:os';
 import type { z } from 'zod';
 import { type Env, readEnvironment } from './env.js';
 import { DRIVERS, KNOWN_SUFFIXES, localLocationSchema, s3CrossChecks, s3LocationSchema, serverSchema } from './schema.js';
@@ -145,6 +146,10 @@ export function parseConfig(env: Env): Config {
     logStyle: server.LOG_STYLE ?? 'raw',
     maxUploadSize: server.FILES_MAX_UPLOAD_SIZE,
     uploadExpiration: server.TUS_UPLOAD_EXPIRATION,
+    ...(server.TUS_CLEANUP_SCHEDULE ? { cleanupSchedule: server.TUS_CLEANUP_SCHEDULE } : {}),
+    downloadEnabled: server.TUS_DOWNLOAD_ENABLED,
+    terminateFinished: server.TUS_TERMINATE_FINISHED,
+    tempDir: server.TUS_TEMP_DIR ?? tmpdir(),
     locations,
     warnings,
   });

@@ -3,7 +3,7 @@
  * Keys are the variable names (server level) or the suffix after `STORAGE_<LOC>_`.
  */
 import { z } from 'zod';
-import { bool, duration, int, oneOf, required, size, text, url } from './casting.js';
+import { bool, cron, duration, int, oneOf, required, size, text, url } from './casting.js';
 
 export const MIB = 1024 * 1024;
 export const S3_MIN_PART_SIZE = 5 * MIB;
@@ -32,6 +32,10 @@ export const serverSchema = z.object({
   FILES_MAX_UPLOAD_SIZE: size(0),
   TUS_UPLOAD_EXPIRATION: duration(24 * 3600 * 1000),
   TUS_CHUNK_SIZE: size(S3_MIN_PART_SIZE, { min: S3_MIN_PART_SIZE, max: S3_MAX_PART_SIZE }),
+  TUS_CLEANUP_SCHEDULE: cron('0 * * * *'),
+  TUS_DOWNLOAD_ENABLED: bool(true),
+  TUS_TERMINATE_FINISHED: bool(true),
+  TUS_TEMP_DIR: text(),
 });
 
 export const localLocationSchema = z.object({

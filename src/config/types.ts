@@ -51,6 +51,14 @@ export interface Config {
   readonly maxUploadSize: number;
   /** Milliseconds after creation an unfinished upload expires; 0 never. */
   readonly uploadExpiration: number;
+  /** Cron expression of the expired-upload cleanup; undefined: no scheduled cleanup. */
+  readonly cleanupSchedule?: string;
+  /** Serve GET downloads of finished uploads. */
+  readonly downloadEnabled: boolean;
+  /** DELETE may terminate finished uploads too. */
+  readonly terminateFinished: boolean;
+  /** Directory for checksum-verified request bodies. */
+  readonly tempDir: string;
   /** The first location is the default. */
   readonly locations: readonly Location[];
   /** Non-fatal remarks, such as variables no location reads. */

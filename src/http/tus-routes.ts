@@ -1,66 +1,141 @@
 /**
- * Mounts one @tus/server at a path. The request body must reach @tus/server as the raw
- * Node stream, so this plugin's scope has no body parsers, and the reply is hijacked so
- * Fastify neither buffers the body nor answers a second time.
+ * Mounts one location's @tus/server at a path. The request body must reach @tus/server as
+ * the raw Node stream, so this plugin's scope has no body parsers, and the reply is
+ * hijacked so Fastify neither buffers the body nor answers a second time.
  */
 import { STATUS_CODES } from 'node:http';
+import { Readable } from 'node:stream';
 import type { Server } from '@tus/server';
-import type { FastifyInstance, FastifyPluginAsync, HTTPMethods } from 'fastify';
+import type { DataStore } from '@tus/utils';
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
 import { NodeRequest, sendNodeResponse } from 'srvx/node';
 import { type RequestContext, requestContext } from '../stores/request-context.js';
+import { CHECKSUM_ALGORITHMS, parseChecksumHeader, type SpooledBody, spoolAndVerify } from '../tus/checksum.js';
 import { checkTusRequest } from '../tus/protocol-guard.js';
-
-const integer = (value: string | string[] | undefined) => (typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : undefined);
-
-/** What the store may know of this request: body length, the client's offset, whether to re-read state. */
-function contextOf(method: string, headers: Record<string, string | string[] | undefined>): RequestContext {
-  const expectedBytes = integer(headers['content-length']);
-  const clientOffset = integer(headers['upload-offset']);
-  return {
-    ...(expectedBytes !== undefined ? { expectedBytes } : {}),
-    ...(method === 'PATCH' && clientOffset !== undefined ? { clientOffset } : {}),
-    fresh: method === 'HEAD' || method === 'DELETE' || method === 'GET',
-  };
-}
+import { download } from './download.js';
 
 export interface TusRoutesOptions {
   /** Mount path without trailing slash. */
   path: string;
   tus: Server;
+  datastore: DataStore;
   location: string;
+  /** Serve GET downloads of finished uploads. */
+  downloads: boolean;
+  /** Where checksum-verified bodies are spooled. */
+  tempDir: string;
+  /** Extensions answered by our layer on top of the store's. */
+  extraExtensions: readonly string[];
 }
 
 const METHODS: HTTPMethods[] = ['POST', 'HEAD', 'PATCH', 'OPTIONS', 'DELETE', 'GET'];
 
-export const tusRoutes: FastifyPluginAsync<TusRoutesOptions> = async (app: FastifyInstance, { path, tus, location }) => {
+const integer = (value: string | string[] | undefined) => (typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : undefined);
+
+/** What the store may know of this request: body length, the client's offset, whether to re-read state. */
+function contextOf(method: string, headers: Record<string, string | string[] | undefined>, bodyBytes?: number): RequestContext {
+  const expectedBytes = bodyBytes ?? integer(headers['content-length']);
+  const clientOffset = integer(headers['upload-offset']);
+  return {
+    ...(expectedBytes !== undefined ? { expectedBytes } : {}),
+    ...(method === 'PATCH' && clientOffset !== undefined ? { clientOffset } : {}),
+    fresh: method === 'HEAD' || method === 'DELETE',
+  };
+}
+
+const idOf = (url: string, path: string): string | undefined => {
+  const rest = decodeURIComponent(new URL(url, 'http://x').pathname.slice(path.length)).replace(/^\/+|\/+$/g, '');
+  return rest && !rest.includes('/') ? rest : undefined;
+};
+
+export const tusRoutes: FastifyPluginAsync<TusRoutesOptions> = async (app: FastifyInstance, options) => {
+  const { path, tus, datastore, location } = options;
   app.removeAllContentTypeParsers();
   // Leave every body untouched for @tus/server to stream.
   app.addContentTypeParser('*', (_request, _payload, done) => done(null));
 
-  const handler = async (request: import('fastify').FastifyRequest, reply: import('fastify').FastifyReply) => {
+  const plain = (reply: FastifyReply, status: number, body: string, headers: Record<string, string> = {}) =>
+    reply
+      .code(status)
+      .headers({ 'Tus-Resumable': '1.0.0', 'Content-Type': 'text/plain; charset=utf-8', ...headers })
+      .send(`${body}\n`);
+
+  /** Adjust @tus/server's answer where the spec asks for more. */
+  const finish = async (request: FastifyRequest, response: Response): Promise<Response> => {
+    const headers = new Headers(response.headers);
+    if (request.method === 'OPTIONS') {
+      const extensions = [...(headers.get('tus-extension')?.split(',') ?? []), ...options.extraExtensions];
+      headers.set('Tus-Extension', [...new Set(extensions)].join(','));
+      headers.set('Tus-Checksum-Algorithm', CHECKSUM_ALGORITHMS.join(','));
+    }
+    if (response.status === 409 && request.method === 'PATCH') {
+      // The spec's 409 lets the client resynchronise: tell it where the upload is.
+      const id = idOf(request.url, path);
+      const current = id ? await requestContext.run({ fresh: true }, () => datastore.getUpload(id)).catch(() => undefined) : undefined;
+      if (current) headers.set('Upload-Offset', String(current.offset));
+    }
+    // @tus/server builds Responses without a reason phrase ("HTTP/1.1 204 "); add the standard one.
+    return new Response(response.body, {
+      status: response.status,
+      statusText: response.statusText || STATUS_CODES[response.status] || '',
+      headers,
+    });
+  };
+
+  const handler = async (request: FastifyRequest, reply: FastifyReply) => {
+    if (request.method === 'GET') {
+      if (!options.downloads) return plain(reply, 404, 'Downloads are disabled on this server (TUS_DOWNLOAD_ENABLED=false)');
+      return download(request, reply, datastore, idOf(request.url, path));
+    }
     const guard = checkTusRequest(request.method, request.headers);
     if (guard) {
       request.log.info({ location, status: guard.status }, guard.body.trim());
       return reply.code(guard.status).headers(guard.headers).send(guard.body);
     }
+
+    let spooled: SpooledBody | undefined;
+    const checksum = request.headers['upload-checksum'];
+    const hasBody = request.headers['content-type'] === 'application/offset+octet-stream';
+    if (typeof checksum === 'string' && hasBody) {
+      const header = parseChecksumHeader(checksum);
+      if (typeof header === 'string') return plain(reply, 400, header);
+      try {
+        spooled = await spoolAndVerify(request.raw, header, options.tempDir);
+      } catch {
+        // The client went away before the body was complete: nothing verifiable to keep.
+        return plain(reply, 400, 'The request body ended before it was complete; its checksum cannot be verified');
+      }
+      if (!spooled.matches) {
+        await spooled.dispose();
+        request.log.info({ location }, 'checksum mismatch');
+        return plain(
+          reply,
+          460,
+          `Checksum Mismatch: the body does not match Upload-Checksum (${header.algorithm}); nothing was stored, send it again`,
+        );
+      }
+    }
+
     reply.hijack();
     try {
-      const response = await requestContext.run(contextOf(request.method, request.headers), () =>
-        tus.handleWeb(new NodeRequest({ req: request.raw, res: reply.raw })),
-      );
-      // @tus/server builds Responses without a reason phrase ("HTTP/1.1 204 "); add the standard one.
-      const named = new Response(response.body, {
-        status: response.status,
-        statusText: response.statusText || STATUS_CODES[response.status] || '',
-        headers: response.headers,
-      });
-      await sendNodeResponse(reply.raw, named);
+      const webRequest = spooled
+        ? new Request(new URL(request.url, `http://${request.headers.host ?? 'localhost'}`), {
+            method: request.method,
+            headers: Object.entries(request.headers).flatMap(([k, v]) => (v === undefined ? [] : [[k, String(v)] as [string, string]])),
+            body: Readable.toWeb(spooled.open()) as ReadableStream,
+            duplex: 'half',
+          } as RequestInit)
+        : new NodeRequest({ req: request.raw, res: reply.raw });
+      const response = await requestContext.run(contextOf(request.method, request.headers, spooled?.size), () => tus.handleWeb(webRequest));
+      await sendNodeResponse(reply.raw, await finish(request, response));
     } catch (error) {
       request.log.error({ err: error, location }, 'tus handler failed');
       if (!reply.raw.headersSent) {
         reply.raw.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8', 'Tus-Resumable': '1.0.0' });
       }
       reply.raw.end('Internal error while handling the upload; see the server log\n');
+    } finally {
+      await spooled?.dispose();
     }
   };
   for (const url of [path || '/', `${path}/*`]) {

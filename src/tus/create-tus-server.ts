@@ -12,6 +12,8 @@ export interface TusServerOptions {
   /** Trust X-Forwarded-Host/-Proto and Forwarded for the Location header. */
   trustProxy: boolean;
   locker?: MemoryLocker;
+  /** DELETE may terminate finished uploads. */
+  terminateFinished: boolean;
 }
 
 /** The protocol engine for one location. */
@@ -22,6 +24,7 @@ export function createTusServer(options: TusServerOptions): Server {
     datastore: options.datastore,
     ...(options.maxSize > 0 ? { maxSize: options.maxSize } : {}),
     respectForwardedHeaders: options.trustProxy,
+    disableTerminationForFinishedUploads: !options.terminateFinished,
     locker: options.locker ?? new MemoryLocker(),
     // CORS is answered by the HTTP layer; an empty function keeps @tus/server from adding `*`.
     allowedOrigins: () => false,

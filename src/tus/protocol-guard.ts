@@ -1,9 +1,12 @@
 /**
- * Checks @tus/server makes differently from the tus 1.0.0 text, answered before the
- * request reaches it: 412 must carry Tus-Version and apply to unsupported versions too
- * (@tus/server answers those 400 without Tus-Version).
+ * Checks made before a request reaches @tus/server, where it differs from the tus 1.0.0
+ * text: 412 carries Tus-Version and also answers unsupported versions (@tus/server: 400
+ * without Tus-Version); a PATCH with a wrong or missing Content-Type is 415 (@tus/server:
+ * 400/403); a missing or invalid Upload-Offset is 400 (@tus/server: 403 when missing);
+ * a bad Upload-Checksum is 400.
  */
 import { TUS_RESUMABLE, TUS_VERSION } from '@tus/utils';
+import { parseChecksumHeader } from './checksum.js';
 
 export interface GuardAnswer {
   status: number;
@@ -11,18 +14,44 @@ export interface GuardAnswer {
   body: string;
 }
 
-export function checkTusRequest(method: string, headers: Record<string, string | string[] | undefined>): GuardAnswer | undefined {
+type Headers = Record<string, string | string[] | undefined>;
+
+const answer = (status: number, body: string, extra: Record<string, string> = {}): GuardAnswer => ({
+  status,
+  headers: { 'Tus-Resumable': TUS_RESUMABLE, 'Content-Type': 'text/plain; charset=utf-8', ...extra },
+  body: `${body}\n`,
+});
+
+export function checkTusRequest(method: string, headers: Headers): GuardAnswer | undefined {
   // OPTIONS needs no version; GET is a plain download, not part of the protocol.
   if (method === 'OPTIONS' || method === 'GET') return undefined;
   const version = headers['tus-resumable'];
-  if (version === TUS_RESUMABLE) return undefined;
-  const body =
-    version === undefined
-      ? `Tus-Resumable header required: send "Tus-Resumable: ${TUS_RESUMABLE}" with every tus request\n`
-      : `Tus-Resumable ${JSON.stringify(version)} is not supported; this server speaks tus ${TUS_VERSION.join(', ')}\n`;
-  return {
-    status: 412,
-    headers: { 'Tus-Resumable': TUS_RESUMABLE, 'Tus-Version': TUS_VERSION.join(','), 'Content-Type': 'text/plain; charset=utf-8' },
-    body,
-  };
+  if (version !== TUS_RESUMABLE) {
+    const body =
+      version === undefined
+        ? `Tus-Resumable header required: send "Tus-Resumable: ${TUS_RESUMABLE}" with every tus request`
+        : `Tus-Resumable ${JSON.stringify(version)} is not supported; this server speaks tus ${TUS_VERSION.join(', ')}`;
+    return answer(412, body, { 'Tus-Version': TUS_VERSION.join(',') });
+  }
+  if (method === 'PATCH') {
+    const type = headers['content-type'];
+    if (type !== 'application/offset+octet-stream') {
+      return answer(
+        415,
+        `PATCH needs "Content-Type: application/offset+octet-stream"${type === undefined ? '' : `, not ${JSON.stringify(type)}`}`,
+      );
+    }
+    const offset = headers['upload-offset'];
+    if (offset === undefined)
+      return answer(400, 'PATCH needs an Upload-Offset header: the offset the body starts at (HEAD tells the current one)');
+    if (typeof offset !== 'string' || !/^\d+$/.test(offset) || !Number.isSafeInteger(Number(offset))) {
+      return answer(400, `Upload-Offset must be a non-negative integer, not ${JSON.stringify(offset)}`);
+    }
+  }
+  const checksum = headers['upload-checksum'];
+  if (checksum !== undefined && (method === 'PATCH' || method === 'POST')) {
+    const parsed = parseChecksumHeader(String(checksum));
+    if (typeof parsed === 'string') return answer(400, parsed);
+  }
+  return undefined;
 }

@@ -27,6 +27,7 @@ import { LRUCache } from 'lru-cache';
 import PQueue from 'p-queue';
 import type { Logger } from 'pino';
 import type { S3Location } from '../../config/index.js';
+import type { RangedReader } from '../ranged-read.js';
 import { requestContext } from '../request-context.js';
 import { explainS3Error, isNoSuchUpload, isNotFound } from './errors.js';
 import { idFromInfoKey, type UploadKeys, uploadKeys } from './keys.js';
@@ -56,7 +57,7 @@ class StoreFailure extends Error {
   }
 }
 
-export class S3Store extends DataStore {
+export class S3Store extends DataStore implements RangedReader {
   readonly location: S3Location;
   readonly client: S3Client;
   /** Part uploads in flight for this location, across all uploads. */
@@ -606,10 +607,12 @@ export class S3Store extends DataStore {
     return removed;
   }
 
-  /** The finished object's bytes (for GET). */
-  async read(id: string): Promise<Readable> {
+  /** Bytes start..end (inclusive) of a finished upload, for GET. */
+  async openRange(id: string, start: number, end: number): Promise<Readable> {
     const key = this.keys(id).object;
-    const res = await this.s3('GetObject', key, () => this.client.send(new GetObjectCommand({ Bucket: this.location.bucket, Key: key })));
+    const res = await this.s3('GetObject', key, () =>
+      this.client.send(new GetObjectCommand({ Bucket: this.location.bucket, Key: key, Range: `bytes=${start}-${end}` })),
+    );
     return res.Body as Readable;
   }
 }

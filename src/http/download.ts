@@ -1,0 +1,66 @@
+/**
+ * GET of a finished upload: its bytes with Content-Type, Content-Length,
+ * Content-Disposition and Range support (206), answered by us rather than by
+ * @tus/server's GET handler (which has crashed the process under Node 20).
+ */
+import type { DataStore } from '@tus/utils';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import parseRange from 'range-parser';
+import { contentDispositionOf, contentTypeOf, isSafeInline } from '../stores/content-headers.js';
+import { isRangedReader } from '../stores/ranged-read.js';
+import { requestContext } from '../stores/request-context.js';
+
+const ID = /^[A-Za-z0-9_-]{1,200}$/;
+
+export async function download(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  store: DataStore,
+  id: string | undefined,
+): Promise<FastifyReply> {
+  const text = (status: number, body: string) => reply.code(status).type('text/plain; charset=utf-8').send(`${body}\n`);
+  if (!id || !ID.test(id) || !isRangedReader(store)) return text(404, 'No such upload');
+  let upload: Awaited<ReturnType<DataStore['getUpload']>>;
+  try {
+    upload = await requestContext.run({ fresh: true }, () => store.getUpload(id));
+  } catch (error) {
+    const e = error as { status_code?: number; body?: string };
+    if (e.status_code === 404 || e.status_code === 410) return text(e.status_code, 'No such upload');
+    throw error;
+  }
+  if (upload.size === undefined || upload.offset < upload.size) {
+    return text(
+      400,
+      `The upload is not finished (${upload.offset} of ${upload.size ?? 'an unknown number of'} bytes); download it once it is`,
+    );
+  }
+  const size = upload.size;
+  const type = contentTypeOf(upload.metadata);
+  const disposition = contentDispositionOf(upload.metadata, isSafeInline(type) ? 'inline' : 'attachment');
+  reply
+    .header('Content-Type', type)
+    .header('Accept-Ranges', 'bytes')
+    .header('X-Content-Type-Options', 'nosniff')
+    .header('Cache-Control', 'no-store');
+  if (disposition) reply.header('Content-Disposition', disposition);
+  let start = 0;
+  let end = size - 1;
+  const rangeHeader = request.headers.range;
+  if (rangeHeader && size > 0) {
+    const ranges = parseRange(size, rangeHeader, { combine: true });
+    if (ranges === -1) {
+      reply.header('Content-Range', `bytes */${size}`);
+      return text(416, `Range not satisfiable: the upload has ${size} bytes`);
+    }
+    // Malformed ranges are ignored (RFC 9110); several ranges are answered with the first.
+    if (ranges !== -2 && ranges.type === 'bytes' && ranges[0]) {
+      start = ranges[0].start;
+      end = ranges[0].end;
+      reply.code(206).header('Content-Range', `bytes ${start}-${end}/${size}`);
+    }
+  }
+  reply.header('Content-Length', String(size === 0 ? 0 : end - start + 1));
+  if (request.method === 'HEAD' || size === 0) return reply.send('');
+  const body = await store.openRange(id, start, end);
+  return reply.send(body);
+}

@@ -1,0 +1,86 @@
+/**
+ * The tus checksum extension: `Upload-Checksum: <algorithm> <base64 digest>` covers one
+ * request body. The body is spooled to a temporary file while it is hashed (memory stays
+ * flat whatever its size); only a body whose digest matches reaches the store, so a
+ * mismatch (460) leaves the offset and the stored bytes as they were.
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { crc32 } from 'node:zlib';
+
+export const CHECKSUM_ALGORITHMS = ['sha1', 'md5', 'sha256', 'crc32'] as const;
+export type ChecksumAlgorithm = (typeof CHECKSUM_ALGORITHMS)[number];
+
+export interface ChecksumHeader {
+  algorithm: ChecksumAlgorithm;
+  digest: Buffer;
+}
+
+const DIGEST_BYTES: Record<ChecksumAlgorithm, number> = { sha1: 20, md5: 16, sha256: 32, crc32: 4 };
+
+/** The parsed header, or a message saying what is wrong with it. */
+export function parseChecksumHeader(value: string): ChecksumHeader | string {
+  const match = /^([A-Za-z0-9-]+) ([A-Za-z0-9+/]+={0,2})$/.exec(value.trim());
+  if (!match) return 'Upload-Checksum must be "<algorithm> <base64 digest>", such as "sha1 Kq5sNclPz7QV2+lfQIuc6R7oRu0="';
+  const algorithm = match[1]?.toLowerCase() as ChecksumAlgorithm;
+  if (!CHECKSUM_ALGORITHMS.includes(algorithm)) {
+    return `Upload-Checksum algorithm "${match[1]}" is not supported; supported: ${CHECKSUM_ALGORITHMS.join(', ')}`;
+  }
+  const digest = Buffer.from(match[2] ?? '', 'base64');
+  if (digest.length !== DIGEST_BYTES[algorithm])
+    return `Upload-Checksum digest is not a base64 ${algorithm} digest (${DIGEST_BYTES[algorithm]} bytes)`;
+  return { algorithm, digest };
+}
+
+class Crc32 {
+  private value = 0;
+  update(data: Buffer): this {
+    this.value = crc32(data, this.value);
+    return this;
+  }
+  digest(): Buffer {
+    const out = Buffer.alloc(4);
+    out.writeUInt32BE(this.value >>> 0);
+    return out;
+  }
+}
+
+export interface SpooledBody {
+  /** The body matched its digest. */
+  matches: boolean;
+  size: number;
+  /** A fresh stream of the spooled bytes. */
+  open(): Readable;
+  /** Delete the temporary file. */
+  dispose(): Promise<void>;
+}
+
+/** Copy `body` to a temporary file under `tempDir`, hashing it on the way. */
+export async function spoolAndVerify(body: Readable, header: ChecksumHeader, tempDir: string): Promise<SpooledBody> {
+  const dir = await mkdtemp(join(tempDir, 'tus-checksum-'));
+  const file = join(dir, 'body');
+  const hash: Hash | Crc32 = header.algorithm === 'crc32' ? new Crc32() : createHash(header.algorithm);
+  let size = 0;
+  const dispose = () => rm(dir, { recursive: true, force: true });
+  try {
+    await pipeline(
+      body,
+      async function* (source: AsyncIterable<Buffer>) {
+        for await (const chunk of source) {
+          hash.update(chunk);
+          size += chunk.length;
+          yield chunk;
+        }
+      },
+      createWriteStream(file),
+    );
+  } catch (error) {
+    await dispose();
+    throw error;
+  }
+  return { matches: hash.digest().equals(header.digest), size, open: () => createReadStream(file), dispose };
+}

@@ -1,0 +1,32 @@
+/** Removal of expired unfinished uploads: on a cron schedule, or once from the command line. */
+import type { DataStore } from '@tus/utils';
+import { Cron } from 'croner';
+import type { Logger } from 'pino';
+
+export interface NamedStore {
+  name: string;
+  datastore: DataStore;
+}
+
+/** Run every location's cleanup; returns the number removed per location. */
+export async function cleanupExpired(stores: readonly NamedStore[], log: Logger): Promise<Record<string, number>> {
+  const removed: Record<string, number> = {};
+  for (const { name, datastore } of stores) {
+    if (!datastore.hasExtension('expiration')) continue;
+    try {
+      removed[name] = await datastore.deleteExpired();
+      log.info({ location: name, removed: removed[name] }, 'expired uploads removed');
+    } catch (error) {
+      log.error({ location: name, err: error }, 'cleanup of expired uploads failed');
+      throw error;
+    }
+  }
+  return removed;
+}
+
+/** Start the schedule; never two runs at once (`protect`). */
+export function scheduleCleanup(schedule: string, stores: readonly NamedStore[], log: Logger): Cron {
+  return new Cron(schedule, { protect: true, catch: (error) => log.error({ err: error }, 'scheduled cleanup failed') }, async () => {
+    await cleanupExpired(stores, log);
+  });
+}
