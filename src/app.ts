@@ -86,6 +86,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       downloads: config.downloadEnabled,
       tempDir: config.tempDir,
       extraExtensions: ['checksum'],
+      maxSize: config.maxUploadSize,
+      ...(config.publicUrl ? { publicUrl: config.publicUrl } : {}),
     });
   }
   return app;

@@ -9,8 +9,10 @@ import type { Server } from '@tus/server';
 import type { DataStore } from '@tus/utils';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
 import { NodeRequest, sendNodeResponse } from 'srvx/node';
+import { isConcatenator } from '../stores/concatenate.js';
 import { type RequestContext, requestContext } from '../stores/request-context.js';
 import { CHECKSUM_ALGORITHMS, parseChecksumHeader, type SpooledBody, spoolAndVerify } from '../tus/checksum.js';
+import { createFinal, isFinalUpload, showConcat } from '../tus/concatenation.js';
 import { checkTusRequest } from '../tus/protocol-guard.js';
 import { download } from './download.js';
 
@@ -26,6 +28,10 @@ export interface TusRoutesOptions {
   tempDir: string;
   /** Extensions answered by our layer on top of the store's. */
   extraExtensions: readonly string[];
+  /** Public base URL, for the Location of final uploads. */
+  publicUrl?: string;
+  /** 0: no limit. */
+  maxSize: number;
 }
 
 const METHODS: HTTPMethods[] = ['POST', 'HEAD', 'PATCH', 'OPTIONS', 'DELETE', 'GET'];
@@ -64,10 +70,13 @@ export const tusRoutes: FastifyPluginAsync<TusRoutesOptions> = async (app: Fasti
   const finish = async (request: FastifyRequest, response: Response): Promise<Response> => {
     const headers = new Headers(response.headers);
     if (request.method === 'OPTIONS') {
-      const extensions = [...(headers.get('tus-extension')?.split(',') ?? []), ...options.extraExtensions];
+      const extensions = [...(headers.get('tus-extension')?.split(',') ?? []), ...options.extraExtensions].map((e) =>
+        e === 'concatentation' ? 'concatenation' : e,
+      );
       headers.set('Tus-Extension', [...new Set(extensions)].join(','));
       headers.set('Tus-Checksum-Algorithm', CHECKSUM_ALGORITHMS.join(','));
     }
+    if (request.method === 'HEAD') showConcat(headers);
     if (response.status === 409 && request.method === 'PATCH') {
       // The spec's 409 lets the client resynchronise: tell it where the upload is.
       const id = idOf(request.url, path);
@@ -91,6 +100,29 @@ export const tusRoutes: FastifyPluginAsync<TusRoutesOptions> = async (app: Fasti
     if (guard) {
       request.log.info({ location, status: guard.status }, guard.body.trim());
       return reply.code(guard.status).headers(guard.headers).send(guard.body);
+    }
+
+    const concat = request.headers['upload-concat'];
+    if (request.method === 'POST' && typeof concat === 'string' && concat.startsWith('final;')) {
+      if (!isConcatenator(datastore)) return plain(reply, 501, 'This location does not support concatenation');
+      const host = request.headers.host ?? 'localhost';
+      const answer = await createFinal({
+        header: concat,
+        metadataHeader: request.headers['upload-metadata'] as string | undefined,
+        lengthHeader: request.headers['upload-length'] as string | undefined,
+        path,
+        maxSize: options.maxSize,
+        store: datastore,
+        urlOf: (id) => `${options.publicUrl ?? `${request.protocol}://${host}`}${path}/${id}`,
+      });
+      return plain(reply, answer.status, answer.body, answer.headers);
+    }
+    if (request.method === 'PATCH') {
+      const id = idOf(request.url, path);
+      const upload = id
+        ? await requestContext.run(contextOf('PATCH', request.headers), () => datastore.getUpload(id)).catch(() => undefined)
+        : undefined;
+      if (upload && isFinalUpload(upload)) return plain(reply, 403, 'A final upload of a concatenation cannot be changed with PATCH');
     }
 
     let spooled: SpooledBody | undefined;

@@ -1,6 +1,7 @@
 import type { DataStore } from '@tus/utils';
 import type { Logger } from 'pino';
 import type { Location } from '../config/index.js';
+import { isConcatenator } from './concatenate.js';
 import { createLocalStore } from './local/index.js';
 import { createS3Store } from './s3/index.js';
 
@@ -14,10 +15,8 @@ export interface StoreOptions {
 
 /** The tus DataStore for one storage location, by its driver. */
 export function createStore(location: Location, options: StoreOptions): DataStore {
-  switch (location.driver) {
-    case 'local':
-      return createLocalStore(location, options);
-    case 's3':
-      return createS3Store(location, options);
-  }
+  const store = location.driver === 'local' ? createLocalStore(location, options) : createS3Store(location, options);
+  // @tus/server lets `Upload-Concat` through only for this (misspelt) extension name.
+  if (isConcatenator(store)) store.extensions.push('concatentation');
+  return store;
 }

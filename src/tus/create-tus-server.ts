@@ -1,5 +1,6 @@
 import { MemoryLocker, Server } from '@tus/server';
 import type { DataStore } from '@tus/utils';
+import { markPartial } from './concatenation.js';
 
 export interface TusServerOptions {
   /** Mount path without trailing slash, such as /files or /files/s3. */
@@ -25,6 +26,8 @@ export function createTusServer(options: TusServerOptions): Server {
     ...(options.maxSize > 0 ? { maxSize: options.maxSize } : {}),
     respectForwardedHeaders: options.trustProxy,
     disableTerminationForFinishedUploads: !options.terminateFinished,
+    // Partial uploads of the concatenation extension are marked in their metadata.
+    onUploadCreate: async (req, upload) => markPartial(req, upload),
     locker: options.locker ?? new MemoryLocker(),
     // CORS is answered by the HTTP layer; an empty function keeps @tus/server from adding `*`.
     allowedOrigins: () => false,

@@ -44,3 +44,16 @@ t.test('PATCH with no Tus-Resumable through the process gets 412', async (t) => 
   t.equal(res.status, 412);
   t.equal((await fetch(url, { method: 'HEAD', headers: TUS })).headers.get('upload-offset'), '0');
 });
+
+t.test('cleanup of expired uploads runs once from the command line', async (t) => {
+  const cwd = mkdtempSync(join(tmpdir(), 'tus-cleanup-'));
+  const server = await startProcess({ TUS_UPLOAD_EXPIRATION: '1s' }, { cwd });
+  const url = await createUpload(server.url, 10);
+  await patch(url, 0, Buffer.from('abc'));
+  t.equal(await server.stop('SIGTERM'), 0);
+  await new Promise((r) => setTimeout(r, 1200));
+  const { code, output } = await runToExit({ TUS_UPLOAD_EXPIRATION: '1s' }, cwd, ['cleanup']);
+  t.equal(code, 0, output);
+  t.match(output, /"removed":\{"local":1\}/);
+  t.notOk((await readdir(join(cwd, 'uploads'))).includes(url.split('/').pop() as string), 'the expired upload is gone');
+});

@@ -59,8 +59,16 @@ export async function startProcess(env: Record<string, string>, options: { cwd?:
 }
 
 /** Run the server expecting it to refuse to start; returns exit code and output. */
-export async function runToExit(env: Record<string, string>, cwd?: string): Promise<{ code: number | null; output: string }> {
-  const child = spawn(process.execPath, [MAIN], { cwd, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+export async function runToExit(
+  env: Record<string, string>,
+  cwd?: string,
+  args: string[] = [],
+): Promise<{ code: number | null; output: string }> {
+  const child = spawn(process.execPath, [MAIN, ...args], {
+    cwd,
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   child.stdout?.on('data', (d) => (output += d));
   child.stderr?.on('data', (d) => (output += d));

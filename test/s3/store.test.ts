@@ -239,3 +239,36 @@ t.test('expired uploads are removed by listing .info objects', async (t) => {
   t.equal(await store.deleteExpired(), 1);
   t.same(await listKeys(verify, server.bucket, root), [`${root}${finished}`, `${root}${finished}.info`], 'finished uploads stay');
 });
+
+t.test('concatenation is assembled inside S3: UploadPartCopy for partials of 5 MiB and more', async (t) => {
+  const root = uniqueRoot('concat');
+  const { store, client } = makeStore(s3Location(server, root));
+  const sizes = [6 * MiB, 2 * MiB, 12 * MiB + 7, 1];
+  const datas = sizes.map((s) => randomData(s));
+  const ids: string[] = [];
+  for (const data of datas) {
+    const id = newId();
+    await createUploadIn(store, id, data.length, { 'tus-concat': 'partial' });
+    await writeBody(store, id, 0, data);
+    ids.push(id);
+  }
+  const commands = recordCommands(client);
+  const finalId = newId();
+  t.equal(
+    await store.concatenate(finalId, ids, { filename: 'f.bin' }),
+    sizes.reduce((a, b) => a + b),
+  );
+  t.equal((await objectSha256(verify, server.bucket, `${root}${finalId}`)).sha256, sha256(Buffer.concat(datas)));
+  const copies = commands.filter((c) => c.name === 'UploadPartCopy');
+  const reads = commands.filter((c) => c.name === 'GetObject');
+  t.ok(copies.length >= 2, `${copies.length} parts copied server-side`);
+  const readBytes = reads.reduce((total, c) => {
+    const [, a, b] = /bytes=(\d+)-(\d+)/.exec(String(c.input.Range)) ?? [];
+    return total + Number(b) - Number(a) + 1;
+  }, 0);
+  t.ok(readBytes <= 2 * 5 * MiB, `only small pieces are read back (${readBytes} bytes)`);
+  t.same(
+    [...new Set(commands.map((c) => c.name))].filter((n) => !ALLOWED.has(n)),
+    [],
+  );
+});

@@ -1,8 +1,11 @@
-import { createReadStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { FileStore } from '@tus/file-store';
+import { Upload } from '@tus/utils';
 import type { LocalLocation } from '../../config/index.js';
+import type { Concatenator } from '../concatenate.js';
 import type { RangedReader } from '../ranged-read.js';
 
 export interface LocalStoreOptions {
@@ -11,11 +14,23 @@ export interface LocalStoreOptions {
 }
 
 /** @tus/file-store, plus ranged reads for downloads. */
-export class LocalStore extends FileStore implements RangedReader {
+export class LocalStore extends FileStore implements RangedReader, Concatenator {
   readonly root: string;
   constructor(root: string, expiration: number) {
     super({ directory: root, expirationPeriodInMilliseconds: expiration });
     this.root = root;
+  }
+
+  async concatenate(id: string, partialIds: readonly string[], metadata: Record<string, string | null> | undefined): Promise<number> {
+    const partials = await Promise.all(partialIds.map((p) => this.getUpload(p)));
+    const size = partials.reduce((total, p) => total + (p.size ?? 0), 0);
+    await this.create(new Upload({ id, size: 0, offset: 0, ...(metadata ? { metadata } : {}) }));
+    for (const partial of partialIds) {
+      await pipeline(createReadStream(join(this.root, partial)), createWriteStream(join(this.root, id), { flags: 'a' }));
+    }
+    // Record the real length now that the bytes are there.
+    await this.configstore.set(id, new Upload({ id, size, offset: size, ...(metadata ? { metadata } : {}) }));
+    return size;
   }
 
   async openRange(id: string, start: number, end: number): Promise<Readable> {

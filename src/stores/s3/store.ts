@@ -21,18 +21,20 @@ import {
   PutObjectCommand,
   type S3Client,
   UploadPartCommand,
+  UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { DataStore, ERRORS, Upload } from '@tus/utils';
 import { LRUCache } from 'lru-cache';
 import PQueue from 'p-queue';
 import type { Logger } from 'pino';
 import type { S3Location } from '../../config/index.js';
+import type { Concatenator } from '../concatenate.js';
 import type { RangedReader } from '../ranged-read.js';
 import { requestContext } from '../request-context.js';
 import { explainS3Error, isNoSuchUpload, isNotFound } from './errors.js';
 import { idFromInfoKey, type UploadKeys, uploadKeys } from './keys.js';
 import { encryptionParams, finalObjectParams } from './object-settings.js';
-import { choosePartLength, MAX_OBJECT_SIZE, planParts } from './part-size.js';
+import { choosePartLength, MAX_OBJECT_SIZE, MAX_PART_SIZE, MIN_PART_SIZE, planParts } from './part-size.js';
 import { contiguous, offsetOf, type Part, partsBytes, type UploadInfo, type UploadState } from './upload-state.js';
 
 export interface S3StoreOptions {
@@ -57,7 +59,7 @@ class StoreFailure extends Error {
   }
 }
 
-export class S3Store extends DataStore implements RangedReader {
+export class S3Store extends DataStore implements RangedReader, Concatenator {
   readonly location: S3Location;
   readonly client: S3Client;
   /** Part uploads in flight for this location, across all uploads. */
@@ -605,6 +607,96 @@ export class S3Store extends DataStore implements RangedReader {
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
     return removed;
+  }
+
+  /**
+   * The final upload of a concatenation, assembled inside S3: each partial of at least
+   * 5 MiB is copied with UploadPartCopy (in slices of up to 5 GiB), never downloaded; only
+   * partials (or remainders) below the 5 MiB part minimum are read and sent as bytes.
+   */
+  async concatenate(id: string, partialIds: readonly string[], metadata: Record<string, string | null> | undefined): Promise<number> {
+    const partials = await Promise.all(partialIds.map((p) => this.state(p)));
+    const size = partials.reduce((total, p) => total + (p.info.size ?? 0), 0);
+    const keys = this.keys(id);
+    const info: UploadInfo = {
+      version: 1,
+      id,
+      size,
+      ...(metadata ? { metadata } : {}),
+      creation_date: new Date().toISOString(),
+      key: keys.object,
+      plan: planParts({ size, preferred: this.location.chunkSize, equalParts: false, maxUploadSize: 0 }),
+    };
+    const state: UploadState = { info, parts: [], tail: 0, finished: false };
+    let pending: Buffer[] = [];
+    let pendingSize = 0;
+    const tasks: Array<Promise<Part>> = [];
+    const flush = () => {
+      const body = Buffer.concat(pending, pendingSize);
+      const number = tasks.length + 1;
+      tasks.push(this.partQueue.add(() => this.uploadPart(state, number, body)));
+      pending = [];
+      pendingSize = 0;
+    };
+    for (const partial of partials) {
+      const source = partial.info.key;
+      const total = partial.info.size ?? 0;
+      let pos = 0;
+      while (pos < total) {
+        const left = total - pos;
+        if (pendingSize > 0 || left < MIN_PART_SIZE) {
+          // Top up the pending bytes to a full part (or take a small remainder whole).
+          const take = pendingSize > 0 ? Math.min(MIN_PART_SIZE - pendingSize, left) : left;
+          pending.push(await this.readRange(source, pos, pos + take - 1));
+          pendingSize += take;
+          pos += take;
+          if (pendingSize >= MIN_PART_SIZE) flush();
+          continue;
+        }
+        let length = Math.min(left, MAX_PART_SIZE);
+        if (left - length > 0 && left - length < MIN_PART_SIZE) length -= MIN_PART_SIZE;
+        const number = tasks.length + 1;
+        const range = `bytes=${pos}-${pos + length - 1}`;
+        tasks.push(this.partQueue.add(() => this.copyPart(state, number, source, range, length)));
+        pos += length;
+      }
+    }
+    if (pendingSize > 0) flush();
+    if (tasks.length === 0) {
+      await this.putWhole(state, Buffer.alloc(0));
+    } else {
+      state.parts = await Promise.all(tasks);
+      await this.complete(state);
+    }
+    state.finished = true;
+    await this.saveInfo(info);
+    this.cache.set(id, state);
+    return size;
+  }
+
+  private async readRange(key: string, start: number, end: number): Promise<Buffer> {
+    return this.s3('GetObject', key, async () => {
+      const res = await this.client.send(new GetObjectCommand({ Bucket: this.location.bucket, Key: key, Range: `bytes=${start}-${end}` }));
+      return Buffer.from((await res.Body?.transformToByteArray()) ?? new Uint8Array());
+    });
+  }
+
+  private async copyPart(state: UploadState, partNumber: number, sourceKey: string, range: string, size: number): Promise<Part> {
+    const uploadId = await this.ensureMultipart(state);
+    const key = state.info.key;
+    const res = await this.s3('UploadPartCopy', key, () =>
+      this.client.send(
+        new UploadPartCopyCommand({
+          Bucket: this.location.bucket,
+          Key: key,
+          UploadId: uploadId,
+          PartNumber: partNumber,
+          CopySource: encodeURI(`${this.location.bucket}/${sourceKey}`),
+          CopySourceRange: range,
+        }),
+      ),
+    );
+    return { PartNumber: partNumber, ETag: res.CopyPartResult?.ETag ?? '', Size: size };
   }
 
   /** Bytes start..end (inclusive) of a finished upload, for GET. */

@@ -1,0 +1,255 @@
+/** Every tus 1.0.0 rule and extension over real HTTP, on a local and on an S3 location. */
+import { createHash } from 'node:crypto';
+import { crc32 } from 'node:zlib';
+import t from 'tap';
+import { b64, createUpload, head, patch, startApp, TUS } from '../helpers/app.js';
+import { randomData, sha256 } from '../helpers/bytes.js';
+import { s3LocationEnv, s3TestServer, uniqueRoot } from '../helpers/s3.js';
+
+const MiB = 1024 * 1024;
+const OCTET = { 'Content-Type': 'application/offset+octet-stream' };
+
+const digest = (algorithm: string, data: Buffer) => {
+  if (algorithm !== 'crc32') return createHash(algorithm).update(data).digest('base64');
+  const out = Buffer.alloc(4);
+  out.writeUInt32BE(crc32(data) >>> 0);
+  return out.toString('base64');
+};
+
+const locations: Array<[string, () => Record<string, string>]> = [
+  ['local', () => ({})],
+  ['s3', () => s3LocationEnv(s3TestServer(), uniqueRoot('protocol'))],
+];
+
+for (const [name, env] of locations) {
+  t.test(`protocol on the ${name} location`, async (t) => {
+    const app = await startApp({ ...env(), FILES_MAX_UPLOAD_SIZE: '1gb' });
+    t.teardown(() => app.close());
+    const base = app.url;
+    const files = `${base}/files/`;
+
+    t.test('OPTIONS: 204 with Tus-Version, Tus-Extension, Tus-Max-Size, Tus-Checksum-Algorithm', async (t) => {
+      const res = await fetch(files, { method: 'OPTIONS' });
+      t.equal(res.status, 204);
+      t.equal(res.headers.get('tus-version'), '1.0.0');
+      t.same(res.headers.get('tus-extension')?.split(',').sort(), [
+        'checksum',
+        'concatenation',
+        'creation',
+        'creation-defer-length',
+        'creation-with-upload',
+        'expiration',
+        'termination',
+      ]);
+      t.equal(res.headers.get('tus-max-size'), String(1024 * MiB));
+      t.equal(res.headers.get('tus-checksum-algorithm'), 'sha1,md5,sha256,crc32');
+    });
+
+    t.test('every response but OPTIONS carries Tus-Resumable', async (t) => {
+      const url = await createUpload(base, 3);
+      for (const res of [
+        await head(url),
+        await patch(url, 0, Buffer.from('abc')),
+        await patch(url, 1, Buffer.from('x')),
+        await fetch(url, { method: 'DELETE', headers: TUS }),
+      ]) {
+        t.equal(res.headers.get('tus-resumable'), '1.0.0', `${res.status}`);
+      }
+    });
+
+    t.test(
+      'PATCH: 415 for a wrong or missing Content-Type, 400 for a missing or invalid Upload-Offset, 409 with the current offset',
+      async (t) => {
+        const url = await createUpload(base, 10);
+        for (const type of [undefined, 'application/octet-stream', 'text/plain']) {
+          const res = await fetch(url, {
+            method: 'PATCH',
+            headers: { ...TUS, 'Upload-Offset': '0', ...(type ? { 'Content-Type': type } : {}) },
+            body: 'abc',
+          });
+          t.equal(res.status, 415, `Content-Type ${type}`);
+        }
+        const missing = await fetch(url, { method: 'PATCH', headers: { ...TUS, ...OCTET }, body: 'abc' });
+        t.equal(missing.status, 400);
+        t.match(await missing.text(), /Upload-Offset/);
+        for (const offset of ['-1', 'abc', '1.5', '']) {
+          const res = await fetch(url, { method: 'PATCH', headers: { ...TUS, ...OCTET, 'Upload-Offset': offset }, body: 'abc' });
+          t.equal(res.status, 400, `Upload-Offset ${JSON.stringify(offset)}`);
+        }
+        await patch(url, 0, Buffer.from('abc'));
+        const conflict = await patch(url, 1, Buffer.from('x'));
+        t.equal(conflict.status, 409);
+        t.equal(conflict.headers.get('upload-offset'), '3', '409 tells the current offset');
+        t.equal((await head(url)).headers.get('upload-offset'), '3');
+      },
+    );
+
+    t.test('data beyond Upload-Length: 413, nothing stored past the length', async (t) => {
+      const url = await createUpload(base, 5);
+      t.equal((await patch(url, 0, Buffer.from('abcdefgh'))).status, 413);
+      t.equal((await head(url)).headers.get('upload-offset'), '0');
+      t.equal((await fetch(files, { method: 'POST', headers: { ...TUS, 'Upload-Length': String(1024 * MiB + 1) } })).status, 413);
+    });
+
+    t.test('malformed Upload-Metadata: 400', async (t) => {
+      for (const metadata of [`a ${b64('x')},a ${b64('y')}`, 'a !!!notbase64', `a ${b64('x')}, ${b64('y')}`, `,a ${b64('x')}`]) {
+        const res = await fetch(files, { method: 'POST', headers: { ...TUS, 'Upload-Length': '1', 'Upload-Metadata': metadata } });
+        t.equal(res.status, 400, JSON.stringify(metadata));
+      }
+    });
+
+    t.test('unknown ids: 404', async (t) => {
+      t.equal((await head(`${files}ffffffffffffffffffffffffffffffff`)).status, 404);
+    });
+
+    t.test('creation-with-upload: body on POST, Upload-Offset in the 201', async (t) => {
+      const data = randomData(1000);
+      const res = await fetch(files, { method: 'POST', headers: { ...TUS, ...OCTET, 'Upload-Length': '1500' }, body: data });
+      t.equal(res.status, 201);
+      t.equal(res.headers.get('upload-offset'), '1000');
+      t.ok(res.headers.get('upload-expires'), 'Upload-Expires on an unfinished upload');
+      const url = new URL(res.headers.get('location') as string, base).toString();
+      t.equal((await patch(url, 1000, randomData(500))).status, 204);
+    });
+
+    t.test('creation-defer-length: length set by a later PATCH, never changed after', async (t) => {
+      const url = await createUpload(base, 'deferred');
+      const h = await head(url);
+      t.equal(h.headers.get('upload-defer-length'), '1');
+      t.equal(h.headers.get('upload-length'), null);
+      t.equal((await patch(url, 0, Buffer.from('hello '))).status, 204);
+      const last = await patch(url, 6, Buffer.from('world'), { 'Upload-Length': '11' });
+      t.equal(last.status, 204);
+      t.equal((await head(url)).headers.get('upload-length'), '11');
+      t.equal((await patch(url, 11, Buffer.alloc(0), { 'Upload-Length': '12' })).status, 400, 'the length cannot change');
+      t.equal(await (await fetch(url)).text(), 'hello world');
+    });
+
+    t.test('termination: DELETE of unfinished and finished uploads', async (t) => {
+      const url = await createUpload(base, 10);
+      t.equal((await fetch(url, { method: 'DELETE', headers: TUS })).status, 204);
+      t.equal((await head(url)).status, 404);
+      const done = await createUpload(base, 1);
+      await patch(done, 0, Buffer.from('x'));
+      t.equal((await fetch(done, { method: 'DELETE', headers: TUS })).status, 204);
+      t.equal((await head(done)).status, 404);
+    });
+
+    t.test('checksum: sha1, md5, sha256, crc32; a mismatch is 460 and changes nothing; unknown algorithm 400', async (t) => {
+      const data = randomData(6 * MiB + 5);
+      const url = await createUpload(base, data.length * 4);
+      let offset = 0;
+      for (const algorithm of ['sha1', 'md5', 'sha256', 'crc32']) {
+        const bad = Buffer.from(data);
+        bad[100] = (bad[100] ?? 0) ^ 1;
+        const mismatch = await patch(url, offset, bad, { 'Upload-Checksum': `${algorithm} ${digest(algorithm, data)}` });
+        t.equal(mismatch.status, 460, `${algorithm} mismatch`);
+        t.equal((await head(url)).headers.get('upload-offset'), String(offset), 'offset unchanged');
+        const ok = await patch(url, offset, data, { 'Upload-Checksum': `${algorithm} ${digest(algorithm, data)}` });
+        t.equal(ok.status, 204, `${algorithm} match`);
+        offset += data.length;
+        t.equal(ok.headers.get('upload-offset'), String(offset));
+      }
+      const whole = Buffer.concat([data, data, data, data]);
+      t.equal(sha256(Buffer.from(await (await fetch(url)).arrayBuffer())), sha256(whole), 'stored bytes are exactly the verified bodies');
+      const unknown = await patch(url, 0, Buffer.from('x'), { 'Upload-Checksum': 'sha512 AAAA' });
+      t.equal(unknown.status, 400);
+      t.match(await unknown.text(), /not supported; supported: sha1, md5, sha256, crc32/);
+      t.equal((await patch(url, 0, Buffer.from('x'), { 'Upload-Checksum': 'sha1' })).status, 400, 'malformed header');
+    });
+
+    t.test('concatenation: partials (below and above 5 MiB) into a final upload', async (t) => {
+      const sizes = [1000, 6 * MiB + 1, 3 * MiB, 5 * MiB, 0, 7];
+      const parts = sizes.map((s) => randomData(s));
+      const urls: string[] = [];
+      for (const data of parts) {
+        const url = await createUpload(base, data.length, { 'Upload-Concat': 'partial' });
+        if (data.length > 0) t.equal((await patch(url, 0, data)).status, 204);
+        t.equal((await head(url)).headers.get('upload-concat'), 'partial');
+        urls.push(url);
+      }
+      const res = await fetch(files, {
+        method: 'POST',
+        headers: {
+          ...TUS,
+          'Upload-Concat': `final;${urls.map((u) => new URL(u).pathname).join(' ')}`,
+          'Upload-Metadata': `filename ${b64('all.bin')}`,
+        },
+      });
+      t.equal(res.status, 201, await res.clone().text());
+      const final = new URL(res.headers.get('location') as string, base).toString();
+      const h = await head(final);
+      t.equal(h.headers.get('upload-length'), String(sizes.reduce((a, b) => a + b)));
+      t.equal(h.headers.get('upload-offset'), h.headers.get('upload-length'));
+      t.match(h.headers.get('upload-concat'), /^final;\/files\/[0-9a-f]{32}( \/files\/[0-9a-f]{32}){5}$/);
+      t.equal(h.headers.get('upload-metadata'), `filename ${b64('all.bin')}`, 'the reserved mark is not shown as metadata');
+      const body = Buffer.from(await (await fetch(final)).arrayBuffer());
+      t.equal(sha256(body), sha256(Buffer.concat(parts)));
+      t.equal((await patch(final, Number(h.headers.get('upload-offset')), Buffer.alloc(0))).status, 403, 'PATCH to a final upload refused');
+
+      const unfinished = await createUpload(base, 10, { 'Upload-Concat': 'partial' });
+      const notPartial = await createUpload(base, 0);
+      for (const [list, why] of [
+        [[unfinished], /not finished/],
+        [[notPartial], /not a partial upload/],
+        [[`${files}0123456789abcdef0123456789abcdef`], /does not exist/],
+      ] as const) {
+        const r = await fetch(files, { method: 'POST', headers: { ...TUS, 'Upload-Concat': `final;${list.join(' ')}` } });
+        t.equal(r.status, 400);
+        t.match(await r.text(), why);
+      }
+    });
+
+    t.test('GET: bytes, headers, Range, 404 unknown, 400 unfinished', async (t) => {
+      const data = randomData(300_000);
+      const url = await createUpload(base, data.length, {
+        'Upload-Metadata': `filename ${b64('photo é.png')},filetype ${b64('image/png')}`,
+      });
+      t.equal((await fetch(url)).status, 400, 'unfinished');
+      await patch(url, 0, data);
+      const res = await fetch(url);
+      t.equal(res.status, 200);
+      t.equal(res.headers.get('content-type'), 'image/png');
+      t.equal(res.headers.get('content-length'), String(data.length));
+      t.equal(res.headers.get('content-disposition'), `inline; filename="photo ?.png"; filename*=UTF-8''photo%20%C3%A9.png`);
+      t.equal(sha256(Buffer.from(await res.arrayBuffer())), sha256(data));
+      const part = await fetch(url, { headers: { Range: 'bytes=1000-1999' } });
+      t.equal(part.status, 206);
+      t.equal(part.headers.get('content-range'), `bytes 1000-1999/${data.length}`);
+      t.same(Buffer.from(await part.arrayBuffer()), data.subarray(1000, 2000));
+      const suffix = await fetch(url, { headers: { Range: 'bytes=-10' } });
+      t.same(Buffer.from(await suffix.arrayBuffer()), data.subarray(-10));
+      t.equal((await fetch(url, { headers: { Range: `bytes=${data.length + 5}-` } })).status, 416);
+      t.equal((await fetch(`${files}0123456789abcdef0123456789abcdef`)).status, 404);
+      const html = await createUpload(base, 4, { 'Upload-Metadata': `filename ${b64('x.html')},filetype ${b64('text/html')}` });
+      await patch(html, 0, Buffer.from('<b>'));
+      await patch(html, 3, Buffer.from('!'));
+      t.match((await fetch(html)).headers.get('content-disposition'), /^attachment;/, 'HTML downloads, never renders inline');
+    });
+  });
+}
+
+t.test('expiration: Upload-Expires, 410 once expired, cleanup from the command line', async (t) => {
+  const app = await startApp({ TUS_UPLOAD_EXPIRATION: '1500ms', TUS_CLEANUP_SCHEDULE: 'off' });
+  t.teardown(() => app.close());
+  const url = await createUpload(app.url, 10);
+  const res = await patch(url, 0, Buffer.from('abc'));
+  const expires = res.headers.get('upload-expires');
+  t.ok(expires && !Number.isNaN(Date.parse(expires)), `RFC 9110 date: ${expires}`);
+  t.ok(Date.parse(expires as string) - Date.now() <= 1500, 'within the expiration');
+  await new Promise((r) => setTimeout(r, 1700));
+  t.equal((await head(url)).status, 410);
+  t.equal((await patch(url, 3, Buffer.from('d'))).status, 410);
+});
+
+t.test('DELETE of finished uploads can be turned off; GET can be turned off', async (t) => {
+  const app = await startApp({ TUS_TERMINATE_FINISHED: 'false', TUS_DOWNLOAD_ENABLED: 'false' });
+  t.teardown(() => app.close());
+  const url = await createUpload(app.url, 1);
+  await patch(url, 0, Buffer.from('x'));
+  t.equal((await fetch(url, { method: 'DELETE', headers: TUS })).status, 400);
+  t.equal((await head(url)).status, 200);
+  const get = await fetch(url);
+  t.equal(get.status, 404);
+  t.match(await get.text(), /TUS_DOWNLOAD_ENABLED=false/);
+});
