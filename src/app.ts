@@ -4,6 +4,7 @@ import type { DataStore } from '@tus/utils';
 import fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from './config/index.js';
+import { registerCors } from './http/cors.js';
 import { tusRoutes } from './http/tus-routes.js';
 import { createLogger } from './logger.js';
 import { createStore } from './stores/index.js';
@@ -51,21 +52,13 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     connectionTimeout: 0,
   });
   for (const warning of config.warnings) app.log.warn(warning);
+  await registerCors(app, config.cors);
 
-  const stores = new Map(
-    config.locations.map((l) => [
-      l.name,
-      {
-        datastore: createStore(l, {
-          expiration: config.uploadExpiration,
-          maxUploadSize: config.maxUploadSize,
-          logger: logger.child({ location: l.name }),
-        }),
-        // One locker per location, shared by its mounts, so /files/<id> and /files/<loc>/<id> exclude each other.
-        locker: new MemoryLocker(),
-      },
-    ]),
-  );
+  const stores = new Map(createStores(config, logger).map((s) => [s.name, s]));
+  if (config.cleanupSchedule && config.uploadExpiration > 0) {
+    const job = scheduleCleanup(config.cleanupSchedule, [...stores.values()], logger);
+    app.addHook('onClose', async () => job.stop());
+  }
   for (const { path, location } of mountPaths(config)) {
     const store = stores.get(location.name);
     if (!store) continue;

@@ -135,6 +135,7 @@ export function parseConfig(env: Env): Config {
   }
   if (names.length === 0) problems.push('STORAGE_LOCATIONS: lists no location; expected names such as local or s3,local');
 
+  const origins = parseOrigins(env.CORS_ORIGIN, problems);
   if (problems.length > 0 || !server) throw new ConfigError(problems);
   const tusPath = server.TUS_PATH.endsWith('/') ? server.TUS_PATH : `${server.TUS_PATH}/`;
   return deepFreeze({
@@ -150,6 +151,15 @@ export function parseConfig(env: Env): Config {
     downloadEnabled: server.TUS_DOWNLOAD_ENABLED,
     terminateFinished: server.TUS_TERMINATE_FINISHED,
     tempDir: server.TUS_TEMP_DIR ?? tmpdir(),
+    cors: {
+      enabled: server.CORS_ENABLED,
+      origin: origins,
+      methods: list(server.CORS_METHODS),
+      allowedHeaders: list(server.CORS_ALLOWED_HEADERS),
+      exposedHeaders: list(server.CORS_EXPOSED_HEADERS),
+      credentials: server.CORS_CREDENTIALS,
+      maxAge: server.CORS_MAX_AGE,
+    },
     locations,
     warnings,
   });
@@ -171,8 +181,35 @@ export function loadConfig(processEnv: Env = process.env): Config {
   return parseConfig(env);
 }
 
+const list = (value: string | undefined) =>
+  (value ?? '')
+    .split(',')
+    .map((v) => v.trim())
+    .filter(Boolean);
+
+/** `*` or `true`: any origin; otherwise a comma-separated list of origins and /regular expressions/. */
+function parseOrigins(raw: string | undefined, problems: string[]): true | Array<string | RegExp> {
+  const value = raw?.trim() || '*';
+  if (value === '*' || value === 'true') return true;
+  if (value === 'false') return [];
+  const origins: Array<string | RegExp> = [];
+  for (const entry of list(value)) {
+    const regex = /^\/(.+)\/([a-z]*)$/.exec(entry);
+    if (regex) {
+      try {
+        origins.push(new RegExp(regex[1] as string, regex[2]));
+      } catch (error) {
+        problems.push(`CORS_ORIGIN=${show(raw)}: ${entry} is not a valid regular expression (${(error as Error).message})`);
+      }
+    } else if (/^https?:\/\/[^/]+$/.test(entry)) origins.push(entry);
+    else
+      problems.push(`CORS_ORIGIN=${show(raw)}: "${entry}" must be an origin such as https://app.example.com, a /regular expression/, or *`);
+  }
+  return origins;
+}
+
 function deepFreeze<T>(value: T): T {
-  if (value && typeof value === 'object') {
+  if (value && typeof value === 'object' && !(value instanceof RegExp)) {
     for (const inner of Object.values(value)) deepFreeze(inner);
     Object.freeze(value);
   }

@@ -22,6 +22,42 @@ export const S3_ACLS = [
 export const S3_SSE = ['AES256', 'aws:kms', 'aws:kms:dsse'] as const;
 export const DRIVERS = ['local', 's3'] as const;
 
+/** Request headers a tus client sends (tus-js-client, Uppy). */
+export const DEFAULT_ALLOWED_HEADERS = [
+  'Authorization',
+  'Content-Type',
+  'Tus-Resumable',
+  'Upload-Length',
+  'Upload-Defer-Length',
+  'Upload-Metadata',
+  'Upload-Offset',
+  'Upload-Concat',
+  'Upload-Checksum',
+  'X-Requested-With',
+  'X-HTTP-Method-Override',
+  'X-Request-Id',
+];
+
+/** Response headers a browser client must be able to read. */
+export const DEFAULT_EXPOSED_HEADERS = [
+  'Location',
+  'Upload-Offset',
+  'Upload-Length',
+  'Upload-Metadata',
+  'Upload-Expires',
+  'Upload-Defer-Length',
+  'Upload-Concat',
+  'Tus-Version',
+  'Tus-Resumable',
+  'Tus-Max-Size',
+  'Tus-Extension',
+  'Tus-Checksum-Algorithm',
+  'ETag',
+  'Content-Range',
+  'Content-Disposition',
+  'X-Request-Id',
+];
+
 export const serverSchema = z.object({
   HOST: text('0.0.0.0'),
   PORT: int(1080, { min: 0, max: 65535 }),
@@ -36,6 +72,13 @@ export const serverSchema = z.object({
   TUS_DOWNLOAD_ENABLED: bool(true),
   TUS_TERMINATE_FINISHED: bool(true),
   TUS_TEMP_DIR: text(),
+  CORS_ENABLED: bool(true),
+  CORS_ORIGIN: text('*'),
+  CORS_METHODS: text('GET,HEAD,POST,PATCH,DELETE,OPTIONS'),
+  CORS_ALLOWED_HEADERS: text(DEFAULT_ALLOWED_HEADERS.join(',')),
+  CORS_EXPOSED_HEADERS: text(DEFAULT_EXPOSED_HEADERS.join(',')),
+  CORS_CREDENTIALS: bool(false),
+  CORS_MAX_AGE: int(86400, { min: 0 }),
 });
 
 export const localLocationSchema = z.object({

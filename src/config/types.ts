@@ -59,8 +59,20 @@ export interface Config {
   readonly terminateFinished: boolean;
   /** Directory for checksum-verified request bodies. */
   readonly tempDir: string;
+  readonly cors: CorsConfig;
   /** The first location is the default. */
   readonly locations: readonly Location[];
   /** Non-fatal remarks, such as variables no location reads. */
   readonly warnings: readonly string[];
+}
+
+export interface CorsConfig {
+  readonly enabled: boolean;
+  /** true: reflect any origin; otherwise exact origins and regular expressions. */
+  readonly origin: true | readonly (string | RegExp)[];
+  readonly methods: readonly string[];
+  readonly allowedHeaders: readonly string[];
+  readonly exposedHeaders: readonly string[];
+  readonly credentials: boolean;
+  readonly maxAge: number;
 }

@@ -69,6 +69,8 @@ export const tusRoutes: FastifyPluginAsync<TusRoutesOptions> = async (app: Fasti
   /** Adjust @tus/server's answer where the spec asks for more. */
   const finish = async (request: FastifyRequest, response: Response): Promise<Response> => {
     const headers = new Headers(response.headers);
+    // CORS is answered by the HTTP layer (CORS_*), not by @tus/server.
+    for (const name of [...headers.keys()]) if (name.startsWith('access-control-')) headers.delete(name);
     if (request.method === 'OPTIONS') {
       const extensions = [...(headers.get('tus-extension')?.split(',') ?? []), ...options.extraExtensions].map((e) =>
         e === 'concatentation' ? 'concatenation' : e,
@@ -149,6 +151,8 @@ export const tusRoutes: FastifyPluginAsync<TusRoutesOptions> = async (app: Fasti
     }
 
     reply.hijack();
+    // Headers set by hooks (CORS, request id) on the Fastify reply, which hijack skips.
+    for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) reply.raw.setHeader(name, value as string);
     try {
       const webRequest = spooled
         ? new Request(new URL(request.url, `http://${request.headers.host ?? 'localhost'}`), {

@@ -104,7 +104,11 @@ for (const [name, env] of locations) {
 
     t.test('creation-with-upload: body on POST, Upload-Offset in the 201', async (t) => {
       const data = randomData(1000);
-      const res = await fetch(files, { method: 'POST', headers: { ...TUS, ...OCTET, 'Upload-Length': '1500' }, body: data });
+      const res = await fetch(files, {
+        method: 'POST',
+        headers: { ...TUS, ...OCTET, 'Upload-Length': '1500' },
+        body: data as unknown as BodyInit,
+      });
       t.equal(res.status, 201);
       t.equal(res.headers.get('upload-offset'), '1000');
       t.ok(res.headers.get('upload-expires'), 'Upload-Expires on an unfinished upload');
