@@ -18,6 +18,13 @@ if [ -z "${S3_TEST_ENDPOINT:-}" ]; then
   set -a; . .s3-test/env; set +a
 fi
 
+# Headless Chromium for test/browser (Debian's package; playwright cannot download browsers here).
+if [ -z "${CHROMIUM_PATH:-}" ] && ! command -v chromium >/dev/null; then
+  echo "== installing chromium from Debian packages"
+  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium >/dev/null || exit 1
+fi
+
 echo "== building"
 npm run --silent build || exit 1
 

@@ -1,0 +1,89 @@
+/**
+ * Browsers uploading cross-origin: a page served from one 127.0.0.1 port uploads 20 MiB to
+ * the tus server on another, with tus-js-client and with Uppy's tus plugin, on a local and
+ * an S3 location. CORS must be right or the browser blocks the responses.
+ */
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import t from 'tap';
+import { startApp } from '../helpers/app.js';
+import { launchBrowser, servePages, uppyBundle } from '../helpers/browser.js';
+import { randomData, sha256 } from '../helpers/bytes.js';
+import { s3LocationEnv, s3TestServer, uniqueRoot } from '../helpers/s3.js';
+
+const MiB = 1024 * 1024;
+const require = createRequire(import.meta.url);
+const tusScript = readFileSync(require.resolve('tus-js-client/dist/tus.min.js'), 'utf8');
+
+const TUS_PAGE = `<!doctype html><script src="/tus.js"></script><script>
+window.runTus = async (endpoint) => {
+  const blob = await (await fetch('/data.bin')).blob();
+  const progress = [];
+  const url = await new Promise((resolve, reject) => {
+    const upload = new tus.Upload(blob, {
+      endpoint, chunkSize: 5 * 1024 * 1024, retryDelays: [0, 500],
+      metadata: { filename: 'browser.bin', filetype: 'application/octet-stream' },
+      onProgress: (sent, total) => progress.push([sent, total]),
+      onError: reject, onSuccess: () => resolve(upload.url),
+    });
+    upload.start();
+  });
+  return { url, progress };
+};
+</script>`;
+
+const UPPY_PAGE = `<!doctype html><script src="/uppy.js"></script><script>
+window.runUppy = async (endpoint) => {
+  const blob = await (await fetch('/data.bin')).blob();
+  const progress = [];
+  const uppy = new Uppy({ autoProceed: false }).use(UppyTus, { endpoint, chunkSize: 8 * 1024 * 1024, retryDelays: [0, 500] });
+  uppy.on('upload-progress', (_file, p) => progress.push([p.bytesUploaded, p.bytesTotal]));
+  uppy.addFile({ name: 'uppy.bin', type: 'application/octet-stream', data: blob });
+  const result = await uppy.upload();
+  if (result.failed && result.failed.length) throw new Error(String(result.failed[0].error));
+  return { url: result.successful[0].uploadURL, progress };
+};
+</script>`;
+
+t.test('browsers upload 20 MiB cross-origin with progress', async (t) => {
+  const data = randomData(20 * MiB);
+  const expected = sha256(data);
+  const pages = await servePages({
+    '/tus.html': { type: 'text/html', body: TUS_PAGE },
+    '/uppy.html': { type: 'text/html', body: UPPY_PAGE },
+    '/tus.js': { type: 'text/javascript', body: tusScript },
+    '/uppy.js': { type: 'text/javascript', body: await uppyBundle() },
+    '/data.bin': { type: 'application/octet-stream', body: data },
+  });
+  t.teardown(() => pages.server.close());
+  const browser = await launchBrowser();
+  t.teardown(() => browser.close());
+
+  for (const [name, env] of [
+    ['local', {}],
+    ['s3', s3LocationEnv(s3TestServer(), uniqueRoot('browser'))],
+  ] as const) {
+    const app = await startApp(env);
+    t.teardown(() => app.close());
+    for (const client of ['tus', 'uppy'] as const) {
+      t.test(`${client} on the ${name} location`, async (t) => {
+        const page = await browser.newPage();
+        const errors: string[] = [];
+        page.on('pageerror', (e) => errors.push(String(e)));
+        page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+        await page.goto(`${pages.url}/${client}.html`);
+        const result = (await page.evaluate(`window.run${client === 'tus' ? 'Tus' : 'Uppy'}(${JSON.stringify(`${app.url}/files/`)})`)) as {
+          url: string;
+          progress: Array<[number, number]>;
+        };
+        await page.close();
+        t.same(errors, [], 'no browser errors (CORS would show here)');
+        t.match(result.url, new RegExp(`^${app.url}/files/[0-9a-f]{32}$`));
+        t.ok(result.progress.length >= 3, `${result.progress.length} progress events`);
+        t.same(result.progress.at(-1), [data.length, data.length], 'progress ends at the full size');
+        const stored = Buffer.from(await (await fetch(result.url)).arrayBuffer());
+        t.equal(sha256(stored), expected, 'stored sha256');
+      });
+    }
+  }
+});

@@ -1,0 +1,91 @@
+/** The real tus-js-client (Node) with each of its modes, on a local and an S3 location; every upload's bytes are checked. */
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import * as tus from 'tus-js-client';
+import { head, startApp } from '../helpers/app.js';
+import { randomData, sha256 } from '../helpers/bytes.js';
+import { s3LocationEnv, s3TestServer, uniqueRoot } from '../helpers/s3.js';
+
+const MiB = 1024 * 1024;
+const { FileUrlStorage } = tus as unknown as { FileUrlStorage: new (path: string) => tus.UrlStorage };
+
+function upload(data: Buffer, options: Partial<tus.UploadOptions>): Promise<tus.Upload> {
+  return new Promise((resolve, reject) => {
+    const u = new tus.Upload(data, { retryDelays: [0, 300], ...options, onSuccess: () => resolve(u), onError: reject });
+    u.start();
+  });
+}
+
+async function stored(url: string): Promise<string> {
+  return sha256(Buffer.from(await (await fetch(url)).arrayBuffer()));
+}
+
+const locations: Array<[string, () => Record<string, string>]> = [
+  ['local', () => ({})],
+  ['s3', () => s3LocationEnv(s3TestServer(), uniqueRoot('clients'))],
+];
+
+for (const [name, env] of locations) {
+  t.test(`tus-js-client modes on the ${name} location`, async (t) => {
+    const app = await startApp(env());
+    t.teardown(() => app.close());
+    const endpoint = `${app.url}/files/`;
+    const data = randomData(13 * MiB + 3);
+    const expected = sha256(data);
+
+    t.test('chunked, with metadata round trip', async (t) => {
+      const metadata = { filename: 'Grüße 🌍.txt', filetype: 'text/plain', note: 'a,b c' };
+      const u = await upload(data, { endpoint, chunkSize: 5 * MiB, metadata });
+      t.equal(await stored(u.url as string), expected);
+      const raw = (await head(u.url as string)).headers.get('upload-metadata') ?? '';
+      const decoded = Object.fromEntries(
+        raw
+          .split(',')
+          .map((kv) => kv.split(' '))
+          .map(([k, v]) => [k, Buffer.from(v ?? '', 'base64').toString()]),
+      );
+      t.same(decoded, metadata);
+    });
+
+    t.test('creation-with-upload (uploadDataDuringCreation)', async (t) => {
+      const u = await upload(data, { endpoint, uploadDataDuringCreation: true, chunkSize: 8 * MiB });
+      t.equal(await stored(u.url as string), expected);
+    });
+
+    t.test('deferred length (uploadLengthDeferred)', async (t) => {
+      const u = await upload(data, { endpoint, uploadLengthDeferred: true, chunkSize: 6 * MiB });
+      t.equal(await stored(u.url as string), expected);
+    });
+
+    t.test('parallelUploads: 4 (concatenation)', async (t) => {
+      for (const d of [data, randomData(40 * MiB + 1)]) {
+        const u = await upload(d, { endpoint, parallelUploads: 4, metadata: { filename: 'p.bin' } });
+        t.equal(await stored(u.url as string), sha256(d), `${d.length} bytes in 4 partial uploads`);
+        t.match((await head(u.url as string)).headers.get('upload-concat'), /^final;/);
+      }
+    });
+
+    t.test('removeFingerprintOnSuccess', async (t) => {
+      const urlStorage = new FileUrlStorage(join(tmpdir(), `tus-fp-${process.pid}-${Date.now()}.json`));
+      const u = await upload(data, {
+        endpoint,
+        chunkSize: 8 * MiB,
+        urlStorage,
+        storeFingerprintForResuming: true,
+        removeFingerprintOnSuccess: true,
+      });
+      t.equal(await stored(u.url as string), expected);
+      t.same(await urlStorage.findAllUploads(), [], 'the fingerprint is gone after success');
+      const kept = new FileUrlStorage(join(tmpdir(), `tus-fp-kept-${process.pid}-${Date.now()}.json`));
+      await upload(data, {
+        endpoint,
+        chunkSize: 8 * MiB,
+        urlStorage: kept,
+        storeFingerprintForResuming: true,
+        removeFingerprintOnSuccess: false,
+      });
+      t.equal((await kept.findAllUploads()).length, 1, 'and kept without the option');
+    });
+  });
+}
