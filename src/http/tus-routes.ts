@@ -142,6 +142,7 @@ export const tusRoutes: FastifyPluginAsync<TusRoutesOptions> = async (app: Fasti
       if (!spooled.matches) {
         await spooled.dispose();
         request.log.info({ location }, 'checksum mismatch');
+        reply.raw.statusMessage = 'Checksum Mismatch';
         return plain(
           reply,
           460,

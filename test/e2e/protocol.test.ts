@@ -257,3 +257,15 @@ t.test('DELETE of finished uploads can be turned off; GET can be turned off', as
   t.equal(get.status, 404);
   t.match(await get.text(), /TUS_DOWNLOAD_ENABLED=false/);
 });
+
+t.test('TUS_CLEANUP_SCHEDULE removes expired uploads on its own', async (t) => {
+  const app = await startApp({ TUS_UPLOAD_EXPIRATION: '1s', TUS_CLEANUP_SCHEDULE: '* * * * * *' });
+  t.teardown(() => app.close());
+  const url = await createUpload(app.url, 10);
+  await patch(url, 0, Buffer.from('abc'));
+  const id = url.split('/').pop() as string;
+  const { readdir } = await import('node:fs/promises');
+  const deadline = Date.now() + 6000;
+  while (Date.now() < deadline && (await readdir(app.root)).includes(id)) await new Promise((r) => setTimeout(r, 250));
+  t.notOk((await readdir(app.root)).includes(id), 'the expired upload was removed by the schedule');
+});
