@@ -272,3 +272,18 @@ t.test('concatenation is assembled inside S3: UploadPartCopy for partials of 5 M
     [],
   );
 });
+
+t.test('deferred length declared by a PATCH without a body completes the upload', async (t) => {
+  const root = uniqueRoot('defer0');
+  const { store } = makeStore(s3Location(server, root));
+  for (const size of [3 * MiB, 12 * MiB + 1]) {
+    const id = newId();
+    await createUploadIn(store, id, undefined);
+    const data = randomData(size);
+    t.equal(await writeBody(store, id, 0, data), size);
+    await store.declareUploadLength(id, size);
+    t.equal(await writeBody(store, id, size, Buffer.alloc(0)), size);
+    t.equal((await objectSha256(verify, server.bucket, `${root}${id}`)).sha256, sha256(data), `${size} bytes`);
+    t.same(await listKeys(verify, server.bucket, `${root}${id}`), [`${root}${id}`, `${root}${id}.info`]);
+  }
+});

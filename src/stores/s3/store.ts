@@ -431,7 +431,10 @@ export class S3Store extends DataStore implements RangedReader, Concatenator {
       // The body broke off: keep what arrived, then report the error.
       readError = error;
     }
-    if (received === 0 && dispatched.length === 0) {
+    // Nothing arrived: nothing to do, unless the length declared by this request (deferred
+    // length) makes the upload complete with the bytes already held.
+    const completesNow = info.size !== undefined && partStart + buffered === info.size;
+    if (received === 0 && dispatched.length === 0 && !completesNow) {
       if (readError && !isAbort(readError)) throw readError;
       return offsetOf(state);
     }
