@@ -1,0 +1,398 @@
+#!/usr/bin/env node
+// npm run bench [-- --quick] [-- --only a,b]: our server vs the direct S3 upload (ceiling) vs
+// @tus/server + @tus/s3-store (peer), interleaved, on the same bytes. See bench/README.md.
+import { execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { cpus, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import {
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { cpuSeconds, sampler, tree } from './proc.mjs';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+const args = process.argv.slice(2);
+const QUICK = args.includes('--quick');
+const ONLY = (args.find((a) => a.startsWith('--only='))?.slice(7) ?? '').split(',').filter(Boolean);
+const RUNS = QUICK ? 1 : Number(process.env.BENCH_RUNS || 3);
+const BIG = QUICK ? 128 * MiB : GiB;
+
+// ---- S3 server -----------------------------------------------------------------------------
+let s3env = process.env;
+if (!process.env.S3_TEST_ENDPOINT) {
+  execFileSync('bash', [join(ROOT, 'scripts/s3-server.sh'), 'start'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const file = readFileSync(join(ROOT, '.s3-test/env'), 'utf8');
+  s3env = { ...Object.fromEntries(file.split('\n').filter(Boolean).map((l) => l.split(/=(.*)/s).slice(0, 2))), ...process.env };
+}
+const S3 = {
+  endpoint: s3env.S3_TEST_ENDPOINT,
+  region: s3env.S3_TEST_REGION || 'us-east-1',
+  key: s3env.S3_TEST_KEY,
+  secret: s3env.S3_TEST_SECRET,
+  bucket: s3env.S3_TEST_BUCKET || 'tus-test',
+};
+const s3Pids = () => {
+  const dir = s3env.S3_TEST_SWIFT_PIDS_DIR;
+  if (!dir) return [];
+  return ['proxy-plain', 'account', 'container', 'object', 'memcached'].flatMap((n) => {
+    try {
+      return tree(Number(readFileSync(join(dir, `${n}.pid`), 'utf8')));
+    } catch {
+      return [];
+    }
+  });
+};
+const client = new S3Client({
+  endpoint: S3.endpoint,
+  region: S3.region,
+  forcePathStyle: true,
+  credentials: { accessKeyId: S3.key, secretAccessKey: S3.secret },
+  requestChecksumCalculation: 'WHEN_REQUIRED',
+  responseChecksumValidation: 'WHEN_REQUIRED',
+  requestHandler: new NodeHttpHandler({ httpAgent: new http.Agent({ keepAlive: true, maxSockets: 64 }) }),
+});
+
+// ---- Bytes: a fast seeded generator, never whole in memory ---------------------------------
+const POOL = (() => {
+  const pool = Buffer.allocUnsafe(16 * MiB);
+  let x = 0x9e3779b9;
+  for (let i = 0; i < pool.length; i += 4) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    pool.writeUInt32LE(x >>> 0, i);
+  }
+  return pool;
+})();
+const BLOCK = MiB;
+/** Block `k` of stream `seed`: a pool slice stamped with (seed, k), so no two blocks are equal. */
+function block(seed, k, length = BLOCK) {
+  const out = Buffer.allocUnsafe(length);
+  const off = ((k * 7919 + seed * 104729) % 15) * MiB;
+  POOL.copy(out, 0, off, off + length);
+  if (length >= 16) {
+    out.writeUInt32LE(seed, 0);
+    out.writeUInt32LE(k, 4);
+  }
+  return out;
+}
+/** Bytes [start, end) of stream `seed`, in blocks. */
+function* bytes(seed, start, end) {
+  for (let pos = start; pos < end; ) {
+    const k = Math.floor(pos / BLOCK);
+    const b = block(seed, k, BLOCK);
+    const from = pos - k * BLOCK;
+    const to = Math.min(BLOCK, end - k * BLOCK);
+    yield from === 0 && to === BLOCK ? b : b.subarray(from, to);
+    pos = k * BLOCK + to;
+  }
+}
+const digests = new Map();
+function expectedSha(seed, size) {
+  const key = `${seed}:${size}`;
+  if (!digests.has(key)) {
+    const h = createHash('sha256');
+    for (const b of bytes(seed, 0, size)) h.update(b);
+    digests.set(key, h.digest('hex'));
+  }
+  return digests.get(key);
+}
+
+// ---- A minimal streaming tus client ----------------------------------------------------------
+const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+function request(url, method, headers, body) {
+  return new Promise((resolvePromise, reject) => {
+    const req = http.request(url, { method, headers: { 'Tus-Resumable': '1.0.0', ...headers }, agent }, (res) => {
+      res.resume();
+      res.on('end', () => resolvePromise(res));
+    });
+    req.on('error', reject);
+    if (!body) return req.end();
+    (async () => {
+      for (const chunk of body) if (!req.write(chunk)) await once(req, 'drain');
+      req.end();
+    })().catch(reject);
+  });
+}
+async function create(base, size, { deferred = false, seed } = {}) {
+  const headers = deferred ? { 'Upload-Defer-Length': '1' } : { 'Upload-Length': String(size) };
+  if (seed !== undefined) {
+    // creation-with-upload, as tus-js-client does with uploadDataDuringCreation
+    const res = await request(`${base}/files/`, 'POST', { ...headers, 'Content-Type': 'application/offset+octet-stream', 'Content-Length': String(size) }, bytes(seed, 0, size));
+    if (res.statusCode !== 201 || Number(res.headers['upload-offset']) !== size) throw new Error(`POST with body: ${res.statusCode}`);
+    return new URL(res.headers.location, base).toString();
+  }
+  const res = await request(`${base}/files/`, 'POST', headers);
+  if (res.statusCode !== 201) throw new Error(`POST: ${res.statusCode}`);
+  return new URL(res.headers.location, base).toString();
+}
+async function patch(url, seed, start, end, extra = {}) {
+  const res = await request(url, 'PATCH', { 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': String(start), 'Content-Length': String(end - start), ...extra }, bytes(seed, start, end));
+  if (res.statusCode !== 204 || Number(res.headers['upload-offset']) !== end) throw new Error(`PATCH ${start}-${end}: ${res.statusCode}`);
+}
+async function tusUpload(base, seed, size, { patchSize = size, deferred = false } = {}) {
+  const url = await create(base, size, { deferred });
+  for (let pos = 0; pos < size; pos += patchSize) await patch(url, seed, pos, Math.min(size, pos + patchSize));
+  if (deferred) await patch(url, seed, size, size, { 'Upload-Length': String(size) });
+  return url.split('/').pop();
+}
+
+// ---- The ceiling: straight to S3 with the SDK ------------------------------------------------
+async function pool(tasks, concurrency) {
+  const results = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < tasks.length) {
+        const i = next++;
+        results[i] = await tasks[i]();
+      }
+    }),
+  );
+  return results;
+}
+async function directMultipart(uploads, partSize, inFlight) {
+  const created = await Promise.all(
+    uploads.map(async ({ key }) => (await client.send(new CreateMultipartUploadCommand({ Bucket: S3.bucket, Key: key }))).UploadId),
+  );
+  const tasks = [];
+  uploads.forEach(({ seed, size, key }, u) => {
+    for (let n = 1, pos = 0; pos < size; n++, pos += partSize) {
+      const end = Math.min(size, pos + partSize);
+      tasks.push(async () => {
+        const body = Buffer.concat([...bytes(seed, pos, end)], end - pos);
+        const res = await client.send(new UploadPartCommand({ Bucket: S3.bucket, Key: key, UploadId: created[u], PartNumber: n, Body: body, ContentLength: body.length }));
+        return { u, PartNumber: n, ETag: res.ETag };
+      });
+    }
+  });
+  const parts = await pool(tasks, inFlight);
+  await Promise.all(
+    uploads.map(({ key }, u) =>
+      client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: S3.bucket,
+          Key: key,
+          UploadId: created[u],
+          MultipartUpload: { Parts: parts.filter((p) => p.u === u).map(({ PartNumber, ETag }) => ({ PartNumber, ETag })) },
+        }),
+      ),
+    ),
+  );
+}
+
+// ---- Servers ----------------------------------------------------------------------------------
+const TMP = join(ROOT, 'bench/.tmp');
+async function startServer(name, command, env) {
+  const tmp = join(TMP, name);
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  const port = 19000 + Math.floor(Math.random() * 1000);
+  const child = spawn(process.execPath, command, { env: { PATH: process.env.PATH, TMPDIR: tmp, PORT: String(port), HOST: '127.0.0.1', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr.on('data', (d) => (err += d));
+  const base = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 100; i++) {
+    if (child.exitCode !== null) throw new Error(`${name} exited: ${err}`);
+    try {
+      await request(`${base}/files/`, 'OPTIONS', {});
+      break;
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  return { name, base, child, tmp, stop: () => child.kill('SIGTERM') };
+}
+const s3Settings = { S3_ENDPOINT: S3.endpoint, S3_REGION: S3.region, S3_KEY: S3.key, S3_SECRET: S3.secret, S3_BUCKET: S3.bucket };
+const oursEnv = (chunk) => ({
+  STORAGE_LOCATIONS: 's3',
+  STORAGE_S3_DRIVER: 's3',
+  STORAGE_S3_BUCKET: S3.bucket,
+  STORAGE_S3_REGION: S3.region,
+  STORAGE_S3_KEY: S3.key,
+  STORAGE_S3_SECRET: S3.secret,
+  STORAGE_S3_ENDPOINT: S3.endpoint,
+  STORAGE_S3_FORCE_PATH_STYLE: 'true',
+  STORAGE_S3_ROOT: 'bench/ours/',
+  STORAGE_S3_TUS__CHUNK_SIZE: String(chunk),
+  LOG_LEVEL: 'warn',
+});
+
+// ---- Scenarios --------------------------------------------------------------------------------
+const SCENARIOS = [
+  { id: 'a', title: `one ${BIG / MiB} MiB upload, single PATCH`, uploads: 1, size: BIG },
+  { id: 'b', title: `one ${BIG / MiB} MiB upload, 16 MiB PATCHes`, uploads: 1, size: BIG, patchSize: 16 * MiB },
+  { id: 'c', title: `8 concurrent ${BIG / 8 / MiB} MiB uploads`, uploads: 8, size: BIG / 8, concurrent: 8 },
+  { id: 'd', title: `${QUICK ? 100 : 500} uploads of 100 KiB, 16 at a time`, uploads: QUICK ? 100 : 500, size: 100 * 1024, concurrent: 16, small: true },
+  { id: 'e', title: `one ${BIG / MiB} MiB deferred-length upload`, uploads: 1, size: BIG, deferred: true },
+].filter((s) => ONLY.length === 0 || ONLY.includes(s.id));
+
+let runNumber = 0;
+/** One timed run of one target; returns seconds, samples and the objects to verify. */
+async function runTarget(target, scenario, partSize) {
+  const run = ++runNumber;
+  const seeds = Array.from({ length: scenario.uploads }, (_, i) => run * 1000 + i);
+  const pids = target.server ? tree(target.server.child.pid) : [];
+  const s3Before = cpuSeconds(s3Pids());
+  const cpuBefore = target.server ? cpuSeconds(pids) : process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6;
+  const sample = sampler(target.server?.child.pid, target.server?.tmp);
+  const started = process.hrtime.bigint();
+  let keys;
+  if (target.name === 'ceiling') {
+    keys = seeds.map((seed) => `bench/ceiling/${seed}`);
+    if (scenario.small) {
+      await pool(
+        seeds.map((seed, i) => () => client.send(new PutObjectCommand({ Bucket: S3.bucket, Key: keys[i], Body: Buffer.concat([...bytes(seed, 0, scenario.size)]) }))),
+        scenario.concurrent,
+      );
+    } else {
+      // The faster of 8 and 16 parts in flight counts: run the one not yet known to win.
+      await directMultipart(
+        seeds.map((seed, i) => ({ seed, size: scenario.size, key: keys[i] })),
+        partSize,
+        target.inFlight,
+      );
+    }
+  } else {
+    const base = target.server.base;
+    const one = (seed) =>
+      scenario.small
+        ? create(base, scenario.size, { seed }).then((url) => url.split('/').pop())
+        : tusUpload(base, seed, scenario.size, { patchSize: scenario.patchSize ?? scenario.size, deferred: scenario.deferred });
+    const ids = await pool(seeds.map((seed) => () => one(seed)), scenario.concurrent ?? 1);
+    keys = ids.map((id) => (target.name === 'ours' ? `bench/ours/${id}` : id));
+  }
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const { peakRss, peakDisk } = sample.stop();
+  const cpuAfter = target.server ? cpuSeconds(pids) : process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6;
+  return { seconds, cpu: cpuAfter - cpuBefore, s3cpu: cpuSeconds(s3Pids()) - s3Before, peakRss, peakDisk, seeds, keys };
+}
+
+async function verifyAndClean(result, size, extraKeys = []) {
+  let ok = true;
+  await pool(
+    result.keys.map((key, i) => async () => {
+      const res = await client.send(new GetObjectCommand({ Bucket: S3.bucket, Key: key }));
+      const h = createHash('sha256');
+      let n = 0;
+      for await (const c of res.Body) {
+        h.update(c);
+        n += c.length;
+      }
+      if (n !== size || h.digest('hex') !== expectedSha(result.seeds[i], size)) ok = false;
+      for (const k of [key, `${key}.info`, ...extraKeys]) await client.send(new DeleteObjectCommand({ Bucket: S3.bucket, Key: k })).catch(() => {});
+    }),
+    8,
+  );
+  return ok;
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+async function main() {
+  execFileSync('npm', ['run', '--silent', 'build'], { cwd: ROOT, stdio: 'inherit' });
+  const chunkSizes = QUICK ? [5 * MiB] : [5 * MiB, 16 * MiB];
+  const peer = await startServer('peer', [join(ROOT, 'bench/peer-server.mjs')], s3Settings);
+  const rows = [];
+  const started = Date.now();
+  for (const chunk of chunkSizes) {
+    const ours = await startServer('ours', [join(ROOT, 'dist/main.js')], oursEnv(chunk));
+    for (const scenario of SCENARIOS) {
+      if (chunk !== chunkSizes[0] && !['a', 'b', 'c'].includes(scenario.id)) continue;
+      const results = { ceiling: [], peer: [], ours: [] };
+      const verified = { ceiling: true, peer: true, ours: true };
+      for (let r = 0; r < RUNS; r++) {
+        // Interleaved A B C so that the machine's drift hits every target alike.
+        for (const target of [
+          { name: 'ceiling', inFlight: 8 },
+          { name: 'peer', server: peer },
+          { name: 'ours', server: ours },
+        ]) {
+          let result = await runTarget(target, scenario, chunk);
+          if (target.name === 'ceiling' && !scenario.small) {
+            verified.ceiling &&= await verifyAndClean(result, scenario.size);
+            const sixteen = await runTarget({ name: 'ceiling', inFlight: 16 }, scenario, chunk);
+            if (sixteen.seconds < result.seconds) result = sixteen;
+            verified.ceiling &&= await verifyAndClean(sixteen, scenario.size);
+          } else {
+            verified[target.name] &&= await verifyAndClean(result, scenario.size);
+          }
+          results[target.name].push(result);
+          process.stderr.write(`  ${scenario.id} chunk ${chunk / MiB} MiB run ${r + 1} ${target.name}: ${result.seconds.toFixed(2)} s\n`);
+        }
+      }
+      const totalBytes = scenario.size * scenario.uploads;
+      const summary = {};
+      for (const name of ['ceiling', 'peer', 'ours']) {
+        const rs = results[name];
+        const seconds = median(rs.map((x) => x.seconds));
+        summary[name] = {
+          mibPerSecond: totalBytes / MiB / seconds,
+          uploadsPerSecond: scenario.uploads / seconds,
+          seconds,
+          cpuSecondsPerGiB: median(rs.map((x) => x.cpu)) / (totalBytes / GiB),
+          s3CpuSecondsPerGiB: median(rs.map((x) => x.s3cpu)) / (totalBytes / GiB),
+          peakRssMiB: Math.max(...rs.map((x) => x.peakRss)) / MiB,
+          peakTempMiB: Math.max(...rs.map((x) => x.peakDisk)) / MiB,
+          verified: verified[name],
+          runs: rs.map((x) => x.seconds),
+        };
+      }
+      rows.push({ scenario: scenario.id, title: scenario.title, chunkMiB: chunk / MiB, ...summary });
+    }
+    ours.stop();
+  }
+  peer.stop();
+  rmSync(TMP, { recursive: true, force: true });
+  report(rows, (Date.now() - started) / 1000);
+  process.exit(0);
+}
+
+function report(rows, seconds) {
+  const pct = (x) => `${(x * 100).toFixed(0)}%`;
+  const lines = [
+    `| scen. | chunk | target | ${'MiB/s'.padStart(7)} | of ceiling | ours/peer | server RSS MiB | server CPU s/GiB | temp MiB | S3 CPU s/GiB | verified |`,
+    '|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|',
+  ];
+  for (const row of rows) {
+    for (const name of ['ceiling', 'peer', 'ours']) {
+      const r = row[name];
+      const rate = row.scenario === 'd' ? `${r.uploadsPerSecond.toFixed(1)}/s` : r.mibPerSecond.toFixed(0);
+      const ratio = row.scenario === 'd' ? r.uploadsPerSecond / row.ceiling.uploadsPerSecond : r.mibPerSecond / row.ceiling.mibPerSecond;
+      const vsPeer = name === 'ours' ? `${(row.scenario === 'd' ? r.uploadsPerSecond / row.peer.uploadsPerSecond : r.mibPerSecond / row.peer.mibPerSecond).toFixed(2)}x` : '';
+      const server = name !== 'ceiling';
+      lines.push(
+        `| ${row.scenario} | ${row.chunkMiB} MiB | ${name} | ${rate} | ${pct(ratio)} | ${vsPeer} | ${server ? r.peakRssMiB.toFixed(0) : '-'} | ${server ? r.cpuSecondsPerGiB.toFixed(2) : `(${r.cpuSecondsPerGiB.toFixed(2)} client)`} | ${server ? r.peakTempMiB.toFixed(0) : '-'} | ${r.s3CpuSecondsPerGiB.toFixed(2)} | ${r.verified ? 'yes' : 'NO'} |`,
+      );
+    }
+  }
+  const machine = `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / GiB).toFixed(0)} GiB, Node ${process.version}`;
+  const header = `tus-s3-server benchmark, ${new Date().toISOString()}, ${machine}, ${QUICK ? 'quick' : 'full'} (${RUNS} run(s) per target, median), S3: ${S3.endpoint}, ${seconds.toFixed(0)} s`;
+  const scenarios = [...new Map(rows.map((r) => [r.scenario, r.title])).entries()].map(([id, title]) => `(${id}) ${title}`).join('; ');
+  const text = `${header}\n${scenarios}\n\n${lines.join('\n')}\n`;
+  process.stdout.write(text);
+  mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  writeFileSync(join(ROOT, `bench/results/${stamp}${QUICK ? '-quick' : ''}.json`), `${JSON.stringify({ header, machine, quick: QUICK, runs: RUNS, rows }, null, 2)}\n`);
+  writeFileSync(join(ROOT, `bench/results/latest${QUICK ? '-quick' : ''}.md`), text);
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
