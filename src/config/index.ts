@@ -128,6 +128,7 @@ export function parseConfig(env: Env): Config {
       keepAlive: v.KEEP_ALIVE,
       chunkSize: v.TUS__CHUNK_SIZE,
       partConcurrency: v.PART_CONCURRENCY,
+      partMemory: v.PART_MEMORY,
       equalPartSize: v.EQUAL_PART_SIZE,
       maxAttempts: v.MAX_ATTEMPTS,
       checksumCalculation: v.CHECKSUM_CALCULATION ?? 'WHEN_REQUIRED',

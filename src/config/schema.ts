@@ -105,6 +105,7 @@ export const s3LocationSchema = (defaultChunkSize: number) =>
     KEEP_ALIVE: bool(true),
     TUS__CHUNK_SIZE: size(defaultChunkSize, { min: S3_MIN_PART_SIZE, max: S3_MAX_PART_SIZE }),
     PART_CONCURRENCY: int(60, { min: 1, max: 1000 }),
+    PART_MEMORY: size(96 * MIB, { min: S3_MIN_PART_SIZE }),
     EQUAL_PART_SIZE: bool(false),
     MAX_ATTEMPTS: int(4, { min: 1, max: 20 }),
     CHECKSUM_CALCULATION: oneOf(['WHEN_REQUIRED', 'WHEN_SUPPORTED'] as const, 'WHEN_REQUIRED'),

@@ -29,6 +29,8 @@ export interface S3Location {
   readonly chunkSize: number;
   /** Most part uploads in flight at once for this location. */
   readonly partConcurrency: number;
+  /** Bytes of part buffers in flight at once for this location; caps the concurrency too. */
+  readonly partMemory: number;
   /** Every part but the last the same size (Cloudflare R2). */
   readonly equalPartSize: boolean;
   /** Attempts per S3 request, the first included (transient failures are retried). */

@@ -74,6 +74,7 @@ t.test('s3 location: every variable and its default', async (t) => {
     keepAlive: true,
     chunkSize: 5242880,
     partConcurrency: 60,
+    partMemory: 96 * 1024 * 1024,
     equalPartSize: false,
     maxAttempts: 4,
     checksumCalculation: 'WHEN_REQUIRED',

@@ -34,6 +34,7 @@ import { requestContext } from '../request-context.js';
 import { explainS3Error, isNoSuchUpload, isNotFound } from './errors.js';
 import { idFromInfoKey, type UploadKeys, uploadKeys } from './keys.js';
 import { encryptionParams, finalObjectParams } from './object-settings.js';
+import { PartBuffers } from './part-buffers.js';
 import { choosePartLength, MAX_OBJECT_SIZE, MAX_PART_SIZE, MIN_PART_SIZE, planParts } from './part-size.js';
 import { contiguous, offsetOf, type Part, partsBytes, type UploadInfo, type UploadState } from './upload-state.js';
 
@@ -68,6 +69,7 @@ export class S3Store extends DataStore implements RangedReader, Concatenator {
   private readonly maxUploadSize: number;
   private readonly log: Logger | undefined;
   private readonly cache = new LRUCache<string, UploadState>({ max: 10_000 });
+  private readonly buffers = new PartBuffers();
 
   constructor(options: S3StoreOptions) {
     super();
@@ -76,7 +78,9 @@ export class S3Store extends DataStore implements RangedReader, Concatenator {
     this.expiration = options.expiration;
     this.maxUploadSize = options.maxUploadSize;
     this.log = options.logger;
-    this.partQueue = new PQueue({ concurrency: options.location.partConcurrency });
+    // Parts in flight: at most PART_CONCURRENCY, and no more than PART_MEMORY holds.
+    const { partConcurrency, partMemory, chunkSize } = options.location;
+    this.partQueue = new PQueue({ concurrency: Math.max(1, Math.min(partConcurrency, Math.floor(partMemory / chunkSize))) });
     this.extensions = ['creation', 'creation-with-upload', 'creation-defer-length', 'termination'];
     if (this.expiration > 0) this.extensions.push('expiration');
   }
@@ -358,14 +362,12 @@ export class S3Store extends DataStore implements RangedReader, Concatenator {
     const expected = requestContext.getStore()?.expectedBytes;
     const equalParts = this.location.equalPartSize;
 
-    let chunks: Buffer[] = [];
+    // The part being filled: one reused buffer, written in place as the body arrives.
+    let part: Buffer | undefined;
     let buffered = 0;
     const oldTail = state.tail;
-    if (oldTail > 0) {
-      const tail = await this.readTail(keys.part);
-      chunks.push(tail.subarray(0, oldTail));
-      buffered = Math.min(tail.length, oldTail);
-    }
+    let tailBytes: Buffer | undefined;
+    if (oldTail > 0) tailBytes = (await this.readTail(keys.part)).subarray(0, oldTail);
     /** Body bytes taken into parts or the buffer so far. */
     let received = 0;
     let partNumber = state.parts.length + 1;
@@ -382,7 +384,7 @@ export class S3Store extends DataStore implements RangedReader, Concatenator {
         equalParts,
         maxUploadSize: this.maxUploadSize,
       });
-    const available = () => (expected === undefined ? undefined : buffered + Math.max(0, expected - received));
+    const available = (held = buffered) => (expected === undefined ? undefined : held + Math.max(0, expected - received));
 
     let wholeUpload = false;
     const dispatch = async (body: Buffer) => {
@@ -392,9 +394,13 @@ export class S3Store extends DataStore implements RangedReader, Concatenator {
       const task = wholeUpload
         ? this.partQueue.add(() => this.putWhole(state, body)).then(() => ({ PartNumber: 0, ETag: '', Size: body.length }))
         : this.partQueue.add(() => this.uploadPart(state, number, body));
-      task.catch(() => {
-        failed = true;
-      });
+      task.then(
+        () => this.buffers.give(body),
+        () => {
+          failed = true;
+          this.buffers.give(body);
+        },
+      );
       dispatched.push(task);
       partStart += body.length;
       partNumber += 1;
@@ -402,7 +408,15 @@ export class S3Store extends DataStore implements RangedReader, Concatenator {
       if (this.partQueue.size > 0) await this.partQueue.onSizeLessThan(1);
     };
 
-    let target = choose(available());
+    let target = choose(available(tailBytes?.length ?? 0));
+    const startPart = () => {
+      part = this.buffers.take(target);
+    };
+    startPart();
+    if (tailBytes) {
+      tailBytes.copy(part as Buffer, 0);
+      buffered = tailBytes.length;
+    }
     let readError: unknown;
     try {
       for await (const data of readable as AsyncIterable<Buffer>) {
@@ -410,20 +424,17 @@ export class S3Store extends DataStore implements RangedReader, Concatenator {
         while (chunk.length > 0 && !failed) {
           const room = target - buffered;
           if (room <= 0) throw ERRORS.ERR_SIZE_EXCEEDED;
-          if (chunk.length < room) {
-            chunks.push(chunk);
-            buffered += chunk.length;
-            received += chunk.length;
-            break;
-          }
-          chunks.push(chunk.subarray(0, room));
-          received += room;
-          chunk = chunk.subarray(room);
-          const body = Buffer.concat(chunks, target);
-          chunks = [];
+          const take = Math.min(room, chunk.length);
+          chunk.copy(part as Buffer, buffered, 0, take);
+          buffered += take;
+          received += take;
+          chunk = chunk.subarray(take);
+          if (take < room) break;
+          const body = part as Buffer;
           buffered = 0;
           await dispatch(body);
           target = choose(available());
+          startPart();
         }
         if (failed) break;
       }
@@ -461,7 +472,8 @@ export class S3Store extends DataStore implements RangedReader, Concatenator {
     const end = partStart + buffered;
     if (info.size !== undefined && end === info.size) {
       if (buffered > 0 || state.parts.length === 0) {
-        const body = Buffer.concat(chunks, buffered);
+        const body = Buffer.from((part as Buffer).subarray(0, buffered));
+        this.buffers.give(part as Buffer);
         const last = await this.partQueue.add(() => this.uploadPart(state, partNumber, body));
         state.parts.push(last);
       }
@@ -472,7 +484,8 @@ export class S3Store extends DataStore implements RangedReader, Concatenator {
     if (buffered > 0) {
       // A request that ended early may still leave enough for a part of its own.
       const asPart = choose(buffered) === buffered && buffered >= 5 * 1024 * 1024;
-      const body = Buffer.concat(chunks, buffered);
+      const body = Buffer.from((part as Buffer).subarray(0, buffered));
+      this.buffers.give(part as Buffer);
       if (asPart) {
         const part = await this.partQueue.add(() => this.uploadPart(state, partNumber, body));
         state.parts.push(part);
