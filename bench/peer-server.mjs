@@ -1,8 +1,8 @@
 // The peer: @tus/server with @tus/s3-store on plain node:http, default options but the S3
 // client settings every S3-compatible server needs. Started by bench/run.mjs.
 import http from 'node:http';
-import { Server } from '@tus/server';
 import { S3Store } from '@tus/s3-store';
+import { Server } from '@tus/server';
 
 const env = process.env;
 const server = new Server({

@@ -34,7 +34,15 @@ let s3env = process.env;
 if (!process.env.S3_TEST_ENDPOINT) {
   execFileSync('bash', [join(ROOT, 'scripts/s3-server.sh'), 'start'], { stdio: ['ignore', 'ignore', 'inherit'] });
   const file = readFileSync(join(ROOT, '.s3-test/env'), 'utf8');
-  s3env = { ...Object.fromEntries(file.split('\n').filter(Boolean).map((l) => l.split(/=(.*)/s).slice(0, 2))), ...process.env };
+  s3env = {
+    ...Object.fromEntries(
+      file
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => l.split(/=(.*)/s).slice(0, 2)),
+    ),
+    ...process.env,
+  };
 }
 const S3 = {
   endpoint: s3env.S3_TEST_ENDPOINT,
@@ -130,7 +138,12 @@ async function create(base, size, { deferred = false, seed } = {}) {
   const headers = deferred ? { 'Upload-Defer-Length': '1' } : { 'Upload-Length': String(size) };
   if (seed !== undefined) {
     // creation-with-upload, as tus-js-client does with uploadDataDuringCreation
-    const res = await request(`${base}/files/`, 'POST', { ...headers, 'Content-Type': 'application/offset+octet-stream', 'Content-Length': String(size) }, bytes(seed, 0, size));
+    const res = await request(
+      `${base}/files/`,
+      'POST',
+      { ...headers, 'Content-Type': 'application/offset+octet-stream', 'Content-Length': String(size) },
+      bytes(seed, 0, size),
+    );
     if (res.statusCode !== 201 || Number(res.headers['upload-offset']) !== size) throw new Error(`POST with body: ${res.statusCode}`);
     return new URL(res.headers.location, base).toString();
   }
@@ -139,7 +152,12 @@ async function create(base, size, { deferred = false, seed } = {}) {
   return new URL(res.headers.location, base).toString();
 }
 async function patch(url, seed, start, end, extra = {}) {
-  const res = await request(url, 'PATCH', { 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': String(start), 'Content-Length': String(end - start), ...extra }, bytes(seed, start, end));
+  const res = await request(
+    url,
+    'PATCH',
+    { 'Content-Type': 'application/offset+octet-stream', 'Upload-Offset': String(start), 'Content-Length': String(end - start), ...extra },
+    bytes(seed, start, end),
+  );
   if (res.statusCode !== 204 || Number(res.headers['upload-offset']) !== end) throw new Error(`PATCH ${start}-${end}: ${res.statusCode}`);
 }
 async function tusUpload(base, seed, size, { patchSize = size, deferred = false } = {}) {
@@ -173,7 +191,16 @@ async function directMultipart(uploads, partSize, inFlight) {
       const end = Math.min(size, pos + partSize);
       tasks.push(async () => {
         const body = Buffer.concat([...bytes(seed, pos, end)], end - pos);
-        const res = await client.send(new UploadPartCommand({ Bucket: S3.bucket, Key: key, UploadId: created[u], PartNumber: n, Body: body, ContentLength: body.length }));
+        const res = await client.send(
+          new UploadPartCommand({
+            Bucket: S3.bucket,
+            Key: key,
+            UploadId: created[u],
+            PartNumber: n,
+            Body: body,
+            ContentLength: body.length,
+          }),
+        );
         return { u, PartNumber: n, ETag: res.ETag };
       });
     }
@@ -200,7 +227,10 @@ async function startServer(name, command, env) {
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
   const port = 19000 + Math.floor(Math.random() * 1000);
-  const child = spawn(process.execPath, command, { env: { PATH: process.env.PATH, TMPDIR: tmp, PORT: String(port), HOST: '127.0.0.1', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, command, {
+    env: { PATH: process.env.PATH, TMPDIR: tmp, PORT: String(port), HOST: '127.0.0.1', ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let err = '';
   child.stderr.on('data', (d) => (err += d));
   const base = `http://127.0.0.1:${port}`;
@@ -235,7 +265,14 @@ const SCENARIOS = [
   { id: 'a', title: `one ${BIG / MiB} MiB upload, single PATCH`, uploads: 1, size: BIG },
   { id: 'b', title: `one ${BIG / MiB} MiB upload, 16 MiB PATCHes`, uploads: 1, size: BIG, patchSize: 16 * MiB },
   { id: 'c', title: `8 concurrent ${BIG / 8 / MiB} MiB uploads`, uploads: 8, size: BIG / 8, concurrent: 8 },
-  { id: 'd', title: `${QUICK ? 100 : 500} uploads of 100 KiB, 16 at a time`, uploads: QUICK ? 100 : 500, size: 100 * 1024, concurrent: 16, small: true },
+  {
+    id: 'd',
+    title: `${QUICK ? 100 : 500} uploads of 100 KiB, 16 at a time`,
+    uploads: QUICK ? 100 : 500,
+    size: 100 * 1024,
+    concurrent: 16,
+    small: true,
+  },
   { id: 'e', title: `one ${BIG / MiB} MiB deferred-length upload`, uploads: 1, size: BIG, deferred: true },
 ].filter((s) => ONLY.length === 0 || ONLY.includes(s.id));
 
@@ -254,7 +291,10 @@ async function runTarget(target, scenario, partSize) {
     keys = seeds.map((seed) => `bench/ceiling/${seed}`);
     if (scenario.small) {
       await pool(
-        seeds.map((seed, i) => () => client.send(new PutObjectCommand({ Bucket: S3.bucket, Key: keys[i], Body: Buffer.concat([...bytes(seed, 0, scenario.size)]) }))),
+        seeds.map(
+          (seed, i) => () =>
+            client.send(new PutObjectCommand({ Bucket: S3.bucket, Key: keys[i], Body: Buffer.concat([...bytes(seed, 0, scenario.size)]) })),
+        ),
         scenario.concurrent,
       );
     } else {
@@ -271,7 +311,10 @@ async function runTarget(target, scenario, partSize) {
       scenario.small
         ? create(base, scenario.size, { seed }).then((url) => url.split('/').pop())
         : tusUpload(base, seed, scenario.size, { patchSize: scenario.patchSize ?? scenario.size, deferred: scenario.deferred });
-    const ids = await pool(seeds.map((seed) => () => one(seed)), scenario.concurrent ?? 1);
+    const ids = await pool(
+      seeds.map((seed) => () => one(seed)),
+      scenario.concurrent ?? 1,
+    );
     keys = ids.map((id) => (target.name === 'ours' ? `bench/ours/${id}` : id));
   }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -292,7 +335,8 @@ async function verifyAndClean(result, size, extraKeys = []) {
         n += c.length;
       }
       if (n !== size || h.digest('hex') !== expectedSha(result.seeds[i], size)) ok = false;
-      for (const k of [key, `${key}.info`, ...extraKeys]) await client.send(new DeleteObjectCommand({ Bucket: S3.bucket, Key: k })).catch(() => {});
+      for (const k of [key, `${key}.info`, ...extraKeys])
+        await client.send(new DeleteObjectCommand({ Bucket: S3.bucket, Key: k })).catch(() => {});
     }),
     8,
   );
@@ -374,7 +418,10 @@ function report(rows, seconds) {
       const r = row[name];
       const rate = row.scenario === 'd' ? `${r.uploadsPerSecond.toFixed(1)}/s` : r.mibPerSecond.toFixed(0);
       const ratio = row.scenario === 'd' ? r.uploadsPerSecond / row.ceiling.uploadsPerSecond : r.mibPerSecond / row.ceiling.mibPerSecond;
-      const vsPeer = name === 'ours' ? `${(row.scenario === 'd' ? r.uploadsPerSecond / row.peer.uploadsPerSecond : r.mibPerSecond / row.peer.mibPerSecond).toFixed(2)}x` : '';
+      const vsPeer =
+        name === 'ours'
+          ? `${(row.scenario === 'd' ? r.uploadsPerSecond / row.peer.uploadsPerSecond : r.mibPerSecond / row.peer.mibPerSecond).toFixed(2)}x`
+          : '';
       const server = name !== 'ceiling';
       lines.push(
         `| ${row.scenario} | ${row.chunkMiB} MiB | ${name} | ${rate} | ${pct(ratio)} | ${vsPeer} | ${server ? r.peakRssMiB.toFixed(0) : '-'} | ${server ? r.cpuSecondsPerGiB.toFixed(2) : `(${r.cpuSecondsPerGiB.toFixed(2)} client)`} | ${server ? r.peakTempMiB.toFixed(0) : '-'} | ${r.s3CpuSecondsPerGiB.toFixed(2)} | ${r.verified ? 'yes' : 'NO'} |`,
@@ -388,7 +435,10 @@ function report(rows, seconds) {
   process.stdout.write(text);
   mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-  writeFileSync(join(ROOT, `bench/results/${stamp}${QUICK ? '-quick' : ''}.json`), `${JSON.stringify({ header, machine, quick: QUICK, runs: RUNS, rows }, null, 2)}\n`);
+  writeFileSync(
+    join(ROOT, `bench/results/${stamp}${QUICK ? '-quick' : ''}.json`),
+    `${JSON.stringify({ header, machine, quick: QUICK, runs: RUNS, rows }, null, 2)}\n`,
+  );
   writeFileSync(join(ROOT, `bench/results/latest${QUICK ? '-quick' : ''}.md`), text);
 }
 

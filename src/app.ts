@@ -1,18 +1,33 @@
 /** buildApp(config) -> a ready Fastify instance with every location mounted (used by main and tests). */
 import { MemoryLocker } from '@tus/server';
-import type { DataStore } from '@tus/utils';
+import { type DataStore, EVENTS, type Upload } from '@tus/utils';
 import fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from './config/index.js';
 import { registerCors } from './http/cors.js';
+import { registerDemoPage } from './http/demo.js';
+import { RequestTracker } from './http/drain.js';
+import { type Probe, registerHealthRoutes } from './http/health.js';
+import { Metrics, registerMetricsRoute } from './http/metrics.js';
+import { registerRequestLog } from './http/request-log.js';
 import { tusRoutes } from './http/tus-routes.js';
 import { createLogger } from './logger.js';
 import { createStore } from './stores/index.js';
+import { S3Store } from './stores/s3/store.js';
+import { tempBytesInUse } from './tus/checksum.js';
 import { scheduleCleanup } from './tus/cleanup.js';
 import { createTusServer } from './tus/create-tus-server.js';
+import { TimedLocker } from './tus/timed-locker.js';
 
 export interface BuildOptions {
   logger?: Logger;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** In-flight tus requests; ended and awaited on shutdown. */
+    tusRequests: RequestTracker;
+  }
 }
 
 /** Mount paths: the default location at TUS_PATH, every location at TUS_PATH<name>/. */
@@ -26,19 +41,22 @@ export function mountPaths(config: Config): Array<{ path: string; location: Conf
 export interface LocationStore {
   name: string;
   datastore: DataStore;
-  locker: MemoryLocker;
+  locker: TimedLocker;
 }
 
 /** One DataStore and one locker per location (the locker is shared by the location's mounts). */
-export function createStores(config: Config, logger: Logger): LocationStore[] {
+export function createStores(config: Config, logger: Logger, metrics?: Metrics): LocationStore[] {
   return config.locations.map((l) => ({
     name: l.name,
     datastore: createStore(l, {
       expiration: config.uploadExpiration,
       maxUploadSize: config.maxUploadSize,
       logger: logger.child({ location: l.name }),
+      ...(metrics
+        ? { onS3Call: (operation, result, seconds) => metrics.s3Latency.observe({ location: l.name, operation, result }, seconds) }
+        : {}),
     }),
-    locker: new MemoryLocker(),
+    locker: new TimedLocker(new MemoryLocker(), (seconds) => metrics?.lockWait.observe({ location: l.name }, seconds)),
   }));
 }
 
@@ -47,20 +65,50 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   const app = fastify({
     loggerInstance: logger as FastifyBaseLogger,
     requestIdHeader: 'x-request-id',
+    // One line per request is written by registerRequestLog instead.
+    disableRequestLogging: true,
+    trustProxy: config.trustProxy,
     // Uploads can be long; the tus client resumes if a connection dies.
     requestTimeout: 0,
     connectionTimeout: 0,
+    // New requests on open connections get 503 while the server closes.
+    return503OnClosing: true,
   });
   for (const warning of config.warnings) app.log.warn(warning);
-  await registerCors(app, config.cors);
+  app.decorate('tusRequests', new RequestTracker());
 
-  const stores = new Map(createStores(config, logger).map((s) => [s.name, s]));
+  const metrics = config.metrics.enabled
+    ? new Metrics({
+        partsInFlight: () =>
+          Object.fromEntries(stores.map((s) => [s.name, s.datastore instanceof S3Store ? s.datastore.partQueue.pending : 0])),
+        tempBytes: tempBytesInUse,
+      })
+    : undefined;
+  const stores = createStores(config, logger, metrics);
+
+  registerRequestLog(app, metrics);
+  await registerCors(app, config.cors);
+  if (metrics) registerMetricsRoute(app, metrics, config.metrics.tokens);
+  registerHealthRoutes(
+    app,
+    stores.map((s) => ({ name: s.name, probe: (signal) => (s.datastore as unknown as Probe).probe(signal) })),
+    () => app.tusRequests.draining,
+  );
+  if (config.demoEnabled) registerDemoPage(app, config.tusPath);
   if (config.cleanupSchedule && config.uploadExpiration > 0) {
-    const job = scheduleCleanup(config.cleanupSchedule, [...stores.values()], logger);
+    const job = scheduleCleanup(config.cleanupSchedule, stores, logger, (location, n) =>
+      metrics?.uploads.inc({ event: 'expired', location }, n),
+    );
     app.addHook('onClose', async () => job.stop());
   }
+  app.addHook('onClose', async () => {
+    // Close the S3 sockets.
+    for (const s of stores) if (s.datastore instanceof S3Store) s.datastore.client.destroy();
+  });
+
+  const byName = new Map(stores.map((s) => [s.name, s]));
   for (const { path, location } of mountPaths(config)) {
-    const store = stores.get(location.name);
+    const store = byName.get(location.name);
     if (!store) continue;
     const tus = createTusServer({
       path,
@@ -68,9 +116,19 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       locker: store.locker,
       maxSize: config.maxUploadSize,
       ...(config.publicUrl ? { publicUrl: config.publicUrl } : {}),
-      trustProxy: false,
+      trustProxy: config.trustProxy,
       terminateFinished: config.terminateFinished,
     });
+    if (metrics) {
+      // Every request is handled by exactly one mount's Server, so each counts its own.
+      const labels = { location: location.name };
+      tus.on(EVENTS.POST_CREATE, () => metrics.uploads.inc({ event: 'created', ...labels }));
+      tus.on(EVENTS.POST_TERMINATE, () => metrics.uploads.inc({ event: 'terminated', ...labels }));
+      tus.on(EVENTS.POST_FINISH, (_req: unknown, _res: unknown, upload: Upload) => {
+        metrics.uploads.inc({ event: 'finished', ...labels });
+        if (upload.creation_date) metrics.uploadDuration.observe(labels, (Date.now() - Date.parse(upload.creation_date)) / 1000);
+      });
+    }
     await app.register(tusRoutes, {
       path,
       tus,
@@ -80,6 +138,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       tempDir: config.tempDir,
       extraExtensions: ['checksum'],
       maxSize: config.maxUploadSize,
+      tracker: app.tusRequests,
+      ...(metrics ? { onBytes: (n: number) => metrics.bytesReceived.inc({ location: location.name }, n) } : {}),
       ...(config.publicUrl ? { publicUrl: config.publicUrl } : {}),
     });
   }

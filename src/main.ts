@@ -30,14 +30,30 @@ async function main(): Promise<void> {
       process.exit(1);
     }
     stopping = true;
-    app.log.info({ signal }, 'stopping');
-    app.close().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        app.log.error({ err: error }, 'error while stopping');
-        process.exit(1);
-      },
+    app.log.info(
+      { signal, running: app.tusRequests.size, timeoutMs: config.shutdownTimeout },
+      'stopping: saving what running uploads received',
     );
+    // Past the timeout, exit anyway.
+    setTimeout(() => {
+      app.log.error({ timeoutMs: config.shutdownTimeout }, 'shutdown timeout reached: exiting');
+      process.exit(1);
+    }, config.shutdownTimeout).unref();
+    // New requests get 503; running bodies are ended so the stores keep every byte received;
+    // then the server closes (and the S3 sockets with it).
+    app.tusRequests
+      .drain(config.shutdownTimeout)
+      .then(() => app.close())
+      .then(
+        () => {
+          app.log.info('stopped');
+          process.exit(0);
+        },
+        (error: unknown) => {
+          app.log.error({ err: error }, 'error while stopping');
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);

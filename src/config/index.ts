@@ -40,6 +40,7 @@ function check<S extends z.ZodType>(
 const SERVER_SETTINGS = new Set(Object.keys(serverSchema.shape));
 function isSetting(name: string): boolean {
   return name.startsWith('STORAGE_') || SERVER_SETTINGS.has(name);
+  // METRICS_TOKENS_FILE and the S3 secrets are the usual *_FILE secrets.
 }
 
 function pick(env: Env, prefix: string, keys: readonly string[]): Record<string, string | undefined> {
@@ -152,6 +153,10 @@ export function parseConfig(env: Env): Config {
     downloadEnabled: server.TUS_DOWNLOAD_ENABLED,
     terminateFinished: server.TUS_TERMINATE_FINISHED,
     tempDir: server.TUS_TEMP_DIR ?? tmpdir(),
+    metrics: { enabled: server.METRICS_ENABLED, tokens: list(server.METRICS_TOKENS) },
+    shutdownTimeout: server.SHUTDOWN_TIMEOUT,
+    trustProxy: server.IP_TRUST_PROXY,
+    demoEnabled: server.DEMO_ENABLED,
     cors: {
       enabled: server.CORS_ENABLED,
       origin: origins,

@@ -62,6 +62,13 @@ export interface Config {
   /** Directory for checksum-verified request bodies. */
   readonly tempDir: string;
   readonly cors: CorsConfig;
+  readonly metrics: { readonly enabled: boolean; readonly tokens: readonly string[] };
+  /** Milliseconds running requests get to save their bytes after SIGTERM. */
+  readonly shutdownTimeout: number;
+  /** Trust X-Forwarded-* / Forwarded for the client address and the Location header. */
+  readonly trustProxy: boolean;
+  /** Serve the demo upload page at /. */
+  readonly demoEnabled: boolean;
   /** The first location is the default. */
   readonly locations: readonly Location[];
   /** Non-fatal remarks, such as variables no location reads. */

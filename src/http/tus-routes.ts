@@ -15,6 +15,7 @@ import { CHECKSUM_ALGORITHMS, parseChecksumHeader, type SpooledBody, spoolAndVer
 import { createFinal, isFinalUpload, showConcat } from '../tus/concatenation.js';
 import { checkTusRequest } from '../tus/protocol-guard.js';
 import { download } from './download.js';
+import type { RequestTracker } from './drain.js';
 
 export interface TusRoutesOptions {
   /** Mount path without trailing slash. */
@@ -32,6 +33,10 @@ export interface TusRoutesOptions {
   publicUrl?: string;
   /** 0: no limit. */
   maxSize: number;
+  /** Requests in flight, for a graceful shutdown. */
+  tracker: RequestTracker;
+  /** Upload bytes stored by a request (metrics). */
+  onBytes?: (bytes: number) => void;
 }
 
 const METHODS: HTTPMethods[] = ['POST', 'HEAD', 'PATCH', 'OPTIONS', 'DELETE', 'GET'];
@@ -53,6 +58,15 @@ const idOf = (url: string, path: string): string | undefined => {
   const rest = decodeURIComponent(new URL(url, 'http://x').pathname.slice(path.length)).replace(/^\/+|\/+$/g, '');
   return rest && !rest.includes('/') ? rest : undefined;
 };
+
+/** Bytes a PATCH or creation-with-upload POST added, from the offsets before and after. */
+function bytesStored(request: FastifyRequest, response: Response): number {
+  const after = Number(response.headers.get('upload-offset'));
+  if (!Number.isFinite(after) || response.status >= 300) return 0;
+  if (request.method === 'POST') return after;
+  const before = integer(request.headers['upload-offset']);
+  return request.method === 'PATCH' && before !== undefined ? Math.max(0, after - before) : 0;
+}
 
 export const tusRoutes: FastifyPluginAsync<TusRoutesOptions> = async (app: FastifyInstance, options) => {
   const { path, tus, datastore, location } = options;
@@ -94,6 +108,10 @@ export const tusRoutes: FastifyPluginAsync<TusRoutesOptions> = async (app: Fasti
   };
 
   const handler = async (request: FastifyRequest, reply: FastifyReply) => {
+    const uploadId = idOf(request.url, path);
+    request.tus = { location, ...(uploadId ? { uploadId } : {}) };
+    if (options.tracker.draining)
+      return plain(reply, 503, 'The server is shutting down; retry in a moment', { 'Retry-After': '1', Connection: 'close' });
     if (request.method === 'GET') {
       if (!options.downloads) return plain(reply, 404, 'Downloads are disabled on this server (TUS_DOWNLOAD_ENABLED=false)');
       return download(request, reply, datastore, idOf(request.url, path));
@@ -163,7 +181,18 @@ export const tusRoutes: FastifyPluginAsync<TusRoutesOptions> = async (app: Fasti
             duplex: 'half',
           } as RequestInit)
         : new NodeRequest({ req: request.raw, res: reply.raw });
-      const response = await requestContext.run(contextOf(request.method, request.headers, spooled?.size), () => tus.handleWeb(webRequest));
+      const handling = requestContext.run(contextOf(request.method, request.headers, spooled?.size), () => tus.handleWeb(webRequest));
+      options.tracker.track(request.raw, handling);
+      const response = await handling;
+      const stored = bytesStored(request, response);
+      if (stored > 0) {
+        options.onBytes?.(stored);
+        request.tus.bytes = stored;
+      }
+      if (request.method === 'POST' && response.status === 201) {
+        const created = response.headers.get('location')?.split('/').pop();
+        if (created) request.tus.uploadId = created;
+      }
       await sendNodeResponse(reply.raw, await finish(request, response));
     } catch (error) {
       request.log.error({ err: error, location }, 'tus handler failed');

@@ -12,6 +12,10 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { crc32 } from 'node:zlib';
 
+let spooledBytes = 0;
+/** Bytes currently held in checksum spool files (for the metrics). */
+export const tempBytesInUse = () => spooledBytes;
+
 export const CHECKSUM_ALGORITHMS = ['sha1', 'md5', 'sha256', 'crc32'] as const;
 export type ChecksumAlgorithm = (typeof CHECKSUM_ALGORITHMS)[number];
 
@@ -65,7 +69,13 @@ export async function spoolAndVerify(body: Readable, header: ChecksumHeader, tem
   const file = join(dir, 'body');
   const hash: Hash | Crc32 = header.algorithm === 'crc32' ? new Crc32() : createHash(header.algorithm);
   let size = 0;
-  const dispose = () => rm(dir, { recursive: true, force: true });
+  let disposed = false;
+  const dispose = async () => {
+    if (disposed) return;
+    disposed = true;
+    spooledBytes -= size;
+    await rm(dir, { recursive: true, force: true });
+  };
   try {
     await pipeline(
       body,
@@ -73,6 +83,7 @@ export async function spoolAndVerify(body: Readable, header: ChecksumHeader, tem
         for await (const chunk of source) {
           hash.update(chunk);
           size += chunk.length;
+          spooledBytes += chunk.length;
           yield chunk;
         }
       },

@@ -9,12 +9,17 @@ export interface NamedStore {
 }
 
 /** Run every location's cleanup; returns the number removed per location. */
-export async function cleanupExpired(stores: readonly NamedStore[], log: Logger): Promise<Record<string, number>> {
+export async function cleanupExpired(
+  stores: readonly NamedStore[],
+  log: Logger,
+  onRemoved?: (location: string, count: number) => void,
+): Promise<Record<string, number>> {
   const removed: Record<string, number> = {};
   for (const { name, datastore } of stores) {
     if (!datastore.hasExtension('expiration')) continue;
     try {
       removed[name] = await datastore.deleteExpired();
+      onRemoved?.(name, removed[name] ?? 0);
       log.info({ location: name, removed: removed[name] }, 'expired uploads removed');
     } catch (error) {
       log.error({ location: name, err: error }, 'cleanup of expired uploads failed');
@@ -25,8 +30,13 @@ export async function cleanupExpired(stores: readonly NamedStore[], log: Logger)
 }
 
 /** Start the schedule; never two runs at once (`protect`). */
-export function scheduleCleanup(schedule: string, stores: readonly NamedStore[], log: Logger): Cron {
+export function scheduleCleanup(
+  schedule: string,
+  stores: readonly NamedStore[],
+  log: Logger,
+  onRemoved?: (location: string, count: number) => void,
+): Cron {
   return new Cron(schedule, { protect: true, catch: (error) => log.error({ err: error }, 'scheduled cleanup failed') }, async () => {
-    await cleanupExpired(stores, log);
+    await cleanupExpired(stores, log, onRemoved);
   });
 }

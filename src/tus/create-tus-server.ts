@@ -1,5 +1,5 @@
 import { MemoryLocker, Server } from '@tus/server';
-import type { DataStore } from '@tus/utils';
+import type { DataStore, Locker } from '@tus/utils';
 import { markPartial } from './concatenation.js';
 
 export interface TusServerOptions {
@@ -12,7 +12,7 @@ export interface TusServerOptions {
   publicUrl?: string;
   /** Trust X-Forwarded-Host/-Proto and Forwarded for the Location header. */
   trustProxy: boolean;
-  locker?: MemoryLocker;
+  locker?: Locker;
   /** DELETE may terminate finished uploads. */
   terminateFinished: boolean;
 }

@@ -1,4 +1,5 @@
-import { createReadStream, createWriteStream } from 'node:fs';
+import { constants, createReadStream, createWriteStream } from 'node:fs';
+import { access, mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -31,6 +32,12 @@ export class LocalStore extends FileStore implements RangedReader, Concatenator 
     // Record the real length now that the bytes are there.
     await this.configstore.set(id, new Upload({ id, size, offset: size, ...(metadata ? { metadata } : {}) }));
     return size;
+  }
+
+  /** Readiness: the directory exists (or can be made) and is writable. */
+  async probe(): Promise<void> {
+    await mkdir(this.root, { recursive: true });
+    await access(this.root, constants.W_OK);
   }
 
   async openRange(id: string, start: number, end: number): Promise<Readable> {

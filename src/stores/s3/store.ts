@@ -715,6 +715,16 @@ export class S3Store extends DataStore implements RangedReader, Concatenator {
     return { PartNumber: partNumber, ETag: res.CopyPartResult?.ETag ?? '', Size: size };
   }
 
+  /** Readiness: a tiny authorised write under the root (s3:PutObject), explained on failure. */
+  async probe(signal: AbortSignal): Promise<void> {
+    const key = `${this.location.root}.tus-readyz`;
+    await this.s3('PutObject', key, () =>
+      this.client.send(new PutObjectCommand({ Bucket: this.location.bucket, Key: key, Body: '', ...encryptionParams(this.location) }), {
+        abortSignal: signal,
+      }),
+    );
+  }
+
   /** Bytes start..end (inclusive) of a finished upload, for GET. */
   async openRange(id: string, start: number, end: number): Promise<Readable> {
     const key = this.keys(id).object;

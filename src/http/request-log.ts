@@ -1,0 +1,35 @@
+/**
+ * One log line per request: request id (an incoming X-Request-Id is kept and echoed),
+ * method, URL, status, location, upload id, bytes stored and duration; and the request
+ * metrics. Secrets never reach the log: no headers are logged, and pino redacts known paths.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Metrics } from './metrics.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by the tus routes. */
+    tus?: { location: string; uploadId?: string; bytes?: number };
+  }
+}
+
+export function registerRequestLog(app: FastifyInstance, metrics?: Metrics): void {
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('X-Request-Id', request.id);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const status = reply.raw.statusCode;
+    const tus = request.tus;
+    metrics?.requests.inc({ method: request.method, status: String(status), location: tus?.location ?? '' });
+    request.log.info(
+      {
+        method: request.method,
+        url: request.url,
+        status,
+        ...(tus ? { location: tus.location, uploadId: tus.uploadId, bytes: tus.bytes ?? 0 } : {}),
+        durationMs: Math.round(reply.elapsedTime),
+      },
+      'request',
+    );
+  });
+}

@@ -1,0 +1,22 @@
+/** A Locker that reports how long each lock took to acquire (metrics: lock waits). */
+import type { Lock, Locker, RequestRelease } from '@tus/utils';
+
+export class TimedLocker implements Locker {
+  constructor(
+    private readonly inner: Locker,
+    private readonly observe: (seconds: number) => void,
+  ) {}
+
+  newLock(id: string): Lock {
+    const lock = this.inner.newLock(id);
+    const observe = this.observe;
+    return {
+      async lock(signal: AbortSignal, requestRelease: RequestRelease): Promise<void> {
+        const started = process.hrtime.bigint();
+        await lock.lock(signal, requestRelease);
+        observe(Number(process.hrtime.bigint() - started) / 1e9);
+      },
+      unlock: () => lock.unlock(),
+    };
+  }
+}
