@@ -34,4 +34,8 @@ rm -rf "$TEST_LOG_DIR" && mkdir -p "$TEST_LOG_DIR"
 
 echo "== running tests"
 npx tap --reporter=tap "$@" | tee .tap/results.tap
+if [ $# -eq 0 ]; then
+  echo "== checking the logs of the whole run for secrets"
+  npx tap --reporter=tap test/after/secrets.after.ts | tee -a .tap/results.tap
+fi
 node scripts/tap-summary.mjs .tap/results.tap

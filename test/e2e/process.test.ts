@@ -57,3 +57,13 @@ t.test('cleanup of expired uploads runs once from the command line', async (t) =
   t.match(output, /"removed":\{"local":1\}/);
   t.notOk((await readdir(join(cwd, 'uploads'))).includes(url.split('/').pop() as string), 'the expired upload is gone');
 });
+
+t.test('LOG_STYLE=pretty writes human-readable lines; raw writes JSON', async (t) => {
+  const cwd = mkdtempSync(join(tmpdir(), 'tus-pretty-'));
+  const pretty = await startProcess({ LOG_STYLE: 'pretty' }, { cwd });
+  await fetch(`${pretty.url}/healthz`);
+  await new Promise((r) => setTimeout(r, 300));
+  t.equal(await pretty.stop('SIGTERM'), 0);
+  t.match(pretty.output(), /INFO.*tus-s3-server ready/);
+  t.notMatch(pretty.output(), /^\{"level"/m);
+});

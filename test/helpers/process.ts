@@ -1,8 +1,10 @@
 /** Start the built server (dist/main.js) as its own process, as a user would, and stop it by PID. */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { createWriteStream } from 'node:fs';
 import { createServer } from 'node:net';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { logDir } from './app.js';
 
 export const MAIN = resolve(import.meta.dirname, '../../dist/main.js');
 
@@ -23,16 +25,28 @@ export interface ServerProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-export async function startProcess(env: Record<string, string>, options: { cwd?: string; node?: string } = {}): Promise<ServerProcess> {
+export async function startProcess(
+  env: Record<string, string>,
+  options: { cwd?: string; node?: string; main?: string } = {},
+): Promise<ServerProcess> {
   const port = await freePort();
-  const child = spawn(options.node ?? process.execPath, [MAIN], {
+  const child = spawn(options.node ?? process.execPath, [options.main ?? MAIN], {
     cwd: options.cwd,
     env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
-  child.stdout?.on('data', (d) => (out += d));
-  child.stderr?.on('data', (d) => (out += d));
+  // Kept for the secrets check that reads every log of the test run.
+  const file = createWriteStream(join(logDir, `process-${process.pid}-${child.pid}.log`));
+  child.stdout?.on('data', (d) => {
+    out += d;
+    file.write(d);
+  });
+  child.stderr?.on('data', (d) => {
+    out += d;
+    file.write(d);
+  });
+  child.once('exit', () => file.end());
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 20000;
   while (Date.now() < deadline) {
@@ -70,8 +84,16 @@ export async function runToExit(
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
-  child.stdout?.on('data', (d) => (output += d));
-  child.stderr?.on('data', (d) => (output += d));
+  const file = createWriteStream(join(logDir, `process-${process.pid}-${child.pid}.log`));
+  child.stdout?.on('data', (d) => {
+    output += d;
+    file.write(d);
+  });
+  child.stderr?.on('data', (d) => {
+    output += d;
+    file.write(d);
+  });
+  child.once('exit', () => file.end());
   const timer = setTimeout(() => child.kill('SIGKILL'), 15000);
   const [code] = (await once(child, 'exit')) as [number | null];
   clearTimeout(timer);
