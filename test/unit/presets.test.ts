@@ -8,7 +8,7 @@ import { planParts } from '../../src/stores/s3/part-size.js';
 
 const dir = new URL('../../config/', import.meta.url).pathname;
 
-const expected: Record<string, Partial<S3Location> & { endpointHost?: string; driver: string }> = {
+const expected: Record<string, Omit<Partial<S3Location>, 'driver'> & { endpointHost?: string; driver: string }> = {
   'aws.env': { driver: 's3', region: 'eu-west-1', forcePathStyle: false },
   'aws-root.env': { driver: 's3', root: 'tenants/acme/uploads/' },
   'aws-iam-role.env': { driver: 's3', region: 'us-east-1' },

@@ -4,7 +4,7 @@ import t from 'tap';
 import { KNOWN_SUFFIXES, serverSchema } from '../../src/config/schema.js';
 
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-const rows = new Set([...readme.matchAll(/^\| `([A-Z_<>]+)`/gm)].map((m) => m[1]));
+const rows = new Set<string>([...readme.matchAll(/^\| `([A-Z_<>]+)`/gm)].map((m) => m[1] as string));
 // "| `STORAGE_<LOC>_KEY` / `_SECRET` |" documents two suffixes in one row.
 for (const m of readme.matchAll(/^\| `STORAGE_<LOC>_([A-Z_]+)` \/ `_([A-Z_]+)`/gm)) {
   rows.add(`STORAGE_<LOC>_${m[1]}`);
