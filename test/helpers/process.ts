@@ -8,6 +8,20 @@ import { logDir } from './app.js';
 
 export const MAIN = resolve(import.meta.dirname, '../../dist/main.js');
 
+/** Collect a child's stdout and stderr, and copy them under the test log directory (the secrets check reads them all). */
+function capture(child: ChildProcess): () => string {
+  let text = '';
+  const file = createWriteStream(join(logDir, `process-${process.pid}-${child.pid}.log`));
+  for (const stream of [child.stdout, child.stderr]) {
+    stream?.on('data', (d) => {
+      text += d;
+      file.write(d);
+    });
+  }
+  child.once('exit', () => file.end());
+  return () => text;
+}
+
 export async function freePort(): Promise<number> {
   const srv = createServer();
   srv.listen(0, '127.0.0.1');
@@ -35,22 +49,11 @@ export async function startProcess(
     env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let out = '';
-  // Kept for the secrets check that reads every log of the test run.
-  const file = createWriteStream(join(logDir, `process-${process.pid}-${child.pid}.log`));
-  child.stdout?.on('data', (d) => {
-    out += d;
-    file.write(d);
-  });
-  child.stderr?.on('data', (d) => {
-    out += d;
-    file.write(d);
-  });
-  child.once('exit', () => file.end());
+  const out = capture(child);
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 20000;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}:\n${out}`);
+    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}:\n${out()}`);
     try {
       await fetch(`${url}/files/`, { method: 'OPTIONS' });
       break;
@@ -61,7 +64,7 @@ export async function startProcess(
   return {
     child,
     url,
-    output: () => out,
+    output: out,
     async stop(signal = 'SIGTERM') {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
       const exited = once(child, 'exit');
@@ -83,19 +86,9 @@ export async function runToExit(
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let output = '';
-  const file = createWriteStream(join(logDir, `process-${process.pid}-${child.pid}.log`));
-  child.stdout?.on('data', (d) => {
-    output += d;
-    file.write(d);
-  });
-  child.stderr?.on('data', (d) => {
-    output += d;
-    file.write(d);
-  });
-  child.once('exit', () => file.end());
+  const output = capture(child);
   const timer = setTimeout(() => child.kill('SIGKILL'), 15000);
   const [code] = (await once(child, 'exit')) as [number | null];
   clearTimeout(timer);
-  return { code, output };
+  return { code, output: output() };
 }
