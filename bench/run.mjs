@@ -258,6 +258,12 @@ const oursEnv = (chunk) => ({
   STORAGE_S3_ROOT: 'bench/ours/',
   STORAGE_S3_TUS__CHUNK_SIZE: String(chunk),
   LOG_LEVEL: 'warn',
+  // BENCH_OURS_<NAME>=value passes <NAME>=value to our server (for trying settings).
+  ...Object.fromEntries(
+    Object.entries(process.env)
+      .filter(([k]) => k.startsWith('BENCH_OURS_'))
+      .map(([k, v]) => [k.slice('BENCH_OURS_'.length), v]),
+  ),
 });
 
 // ---- Scenarios --------------------------------------------------------------------------------
