@@ -25,6 +25,14 @@ if [ -z "${CHROMIUM_PATH:-}" ] && ! command -v chromium >/dev/null; then
   $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium >/dev/null || exit 1
 fi
 
+# curl and openssl run the README's curl walk-through.
+for tool in curl openssl; do
+  if ! command -v $tool >/dev/null; then
+    sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $tool >/dev/null || exit 1
+  fi
+done
+
 echo "== building"
 npm run --silent build || exit 1
 

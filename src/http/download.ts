@@ -60,7 +60,7 @@ export async function download(
     }
   }
   reply.header('Content-Length', String(size === 0 ? 0 : end - start + 1));
-  if (request.method === 'HEAD' || size === 0) return reply.send('');
+  if (size === 0) return reply.send('');
   const body = await store.openRange(id, start, end);
   return reply.send(body);
 }

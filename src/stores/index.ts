@@ -16,15 +16,7 @@ export interface StoreOptions {
 
 /** The tus DataStore for one storage location, by its driver. */
 export function createStore(location: Location, options: StoreOptions): DataStore {
-  const store =
-    location.driver === 'local'
-      ? createLocalStore(location, options)
-      : createS3Store(location, {
-          expiration: options.expiration,
-          maxUploadSize: options.maxUploadSize,
-          ...(options.logger ? { logger: options.logger } : {}),
-          ...(options.onS3Call ? { onS3Call: options.onS3Call } : {}),
-        });
+  const store = location.driver === 'local' ? createLocalStore(location, options) : createS3Store(location, options);
   // @tus/server lets `Upload-Concat` through only for this (misspelt) extension name.
   if (isConcatenator(store)) store.extensions.push('concatentation');
   return store;

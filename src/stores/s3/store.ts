@@ -287,13 +287,6 @@ export class S3Store extends DataStore implements RangedReader, Concatenator {
     }
   }
 
-  private async readTail(key: string): Promise<Buffer> {
-    return this.s3('GetObject', key, async () => {
-      const res = await this.client.send(new GetObjectCommand({ Bucket: this.location.bucket, Key: key }));
-      return Buffer.from((await res.Body?.transformToByteArray()) ?? new Uint8Array());
-    });
-  }
-
   private async deleteObject(key: string): Promise<void> {
     await this.s3('DeleteObject', key, () => this.client.send(new DeleteObjectCommand({ Bucket: this.location.bucket, Key: key })));
   }
@@ -367,7 +360,7 @@ export class S3Store extends DataStore implements RangedReader, Concatenator {
     let buffered = 0;
     const oldTail = state.tail;
     let tailBytes: Buffer | undefined;
-    if (oldTail > 0) tailBytes = (await this.readTail(keys.part)).subarray(0, oldTail);
+    if (oldTail > 0) tailBytes = await this.readRange(keys.part, 0, oldTail - 1);
     /** Body bytes taken into parts or the buffer so far. */
     let received = 0;
     let partNumber = state.parts.length + 1;
