@@ -51,7 +51,11 @@ t.test('SIGTERM in the middle of a large PATCH: bytes received are saved, exit 0
     pump();
   });
   t.equal(await exited, 0, 'exit code 0 after saving');
-  t.ok(refused === 503 || refused === 'ECONNREFUSED', `new requests refused while stopping (${refused})`);
+  // 503 while draining; once the process has closed, the connection is refused or reset.
+  t.ok(
+    refused === 503 || refused === 'ECONNREFUSED' || refused === 'ECONNRESET' || refused === 'UND_ERR_SOCKET',
+    `new requests refused while stopping (${refused})`,
+  );
   t.match(first.output(), /stopping: saving what running uploads received/);
 
   const second = await startProcess(env);
