@@ -20,6 +20,7 @@ t.test('SIGTERM in the middle of a large PATCH: bytes received are saved, exit 0
   let sent = 0;
   const exited = new Promise<number | null>((resolve) => first.child.once('exit', (code) => resolve(code)));
   let refused: number | string | undefined;
+  let probe: Promise<void> | undefined;
   await new Promise<void>((resolve) => {
     const req = request(url, {
       method: 'PATCH',
@@ -32,14 +33,16 @@ t.test('SIGTERM in the middle of a large PATCH: bytes received are saved, exit 0
     });
     const pump = () => {
       if (sent >= 17 * MiB) {
-        setTimeout(async () => {
+        setTimeout(() => {
           first.child.kill('SIGTERM');
-          await new Promise((r) => setTimeout(r, 100));
-          // A new request while draining: 503 (or refused once the listener is closed).
-          refused = await fetch(`${first.url}/files/`, { method: 'POST', headers: { ...TUS, 'Upload-Length': '1' } }).then(
-            (r) => r.status,
-            (e: Error) => (e.cause as { code?: string } | undefined)?.code ?? e.message,
-          );
+          probe = (async () => {
+            await new Promise((r) => setTimeout(r, 100));
+            // A new request while draining: 503 (or refused once the listener is closed).
+            refused = await fetch(`${first.url}/files/`, { method: 'POST', headers: { ...TUS, 'Upload-Length': '1' } }).then(
+              (r) => r.status,
+              (e: Error) => (e.cause as { code?: string } | undefined)?.code ?? e.message,
+            );
+          })();
         }, 500);
         return;
       }
@@ -51,6 +54,7 @@ t.test('SIGTERM in the middle of a large PATCH: bytes received are saved, exit 0
     pump();
   });
   t.equal(await exited, 0, 'exit code 0 after saving');
+  await probe;
   // 503 while draining; once the process has closed, the connection is refused or reset.
   t.ok(
     refused === 503 || refused === 'ECONNREFUSED' || refused === 'ECONNRESET' || refused === 'UND_ERR_SOCKET',
