@@ -131,6 +131,7 @@ export function parseConfig(env: Env): Config {
       partConcurrency: v.PART_CONCURRENCY,
       partMemory: v.PART_MEMORY,
       equalPartSize: v.EQUAL_PART_SIZE,
+      streamParts: v.STREAM_PARTS,
       maxAttempts: v.MAX_ATTEMPTS,
       checksumCalculation: v.CHECKSUM_CALCULATION ?? 'WHEN_REQUIRED',
     });

@@ -112,6 +112,7 @@ export const s3LocationSchema = (defaultChunkSize: number) =>
     PART_CONCURRENCY: int(60, { min: 1, max: 1000 }),
     PART_MEMORY: size(96 * MIB, { min: S3_MIN_PART_SIZE }),
     EQUAL_PART_SIZE: bool(false),
+    STREAM_PARTS: bool(true),
     MAX_ATTEMPTS: int(4, { min: 1, max: 20 }),
     CHECKSUM_CALCULATION: oneOf(['WHEN_REQUIRED', 'WHEN_SUPPORTED'] as const, 'WHEN_REQUIRED'),
   });

@@ -33,6 +33,11 @@ export interface S3Location {
   readonly partMemory: number;
   /** Every part but the last the same size (Cloudflare R2). */
   readonly equalPartSize: boolean;
+  /**
+   * Send each part to S3 while its bytes arrive (unsigned payload; a failed attempt is re-sent
+   * from the retained copy, signed). false: send each part once complete, with a signed SHA-256.
+   */
+  readonly streamParts: boolean;
   /** Attempts per S3 request, the first included (transient failures are retried). */
   readonly maxAttempts: number;
   /** AWS SDK checksum mode; WHEN_REQUIRED works with every S3-compatible server. */

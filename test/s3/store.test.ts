@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { PassThrough, Readable } from 'node:stream';
 import t from 'tap';
+import { requestContext } from '../../src/stores/request-context.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
 import { listKeys, objectSha256, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
 import { createUploadIn, makeStore, recordCommands, s3Location, writeBody } from '../helpers/store.js';
@@ -72,9 +74,10 @@ t.test('a part that fails once is retried on its own and the upload completes; p
   );
 });
 
-t.test('each part carries a signed SHA-256 payload hash, so S3 refuses a corrupted part', async (t) => {
+t.test('with STREAM_PARTS=false each part carries a signed SHA-256 payload hash, so S3 refuses a corrupted part', async (t) => {
   const root = uniqueRoot('digest');
-  const { store, client } = makeStore(s3Location(server, root));
+  const buffered = { STORAGE_S3_STREAM_PARTS: 'false' };
+  const { store, client } = makeStore(s3Location(server, root, buffered));
   const hashes: string[] = [];
   client.middlewareStack.add(
     (next, context) => async (args) => {
@@ -95,7 +98,7 @@ t.test('each part carries a signed SHA-256 payload hash, so S3 refuses a corrupt
   );
 
   // And the server does refuse a body that does not match its signed hash.
-  const corrupting = makeStore(s3Location(server, root, { STORAGE_S3_MAX_ATTEMPTS: '1' }));
+  const corrupting = makeStore(s3Location(server, root, { ...buffered, STORAGE_S3_MAX_ATTEMPTS: '1' }));
   corrupting.client.middlewareStack.add(
     (next, context) => async (args) => {
       const request = args.request as { body: Buffer };
@@ -115,6 +118,67 @@ t.test('each part carries a signed SHA-256 payload hash, so S3 refuses a corrupt
     (error: unknown) => error,
   );
   t.match(refused, { status_code: 502, body: /UploadPart.*(BadDigest|XAmzContentSHA256Mismatch)/ }, 'S3 refused the corrupted part');
+});
+
+t.test('streamed parts: sent while the body arrives, a failed one re-sent signed, a cut one aborted and its bytes kept', async (t) => {
+  const root = uniqueRoot('stream');
+  const { store, client } = makeStore(s3Location(server, root));
+  const sent: Array<{ part: number; hash: string; streamed: boolean; at: number }> = [];
+  let failOnce = true;
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (context.commandName !== 'UploadPartCommand') return next(args);
+      const request = args.request as { headers: Record<string, string>; body: unknown };
+      const part = (args.input as { PartNumber: number }).PartNumber;
+      const streamed = request.body instanceof Readable;
+      sent.push({ part, hash: request.headers['x-amz-content-sha256'] ?? '', streamed, at: Date.now() });
+      if (part === 2 && failOnce) {
+        failOnce = false;
+        throw Object.assign(new Error('injected failure'), { name: 'InternalError', $metadata: { httpStatusCode: 500 } });
+      }
+      return next(args);
+    },
+    { step: 'finalizeRequest', name: 'watchParts', priority: 'low' },
+  );
+
+  // A body that arrives slowly: the first part must be on its way before the body is complete.
+  const id = newId();
+  const data = randomData(12 * MiB + 5);
+  await createUploadIn(store, id, data.length);
+  const body = new PassThrough();
+  const writing = requestContext.run({ expectedBytes: data.length, clientOffset: 0 }, () => store.write(body, id, 0));
+  body.write(data.subarray(0, 3 * MiB));
+  await new Promise((r) => setTimeout(r, 300));
+  const earlyRequests = sent.length;
+  const lastWrite = Date.now();
+  body.end(data.subarray(3 * MiB));
+  t.equal(await writing, data.length);
+  t.equal(earlyRequests, 1, 'part 1 was being sent after 3 of its 5 MiB had arrived');
+  t.ok(sent[0] && sent[0].at < lastWrite, 'before the rest of the body was written');
+  const first = sent.filter((s) => s.hash === 'UNSIGNED-PAYLOAD');
+  t.ok(first.length >= 2 && first.every((s) => s.streamed), `streamed parts carry UNSIGNED-PAYLOAD: ${JSON.stringify(sent)}`);
+  const resent = sent.filter((s) => s.part === 2);
+  t.equal(resent.length, 2, 'part 2 failed once and was sent again');
+  t.match(resent[1], { streamed: false, hash: /^[0-9a-f]{64}$/ }, 're-sent from its buffer with a signed SHA-256');
+  t.equal((await objectSha256(verify, server.bucket, `${root}${id}`)).sha256, sha256(data));
+
+  // A body cut in the middle of a streamed part: that part's request is aborted, nothing of it
+  // is stored as a part, and every byte that arrived is kept.
+  const cutId = newId();
+  const cutData = randomData(14 * MiB);
+  await createUploadIn(store, cutId, cutData.length);
+  const cut = new PassThrough();
+  const cutWriting = requestContext.run({ expectedBytes: cutData.length, clientOffset: 0 }, () => store.write(cut, cutId, 0));
+  cut.write(cutData.subarray(0, 7 * MiB));
+  await new Promise((r) => setTimeout(r, 300));
+  cut.destroy(Object.assign(new Error('aborted'), { name: 'AbortError' }));
+  t.equal(await cutWriting, 7 * MiB, 'the offset counts every byte that arrived');
+  const keys = await listKeys(verify, server.bucket, root);
+  t.ok(keys.includes(`${root}${cutId}.part`), 'the 2 MiB past part 1 are kept in .part');
+  const fresh = makeStore(s3Location(server, root)).store;
+  t.equal((await requestContext.run({ fresh: true }, () => fresh.getUpload(cutId))).offset, 7 * MiB, 'another instance agrees');
+  t.equal(await writeBody(fresh, cutId, 7 * MiB, cutData.subarray(7 * MiB)), cutData.length);
+  t.equal((await objectSha256(verify, server.bucket, `${root}${cutId}`)).sha256, sha256(cutData));
 });
 
 t.test('server-side encryption with aws:kms and aws:kms:dsse: the parameters on every object written', async (t) => {

@@ -76,6 +76,7 @@ t.test('s3 location: every variable and its default', async (t) => {
     partConcurrency: 60,
     partMemory: 96 * 1024 * 1024,
     equalPartSize: false,
+    streamParts: true,
     maxAttempts: 4,
     checksumCalculation: 'WHEN_REQUIRED',
   });
@@ -96,11 +97,13 @@ t.test('s3 location: every variable and its default', async (t) => {
     STORAGE_S3_TUS__CHUNK_SIZE: '16mb',
     STORAGE_S3_PART_CONCURRENCY: '8',
     STORAGE_S3_EQUAL_PART_SIZE: 'true',
+    STORAGE_S3_STREAM_PARTS: 'false',
     STORAGE_S3_MAX_ATTEMPTS: '2',
     STORAGE_S3_CHECKSUM_CALCULATION: 'WHEN_SUPPORTED',
   }).locations[0] as S3Location;
   t.equal(full.partConcurrency, 8);
   t.equal(full.equalPartSize, true);
+  t.equal(full.streamParts, false);
   t.equal(full.maxAttempts, 2);
   t.equal(full.checksumCalculation, 'WHEN_SUPPORTED');
   t.same(full.credentials, { accessKeyId: 'AKIAEXAMPLE', secretAccessKey: 'shh' });

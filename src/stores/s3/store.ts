@@ -36,6 +36,7 @@ import { idFromInfoKey, type UploadKeys, uploadKeys } from './keys.js';
 import { encryptionParams, finalObjectParams } from './object-settings.js';
 import { PartBuffers } from './part-buffers.js';
 import { choosePartLength, MAX_OBJECT_SIZE, MAX_PART_SIZE, MIN_PART_SIZE, planParts } from './part-size.js';
+import { PartCut, StreamedPart } from './streamed-part.js';
 import { contiguous, offsetOf, type Part, partsBytes, type UploadInfo, type UploadState } from './upload-state.js';
 
 export interface S3StoreOptions {
@@ -319,7 +320,13 @@ export class S3Store extends DataStore implements RangedReader, Concatenator {
     return pending;
   }
 
-  private async uploadPart(state: UploadState, partNumber: number, body: Buffer): Promise<Part> {
+  private async uploadPart(
+    state: UploadState,
+    partNumber: number,
+    body: Buffer | Readable,
+    length: number,
+    signal?: AbortSignal,
+  ): Promise<Part> {
     const uploadId = await this.ensureMultipart(state);
     const key = state.info.key;
     const res = await this.s3('UploadPart', key, () =>
@@ -330,18 +337,52 @@ export class S3Store extends DataStore implements RangedReader, Concatenator {
           UploadId: uploadId,
           PartNumber: partNumber,
           Body: body,
-          ContentLength: body.length,
+          ContentLength: length,
         }),
+        signal ? { abortSignal: signal } : {},
       ),
     );
-    return { PartNumber: partNumber, ETag: res.ETag ?? '', Size: body.length };
+    return { PartNumber: partNumber, ETag: res.ETag ?? '', Size: length };
+  }
+
+  /** A buffered part: the SDK signs its SHA-256 (which S3 verifies) and retries it on its own. */
+  private sendPart(state: UploadState, partNumber: number, body: Buffer): Promise<Part> {
+    return this.uploadPart(state, partNumber, body, body.length);
   }
 
   /**
-   * Read the request body once and cut it into parts. Full parts are uploaded while the
-   * body keeps arriving (up to the location's part concurrency, then the body waits);
-   * when the body ends, early or not, every byte is kept: as a part, as the final part,
-   * or as `.part`.
+   * Start sending a part of `length` bytes that this request will fill: the S3 request runs
+   * while the bytes arrive. A failed attempt (the SDK cannot retry a stream) is re-sent from
+   * the buffer once the part is full; a part the request leaves short fails with PartCut and
+   * its bytes are handled like any request's remainder.
+   */
+  private streamPart(state: UploadState, partNumber: number, buffer: Buffer, length: number, whole: boolean): StreamedPart {
+    const streamed = new StreamedPart(buffer, length);
+    const body = () => buffer.subarray(0, length);
+    streamed.task = this.partQueue.add(
+      async (): Promise<Part> => {
+        try {
+          if (!whole) return await this.uploadPart(state, partNumber, streamed.body, length, streamed.signal);
+          await this.putWhole(state, streamed.body, length, streamed.signal);
+          return { PartNumber: 0, ETag: '', Size: length };
+        } catch (error) {
+          if (!(await streamed.whole)) throw new PartCut();
+          this.log?.warn({ key: state.info.key, partNumber, err: error }, 'streamed part failed; sending it again from its buffer');
+          if (!whole) return this.sendPart(state, partNumber, body());
+          await this.putWhole(state, body(), length);
+          return { PartNumber: 0, ETag: '', Size: length };
+        }
+      },
+      { signal: streamed.signal },
+    );
+    return streamed;
+  }
+
+  /**
+   * Read the request body once and cut it into parts. Parts this request will fill are sent
+   * to S3 while their bytes arrive (STREAM_PARTS), others once full; up to the location's part
+   * concurrency, then the body waits. When the body ends, early or not, every byte is kept:
+   * as a part, as the final part, or as `.part`.
    */
   override async write(readable: Readable, id: string, offset: number): Promise<number> {
     const state = await this.state(id);
@@ -358,6 +399,8 @@ export class S3Store extends DataStore implements RangedReader, Concatenator {
     // The part being filled: one reused buffer, written in place as the body arrives.
     let part: Buffer | undefined;
     let buffered = 0;
+    /** The part being filled, when it is streamed. */
+    let streamed: StreamedPart | undefined;
     const oldTail = state.tail;
     let tailBytes: Buffer | undefined;
     if (oldTail > 0) tailBytes = await this.readRange(keys.part, 0, oldTail - 1);
@@ -378,15 +421,20 @@ export class S3Store extends DataStore implements RangedReader, Concatenator {
         maxUploadSize: this.maxUploadSize,
       });
     const available = (held = buffered) => (expected === undefined ? undefined : held + Math.max(0, expected - received));
+    // An upload whose bytes all arrive in one request is one PutObject: no multipart upload.
+    const isWhole = (length: number) => partNumber === 1 && !info.uploadId && info.size !== undefined && length === info.size;
 
     let wholeUpload = false;
     const dispatch = async (body: Buffer) => {
       const number = partNumber;
-      // An upload whose bytes all arrive in one request is one PutObject: no multipart upload.
-      wholeUpload = number === 1 && !info.uploadId && info.size !== undefined && body.length === info.size;
-      const task = wholeUpload
-        ? this.partQueue.add(() => this.putWhole(state, body)).then(() => ({ PartNumber: 0, ETag: '', Size: body.length }))
-        : this.partQueue.add(() => this.uploadPart(state, number, body));
+      wholeUpload = isWhole(body.length);
+      let task: Promise<Part>;
+      if (streamed) task = streamed.task;
+      else if (wholeUpload)
+        task = this.partQueue
+          .add(() => this.putWhole(state, body, body.length))
+          .then(() => ({ PartNumber: 0, ETag: '', Size: body.length }));
+      else task = this.partQueue.add(() => this.sendPart(state, number, body));
       task.then(
         () => this.buffers.give(body),
         () => {
@@ -401,15 +449,24 @@ export class S3Store extends DataStore implements RangedReader, Concatenator {
       if (this.partQueue.size > 0) await this.partQueue.onSizeLessThan(1);
     };
 
-    let target = choose(available(tailBytes?.length ?? 0));
-    const startPart = () => {
+    let target = 0;
+    /** Take a buffer for the next part and, when this request will fill it, start sending it. */
+    const startPart = (held: Buffer | undefined) => {
+      target = choose(available(held?.length ?? 0));
       part = this.buffers.take(target);
+      buffered = 0;
+      streamed = undefined;
+      if (held) {
+        held.copy(part, 0);
+        buffered = held.length;
+      }
+      const rest = expected === undefined ? 0 : expected - received;
+      if (this.location.streamParts && target > 0 && buffered + rest >= target) {
+        streamed = this.streamPart(state, partNumber, part, target, isWhole(target));
+        streamed.append(0, buffered);
+      }
     };
-    startPart();
-    if (tailBytes) {
-      tailBytes.copy(part as Buffer, 0);
-      buffered = tailBytes.length;
-    }
+    startPart(tailBytes);
     let readError: unknown;
     try {
       for await (const data of readable as AsyncIterable<Buffer>) {
@@ -419,21 +476,26 @@ export class S3Store extends DataStore implements RangedReader, Concatenator {
           if (room <= 0) throw ERRORS.ERR_SIZE_EXCEEDED;
           const take = Math.min(room, chunk.length);
           chunk.copy(part as Buffer, buffered, 0, take);
+          streamed?.append(buffered, buffered + take);
           buffered += take;
           received += take;
           chunk = chunk.subarray(take);
           if (take < room) break;
-          const body = part as Buffer;
-          buffered = 0;
-          await dispatch(body);
-          target = choose(available());
-          startPart();
+          await dispatch(part as Buffer);
+          startPart(undefined);
         }
         if (failed) break;
       }
     } catch (error) {
       // The body broke off: keep what arrived, then report the error.
       readError = error;
+    }
+    if (streamed) {
+      // The body ended before the streamed part was full: abandon its S3 request (nothing of
+      // it is stored) and keep its bytes below like any remainder.
+      streamed.cut();
+      await streamed.task.catch(() => {});
+      streamed = undefined;
     }
     // Nothing arrived: nothing to do, unless the length declared by this request (deferred
     // length) makes the upload complete with the bytes already held.
@@ -467,7 +529,7 @@ export class S3Store extends DataStore implements RangedReader, Concatenator {
       if (buffered > 0 || state.parts.length === 0) {
         const body = Buffer.from((part as Buffer).subarray(0, buffered));
         this.buffers.give(part as Buffer);
-        const last = await this.partQueue.add(() => this.uploadPart(state, partNumber, body));
+        const last = await this.partQueue.add(() => this.sendPart(state, partNumber, body));
         state.parts.push(last);
       }
       await this.complete(state);
@@ -480,7 +542,7 @@ export class S3Store extends DataStore implements RangedReader, Concatenator {
       const body = Buffer.from((part as Buffer).subarray(0, buffered));
       this.buffers.give(part as Buffer);
       if (asPart) {
-        const part = await this.partQueue.add(() => this.uploadPart(state, partNumber, body));
+        const part = await this.partQueue.add(() => this.sendPart(state, partNumber, body));
         state.parts.push(part);
         state.tail = 0;
         this.cleanupTail(keys.part, oldTail);
@@ -499,14 +561,15 @@ export class S3Store extends DataStore implements RangedReader, Concatenator {
         );
         state.tail = buffered;
       }
-    } else if (oldTail > 0 && state.tail === 0) {
-      this.cleanupTail(keys.part, oldTail);
+    } else {
+      if (part) this.buffers.give(part);
+      if (oldTail > 0 && state.tail === 0) this.cleanupTail(keys.part, oldTail);
     }
     if (readError && !isAbort(readError)) throw readError;
     return offsetOf(state);
   }
 
-  private async putWhole(state: UploadState, body: Buffer): Promise<void> {
+  private async putWhole(state: UploadState, body: Buffer | Readable, length: number, signal?: AbortSignal): Promise<void> {
     const { info } = state;
     await this.s3('PutObject', info.key, () =>
       this.client.send(
@@ -514,9 +577,10 @@ export class S3Store extends DataStore implements RangedReader, Concatenator {
           Bucket: this.location.bucket,
           Key: info.key,
           Body: body,
-          ContentLength: body.length,
+          ContentLength: length,
           ...finalObjectParams(this.location, info.metadata),
         }),
+        signal ? { abortSignal: signal } : {},
       ),
     );
   }
@@ -643,7 +707,7 @@ export class S3Store extends DataStore implements RangedReader, Concatenator {
     const flush = () => {
       const body = Buffer.concat(pending, pendingSize);
       const number = tasks.length + 1;
-      tasks.push(this.partQueue.add(() => this.uploadPart(state, number, body)));
+      tasks.push(this.partQueue.add(() => this.sendPart(state, number, body)));
       pending = [];
       pendingSize = 0;
     };
@@ -672,7 +736,7 @@ export class S3Store extends DataStore implements RangedReader, Concatenator {
     }
     if (pendingSize > 0) flush();
     if (tasks.length === 0) {
-      await this.putWhole(state, Buffer.alloc(0));
+      await this.putWhole(state, Buffer.alloc(0), 0);
     } else {
       state.parts = await Promise.all(tasks);
       await this.complete(state);
