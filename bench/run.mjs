@@ -27,7 +27,8 @@ const args = process.argv.slice(2);
 const QUICK = args.includes('--quick');
 const ONLY = (args.find((a) => a.startsWith('--only='))?.slice(7) ?? '').split(',').filter(Boolean);
 const RUNS = QUICK ? 1 : Number(process.env.BENCH_RUNS || 3);
-const BIG = QUICK ? 128 * MiB : GiB;
+// BENCH_SIZE_MIB overrides the large upload size (for profiling longer or shorter runs).
+const BIG = process.env.BENCH_SIZE_MIB ? Number(process.env.BENCH_SIZE_MIB) * MiB : QUICK ? 128 * MiB : GiB;
 
 // ---- S3 server -----------------------------------------------------------------------------
 let s3env = process.env;
@@ -282,6 +283,9 @@ const SCENARIOS = [
   { id: 'e', title: `one ${BIG / MiB} MiB deferred-length upload`, uploads: 1, size: BIG, deferred: true },
 ].filter((s) => ONLY.length === 0 || ONLY.includes(s.id));
 
+// BENCH_NODE_ARGS: extra node options for our server, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+
 let runNumber = 0;
 /** One timed run of one target; returns seconds, samples and the objects to verify. */
 async function runTarget(target, scenario, partSize) {
@@ -361,7 +365,7 @@ async function main() {
   const rows = [];
   const started = Date.now();
   for (const chunk of chunkSizes) {
-    const ours = await startServer('ours', [join(ROOT, 'dist/main.js')], oursEnv(chunk));
+    const ours = await startServer('ours', [...nodeArgs, join(ROOT, 'dist/main.js')], oursEnv(chunk));
     for (const scenario of SCENARIOS) {
       if (chunk !== chunkSizes[0] && !['a', 'b', 'c'].includes(scenario.id)) continue;
       const results = { ceiling: [], peer: [], ours: [] };

@@ -10,7 +10,7 @@ import type { DataStore } from '@tus/utils';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
 import { NodeRequest, sendNodeResponse } from 'srvx/node';
 import { isConcatenator } from '../stores/concatenate.js';
-import { type RequestContext, requestContext } from '../stores/request-context.js';
+import { type RequestContext, readsRequestBody, requestContext } from '../stores/request-context.js';
 import { CHECKSUM_ALGORITHMS, parseChecksumHeader, type SpooledBody, spoolAndVerify } from '../tus/checksum.js';
 import { createFinal, isFinalUpload, showConcat } from '../tus/concatenation.js';
 import { checkTusRequest } from '../tus/protocol-guard.js';
@@ -173,15 +173,20 @@ export const tusRoutes: FastifyPluginAsync<TusRoutesOptions> = async (app: Fasti
     // Headers set by hooks (CORS, request id) on the Fastify reply, which hijack skips.
     for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) reply.raw.setHeader(name, value as string);
     try {
-      const webRequest = spooled
-        ? new Request(new URL(request.url, `http://${request.headers.host ?? 'localhost'}`), {
-            method: request.method,
-            headers: Object.entries(request.headers).flatMap(([k, v]) => (v === undefined ? [] : [[k, String(v)] as [string, string]])),
-            body: Readable.toWeb(spooled.open()) as ReadableStream,
-            duplex: 'half',
-          } as RequestInit)
-        : new NodeRequest({ req: request.raw, res: reply.raw });
-      const handling = requestContext.run(contextOf(request.method, request.headers, spooled?.size), () => tus.handleWeb(webRequest));
+      // A store that reads the body itself gets the raw request (or the verified spool):
+      // @tus/server then sees an empty body, and no byte passes through web-stream adapters.
+      const direct = hasBody && readsRequestBody(datastore);
+      const body: Readable | undefined = spooled ? spooled.open() : direct ? request.raw : undefined;
+      const webRequest =
+        direct || spooled
+          ? new Request(new URL(request.url, `http://${request.headers.host ?? 'localhost'}`), {
+              method: request.method,
+              headers: Object.entries(request.headers).flatMap(([k, v]) => (v === undefined ? [] : [[k, String(v)] as [string, string]])),
+              ...(direct ? {} : { body: Readable.toWeb(body as Readable) as ReadableStream, duplex: 'half' }),
+            } as RequestInit)
+          : new NodeRequest({ req: request.raw, res: reply.raw });
+      const context = { ...contextOf(request.method, request.headers, spooled?.size), ...(direct && body ? { body } : {}) };
+      const handling = requestContext.run(context, () => tus.handleWeb(webRequest));
       options.tracker.track(request.raw, handling);
       const response = await handling;
       const stored = bytesStored(request, response);

@@ -91,6 +91,20 @@ for (const [name, env] of locations) {
       t.equal((await fetch(files, { method: 'POST', headers: { ...TUS, 'Upload-Length': String(1024 * MiB + 1) } })).status, 413);
     });
 
+    t.test('a body without Content-Length (chunked) beyond Upload-Length: 413, nothing stored past the length', async (t) => {
+      const url = await createUpload(base, 5);
+      const res = await fetch(url, {
+        method: 'PATCH',
+        headers: { ...TUS, ...OCTET, 'Upload-Offset': '0' },
+        body: new Blob([Buffer.from('abcdefgh')]).stream(),
+        duplex: 'half',
+      } as RequestInit);
+      t.equal(res.status, 413);
+      const offset = Number((await head(url)).headers.get('upload-offset'));
+      t.ok(offset <= 5, `offset ${offset} within the length`);
+      if (offset === 5) t.equal(await (await fetch(url)).text(), 'abcde', 'only the bytes within the length');
+    });
+
     t.test('malformed Upload-Metadata: 400', async (t) => {
       for (const metadata of [`a ${b64('x')},a ${b64('y')}`, 'a !!!notbase64', `a ${b64('x')}, ${b64('y')}`, `,a ${b64('x')}`]) {
         const res = await fetch(files, { method: 'POST', headers: { ...TUS, 'Upload-Length': '1', 'Upload-Metadata': metadata } });
@@ -114,6 +128,21 @@ for (const [name, env] of locations) {
       t.ok(res.headers.get('upload-expires'), 'Upload-Expires on an unfinished upload');
       const url = new URL(res.headers.get('location') as string, base).toString();
       t.equal((await patch(url, 1000, randomData(500))).status, 204);
+    });
+
+    t.test('creation-defer-length: a chunked body beyond the maximum upload size is refused with 413', async (t) => {
+      const small = await startApp({ ...env(), FILES_MAX_UPLOAD_SIZE: '1mb' });
+      t.teardown(() => small.close());
+      const url = await createUpload(small.url, 'deferred');
+      const res = await fetch(url, {
+        method: 'PATCH',
+        headers: { ...TUS, ...OCTET, 'Upload-Offset': '0' },
+        body: new Blob([new Uint8Array(randomData(MiB + 10))]).stream(),
+        duplex: 'half',
+      } as RequestInit);
+      t.equal(res.status, 413);
+      const offset = Number((await head(url)).headers.get('upload-offset'));
+      t.ok(offset <= MiB, `offset ${offset} within the maximum`);
     });
 
     t.test('creation-defer-length: length set by a later PATCH, never changed after', async (t) => {

@@ -30,7 +30,7 @@ import type { Logger } from 'pino';
 import type { S3Location } from '../../config/index.js';
 import type { Concatenator } from '../concatenate.js';
 import type { RangedReader } from '../ranged-read.js';
-import { requestContext } from '../request-context.js';
+import { type DirectBodyReader, requestContext } from '../request-context.js';
 import { explainS3Error, isNoSuchUpload, isNotFound } from './errors.js';
 import { idFromInfoKey, type UploadKeys, uploadKeys } from './keys.js';
 import { encryptionParams, finalObjectParams } from './object-settings.js';
@@ -61,7 +61,8 @@ class StoreFailure extends Error {
   }
 }
 
-export class S3Store extends DataStore implements RangedReader, Concatenator {
+export class S3Store extends DataStore implements RangedReader, Concatenator, DirectBodyReader {
+  readonly readsRequestBody = true as const;
   readonly location: S3Location;
   readonly client: S3Client;
   /** Part uploads in flight for this location, across all uploads. */
@@ -387,13 +388,19 @@ export class S3Store extends DataStore implements RangedReader, Concatenator {
   override async write(readable: Readable, id: string, offset: number): Promise<number> {
     const state = await this.state(id);
     const { info } = state;
+    const context = requestContext.getStore();
+    // The raw request body when the HTTP layer hands it over; @tus/server's stream is then empty.
+    const source = context?.body ?? readable;
+    if (context?.body) for await (const _ of readable);
     if (offsetOf(state) !== offset) throw ERRORS.INVALID_OFFSET;
     if (state.finished) {
-      for await (const _ of readable) throw ERRORS.ERR_SIZE_EXCEEDED;
+      for await (const _ of source) throw ERRORS.ERR_SIZE_EXCEEDED;
       return offset;
     }
     const keys = this.keys(id);
-    const expected = requestContext.getStore()?.expectedBytes;
+    const expected = context?.expectedBytes;
+    // Without a known size nothing else bounds the body (the raw body bypasses @tus/server's limiter).
+    const limit = info.size ?? (this.maxUploadSize > 0 ? this.maxUploadSize : MAX_OBJECT_SIZE);
     const equalParts = this.location.equalPartSize;
 
     // The part being filled: one reused buffer, written in place as the body arrives.
@@ -468,28 +475,34 @@ export class S3Store extends DataStore implements RangedReader, Concatenator {
     };
     startPart(tailBytes);
     let readError: unknown;
+    let tooLarge = false;
     try {
-      for await (const data of readable as AsyncIterable<Buffer>) {
+      for await (const data of source as AsyncIterable<Buffer>) {
         let chunk = data;
         while (chunk.length > 0 && !failed) {
-          const room = target - buffered;
-          if (room <= 0) throw ERRORS.ERR_SIZE_EXCEEDED;
+          const room = Math.min(target - buffered, limit - offset - received);
+          if (room <= 0) {
+            tooLarge = true;
+            break;
+          }
           const take = Math.min(room, chunk.length);
           chunk.copy(part as Buffer, buffered, 0, take);
           streamed?.append(buffered, buffered + take);
           buffered += take;
           received += take;
           chunk = chunk.subarray(take);
-          if (take < room) break;
+          if (buffered < target) continue;
           await dispatch(part as Buffer);
           startPart(undefined);
         }
-        if (failed) break;
+        if (failed || tooLarge) break;
       }
     } catch (error) {
-      // The body broke off: keep what arrived, then report the error.
-      readError = error;
+      // The body broke off (the client went away, or a shutdown ended it): keep what arrived.
+      // When the store reads the raw request, its errors are those of the connection.
+      readError = context?.body ? ERRORS.ABORTED : error;
     }
+    if (tooLarge) readError = ERRORS.ERR_SIZE_EXCEEDED;
     if (streamed) {
       // The body ended before the streamed part was full: abandon its S3 request (nothing of
       // it is stored) and keep its bytes below like any remainder.
@@ -521,6 +534,7 @@ export class S3Store extends DataStore implements RangedReader, Concatenator {
       state.finished = true;
       state.tail = 0;
       this.cleanupTail(keys.part, oldTail);
+      if (tooLarge) throw ERRORS.ERR_SIZE_EXCEEDED;
       return info.size ?? 0;
     }
 
@@ -534,6 +548,8 @@ export class S3Store extends DataStore implements RangedReader, Concatenator {
       }
       await this.complete(state);
       this.cleanupTail(keys.part, oldTail);
+      // A body longer than the upload (sent without Content-Length): the upload is complete, the excess refused.
+      if (tooLarge) throw ERRORS.ERR_SIZE_EXCEEDED;
       return info.size;
     }
     if (buffered > 0) {
