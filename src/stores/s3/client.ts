@@ -2,13 +2,19 @@ import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import type { Logger } from 'pino';
 import type { S3Location } from '../../config/index.js';
+
+const sdkLogger = (log: Logger | undefined) => {
+  const note = (...args: unknown[]) => log?.debug({ sdk: args }, 'AWS SDK note');
+  return { trace: () => {}, debug: () => {}, info: () => {}, warn: note, error: note };
+};
 
 /**
  * One S3 client per location, with a Node HTTP handler honouring the location's timeouts,
  * socket limit and keep-alive.
  */
-export function createS3Client(location: S3Location, overrides: Partial<S3ClientConfig> = {}): S3Client {
+export function createS3Client(location: S3Location, overrides: Partial<S3ClientConfig> = {}, log?: Logger): S3Client {
   const agentOptions = { keepAlive: location.keepAlive, maxSockets: location.maxSockets };
   return new S3Client({
     region: location.region,
@@ -30,6 +36,9 @@ export function createS3Client(location: S3Location, overrides: Partial<S3Client
     // Transient failures (5xx, throttling, resets, timeouts) are retried per request, so a
     // failed part is re-sent on its own from its retained buffer.
     maxAttempts: location.maxAttempts,
+    // The SDK's own notes (for instance that a streamed part is not retried: we re-send it
+    // ourselves) go to the debug log, not to the console.
+    logger: sdkLogger(log),
     ...overrides,
   });
 }

@@ -14,7 +14,7 @@ export interface S3StoreFactoryOptions {
 }
 
 export function createS3Store(location: S3Location, { onS3Call, ...options }: S3StoreFactoryOptions): S3Store {
-  const client = createS3Client(location);
+  const client = createS3Client(location, {}, options.logger);
   if (onS3Call) {
     client.middlewareStack.add(
       (next, context) => async (args) => {

@@ -34,7 +34,6 @@ import { type DirectBodyReader, requestContext } from '../request-context.js';
 import { explainS3Error, isNoSuchUpload, isNotFound } from './errors.js';
 import { idFromInfoKey, type UploadKeys, uploadKeys } from './keys.js';
 import { encryptionParams, finalObjectParams } from './object-settings.js';
-import { PartBuffers } from './part-buffers.js';
 import { choosePartLength, MAX_OBJECT_SIZE, MAX_PART_SIZE, MIN_PART_SIZE, planParts } from './part-size.js';
 import { PartCut, StreamedPart } from './streamed-part.js';
 import { contiguous, offsetOf, type Part, partsBytes, type UploadInfo, type UploadState } from './upload-state.js';
@@ -71,7 +70,6 @@ export class S3Store extends DataStore implements RangedReader, Concatenator, Di
   private readonly maxUploadSize: number;
   private readonly log: Logger | undefined;
   private readonly cache = new LRUCache<string, UploadState>({ max: 10_000 });
-  private readonly buffers = new PartBuffers();
 
   constructor(options: S3StoreOptions) {
     super();
@@ -357,9 +355,9 @@ export class S3Store extends DataStore implements RangedReader, Concatenator, Di
    * the buffer once the part is full; a part the request leaves short fails with PartCut and
    * its bytes are handled like any request's remainder.
    */
-  private streamPart(state: UploadState, partNumber: number, buffer: Buffer, length: number, whole: boolean): StreamedPart {
-    const streamed = new StreamedPart(buffer, length);
-    const body = () => buffer.subarray(0, length);
+  private streamPart(state: UploadState, partNumber: number, length: number, whole: boolean, bytes: () => Buffer): StreamedPart {
+    const streamed = new StreamedPart(length);
+    const body = bytes;
     streamed.task = this.partQueue.add(
       async (): Promise<Part> => {
         try {
@@ -368,7 +366,7 @@ export class S3Store extends DataStore implements RangedReader, Concatenator, Di
           return { PartNumber: 0, ETag: '', Size: length };
         } catch (error) {
           if (!(await streamed.whole)) throw new PartCut();
-          this.log?.warn({ key: state.info.key, partNumber, err: error }, 'streamed part failed; sending it again from its buffer');
+          this.log?.warn({ key: state.info.key, partNumber, err: error }, 'streamed part failed; sending it again from the bytes kept');
           if (!whole) return this.sendPart(state, partNumber, body());
           await this.putWhole(state, body(), length);
           return { PartNumber: 0, ETag: '', Size: length };
@@ -403,8 +401,9 @@ export class S3Store extends DataStore implements RangedReader, Concatenator, Di
     const limit = info.size ?? (this.maxUploadSize > 0 ? this.maxUploadSize : MAX_OBJECT_SIZE);
     const equalParts = this.location.equalPartSize;
 
-    // The part being filled: one reused buffer, written in place as the body arrives.
-    let part: Buffer | undefined;
+    // The part being filled: the pieces of the body that make it (views, never copied while
+    // the part streams; joined only for a buffered send or a re-send).
+    let pieces: Buffer[] = [];
     let buffered = 0;
     /** The part being filled, when it is streamed. */
     let streamed: StreamedPart | undefined;
@@ -432,45 +431,42 @@ export class S3Store extends DataStore implements RangedReader, Concatenator, Di
     const isWhole = (length: number) => partNumber === 1 && !info.uploadId && info.size !== undefined && length === info.size;
 
     let wholeUpload = false;
-    const dispatch = async (body: Buffer) => {
+    /** The part is full: send it (or let its streamed request finish). */
+    const dispatch = async () => {
       const number = partNumber;
-      wholeUpload = isWhole(body.length);
+      const length = buffered;
+      wholeUpload = isWhole(length);
       let task: Promise<Part>;
       if (streamed) task = streamed.task;
-      else if (wholeUpload)
-        task = this.partQueue
-          .add(() => this.putWhole(state, body, body.length))
-          .then(() => ({ PartNumber: 0, ETag: '', Size: body.length }));
-      else task = this.partQueue.add(() => this.sendPart(state, number, body));
-      task.then(
-        () => this.buffers.give(body),
-        () => {
-          failed = true;
-          this.buffers.give(body);
-        },
-      );
+      else {
+        const body = Buffer.concat(pieces, length);
+        task = wholeUpload
+          ? this.partQueue.add(() => this.putWhole(state, body, length)).then(() => ({ PartNumber: 0, ETag: '', Size: length }))
+          : this.partQueue.add(() => this.sendPart(state, number, body));
+      }
+      task.catch(() => {
+        failed = true;
+      });
       dispatched.push(task);
-      partStart += body.length;
+      partStart += length;
       partNumber += 1;
       // Back-pressure: stop reading the body while this location's part uploads are saturated.
       if (this.partQueue.size > 0) await this.partQueue.onSizeLessThan(1);
     };
 
     let target = 0;
-    /** Take a buffer for the next part and, when this request will fill it, start sending it. */
+    /** Begin the next part and, when this request will fill it, start sending it. */
     const startPart = (held: Buffer | undefined) => {
       target = choose(available(held?.length ?? 0));
-      part = this.buffers.take(target);
-      buffered = 0;
+      const partPieces: Buffer[] = held?.length ? [held] : [];
+      pieces = partPieces;
+      buffered = held?.length ?? 0;
       streamed = undefined;
-      if (held) {
-        held.copy(part, 0);
-        buffered = held.length;
-      }
       const rest = expected === undefined ? 0 : expected - received;
       if (this.location.streamParts && target > 0 && buffered + rest >= target) {
-        streamed = this.streamPart(state, partNumber, part, target, isWhole(target));
-        streamed.append(0, buffered);
+        const length = target;
+        streamed = this.streamPart(state, partNumber, length, isWhole(length), () => Buffer.concat(partPieces, length));
+        if (held) streamed.append(held);
       }
     };
     startPart(tailBytes);
@@ -486,13 +482,14 @@ export class S3Store extends DataStore implements RangedReader, Concatenator, Di
             break;
           }
           const take = Math.min(room, chunk.length);
-          chunk.copy(part as Buffer, buffered, 0, take);
-          streamed?.append(buffered, buffered + take);
+          const piece = take === chunk.length ? chunk : chunk.subarray(0, take);
+          pieces.push(piece);
+          streamed?.append(piece);
           buffered += take;
           received += take;
           chunk = chunk.subarray(take);
           if (buffered < target) continue;
-          await dispatch(part as Buffer);
+          await dispatch();
           startPart(undefined);
         }
         if (failed || tooLarge) break;
@@ -541,8 +538,7 @@ export class S3Store extends DataStore implements RangedReader, Concatenator, Di
     const end = partStart + buffered;
     if (info.size !== undefined && end === info.size) {
       if (buffered > 0 || state.parts.length === 0) {
-        const body = Buffer.from((part as Buffer).subarray(0, buffered));
-        this.buffers.give(part as Buffer);
+        const body = Buffer.concat(pieces, buffered);
         const last = await this.partQueue.add(() => this.sendPart(state, partNumber, body));
         state.parts.push(last);
       }
@@ -555,8 +551,7 @@ export class S3Store extends DataStore implements RangedReader, Concatenator, Di
     if (buffered > 0) {
       // A request that ended early may still leave enough for a part of its own.
       const asPart = choose(buffered) === buffered && buffered >= 5 * 1024 * 1024;
-      const body = Buffer.from((part as Buffer).subarray(0, buffered));
-      this.buffers.give(part as Buffer);
+      const body = Buffer.concat(pieces, buffered);
       if (asPart) {
         const part = await this.partQueue.add(() => this.sendPart(state, partNumber, body));
         state.parts.push(part);
@@ -577,9 +572,8 @@ export class S3Store extends DataStore implements RangedReader, Concatenator, Di
         );
         state.tail = buffered;
       }
-    } else {
-      if (part) this.buffers.give(part);
-      if (oldTail > 0 && state.tail === 0) this.cleanupTail(keys.part, oldTail);
+    } else if (oldTail > 0 && state.tail === 0) {
+      this.cleanupTail(keys.part, oldTail);
     }
     if (readError && !isAbort(readError)) throw readError;
     return offsetOf(state);
