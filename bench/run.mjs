@@ -4,8 +4,9 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
@@ -223,17 +224,31 @@ async function directMultipart(uploads, partSize, inFlight) {
 
 // ---- Servers ----------------------------------------------------------------------------------
 const TMP = join(ROOT, 'bench/.tmp');
+/** A port nobody listens on (a random one once collided with the peer's, and ours measured the peer). */
+async function freePort() {
+  const probe = net.createServer();
+  await new Promise((r) => probe.listen(0, '127.0.0.1', r));
+  const { port } = probe.address();
+  await new Promise((r) => probe.close(r));
+  return port;
+}
 async function startServer(name, command, env) {
   const tmp = join(TMP, name);
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
-  const port = 19000 + Math.floor(Math.random() * 1000);
+  const port = await freePort();
   const child = spawn(process.execPath, command, {
     env: { PATH: process.env.PATH, TMPDIR: tmp, PORT: String(port), HOST: '127.0.0.1', ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   let err = '';
-  child.stderr.on('data', (d) => (err += d));
+  // The server's log, kept for a look after the run: bench/.tmp/<name>.log.
+  const log = createWriteStream(join(TMP, `${name}.log`));
+  child.stderr.on('data', (d) => {
+    if (err.length < 100_000) err += d;
+    log.write(d);
+  });
+  child.stdout.pipe(log);
   const base = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 100; i++) {
     if (child.exitCode !== null) throw new Error(`${name} exited: ${err}`);
@@ -244,7 +259,14 @@ async function startServer(name, command, env) {
       await new Promise((r) => setTimeout(r, 100));
     }
   }
-  return { name, base, child, tmp, stop: () => child.kill('SIGTERM') };
+  await new Promise((r) => setTimeout(r, 200));
+  if (child.exitCode !== null) throw new Error(`${name} exited: ${err}`);
+  const stop = async () => {
+    if (child.exitCode !== null) return;
+    child.kill('SIGTERM');
+    await once(child, 'exit');
+  };
+  return { name, base, child, tmp, stop };
 }
 const s3Settings = { S3_ENDPOINT: S3.endpoint, S3_REGION: S3.region, S3_KEY: S3.key, S3_SECRET: S3.secret, S3_BUCKET: S3.bucket };
 const oursEnv = (chunk) => ({
@@ -409,9 +431,9 @@ async function main() {
       }
       rows.push({ scenario: scenario.id, title: scenario.title, chunkMiB: chunk / MiB, ...summary });
     }
-    ours.stop();
+    await ours.stop();
   }
-  peer.stop();
+  await peer.stop();
   rmSync(TMP, { recursive: true, force: true });
   report(rows, (Date.now() - started) / 1000);
   process.exit(0);
