@@ -242,7 +242,7 @@ async function startServer(name, command, env) {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let err = '';
-  // The server's log, kept for a look after the run: bench/.tmp/<name>.log.
+  // The server's log, bench/.tmp/<name>.log (removed with bench/.tmp when the run ends).
   const log = createWriteStream(join(TMP, `${name}.log`));
   child.stderr.on('data', (d) => {
     if (err.length < 100_000) err += d;
