@@ -124,9 +124,18 @@ function expectedSha(seed, size) {
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 function request(url, method, headers, body) {
   return new Promise((resolvePromise, reject) => {
+    let sentAt;
     const req = http.request(url, { method, headers: { 'Tus-Resumable': '1.0.0', ...headers }, agent }, (res) => {
       res.resume();
-      res.on('end', () => resolvePromise(res));
+      res.on('end', () => {
+        // How long the server took to answer once the whole body was sent: for a PATCH, the
+        // time to make its bytes durable in S3.
+        res.waitAfterBodyMs = sentAt === undefined ? 0 : performance.now() - sentAt;
+        resolvePromise(res);
+      });
+    });
+    req.on('finish', () => {
+      sentAt = performance.now();
     });
     req.on('error', reject);
     if (!body) return req.end();
@@ -161,7 +170,10 @@ async function patch(url, seed, start, end, extra = {}) {
     bytes(seed, start, end),
   );
   if (res.statusCode !== 204 || Number(res.headers['upload-offset']) !== end) throw new Error(`PATCH ${start}-${end}: ${res.statusCode}`);
+  if (end > start) patchWaits.push(res.waitAfterBodyMs);
 }
+/** Per PATCH of the current run: ms from the last body byte sent to the response. */
+let patchWaits = [];
 async function tusUpload(base, seed, size, { patchSize = size, deferred = false } = {}) {
   const url = await create(base, size, { deferred });
   for (let pos = 0; pos < size; pos += patchSize) await patch(url, seed, pos, Math.min(size, pos + patchSize));
@@ -317,6 +329,7 @@ async function runTarget(target, scenario, partSize) {
   const s3Before = cpuSeconds(s3Pids());
   const cpuBefore = target.server ? cpuSeconds(pids) : process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6;
   const sample = sampler(target.server?.child.pid, target.server?.tmp);
+  patchWaits = [];
   const started = process.hrtime.bigint();
   let keys;
   if (target.name === 'ceiling') {
@@ -352,7 +365,8 @@ async function runTarget(target, scenario, partSize) {
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const { peakRss, peakDisk } = sample.stop();
   const cpuAfter = target.server ? cpuSeconds(pids) : process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6;
-  return { seconds, cpu: cpuAfter - cpuBefore, s3cpu: cpuSeconds(s3Pids()) - s3Before, peakRss, peakDisk, seeds, keys };
+  const waits = patchWaits.length ? median(patchWaits) : undefined;
+  return { seconds, cpu: cpuAfter - cpuBefore, s3cpu: cpuSeconds(s3Pids()) - s3Before, peakRss, peakDisk, seeds, keys, waits };
 }
 
 async function verifyAndClean(result, size, extraKeys = []) {
@@ -427,6 +441,7 @@ async function main() {
           peakTempMiB: Math.max(...rs.map((x) => x.peakDisk)) / MiB,
           verified: verified[name],
           runs: rs.map((x) => x.seconds),
+          patchWaitMs: rs.some((x) => x.waits !== undefined) ? median(rs.map((x) => x.waits ?? 0)) : undefined,
         };
       }
       rows.push({ scenario: scenario.id, title: scenario.title, chunkMiB: chunk / MiB, ...summary });
@@ -442,8 +457,8 @@ async function main() {
 function report(rows, seconds) {
   const pct = (x) => `${(x * 100).toFixed(0)}%`;
   const lines = [
-    `| scen. | chunk | target | ${'MiB/s'.padStart(7)} | of ceiling | ours/peer | server RSS MiB | server CPU s/GiB | temp MiB | S3 CPU s/GiB | verified |`,
-    '|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|',
+    `| scen. | chunk | target | ${'MiB/s'.padStart(7)} | of ceiling | ours/peer | server RSS MiB | server CPU s/GiB | temp MiB | S3 CPU s/GiB | PATCH wait ms | verified |`,
+    '|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|',
   ];
   for (const row of rows) {
     for (const name of ['ceiling', 'peer', 'ours']) {
@@ -456,7 +471,7 @@ function report(rows, seconds) {
           : '';
       const server = name !== 'ceiling';
       lines.push(
-        `| ${row.scenario} | ${row.chunkMiB} MiB | ${name} | ${rate} | ${pct(ratio)} | ${vsPeer} | ${server ? r.peakRssMiB.toFixed(0) : '-'} | ${server ? r.cpuSecondsPerGiB.toFixed(2) : `(${r.cpuSecondsPerGiB.toFixed(2)} client)`} | ${server ? r.peakTempMiB.toFixed(0) : '-'} | ${r.s3CpuSecondsPerGiB.toFixed(2)} | ${r.verified ? 'yes' : 'NO'} |`,
+        `| ${row.scenario} | ${row.chunkMiB} MiB | ${name} | ${rate} | ${pct(ratio)} | ${vsPeer} | ${server ? r.peakRssMiB.toFixed(0) : '-'} | ${server ? r.cpuSecondsPerGiB.toFixed(2) : `(${r.cpuSecondsPerGiB.toFixed(2)} client)`} | ${server ? r.peakTempMiB.toFixed(0) : '-'} | ${r.s3CpuSecondsPerGiB.toFixed(2)} | ${r.patchWaitMs === undefined ? '-' : r.patchWaitMs.toFixed(0)} | ${r.verified ? 'yes' : 'NO'} |`,
       );
     }
   }
