@@ -327,7 +327,9 @@ async function runTarget(target, scenario, partSize) {
   const seeds = Array.from({ length: scenario.uploads }, (_, i) => run * 1000 + i);
   const pids = target.server ? tree(target.server.child.pid) : [];
   const s3Before = cpuSeconds(s3Pids());
-  const cpuBefore = target.server ? cpuSeconds(pids) : process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6;
+  const ownCpu = () => process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6;
+  const clientBefore = ownCpu();
+  const cpuBefore = target.server ? cpuSeconds(pids) : clientBefore;
   const sample = sampler(target.server?.child.pid, target.server?.tmp);
   patchWaits = [];
   const started = process.hrtime.bigint();
@@ -364,9 +366,20 @@ async function runTarget(target, scenario, partSize) {
   }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const { peakRss, peakDisk } = sample.stop();
-  const cpuAfter = target.server ? cpuSeconds(pids) : process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6;
+  const clientAfter = ownCpu();
+  const cpuAfter = target.server ? cpuSeconds(pids) : clientAfter;
   const waits = patchWaits.length ? median(patchWaits) : undefined;
-  return { seconds, cpu: cpuAfter - cpuBefore, s3cpu: cpuSeconds(s3Pids()) - s3Before, peakRss, peakDisk, seeds, keys, waits };
+  return {
+    seconds,
+    cpu: cpuAfter - cpuBefore,
+    clientCpu: clientAfter - clientBefore,
+    s3cpu: cpuSeconds(s3Pids()) - s3Before,
+    peakRss,
+    peakDisk,
+    seeds,
+    keys,
+    waits,
+  };
 }
 
 async function verifyAndClean(result, size, extraKeys = []) {
@@ -437,6 +450,7 @@ async function main() {
           seconds,
           cpuSecondsPerGiB: median(rs.map((x) => x.cpu)) / (totalBytes / GiB),
           s3CpuSecondsPerGiB: median(rs.map((x) => x.s3cpu)) / (totalBytes / GiB),
+          clientCpuSecondsPerGiB: median(rs.map((x) => x.clientCpu)) / (totalBytes / GiB),
           peakRssMiB: Math.max(...rs.map((x) => x.peakRss)) / MiB,
           peakTempMiB: Math.max(...rs.map((x) => x.peakDisk)) / MiB,
           verified: verified[name],
@@ -475,6 +489,20 @@ function report(rows, seconds) {
       );
     }
   }
+  // The machine's CPU budget: client + server + S3 CPU per GiB, and the MiB/s that all cores
+  // busy with it would allow. When the cores are saturated, this is what bounds each target.
+  const budget = rows
+    .filter((row) => row.scenario !== 'd')
+    .map((row) => {
+      const parts = ['ceiling', 'peer', 'ours'].map((name) => {
+        const r = row[name];
+        const server = name === 'ceiling' ? 0 : r.cpuSecondsPerGiB;
+        const total = r.clientCpuSecondsPerGiB + server + r.s3CpuSecondsPerGiB;
+        return `${name} ${r.clientCpuSecondsPerGiB.toFixed(1)}+${server.toFixed(1)}+${r.s3CpuSecondsPerGiB.toFixed(1)}=${total.toFixed(1)} (${((cpus().length * 1024) / total).toFixed(0)} MiB/s)`;
+      });
+      return `- (${row.scenario}) ${row.chunkMiB} MiB: ${parts.join('; ')}`;
+    });
+  lines.push('', 'CPU s/GiB, client + server + S3 (the MiB/s all cores busy with it would allow):', ...budget);
   const machine = `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / GiB).toFixed(0)} GiB, Node ${process.version}`;
   const header = `tus-s3-server benchmark, ${new Date().toISOString()}, ${machine}, ${QUICK ? 'quick' : 'full'} (${RUNS} run(s) per target, median), S3: ${S3.endpoint}, ${seconds.toFixed(0)} s`;
   const scenarios = [...new Map(rows.map((r) => [r.scenario, r.title])).entries()].map(([id, title]) => `(${id}) ${title}`).join('; ');

@@ -1,7 +1,7 @@
 /** buildApp(config) -> a ready Fastify instance with every location mounted (used by main and tests). */
 import { MemoryLocker } from '@tus/server';
 import { type DataStore, EVENTS, type Upload } from '@tus/utils';
-import fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from './config/index.js';
 import { registerCors } from './http/cors.js';
@@ -66,7 +66,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     loggerInstance: logger as FastifyBaseLogger,
     requestIdHeader: 'x-request-id',
     // One line per request is written by registerRequestLog instead.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     trustProxy: config.trustProxy,
     // Uploads can be long; the tus client resumes if a connection dies.
     requestTimeout: 0,

@@ -29,8 +29,8 @@ export function createS3Client(location: S3Location, overrides: Partial<S3Client
       httpsAgent: new HttpsAgent(agentOptions),
     }),
     // The SDK's default (CRC32 on every request, aws-chunked streaming bodies) is refused by
-    // Swift, radosgw, older MinIO, and troubles R2 and B2. Parts carry a signed SHA-256
-    // payload hash instead, which S3 verifies.
+    // Swift, radosgw, older MinIO, and troubles R2 and B2. Buffered parts carry a signed
+    // SHA-256 payload hash instead, which S3 verifies; streamed parts rely on TLS.
     requestChecksumCalculation: location.checksumCalculation,
     responseChecksumValidation: location.checksumCalculation,
     // Transient failures (5xx, throttling, resets, timeouts) are retried per request, so a
