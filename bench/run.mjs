@@ -346,9 +346,17 @@ async function runTarget(target, scenario, partSize) {
       );
     } else {
       // The faster of 8 and 16 parts in flight counts: run the one not yet known to win.
+      // The same part size as ours: the store's own plan (deferred lengths start at 6 MiB).
+      const { planParts } = await import(join(ROOT, 'dist/stores/s3/part-size.js'));
+      const plan = planParts({
+        size: scenario.deferred ? undefined : scenario.size,
+        preferred: partSize,
+        equalParts: false,
+        maxUploadSize: 0,
+      });
       await directMultipart(
         seeds.map((seed, i) => ({ seed, size: scenario.size, key: keys[i] })),
-        partSize,
+        plan.base,
         target.inFlight,
       );
     }
