@@ -522,7 +522,9 @@ function report(rows, seconds) {
     join(ROOT, `bench/results/${stamp}${QUICK ? '-quick' : ''}.json`),
     `${JSON.stringify({ header, machine, quick: QUICK, runs: RUNS, rows }, null, 2)}\n`,
   );
-  writeFileSync(join(ROOT, `bench/results/latest${QUICK ? '-quick' : ''}.md`), text);
+  // Only a complete default run replaces latest.md (the table the README quotes).
+  const partial = ONLY.length > 0 || process.env.BENCH_SIZE_MIB || Object.keys(process.env).some((k) => k.startsWith('BENCH_OURS_'));
+  writeFileSync(join(ROOT, `bench/results/latest${QUICK ? '-quick' : partial ? '-partial' : ''}.md`), text);
 }
 
 main().catch((error) => {
