@@ -98,7 +98,8 @@ export class S3Store extends DataStore implements RangedReader, Concatenator, Di
     try {
       return await call();
     } catch (error) {
-      if (error instanceof StoreFailure) throw error;
+      // A StoreFailure is explained already; an abort is ours (a streamed part cut short).
+      if (error instanceof StoreFailure || (error instanceof Error && error.name === 'AbortError')) throw error;
       const explained = explainS3Error(error, {
         location: this.location.name,
         bucket: this.location.bucket,
@@ -352,12 +353,11 @@ export class S3Store extends DataStore implements RangedReader, Concatenator, Di
   /**
    * Start sending a part of `length` bytes that this request will fill: the S3 request runs
    * while the bytes arrive. A failed attempt (the SDK cannot retry a stream) is re-sent from
-   * the buffer once the part is full; a part the request leaves short fails with PartCut and
+   * the kept pieces (`bytes`) once the part is full; a part the request leaves short fails with PartCut and
    * its bytes are handled like any request's remainder.
    */
   private streamPart(state: UploadState, partNumber: number, length: number, whole: boolean, bytes: () => Buffer): StreamedPart {
     const streamed = new StreamedPart(length);
-    const body = bytes;
     streamed.task = this.partQueue.add(
       async (): Promise<Part> => {
         try {
@@ -367,8 +367,8 @@ export class S3Store extends DataStore implements RangedReader, Concatenator, Di
         } catch (error) {
           if (!(await streamed.whole)) throw new PartCut();
           this.log?.warn({ key: state.info.key, partNumber, err: error }, 'streamed part failed; sending it again from the bytes kept');
-          if (!whole) return this.sendPart(state, partNumber, body());
-          await this.putWhole(state, body(), length);
+          if (!whole) return this.sendPart(state, partNumber, bytes());
+          await this.putWhole(state, bytes(), length);
           return { PartNumber: 0, ETag: '', Size: length };
         }
       },
