@@ -80,7 +80,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   const metrics = config.metrics.enabled
     ? new Metrics({
         partsInFlight: () =>
-          Object.fromEntries(stores.map((s) => [s.name, s.datastore instanceof S3Store ? s.datastore.partQueue.pending : 0])),
+          Object.fromEntries(stores.map((s) => [s.name, s.datastore instanceof S3Store ? s.datastore.partsInFlight : 0])),
         tempBytes: tempBytesInUse,
       })
     : undefined;

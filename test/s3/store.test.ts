@@ -183,6 +183,31 @@ t.test('streamed parts: sent while the body arrives, a failed one re-sent signed
   t.equal((await objectSha256(verify, server.bucket, `${root}${cutId}`)).sha256, sha256(cutData));
 });
 
+t.test('a slow client streaming its part does not hold up the full parts of other uploads', async (t) => {
+  const root = uniqueRoot('slow');
+  // One part upload in flight at a time for this location.
+  const { store } = makeStore(s3Location(server, root, { STORAGE_S3_PART_CONCURRENCY: '1' }));
+  const slowId = newId();
+  const slowData = randomData(10 * MiB);
+  await createUploadIn(store, slowId, slowData.length);
+  const slowBody = new PassThrough();
+  const slow = requestContext.run({ expectedBytes: slowData.length, clientOffset: 0 }, () => store.write(slowBody, slowId, 0));
+  slowBody.write(slowData.subarray(0, MiB)); // then the client stalls, in the middle of part 1
+  await new Promise((r) => setTimeout(r, 200));
+
+  const fastId = newId();
+  const fastData = randomData(12 * MiB + 7);
+  await createUploadIn(store, fastId, fastData.length);
+  const fast = writeBody(store, fastId, 0, fastData);
+  const winner = await Promise.race([fast.then(() => 'fast'), new Promise((r) => setTimeout(() => r('timeout'), 20_000))]);
+  t.equal(winner, 'fast', 'the fast upload finished while the slow one still holds its part');
+  t.equal((await objectSha256(verify, server.bucket, `${root}${fastId}`)).sha256, sha256(fastData));
+
+  slowBody.end(slowData.subarray(MiB));
+  t.equal(await slow, slowData.length);
+  t.equal((await objectSha256(verify, server.bucket, `${root}${slowId}`)).sha256, sha256(slowData));
+});
+
 t.test('server-side encryption with aws:kms and aws:kms:dsse: the parameters on every object written', async (t) => {
   for (const sse of ['aws:kms', 'aws:kms:dsse']) {
     const root = uniqueRoot('kms');

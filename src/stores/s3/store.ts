@@ -66,6 +66,18 @@ export class S3Store extends DataStore implements RangedReader, Concatenator, Di
   readonly client: S3Client;
   /** Part uploads in flight for this location, across all uploads. */
   readonly partQueue: PQueue;
+  /**
+   * Parts being streamed while their bytes arrive. They are not in `partQueue`: a slow client
+   * filling its part must not hold a slot that full parts need (that would throttle every
+   * upload to the slowest clients). They start only while streams plus running full parts stay
+   * under PART_CONCURRENCY; otherwise the part is filled first and sent like any full part.
+   */
+  private streaming = 0;
+
+  /** S3 part uploads in flight: full parts being sent plus parts streaming while they fill. */
+  get partsInFlight(): number {
+    return this.partQueue.pending + this.streaming;
+  }
   private readonly expiration: number;
   private readonly maxUploadSize: number;
   private readonly log: Logger | undefined;
@@ -358,22 +370,25 @@ export class S3Store extends DataStore implements RangedReader, Concatenator, Di
    */
   private streamPart(state: UploadState, partNumber: number, length: number, whole: boolean, bytes: () => Buffer): StreamedPart {
     const streamed = new StreamedPart(length);
-    streamed.task = this.partQueue.add(
-      async (): Promise<Part> => {
-        try {
-          if (!whole) return await this.uploadPart(state, partNumber, streamed.body, length, streamed.signal);
-          await this.putWhole(state, streamed.body, length, streamed.signal);
-          return { PartNumber: 0, ETag: '', Size: length };
-        } catch (error) {
-          if (!(await streamed.whole)) throw new PartCut();
-          this.log?.warn({ key: state.info.key, partNumber, err: error }, 'streamed part failed; sending it again from the bytes kept');
-          if (!whole) return this.sendPart(state, partNumber, bytes());
-          await this.putWhole(state, bytes(), length);
-          return { PartNumber: 0, ETag: '', Size: length };
-        }
-      },
-      { signal: streamed.signal },
-    );
+    this.streaming += 1;
+    void streamed.whole.then(() => {
+      this.streaming -= 1;
+    });
+    streamed.task = (async (): Promise<Part> => {
+      try {
+        if (!whole) return await this.uploadPart(state, partNumber, streamed.body, length, streamed.signal);
+        await this.putWhole(state, streamed.body, length, streamed.signal);
+        return { PartNumber: 0, ETag: '', Size: length };
+      } catch (error) {
+        if (!(await streamed.whole)) throw new PartCut();
+        this.log?.warn({ key: state.info.key, partNumber, err: error }, 'streamed part failed; sending it again from the bytes kept');
+        if (!whole) return this.sendPart(state, partNumber, bytes());
+        await this.putWhole(state, bytes(), length);
+        return { PartNumber: 0, ETag: '', Size: length };
+      }
+    })();
+    // Settled by whoever waits for the part; this keeps an early failure from going unhandled.
+    streamed.task.catch(() => {});
     return streamed;
   }
 
@@ -437,8 +452,11 @@ export class S3Store extends DataStore implements RangedReader, Concatenator, Di
       const length = buffered;
       wholeUpload = isWhole(length);
       let task: Promise<Part>;
-      if (streamed) task = streamed.task;
-      else {
+      // A full streamed part counts among the parts in flight until S3 has it (back-pressure).
+      if (streamed) {
+        const running = streamed.task;
+        task = this.partQueue.add(() => running);
+      } else {
         const body = Buffer.concat(pieces, length);
         task = wholeUpload
           ? this.partQueue.add(() => this.putWhole(state, body, length)).then(() => ({ PartNumber: 0, ETag: '', Size: length }))
@@ -463,7 +481,9 @@ export class S3Store extends DataStore implements RangedReader, Concatenator, Di
       buffered = held?.length ?? 0;
       streamed = undefined;
       const rest = expected === undefined ? 0 : expected - received;
-      if (this.location.streamParts && target > 0 && buffered + rest >= target) {
+      const { streamParts, partConcurrency } = this.location;
+      const room = this.streaming + this.partQueue.pending < partConcurrency;
+      if (streamParts && room && target > 0 && buffered + rest >= target) {
         const length = target;
         streamed = this.streamPart(state, partNumber, length, isWhole(length), () => Buffer.concat(partPieces, length));
         if (held) streamed.append(held);
