@@ -374,17 +374,15 @@ export class S3Store extends DataStore implements RangedReader, Concatenator, Di
     void streamed.whole.then(() => {
       this.streaming -= 1;
     });
+    const send = (body: Buffer | Readable, signal?: AbortSignal) =>
+      whole ? this.putWhole(state, body, length, signal) : this.uploadPart(state, partNumber, body, length, signal);
     streamed.task = (async (): Promise<Part> => {
       try {
-        if (!whole) return await this.uploadPart(state, partNumber, streamed.body, length, streamed.signal);
-        await this.putWhole(state, streamed.body, length, streamed.signal);
-        return { PartNumber: 0, ETag: '', Size: length };
+        return await send(streamed.body, streamed.signal);
       } catch (error) {
         if (!(await streamed.whole)) throw new PartCut();
         this.log?.warn({ key: state.info.key, partNumber, err: error }, 'streamed part failed; sending it again from the bytes kept');
-        if (!whole) return this.sendPart(state, partNumber, bytes());
-        await this.putWhole(state, bytes(), length);
-        return { PartNumber: 0, ETag: '', Size: length };
+        return send(bytes());
       }
     })();
     // Settled by whoever waits for the part; this keeps an early failure from going unhandled.
@@ -459,7 +457,7 @@ export class S3Store extends DataStore implements RangedReader, Concatenator, Di
       } else {
         const body = Buffer.concat(pieces, length);
         task = wholeUpload
-          ? this.partQueue.add(() => this.putWhole(state, body, length)).then(() => ({ PartNumber: 0, ETag: '', Size: length }))
+          ? this.partQueue.add(() => this.putWhole(state, body, length))
           : this.partQueue.add(() => this.sendPart(state, number, body));
       }
       task.catch(() => {
@@ -599,7 +597,8 @@ export class S3Store extends DataStore implements RangedReader, Concatenator, Di
     return offsetOf(state);
   }
 
-  private async putWhole(state: UploadState, body: Buffer | Readable, length: number, signal?: AbortSignal): Promise<void> {
+  /** The whole upload as one object; the Part it returns (number 0) stands for no multipart upload. */
+  private async putWhole(state: UploadState, body: Buffer | Readable, length: number, signal?: AbortSignal): Promise<Part> {
     const { info } = state;
     await this.s3('PutObject', info.key, () =>
       this.client.send(
@@ -613,6 +612,7 @@ export class S3Store extends DataStore implements RangedReader, Concatenator, Di
         signal ? { abortSignal: signal } : {},
       ),
     );
+    return { PartNumber: 0, ETag: '', Size: length };
   }
 
   private async complete(state: UploadState): Promise<void> {
