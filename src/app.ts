@@ -1,5 +1,4 @@
 /** buildApp(config) -> a ready Fastify instance with every location mounted (used by main and tests). */
-import { MemoryLocker } from '@tus/server';
 import { type DataStore, EVENTS, type Upload } from '@tus/utils';
 import fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
@@ -7,16 +6,16 @@ import type { Config } from './config/index.js';
 import { registerCors } from './http/cors.js';
 import { registerDemoPage } from './http/demo.js';
 import { RequestTracker } from './http/drain.js';
-import { type Probe, registerHealthRoutes } from './http/health.js';
+import { registerHealthRoutes } from './http/health.js';
 import { Metrics, registerMetricsRoute } from './http/metrics.js';
 import { registerRequestLog } from './http/request-log.js';
 import { tusRoutes } from './http/tus-routes.js';
 import { createLogger } from './logger.js';
+import { isClosable, isPartCounter, isProber } from './stores/capabilities.js';
 import { createStore } from './stores/index.js';
-import { S3Store } from './stores/s3/store.js';
 import { tempBytesInUse } from './tus/checksum.js';
 import { scheduleCleanup } from './tus/cleanup.js';
-import { createTusServer } from './tus/create-tus-server.js';
+import { createEngine, defaultLocker } from './tus/engine.js';
 import { TimedLocker } from './tus/timed-locker.js';
 
 export interface BuildOptions {
@@ -56,7 +55,7 @@ export function createStores(config: Config, logger: Logger, metrics?: Metrics):
         ? { onS3Call: (operation, result, seconds) => metrics.s3Latency.observe({ location: l.name, operation, result }, seconds) }
         : {}),
     }),
-    locker: new TimedLocker(new MemoryLocker(), (seconds) => metrics?.lockWait.observe({ location: l.name }, seconds)),
+    locker: new TimedLocker(defaultLocker(), (seconds) => metrics?.lockWait.observe({ location: l.name }, seconds)),
   }));
 }
 
@@ -80,7 +79,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   const metrics = config.metrics.enabled
     ? new Metrics({
         partsInFlight: () =>
-          Object.fromEntries(stores.map((s) => [s.name, s.datastore instanceof S3Store ? s.datastore.partsInFlight : 0])),
+          Object.fromEntries(stores.map((s) => [s.name, isPartCounter(s.datastore) ? s.datastore.partsInFlight : 0])),
         tempBytes: tempBytesInUse,
       })
     : undefined;
@@ -91,7 +90,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   if (metrics) registerMetricsRoute(app, metrics, config.metrics.tokens);
   registerHealthRoutes(
     app,
-    stores.map((s) => ({ name: s.name, probe: (signal) => (s.datastore as unknown as Probe).probe(signal) })),
+    stores.flatMap((s) => (isProber(s.datastore) ? [{ name: s.name, probe: s.datastore.probe.bind(s.datastore) }] : [])),
     () => app.tusRequests.draining,
   );
   if (config.demoEnabled) registerDemoPage(app, config.tusPath);
@@ -103,14 +102,14 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   }
   app.addHook('onClose', async () => {
     // Close the S3 sockets.
-    for (const s of stores) if (s.datastore instanceof S3Store) s.datastore.client.destroy();
+    for (const s of stores) if (isClosable(s.datastore)) s.datastore.close();
   });
 
   const byName = new Map(stores.map((s) => [s.name, s]));
   for (const { path, location } of mountPaths(config)) {
     const store = byName.get(location.name);
     if (!store) continue;
-    const tus = createTusServer({
+    const tus = createEngine({
       path,
       datastore: store.datastore,
       locker: store.locker,
@@ -131,8 +130,9 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     }
     await app.register(tusRoutes, {
       path,
-      tus,
+      engine: tus,
       datastore: store.datastore,
+      locker: store.locker,
       location: location.name,
       downloads: config.downloadEnabled,
       tempDir: config.tempDir,

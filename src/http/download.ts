@@ -1,5 +1,5 @@
 /**
- * GET of a finished upload: its bytes with Content-Type, Content-Length,
+ * GET of a finished upload (`id` from the one id parser, src/tus/upload-id.ts): its bytes with Content-Type, Content-Length,
  * Content-Disposition and Range support (206), answered by us rather than by
  * @tus/server's GET handler (which has crashed the process under Node 20).
  */
@@ -7,10 +7,7 @@ import type { DataStore } from '@tus/utils';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import parseRange from 'range-parser';
 import { contentDispositionOf, contentTypeOf, isSafeInline } from '../stores/content-headers.js';
-import { isRangedReader } from '../stores/ranged-read.js';
-import { requestContext } from '../stores/request-context.js';
-
-const ID = /^[A-Za-z0-9_-]{1,200}$/;
+import { isRangedReader, isUploadReader } from '../stores/capabilities.js';
 
 export async function download(
   request: FastifyRequest,
@@ -19,10 +16,11 @@ export async function download(
   id: string | undefined,
 ): Promise<FastifyReply> {
   const text = (status: number, body: string) => reply.code(status).type('text/plain; charset=utf-8').send(`${body}\n`);
-  if (!id || !ID.test(id) || !isRangedReader(store)) return text(404, 'No such upload');
+  if (!id || !isRangedReader(store)) return text(404, 'No such upload');
   let upload: Awaited<ReturnType<DataStore['getUpload']>>;
   try {
-    upload = await requestContext.run({ fresh: true }, () => store.getUpload(id));
+    // Without the upload's lock: a read that changes nothing (a finished upload never changes).
+    upload = await (isUploadReader(store) ? store.readUpload(id) : store.getUpload(id));
   } catch (error) {
     const e = error as { status_code?: number; body?: string };
     if (e.status_code === 404 || e.status_code === 410) return text(e.status_code, 'No such upload');

@@ -1,27 +1,39 @@
 /**
- * Mounts one location's @tus/server at a path. The request body must reach @tus/server as
- * the raw Node stream, so this plugin's scope has no body parsers, and the reply is
- * hijacked so Fastify neither buffers the body nor answers a second time.
+ * The front door of one location's tus endpoint. Every request takes the same path, in this
+ * order (`handle`):
+ *   1. parse the upload id once (src/tus/upload-id.ts);
+ *   2. checks that answer or pass: shutting down (503), GET downloads, the protocol guard
+ *      (412/415/400), the final upload of a concatenation (created here, with its locks and
+ *      events), PATCH to a final upload (403), the checksum (400/460, body spooled);
+ *   3. state freshness: HEAD and DELETE, and a PATCH whose offset disagrees with the cached
+ *      state, make the store read the upload again (under @tus/server's lock);
+ *   4. hand the request to @tus/server (the protocol engine): the body goes straight to a
+ *      store that reads bodies itself, else through @tus/server's stream;
+ *   5. adjust @tus/server's answer in one place (src/tus/answer.ts) and send it.
+ * The plugin's scope has no body parsers and the reply is hijacked, so Fastify neither
+ * buffers the body nor answers a second time.
  */
-import { STATUS_CODES } from 'node:http';
 import { Readable } from 'node:stream';
 import type { Server } from '@tus/server';
-import type { DataStore } from '@tus/utils';
+import type { DataStore, Locker, Upload } from '@tus/utils';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
 import { NodeRequest, sendNodeResponse } from 'srvx/node';
-import { isConcatenator } from '../stores/concatenate.js';
-import { type RequestContext, readsRequestBody, requestContext } from '../stores/request-context.js';
-import { CHECKSUM_ALGORITHMS, parseChecksumHeader, type SpooledBody, spoolAndVerify } from '../tus/checksum.js';
-import { createFinal, isFinalUpload, showConcat } from '../tus/concatenation.js';
+import { isBodyWriter, isConcatenator, isStateCache, isUploadReader } from '../stores/capabilities.js';
+import { type Answer, adjustAnswer, plain, REASONS } from '../tus/answer.js';
+import { parseChecksumHeader, type SpooledBody, spoolAndVerify } from '../tus/checksum.js';
+import { createFinal, parseConcatHeader, refusePatchToFinal } from '../tus/concatenation.js';
+import { requestWithDirectBody } from '../tus/engine.js';
 import { checkTusRequest } from '../tus/protocol-guard.js';
+import { uploadIdOf } from '../tus/upload-id.js';
 import { download } from './download.js';
 import type { RequestTracker } from './drain.js';
 
 export interface TusRoutesOptions {
   /** Mount path without trailing slash. */
   path: string;
-  tus: Server;
+  engine: Server;
   datastore: DataStore;
+  locker: Locker;
   location: string;
   /** Serve GET downloads of finished uploads. */
   downloads: boolean;
@@ -30,7 +42,7 @@ export interface TusRoutesOptions {
   /** Extensions answered by our layer on top of the store's. */
   extraExtensions: readonly string[];
   /** Public base URL, for the Location of final uploads. */
-  publicUrl?: string;
+  publicUrl?: string | undefined;
   /** 0: no limit. */
   maxSize: number;
   /** Requests in flight, for a graceful shutdown. */
@@ -41,22 +53,11 @@ export interface TusRoutesOptions {
 
 const METHODS: HTTPMethods[] = ['POST', 'HEAD', 'PATCH', 'OPTIONS', 'DELETE', 'GET'];
 
-const integer = (value: string | string[] | undefined) => (typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : undefined);
-
-/** What the store may know of this request: body length, the client's offset, whether to re-read state. */
-function contextOf(method: string, headers: Record<string, string | string[] | undefined>, bodyBytes?: number): RequestContext {
-  const expectedBytes = bodyBytes ?? integer(headers['content-length']);
-  const clientOffset = integer(headers['upload-offset']);
-  return {
-    ...(expectedBytes !== undefined ? { expectedBytes } : {}),
-    ...(method === 'PATCH' && clientOffset !== undefined ? { clientOffset } : {}),
-    fresh: method === 'HEAD' || method === 'DELETE',
-  };
-}
-
-const idOf = (url: string, path: string): string | undefined => {
-  const rest = decodeURIComponent(new URL(url, 'http://x').pathname.slice(path.length)).replace(/^\/+|\/+$/g, '');
-  return rest && !rest.includes('/') ? rest : undefined;
+const integer = (value: string | string[] | undefined) =>
+  typeof value === 'string' && /^\d+$/.test(value) && Number.isSafeInteger(Number(value)) ? Number(value) : undefined;
+const header = (request: FastifyRequest, name: string) => {
+  const value = request.headers[name];
+  return typeof value === 'string' ? value : undefined;
 };
 
 /** Bytes a PATCH or creation-with-upload POST added, from the offsets before and after. */
@@ -69,147 +70,141 @@ function bytesStored(request: FastifyRequest, response: Response): number {
 }
 
 export const tusRoutes: FastifyPluginAsync<TusRoutesOptions> = async (app: FastifyInstance, options) => {
-  const { path, tus, datastore, location } = options;
+  const { path, engine, datastore: store, location } = options;
   app.removeAllContentTypeParsers();
-  // Leave every body untouched for @tus/server to stream.
+  // Leave every body untouched for the store to stream.
   app.addContentTypeParser('*', (_request, _payload, done) => done(null));
+  /** A read that changes nothing, for callers without the upload's lock. */
+  const read = (id: string): Promise<Upload> => (isUploadReader(store) ? store.readUpload(id) : store.getUpload(id));
 
-  const plain = (reply: FastifyReply, status: number, body: string, headers: Record<string, string> = {}) =>
-    reply
-      .code(status)
-      .headers({ 'Tus-Resumable': '1.0.0', 'Content-Type': 'text/plain; charset=utf-8', ...headers })
-      .send(`${body}\n`);
-
-  /** Adjust @tus/server's answer where the spec asks for more. */
-  const finish = async (request: FastifyRequest, response: Response): Promise<Response> => {
-    const headers = new Headers(response.headers);
-    // CORS is answered by the HTTP layer (CORS_*), not by @tus/server.
-    for (const name of [...headers.keys()]) if (name.startsWith('access-control-')) headers.delete(name);
-    if (request.method === 'OPTIONS') {
-      const extensions = [...(headers.get('tus-extension')?.split(',') ?? []), ...options.extraExtensions].map((e) =>
-        e === 'concatentation' ? 'concatenation' : e,
-      );
-      headers.set('Tus-Extension', [...new Set(extensions)].join(','));
-      headers.set('Tus-Checksum-Algorithm', CHECKSUM_ALGORITHMS.join(','));
-    }
-    if (request.method === 'HEAD') showConcat(headers);
-    if (response.status === 409 && request.method === 'PATCH') {
-      // The spec's 409 lets the client resynchronise: tell it where the upload is.
-      const id = idOf(request.url, path);
-      const current = id ? await requestContext.run({ fresh: true }, () => datastore.getUpload(id)).catch(() => undefined) : undefined;
-      if (current) headers.set('Upload-Offset', String(current.offset));
-    }
-    // @tus/server builds Responses without a reason phrase ("HTTP/1.1 204 "); add the standard one.
-    return new Response(response.body, {
-      status: response.status,
-      statusText: response.statusText || STATUS_CODES[response.status] || '',
-      headers,
-    });
+  const send = (request: FastifyRequest, reply: FastifyReply, answer: Answer) => {
+    if (answer.status >= 400) request.log.info({ location, status: answer.status }, answer.body.trim());
+    if (REASONS[answer.status]) reply.raw.statusMessage = REASONS[answer.status] as string;
+    return reply.code(answer.status).headers(answer.headers ?? {}).send(answer.body);
   };
 
-  const handler = async (request: FastifyRequest, reply: FastifyReply) => {
-    const uploadId = idOf(request.url, path);
-    request.tus = { location, ...(uploadId ? { uploadId } : {}) };
-    if (options.tracker.draining)
-      return plain(reply, 503, 'The server is shutting down; retry in a moment', { 'Retry-After': '1', Connection: 'close' });
-    if (request.method === 'GET') {
-      if (!options.downloads) return plain(reply, 404, 'Downloads are disabled on this server (TUS_DOWNLOAD_ENABLED=false)');
-      return download(request, reply, datastore, idOf(request.url, path));
-    }
-    const guard = checkTusRequest(request.method, request.headers);
-    if (guard) {
-      request.log.info({ location, status: guard.status }, guard.body.trim());
-      return reply.code(guard.status).headers(guard.headers).send(guard.body);
-    }
-
-    const concat = request.headers['upload-concat'];
-    if (request.method === 'POST' && typeof concat === 'string' && concat.startsWith('final;')) {
-      if (!isConcatenator(datastore)) return plain(reply, 501, 'This location does not support concatenation');
-      const host = request.headers.host ?? 'localhost';
-      const answer = await createFinal({
-        header: concat,
-        metadataHeader: request.headers['upload-metadata'] as string | undefined,
-        lengthHeader: request.headers['upload-length'] as string | undefined,
+  /** Step 2: the checks before @tus/server; an answer ends the request, a body passes on. */
+  const check = async (request: FastifyRequest, id: string | undefined): Promise<Answer | { spooled?: SpooledBody }> => {
+    const { method } = request;
+    const guard = checkTusRequest(method, request.headers);
+    if (guard) return guard;
+    const concat = header(request, 'upload-concat');
+    if (method === 'POST' && concat !== undefined && concat !== 'partial') {
+      const parsed = parseConcatHeader(concat, path);
+      if (parsed.kind === 'invalid') return plain(400, parsed.message);
+      if (parsed.kind !== 'final' || !isConcatenator(store)) return plain(501, 'This location does not support concatenation');
+      const finalCreation = createFinal({
+        request: new Request(new URL(request.url, 'http://localhost'), { method, headers: webHeaders(request) }),
+        header: parsed,
+        metadataHeader: header(request, 'upload-metadata'),
+        lengthHeader: header(request, 'upload-length'),
         path,
         maxSize: options.maxSize,
-        store: datastore,
-        urlOf: (id) => `${options.publicUrl ?? `${request.protocol}://${host}`}${path}/${id}`,
+        store,
+        locker: options.locker,
+        engine,
+        urlOf: (newId) => `${options.publicUrl ?? `${request.protocol}://${request.headers.host ?? 'localhost'}`}${path}/${newId}`,
       });
-      return plain(reply, answer.status, answer.body, answer.headers);
+      options.tracker.track(request.raw, finalCreation);
+      return finalCreation;
     }
-    if (request.method === 'PATCH') {
-      const id = idOf(request.url, path);
-      const upload = id
-        ? await requestContext.run(contextOf('PATCH', request.headers), () => datastore.getUpload(id)).catch(() => undefined)
-        : undefined;
-      if (upload && isFinalUpload(upload)) return plain(reply, 403, 'A final upload of a concatenation cannot be changed with PATCH');
+    if (method === 'PATCH') {
+      const refused = await refusePatchToFinal(id, read);
+      if (refused) return refused;
     }
+    const checksum = header(request, 'upload-checksum');
+    if (checksum === undefined || request.headers['content-type'] !== 'application/offset+octet-stream') return {};
+    const parsed = parseChecksumHeader(checksum);
+    if (typeof parsed === 'string') return plain(400, parsed);
+    let spooled: SpooledBody;
+    try {
+      spooled = await spoolAndVerify(request.raw, parsed, options.tempDir);
+    } catch {
+      // The client went away before the body was complete: nothing verifiable to keep.
+      return plain(400, 'The request body ended before it was complete; its checksum cannot be verified');
+    }
+    if (spooled.matches) return { spooled };
+    await spooled.dispose();
+    return plain(460, `Checksum Mismatch: the body does not match Upload-Checksum (${parsed.algorithm}); nothing was stored, send it again`);
+  };
 
-    let spooled: SpooledBody | undefined;
-    const checksum = request.headers['upload-checksum'];
+  /** Step 3: the cached state is trusted unless the request says it may be stale. */
+  const refreshState = (request: FastifyRequest, id: string | undefined) => {
+    if (!id || !isStateCache(store)) return;
+    const { method } = request;
+    const clientOffset = integer(request.headers['upload-offset']);
+    if (method === 'HEAD' || method === 'DELETE' || (method === 'PATCH' && clientOffset !== store.cachedOffset(id))) store.invalidate(id);
+  };
+
+  /** Step 4: @tus/server handles the request; the body goes straight to a store that reads bodies. */
+  const handOver = async (request: FastifyRequest, reply: FastifyReply, spooled: SpooledBody | undefined): Promise<Response> => {
     const hasBody = request.headers['content-type'] === 'application/offset+octet-stream';
-    if (typeof checksum === 'string' && hasBody) {
-      const header = parseChecksumHeader(checksum);
-      if (typeof header === 'string') return plain(reply, 400, header);
-      try {
-        spooled = await spoolAndVerify(request.raw, header, options.tempDir);
-      } catch {
-        // The client went away before the body was complete: nothing verifiable to keep.
-        return plain(reply, 400, 'The request body ended before it was complete; its checksum cannot be verified');
-      }
-      if (!spooled.matches) {
-        await spooled.dispose();
-        request.log.info({ location }, 'checksum mismatch');
-        reply.raw.statusMessage = 'Checksum Mismatch';
-        return plain(
-          reply,
-          460,
-          `Checksum Mismatch: the body does not match Upload-Checksum (${header.algorithm}); nothing was stored, send it again`,
-        );
-      }
+    const body: Readable | undefined = spooled ? spooled.open() : hasBody ? request.raw : undefined;
+    const url = new URL(request.url, `http://${request.headers.host ?? 'localhost'}`);
+    const init = { method: request.method, headers: webHeaders(request) };
+    let webRequest: Request;
+    if (body && isBodyWriter(store)) {
+      webRequest = requestWithDirectBody(url, init, body, spooled?.size ?? integer(request.headers['content-length']));
+    } else if (spooled) {
+      webRequest = new Request(url, { ...init, body: Readable.toWeb(spooled.open()) as ReadableStream, duplex: 'half' } as RequestInit);
+    } else {
+      webRequest = new NodeRequest({ req: request.raw, res: reply.raw });
     }
+    const handling = engine.handleWeb(webRequest);
+    options.tracker.track(request.raw, handling);
+    return handling;
+  };
 
+  const handle = async (request: FastifyRequest, reply: FastifyReply) => {
+    // 1.
+    const id = uploadIdOf(request.url, path);
+    request.tus = { location, ...(id ? { uploadId: id } : {}) };
+    // 2.
+    if (options.tracker.draining)
+      return send(request, reply, plain(503, 'The server is shutting down; retry in a moment', { 'Retry-After': '1', Connection: 'close' }));
+    if (request.method === 'GET') {
+      if (!options.downloads) return send(request, reply, plain(404, 'Downloads are disabled on this server (TUS_DOWNLOAD_ENABLED=false)'));
+      return download(request, reply, store, id);
+    }
+    const checked = await check(request, id);
+    if ('status' in checked) return send(request, reply, checked);
+    const { spooled } = checked;
+    // 3.
+    refreshState(request, id);
     reply.hijack();
     // Headers set by hooks (CORS, request id) on the Fastify reply, which hijack skips.
     for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) reply.raw.setHeader(name, value as string);
     try {
-      // A store that reads the body itself gets the raw request (or the verified spool):
-      // @tus/server then sees an empty body, and no byte passes through web-stream adapters.
-      const direct = hasBody && readsRequestBody(datastore);
-      const body: Readable | undefined = spooled ? spooled.open() : direct ? request.raw : undefined;
-      const webRequest =
-        direct || spooled
-          ? new Request(new URL(request.url, `http://${request.headers.host ?? 'localhost'}`), {
-              method: request.method,
-              headers: Object.entries(request.headers).flatMap(([k, v]) => (v === undefined ? [] : [[k, String(v)] as [string, string]])),
-              ...(direct ? {} : { body: Readable.toWeb(body as Readable) as ReadableStream, duplex: 'half' }),
-            } as RequestInit)
-          : new NodeRequest({ req: request.raw, res: reply.raw });
-      const context = { ...contextOf(request.method, request.headers, spooled?.size), ...(direct && body ? { body } : {}) };
-      const handling = requestContext.run(context, () => tus.handleWeb(webRequest));
-      options.tracker.track(request.raw, handling);
-      const response = await handling;
+      // 4.
+      const response = await handOver(request, reply, spooled);
       const stored = bytesStored(request, response);
       if (stored > 0) {
         options.onBytes?.(stored);
         request.tus.bytes = stored;
       }
       if (request.method === 'POST' && response.status === 201) {
-        const created = response.headers.get('location')?.split('/').pop();
+        const created = uploadIdOf(response.headers.get('location') ?? '', path);
         if (created) request.tus.uploadId = created;
       }
-      await sendNodeResponse(reply.raw, await finish(request, response));
+      if (response.status === 423) request.log.warn({ location, uploadId: id }, 'upload lock not released in time; answered 423');
+      // 5.
+      const adjusted = await adjustAnswer(response, {
+        method: request.method,
+        extraExtensions: options.extraExtensions,
+        currentOffset: async () => (id ? (await read(id).catch(() => undefined))?.offset : undefined),
+      });
+      await sendNodeResponse(reply.raw, adjusted);
     } catch (error) {
       request.log.error({ err: error, location }, 'tus handler failed');
-      if (!reply.raw.headersSent) {
-        reply.raw.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8', 'Tus-Resumable': '1.0.0' });
-      }
+      if (!reply.raw.headersSent) reply.raw.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8', 'Tus-Resumable': '1.0.0' });
       reply.raw.end('Internal error while handling the upload; see the server log\n');
     } finally {
       await spooled?.dispose();
     }
   };
-  for (const url of [path || '/', `${path}/*`]) {
-    app.route({ method: METHODS, url, exposeHeadRoute: false, handler });
-  }
+  for (const url of [path || '/', `${path}/*`]) app.route({ method: METHODS, url, exposeHeadRoute: false, handler: handle });
 };
+
+function webHeaders(request: FastifyRequest): [string, string][] {
+  return Object.entries(request.headers).flatMap(([k, v]) => (v === undefined ? [] : [[k, String(v)] as [string, string]]));
+}

@@ -1,7 +1,7 @@
 import type { DataStore } from '@tus/utils';
 import type { Logger } from 'pino';
 import type { Location } from '../config/index.js';
-import { isConcatenator } from './concatenate.js';
+import { isConcatenator } from './capabilities.js';
 import { createLocalStore } from './local/index.js';
 import { createS3Store } from './s3/index.js';
 

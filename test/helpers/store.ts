@@ -3,7 +3,6 @@ import { Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@tus/utils';
 import { parseConfig, type S3Location } from '../../src/config/index.js';
-import { requestContext } from '../../src/stores/request-context.js';
 import { createS3Client } from '../../src/stores/s3/client.js';
 import { S3Store } from '../../src/stores/s3/store.js';
 import { type S3TestServer, s3LocationEnv } from './s3.js';
@@ -47,5 +46,10 @@ export async function createUploadIn(
 export function writeBody(store: S3Store, id: string, offset: number, data: Buffer, chunk = 1024 * 1024): Promise<number> {
   const chunks: Buffer[] = [];
   for (let i = 0; i < data.length; i += chunk) chunks.push(data.subarray(i, i + chunk));
-  return requestContext.run({ expectedBytes: data.length, clientOffset: offset }, () => store.write(Readable.from(chunks), id, offset));
+  return store.writeBody(id, offset, Readable.from(chunks), { expectedBytes: data.length, maxBytes: Number.MAX_SAFE_INTEGER });
+}
+
+/** Write a streamed body, announcing `expectedBytes` like Content-Length. */
+export function writeStream(store: S3Store, id: string, offset: number, body: Readable, expectedBytes: number): Promise<number> {
+  return store.writeBody(id, offset, body, { expectedBytes, maxBytes: Number.MAX_SAFE_INTEGER });
 }

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { PassThrough, Readable } from 'node:stream';
 import t from 'tap';
-import { requestContext } from '../../src/stores/request-context.js';
+import { uploadKeys } from '../../src/stores/s3/keys.js';
+import { S3Upload } from '../../src/stores/s3/upload.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
 import { listKeys, objectSha256, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
-import { createUploadIn, makeStore, recordCommands, s3Location, writeBody } from '../helpers/store.js';
+import { createUploadIn, makeStore, recordCommands, s3Location, writeBody, writeStream } from '../helpers/store.js';
 
 const MiB = 1024 * 1024;
 const server = s3TestServer();
@@ -148,7 +149,7 @@ t.test('streamed parts: sent while the body arrives, a failed one re-sent signed
   const data = randomData(12 * MiB + 5);
   await createUploadIn(store, id, data.length);
   const body = new PassThrough();
-  const writing = requestContext.run({ expectedBytes: data.length, clientOffset: 0 }, () => store.write(body, id, 0));
+  const writing = writeStream(store, id, 0, body, data.length);
   body.write(data.subarray(0, 3 * MiB));
   await new Promise((r) => setTimeout(r, 300));
   const earlyRequests = sent.length;
@@ -170,7 +171,7 @@ t.test('streamed parts: sent while the body arrives, a failed one re-sent signed
   const cutData = randomData(14 * MiB);
   await createUploadIn(store, cutId, cutData.length);
   const cut = new PassThrough();
-  const cutWriting = requestContext.run({ expectedBytes: cutData.length, clientOffset: 0 }, () => store.write(cut, cutId, 0));
+  const cutWriting = writeStream(store, cutId, 0, cut, cutData.length);
   cut.write(cutData.subarray(0, 7 * MiB));
   await new Promise((r) => setTimeout(r, 300));
   cut.destroy(Object.assign(new Error('aborted'), { name: 'AbortError' }));
@@ -178,7 +179,7 @@ t.test('streamed parts: sent while the body arrives, a failed one re-sent signed
   const keys = await listKeys(verify, server.bucket, root);
   t.ok(keys.includes(`${root}${cutId}.part`), 'the 2 MiB past part 1 are kept in .part');
   const fresh = makeStore(s3Location(server, root)).store;
-  t.equal((await requestContext.run({ fresh: true }, () => fresh.getUpload(cutId))).offset, 7 * MiB, 'another instance agrees');
+  t.equal((await fresh.readUpload(cutId)).offset, 7 * MiB, 'another instance agrees');
   t.equal(await writeBody(fresh, cutId, 7 * MiB, cutData.subarray(7 * MiB)), cutData.length);
   t.equal((await objectSha256(verify, server.bucket, `${root}${cutId}`)).sha256, sha256(cutData));
 });
@@ -191,7 +192,7 @@ t.test('a slow client streaming its part does not hold up the full parts of othe
   const slowData = randomData(10 * MiB);
   await createUploadIn(store, slowId, slowData.length);
   const slowBody = new PassThrough();
-  const slow = requestContext.run({ expectedBytes: slowData.length, clientOffset: 0 }, () => store.write(slowBody, slowId, 0));
+  const slow = writeStream(store, slowId, 0, slowBody, slowData.length);
   slowBody.write(slowData.subarray(0, MiB)); // then the client stalls, in the middle of part 1
   await new Promise((r) => setTimeout(r, 200));
 
@@ -255,7 +256,7 @@ t.test('deferred length: parts grow so 5 TiB fits in 10,000 parts; the length se
   await store.declareUploadLength(id, data.length);
   t.equal(await writeBody(store, id, 7 * MiB, data.subarray(7 * MiB)), data.length);
   t.equal((await objectSha256(verify, server.bucket, `${root}${id}`)).sha256, sha256(data));
-  const fresh = await store.load(id);
+  const fresh = await S3Upload.load(store.bucket, uploadKeys(store.location.root, id));
   t.equal(fresh.finished, true, 'a fresh read sees the upload finished');
 });
 
@@ -277,7 +278,7 @@ t.test('termination aborts the multipart upload and deletes .info and .part; the
       (error: unknown) => error,
     );
   t.match(await failure(store.getUpload(id)), { status_code: 404 });
-  t.match(await failure(store.load(id)), { status_code: 404 });
+  t.match(await failure(store.readUpload(id)), { status_code: 404 });
 
   const done = newId();
   await createUploadIn(store, done, 3);

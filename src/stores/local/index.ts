@@ -6,8 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { FileStore } from '@tus/file-store';
 import { Upload } from '@tus/utils';
 import type { LocalLocation } from '../../config/index.js';
-import type { Concatenator } from '../concatenate.js';
-import type { RangedReader } from '../ranged-read.js';
+import type { Concatenator, Prober, RangedReader } from '../capabilities.js';
 
 export interface LocalStoreOptions {
   /** Milliseconds after creation an unfinished upload expires; 0 never. */
@@ -15,7 +14,7 @@ export interface LocalStoreOptions {
 }
 
 /** @tus/file-store, plus ranged reads for downloads. */
-export class LocalStore extends FileStore implements RangedReader, Concatenator {
+export class LocalStore extends FileStore implements RangedReader, Concatenator, Prober {
   readonly root: string;
   constructor(root: string, expiration: number) {
     super({ directory: root, expirationPeriodInMilliseconds: expiration });

@@ -1,12 +1,16 @@
 /**
- * S3 failures turned into answers that say what to check. The store throws these as tus
+ * S3 failures turned into answers that say what to check. The store throws them as tus
  * errors ({ status_code, body }), which @tus/server sends as the response.
  */
-export interface StoreError {
-  status_code: number;
-  body: string;
-  /** The S3 error code or network error, for the log. */
-  cause: string;
+export class StoreError extends Error {
+  constructor(
+    readonly status_code: number,
+    readonly body: string,
+    /** The S3 error code or network error, for the log. */
+    override readonly cause: string = 'StoreError',
+  ) {
+    super(body.trim());
+  }
 }
 
 interface AwsLikeError {
@@ -54,11 +58,11 @@ export function explainS3Error(error: unknown, where: { location: string; bucket
   const v = `STORAGE_${where.location.toUpperCase()}_`;
   const target = `${where.operation} on bucket "${where.bucket}"${where.key ? ` key "${where.key}"` : ''}`;
   if (NETWORK.has(code)) {
-    return {
-      status_code: 503,
-      body: `Storage location "${where.location}": S3 did not answer ${target} (${code}). Check ${v}ENDPOINT, DNS and the network, and ${v}CONNECTION_TIMEOUT / ${v}SOCKET_TIMEOUT; the upload can be resumed.\n`,
-      cause: code,
-    };
+    return new StoreError(
+      503,
+      `Storage location "${where.location}": S3 did not answer ${target} (${code}). Check ${v}ENDPOINT, DNS and the network, and ${v}CONNECTION_TIMEOUT / ${v}SOCKET_TIMEOUT; the upload can be resumed.\n`,
+      code,
+    );
   }
   const prefix = `Storage location "${where.location}": S3 refused ${target} (${code}${status ? `, HTTP ${status}` : ''}).`;
   let hint: string;
@@ -94,11 +98,11 @@ export function explainS3Error(error: unknown, where: { location: string; bucket
     default:
       if (status === undefined) {
         statusCode = 500;
-        return {
-          status_code: statusCode,
-          body: `Storage location "${where.location}": unexpected error during ${target}: ${(error as AwsLikeError | undefined)?.message ?? code}. See the server log.\n`,
-          cause: code,
-        };
+        return new StoreError(
+          statusCode,
+          `Storage location "${where.location}": unexpected error during ${target}: ${(error as AwsLikeError | undefined)?.message ?? code}. See the server log.\n`,
+          code,
+        );
       } else if (status >= 500) {
         statusCode = 503;
         hint = 'The S3 service failed after retries; the upload can be resumed.';
@@ -106,5 +110,5 @@ export function explainS3Error(error: unknown, where: { location: string; bucket
         hint = `Check the location's settings (${v}*) and the provider's documentation for this error.`;
       }
   }
-  return { status_code: statusCode, body: `${prefix} ${hint}\n`, cause: code };
+  return new StoreError(statusCode, `${prefix} ${hint}\n`, code);
 }

@@ -4,13 +4,17 @@ export interface UploadKeys {
   object: string;
   /** The upload's state as JSON; never public. */
   info: string;
-  /** Bytes below the minimum part size left by an interrupted request. */
-  part: string;
+  /**
+   * The upload's tail: bytes that do not make a part yet, left by a request that ended
+   * between part boundaries; they become the start of the next part. (Named `.part` in the
+   * bucket, as in tusd; it is not an S3 part.)
+   */
+  tail: string;
 }
 
 export function uploadKeys(root: string, id: string): UploadKeys {
   const object = `${root}${id}`;
-  return { object, info: `${object}.info`, part: `${object}.part` };
+  return { object, info: `${object}.info`, tail: `${object}.part` };
 }
 
 /** The upload id of an `.info` key, or undefined for any other key. */

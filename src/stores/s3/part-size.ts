@@ -78,19 +78,30 @@ export interface PartChoice {
   available: number | undefined;
   equalParts: boolean;
   maxUploadSize: number;
+  /**
+   * Size of a part with this number already in S3 beyond the upload's contiguous parts (left
+   * by a request whose earlier part failed). The new part must hold exactly the same bytes,
+   * so that the stored parts after it stay where they claim to be.
+   */
+  stored?: number | undefined;
+  /** Parts with higher numbers are in S3 (left the same way): the part may not take the rest. */
+  storedLater?: boolean;
 }
 
 /**
  * Length of the part about to start. Normally the nominal size; the upload's end makes a
  * shorter last part; and when the request will end within two nominal parts, the part
  * takes the rest of the request (5 MiB to 5 GiB) so no tail is left over, provided the
- * remaining parts can still hold the rest of the upload.
+ * remaining parts can still hold the rest of the upload. A part that replaces one already
+ * stored keeps its size, and no part takes the rest while stored parts follow it: the
+ * offset counted from contiguous parts is then right whichever request stored each part.
  */
 export function choosePartLength(plan: PartPlan, c: PartChoice): number {
   const nominal = nominalPartSize(plan, c.partNumber);
   const remainingUpload = c.size === undefined ? undefined : c.size - c.start;
+  if (c.stored !== undefined && (remainingUpload === undefined || c.stored <= remainingUpload)) return c.stored;
   if (remainingUpload !== undefined && remainingUpload <= nominal) return remainingUpload;
-  if (c.equalParts || c.available === undefined) return nominal;
+  if (c.equalParts || c.available === undefined || c.storedLater) return nominal;
   const take = Math.min(c.available, remainingUpload ?? Number.MAX_SAFE_INTEGER);
   if (take === remainingUpload && take <= MAX_PART_SIZE && take < 2 * nominal) return take;
   if (take < MIN_PART_SIZE || take >= 2 * nominal || take > MAX_PART_SIZE) return nominal;

@@ -1,5 +1,5 @@
-/** The state of one upload, as persisted in the bucket and cached in memory. */
-import type { PartPlan } from './part-size.js';
+/** The persisted state of one upload, and which of its stored parts count. */
+import { MIN_PART_SIZE, type PartPlan } from './part-size.js';
 
 /** Persisted as `<id>.info`. */
 export interface UploadInfo {
@@ -21,34 +21,46 @@ export interface Part {
   Size: number;
 }
 
-export interface UploadState {
-  info: UploadInfo;
-  /** Parts 1..n without gaps; parts after a gap are ignored and will be overwritten. */
-  parts: Part[];
-  /** Bytes in `<id>.part`, which become the start of part parts.length + 1. */
-  tail: number;
-  /** The final object is complete. */
-  finished: boolean;
-}
-
 export function partsBytes(parts: readonly Part[]): number {
   let total = 0;
   for (const p of parts) total += p.Size;
   return total;
 }
 
-export function offsetOf(state: UploadState): number {
-  if (state.finished) return state.info.size ?? partsBytes(state.parts);
-  return partsBytes(state.parts) + state.tail;
+export interface CountedParts {
+  /** Parts 1..n without gaps: the upload's bytes from offset 0. */
+  run: Part[];
+  /**
+   * Parts in S3 beyond the run (a request whose earlier part failed stored later ones). They
+   * are not counted; a new part of the same number keeps the same size, so they hold the
+   * right bytes once the parts before them exist again (see choosePartLength).
+   */
+  stored: Map<number, Part>;
 }
 
-/** The leading run of parts numbered 1, 2, 3, ... */
-export function contiguous(parts: readonly Part[]): Part[] {
-  const sorted = [...parts].sort((a, b) => a.PartNumber - b.PartNumber);
+/**
+ * Which stored parts count: the leading run 1, 2, 3, ... where every part but the upload's
+ * last holds at least the 5 MiB minimum and none reaches past the upload's length.
+ */
+export function countParts(parts: Iterable<Part>, size: number | undefined): CountedParts {
+  const byNumber = new Map<number, Part>();
+  for (const p of parts) byNumber.set(p.PartNumber, p);
   const run: Part[] = [];
-  for (const p of sorted) {
-    if (p.PartNumber !== run.length + 1) break;
-    run.push(p);
+  let end = 0;
+  for (let n = 1; ; n++) {
+    const part = byNumber.get(n);
+    if (!part) break;
+    const partEnd = end + part.Size;
+    const last = size !== undefined && partEnd === size;
+    if ((size !== undefined && partEnd > size) || (part.Size < MIN_PART_SIZE && !last)) break;
+    run.push(part);
+    byNumber.delete(n);
+    end = partEnd;
+    if (last) break;
   }
-  return run;
+  // The part right after the run, if any, broke it: it is replaced freely. Parts below the
+  // minimum can only be some upload's last part: nothing needs to line up behind them.
+  const stored = new Map<number, Part>();
+  for (const [n, p] of byNumber) if (n > run.length + 1 && p.Size >= MIN_PART_SIZE) stored.set(n, p);
+  return { run, stored };
 }

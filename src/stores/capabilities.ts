@@ -1,0 +1,76 @@
+/**
+ * What a store can do beyond @tus/utils' DataStore, each a separate interface with a guard,
+ * so the HTTP and protocol layers ask a store for a capability instead of for its class.
+ * Everything a store needs to know about a request comes in as arguments.
+ */
+import type { Readable } from 'node:stream';
+import type { Upload } from '@tus/utils';
+
+export interface BodyWriteOptions {
+  /** Body bytes the request announces (Content-Length), if known. */
+  expectedBytes?: number | undefined;
+  /** Body bytes accepted at most (the rest of the upload, or of the largest upload allowed). */
+  maxBytes: number;
+  /**
+   * Aborted when the request must stop reading and keep what it has: a newer request for the
+   * same upload asked for the lock (a client resuming after its own request stalled).
+   */
+  stop?: AbortSignal | undefined;
+}
+
+/** A store that reads a request body itself (the raw Node stream, no web-stream adapters). */
+export interface BodyWriter {
+  /** Append `body` at `offset`; returns the new offset. The caller holds the upload's lock. */
+  writeBody(id: string, offset: number, body: Readable, options: BodyWriteOptions): Promise<number>;
+}
+
+/** A store that keeps upload state in memory and can be told to read it again. */
+export interface StateCache {
+  /** Forget the upload's cached state: the next locked read loads it from storage. */
+  invalidate(id: string): void;
+  /** The cached offset, if the state is cached. */
+  cachedOffset(id: string): number | undefined;
+}
+
+/** A read that never changes anything (no cache fill, no completion): for callers without the lock. */
+export interface UploadReader {
+  readUpload(id: string): Promise<Upload>;
+}
+
+/** A byte range (inclusive) of a finished upload, for GET. */
+export interface RangedReader {
+  openRange(id: string, start: number, end: number): Promise<Readable>;
+}
+
+/** Builds a final upload from finished partial uploads (tus concatenation). */
+export interface Concatenator {
+  /** Create upload `id`, finished, holding the partials' bytes in order; returns its length. The caller holds the locks. */
+  concatenate(id: string, partialIds: readonly string[], metadata: Record<string, string | null> | undefined): Promise<number>;
+}
+
+/** Readiness: resolves when the storage is reachable and writable, rejects with the reason. */
+export interface Prober {
+  probe(signal: AbortSignal): Promise<void>;
+}
+
+/** S3 part uploads in flight (metrics). */
+export interface PartCounter {
+  readonly partsInFlight: number;
+}
+
+/** Releases connections when the server closes. */
+export interface Closable {
+  close(): void;
+}
+
+const has = (store: unknown, name: string) => typeof (store as Record<string, unknown> | null)?.[name] === 'function';
+
+export const isBodyWriter = (store: unknown): store is BodyWriter => has(store, 'writeBody');
+export const isStateCache = (store: unknown): store is StateCache => has(store, 'invalidate') && has(store, 'cachedOffset');
+export const isUploadReader = (store: unknown): store is UploadReader => has(store, 'readUpload');
+export const isRangedReader = (store: unknown): store is RangedReader => has(store, 'openRange');
+export const isConcatenator = (store: unknown): store is Concatenator => has(store, 'concatenate');
+export const isProber = (store: unknown): store is Prober => has(store, 'probe');
+export const isPartCounter = (store: unknown): store is PartCounter =>
+  typeof (store as Partial<PartCounter> | null)?.partsInFlight === 'number';
+export const isClosable = (store: unknown): store is Closable => has(store, 'close');

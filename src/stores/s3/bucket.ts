@@ -1,0 +1,215 @@
+/**
+ * Every S3 call of one location: its bucket, its object settings (ACL, encryption) and the
+ * translation of S3 failures into answers that say what to check (StoreError). Nothing here
+ * knows about tus uploads beyond object keys.
+ */
+import type { Readable } from 'node:stream';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  type ListObjectsV2CommandOutput,
+  ListPartsCommand,
+  type ListPartsCommandOutput,
+  PutObjectCommand,
+  type S3Client,
+  UploadPartCommand,
+  UploadPartCopyCommand,
+} from '@aws-sdk/client-s3';
+import type { Logger } from 'pino';
+import type { S3Location } from '../../config/index.js';
+import { explainS3Error, isNoSuchUpload, isNotFound, StoreError } from './errors.js';
+import { encryptionParams, finalObjectParams } from './object-settings.js';
+import type { Part } from './upload-state.js';
+
+export type Metadata = Record<string, string | null> | undefined;
+/** A request body: bytes, or a stream of exactly `length` bytes. */
+export type Body = Buffer | Readable;
+
+export class Bucket {
+  readonly name: string;
+  constructor(
+    readonly location: S3Location,
+    readonly client: S3Client,
+    private readonly log?: Logger,
+  ) {
+    this.name = location.bucket;
+  }
+
+  /** Run one S3 call; a failure becomes a StoreError that says what to check. */
+  private async call<T>(operation: string, key: string, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      // Ours already explained; an abort is a streamed part we cut short ourselves.
+      if (error instanceof StoreError || (error instanceof Error && error.name === 'AbortError')) throw error;
+      const explained = explainS3Error(error, { location: this.location.name, bucket: this.name, operation, key });
+      this.log?.error({ operation, key, cause: explained.cause, err: error }, explained.body.trim());
+      throw explained;
+    }
+  }
+
+  private fail(message: string, status = 502): StoreError {
+    return new StoreError(status, `Storage location "${this.location.name}": ${message}\n`);
+  }
+
+  /** A private object (state, tail): encrypted like everything, never with the ACL. */
+  async putPrivate(key: string, body: Body, length: number, extra: { ContentType?: string; Metadata?: Record<string, string> } = {}) {
+    await this.call('PutObject', key, () =>
+      this.client.send(
+        new PutObjectCommand({ Bucket: this.name, Key: key, Body: body, ContentLength: length, ...extra, ...encryptionParams(this.location) }),
+      ),
+    );
+  }
+
+  /** The final object in one request, with ACL, encryption and content headers. */
+  async putFinal(key: string, body: Body, length: number, metadata: Metadata, signal?: AbortSignal): Promise<void> {
+    await this.call('PutObject', key, () =>
+      this.client.send(
+        new PutObjectCommand({ Bucket: this.name, Key: key, Body: body, ContentLength: length, ...finalObjectParams(this.location, metadata) }),
+        signal ? { abortSignal: signal } : {},
+      ),
+    );
+  }
+
+  /** The whole object as text, or undefined when it does not exist. */
+  async readText(key: string): Promise<string | undefined> {
+    try {
+      const res = await this.client.send(new GetObjectCommand({ Bucket: this.name, Key: key }));
+      return (await res.Body?.transformToString()) ?? '';
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      return this.call('GetObject', key, () => Promise.reject(error));
+    }
+  }
+
+  /** Bytes start..end (inclusive) as a stream. */
+  async openRange(key: string, start: number, end: number): Promise<Readable> {
+    const res = await this.call('GetObject', key, () =>
+      this.client.send(new GetObjectCommand({ Bucket: this.name, Key: key, Range: `bytes=${start}-${end}` })),
+    );
+    return res.Body as Readable;
+  }
+
+  /** Bytes start..end (inclusive) in memory (small pieces only). */
+  async readRange(key: string, start: number, end: number): Promise<Buffer> {
+    return this.call('GetObject', key, async () => {
+      const res = await this.client.send(new GetObjectCommand({ Bucket: this.name, Key: key, Range: `bytes=${start}-${end}` }));
+      return Buffer.from((await res.Body?.transformToByteArray()) ?? new Uint8Array());
+    });
+  }
+
+  /** Size and user metadata of an object, or undefined when it does not exist. */
+  async head(key: string): Promise<{ size: number; metadata: Record<string, string> } | undefined> {
+    try {
+      const res = await this.client.send(new HeadObjectCommand({ Bucket: this.name, Key: key }));
+      return { size: res.ContentLength ?? 0, metadata: res.Metadata ?? {} };
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      return this.call('HeadObject', key, () => Promise.reject(error));
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.call('DeleteObject', key, () => this.client.send(new DeleteObjectCommand({ Bucket: this.name, Key: key })));
+  }
+
+  async createMultipart(key: string, metadata: Metadata): Promise<string> {
+    const res = await this.call('CreateMultipartUpload', key, () =>
+      this.client.send(new CreateMultipartUploadCommand({ Bucket: this.name, Key: key, ...finalObjectParams(this.location, metadata) })),
+    );
+    if (!res.UploadId) throw this.fail('CreateMultipartUpload returned no UploadId.');
+    return res.UploadId;
+  }
+
+  /** Every part of a multipart upload, or undefined when the multipart upload is gone (completed or aborted). */
+  async listParts(key: string, uploadId: string): Promise<Part[] | undefined> {
+    const parts: Part[] = [];
+    let marker: string | undefined;
+    do {
+      let page: ListPartsCommandOutput;
+      try {
+        page = await this.client.send(
+          new ListPartsCommand({ Bucket: this.name, Key: key, UploadId: uploadId, ...(marker ? { PartNumberMarker: marker } : {}) }),
+        );
+      } catch (error) {
+        if (isNoSuchUpload(error)) return undefined;
+        return this.call('ListParts', key, () => Promise.reject(error));
+      }
+      for (const p of page.Parts ?? []) parts.push({ PartNumber: p.PartNumber ?? 0, ETag: p.ETag ?? '', Size: p.Size ?? 0 });
+      marker = page.IsTruncated ? page.NextPartNumberMarker : undefined;
+    } while (marker);
+    return parts;
+  }
+
+  async uploadPart(key: string, uploadId: string, partNumber: number, body: Body, length: number, signal?: AbortSignal): Promise<Part> {
+    const res = await this.call('UploadPart', key, () =>
+      this.client.send(
+        new UploadPartCommand({ Bucket: this.name, Key: key, UploadId: uploadId, PartNumber: partNumber, Body: body, ContentLength: length }),
+        signal ? { abortSignal: signal } : {},
+      ),
+    );
+    return { PartNumber: partNumber, ETag: res.ETag ?? '', Size: length };
+  }
+
+  /** Part `partNumber` copied from bytes `start..end` (inclusive) of another object, inside S3. */
+  async copyPart(key: string, uploadId: string, partNumber: number, sourceKey: string, start: number, end: number): Promise<Part> {
+    const res = await this.call('UploadPartCopy', key, () =>
+      this.client.send(
+        new UploadPartCopyCommand({
+          Bucket: this.name,
+          Key: key,
+          UploadId: uploadId,
+          PartNumber: partNumber,
+          CopySource: encodeURI(`${this.name}/${sourceKey}`),
+          CopySourceRange: `bytes=${start}-${end}`,
+        }),
+      ),
+    );
+    return { PartNumber: partNumber, ETag: res.CopyPartResult?.ETag ?? '', Size: end - start + 1 };
+  }
+
+  async complete(key: string, uploadId: string, parts: readonly Part[]): Promise<void> {
+    await this.call('CompleteMultipartUpload', key, () =>
+      this.client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: this.name,
+          Key: key,
+          UploadId: uploadId,
+          MultipartUpload: { Parts: parts.map(({ PartNumber, ETag }) => ({ PartNumber, ETag })) },
+        }),
+      ),
+    );
+  }
+
+  /** Abort a multipart upload; one already gone is fine. */
+  async abort(key: string, uploadId: string): Promise<void> {
+    await this.call('AbortMultipartUpload', key, async () => {
+      try {
+        await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.name, Key: key, UploadId: uploadId }));
+      } catch (error) {
+        if (!isNoSuchUpload(error)) throw error;
+      }
+    });
+  }
+
+  async list(prefix: string, token: string | undefined): Promise<ListObjectsV2CommandOutput> {
+    return this.call('ListObjectsV2', prefix, () =>
+      this.client.send(new ListObjectsV2Command({ Bucket: this.name, Prefix: prefix, ...(token ? { ContinuationToken: token } : {}) })),
+    );
+  }
+
+  /** Readiness: a tiny authorised write under the root (s3:PutObject), explained on failure. */
+  async probe(signal: AbortSignal): Promise<void> {
+    const key = `${this.location.root}.tus-readyz`;
+    await this.call('PutObject', key, () =>
+      this.client.send(new PutObjectCommand({ Bucket: this.name, Key: key, Body: '', ...encryptionParams(this.location) }), {
+        abortSignal: signal,
+      }),
+    );
+  }
+}

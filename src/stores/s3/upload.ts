@@ -1,0 +1,202 @@
+/**
+ * One tus upload in the bucket: its state (`.info`, the parts that count, the tail) and the
+ * operations on it. Loading only reads; everything that writes is called by a request that
+ * holds the upload's lock.
+ */
+import { ERRORS } from '@tus/utils';
+import type { Body, Bucket } from './bucket.js';
+import { StoreError } from './errors.js';
+import type { UploadKeys } from './keys.js';
+import type { CutPart } from './part-cutter.js';
+import { type CountedParts, countParts, type Part, partsBytes, type UploadInfo } from './upload-state.js';
+
+/** Metadata key on the tail object naming the part number its bytes begin. */
+const TAIL_PART = 'tus-next-part';
+
+export class S3Upload {
+  /** Parts that count (1..n, no gaps) and parts stored beyond them. */
+  private parts: CountedParts = { run: [], stored: new Map() };
+  /** Bytes in the tail object, which begin part `tailPart` (= run.length + 1 while they count). */
+  tail = 0;
+  private tailPart = 0;
+  /** A tail object exists (current or stale); removed when the upload completes. */
+  private tailObject = false;
+  /** The final object is complete. */
+  finished = false;
+  private creatingMultipart: Promise<string> | undefined;
+
+  constructor(
+    private readonly bucket: Bucket,
+    readonly keys: UploadKeys,
+    readonly info: UploadInfo,
+  ) {}
+
+  /** Read an upload's state from the bucket: `.info`, the parts, the tail. Never writes. */
+  static async load(bucket: Bucket, keys: UploadKeys): Promise<S3Upload> {
+    const text = await bucket.readText(keys.info);
+    if (text === undefined) throw ERRORS.FILE_NOT_FOUND;
+    let info: UploadInfo;
+    try {
+      info = JSON.parse(text) as UploadInfo;
+    } catch {
+      throw new StoreError(500, `Storage location "${bucket.location.name}": ${keys.info} is not valid JSON; the upload's state is damaged.\n`);
+    }
+    const upload = new S3Upload(bucket, keys, info);
+    if (info.uploadId) {
+      const listed = await bucket.listParts(info.key, info.uploadId);
+      if (!listed) {
+        // Completed (or aborted by a lifecycle rule): the final object tells which.
+        if (!(await bucket.head(info.key))) throw ERRORS.FILE_NO_LONGER_EXISTS;
+        upload.finished = true;
+        return upload;
+      }
+      upload.parts = countParts(listed, info.size);
+      // Every byte is in parts. Some servers (Swift) still list the parts of a completed
+      // upload; the final object tells whether the completion ran.
+      if (upload.allInParts && (await bucket.head(info.key))) upload.finished = true;
+      if (upload.allInParts) return upload;
+    } else if (info.size !== undefined && (await bucket.head(info.key))) {
+      upload.finished = true;
+      return upload;
+    }
+    const tail = await bucket.head(keys.tail);
+    upload.tailObject = tail !== undefined;
+    // A tail whose bytes already went into a part is stale: ignored, replaced or removed later.
+    if (tail && Number(tail.metadata[TAIL_PART]) === upload.nextPart) {
+      upload.tail = tail.size;
+      upload.tailPart = upload.nextPart;
+    }
+    return upload;
+  }
+
+  get id(): string {
+    return this.info.id;
+  }
+
+  /** The parts that count, in order. */
+  get run(): readonly Part[] {
+    return this.parts.run;
+  }
+
+  /** Sizes of parts stored beyond the run, by number. */
+  get storedSizes(): Map<number, number> {
+    return new Map([...this.parts.stored].map(([n, p]) => [n, p.Size]));
+  }
+
+  get nextPart(): number {
+    return this.parts.run.length + 1;
+  }
+
+  /** Bytes in parts that count. */
+  get partsEnd(): number {
+    return partsBytes(this.parts.run);
+  }
+
+  /** Every byte of a known-length upload is in parts (completion may still be due). */
+  get allInParts(): boolean {
+    return this.info.uploadId !== undefined && this.info.size !== undefined && this.partsEnd === this.info.size;
+  }
+
+  /** Every byte is stored but CompleteMultipartUpload has not run (it was interrupted). */
+  get completionDue(): boolean {
+    return !this.finished && this.allInParts;
+  }
+
+  /** Bytes stored, readable back in order. */
+  get offset(): number {
+    if (this.finished) return this.info.size ?? this.partsEnd;
+    return this.partsEnd + this.tail;
+  }
+
+  /** The multipart upload, created with the upload's first part and recorded in `.info`. */
+  private multipart(): Promise<string> {
+    if (this.info.uploadId) return Promise.resolve(this.info.uploadId);
+    this.creatingMultipart ??= (async () => {
+      const uploadId = await this.bucket.createMultipart(this.info.key, this.info.metadata);
+      this.info.uploadId = uploadId;
+      await this.saveInfo();
+      return uploadId;
+    })().finally(() => {
+      this.creatingMultipart = undefined;
+    });
+    return this.creatingMultipart;
+  }
+
+  async sendPart(partNumber: number, body: Body, length: number, signal?: AbortSignal): Promise<Part> {
+    const uploadId = await this.multipart();
+    return this.bucket.uploadPart(this.info.key, uploadId, partNumber, body, length, signal);
+  }
+
+  /** The whole upload as the final object in one PutObject; the Part returned (number 0) stands for no multipart upload. */
+  async sendWhole(body: Body, length: number, signal?: AbortSignal): Promise<Part> {
+    await this.bucket.putFinal(this.info.key, body, length, this.info.metadata, signal);
+    return { PartNumber: 0, ETag: '', Size: length };
+  }
+
+  async copyPart(partNumber: number, sourceKey: string, start: number, end: number): Promise<Part> {
+    const uploadId = await this.multipart();
+    return this.bucket.copyPart(this.info.key, uploadId, partNumber, sourceKey, start, end);
+  }
+
+  /** Parts S3 has accepted: they count once the parts before them do. */
+  record(parts: readonly Part[]): void {
+    if (parts.length === 0) return;
+    const all = [...this.parts.run, ...this.parts.stored.values(), ...parts];
+    this.parts = countParts(all, this.info.size);
+    if (this.tail > 0 && this.tailPart !== this.nextPart) this.tail = 0;
+  }
+
+  async readTail(): Promise<Buffer | undefined> {
+    if (this.tail === 0) return undefined;
+    return this.bucket.readRange(this.keys.tail, 0, this.tail - 1);
+  }
+
+  /** Keep bytes that do not make a part as the tail (replacing any earlier tail object). */
+  async saveTail(part: CutPart): Promise<void> {
+    const body = Buffer.concat(part.pieces, part.length);
+    await this.bucket.putPrivate(this.keys.tail, body, body.length, { Metadata: { [TAIL_PART]: String(part.number) } });
+    this.tailObject = true;
+    this.tailPart = part.number;
+    this.tail = part.length;
+  }
+
+  /** The upload arrived whole in one PutObject. */
+  async finishedWhole(): Promise<void> {
+    this.finished = true;
+    this.tail = 0;
+    await this.removeTailObject();
+  }
+
+  /** Assemble the final object from the parts, then remove the tail object. */
+  async complete(): Promise<void> {
+    const uploadId = await this.multipart();
+    await this.bucket.complete(this.info.key, uploadId, this.parts.run);
+    this.finished = true;
+    this.tail = 0;
+    // Awaited: once complete, no later request can store a tail this would remove.
+    await this.removeTailObject();
+  }
+
+  private async removeTailObject(): Promise<void> {
+    if (!this.tailObject) return;
+    await this.bucket.delete(this.keys.tail);
+    this.tailObject = false;
+  }
+
+  async declareLength(size: number): Promise<void> {
+    this.info.size = size;
+    await this.saveInfo();
+  }
+
+  async saveInfo(): Promise<void> {
+    const body = Buffer.from(JSON.stringify(this.info));
+    await this.bucket.putPrivate(this.keys.info, body, body.length, { ContentType: 'application/json' });
+  }
+
+  /** Abort the multipart upload and delete every object; `.info` last, so a failed termination can be retried. */
+  async remove(): Promise<void> {
+    if (this.info.uploadId && !this.finished) await this.bucket.abort(this.info.key, this.info.uploadId);
+    await Promise.all([this.bucket.delete(this.keys.tail), this.finished ? this.bucket.delete(this.info.key) : Promise.resolve()]);
+    await this.bucket.delete(this.keys.info);
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * @tus/server, the protocol engine of one location, wired through its options, plus the one
+ * adapter it needs for stores that read request bodies themselves.
+ */
+import type { Readable } from 'node:stream';
+import { MemoryLocker, Server } from '@tus/server';
+import { type CancellationContext, type DataStore, ERRORS, type Locker, type Upload } from '@tus/utils';
+import { type BodyWriter, isBodyWriter } from '../stores/capabilities.js';
+import { markPartial } from './concatenation.js';
+import { uploadIdOf } from './upload-id.js';
+
+export interface EngineOptions {
+  /** Mount path without trailing slash, such as /files or /files/s3. */
+  path: string;
+  datastore: DataStore;
+  /** 0: no limit. */
+  maxSize: number;
+  /** Absolute base URL clients see, such as https://uploads.example.com; overrides Host. */
+  publicUrl?: string | undefined;
+  /** Trust X-Forwarded-Host/-Proto and Forwarded for the Location header. */
+  trustProxy: boolean;
+  locker: Locker;
+  /** DELETE may terminate finished uploads. */
+  terminateFinished: boolean;
+}
+
+/** @tus/server's answer to a lock it could not take in time (its status is 500). */
+export const LOCK_TIMEOUT_BODY = 'The upload is in use by another request that did not release it in time; retry in a moment\n';
+
+export function createEngine(options: EngineOptions): Server {
+  const { publicUrl, path } = options;
+  const server = new Server({
+    path,
+    datastore: options.datastore,
+    ...(options.maxSize > 0 ? { maxSize: options.maxSize } : {}),
+    respectForwardedHeaders: options.trustProxy,
+    disableTerminationForFinishedUploads: !options.terminateFinished,
+    getFileIdFromRequest: (req) => uploadIdOf(req.url, path),
+    // Partial uploads of the concatenation extension are marked in their metadata.
+    onUploadCreate: async (req, upload) => markPartial(req, upload),
+    locker: options.locker,
+    // CORS is answered by the HTTP layer; an empty function keeps @tus/server from adding `*`.
+    allowedOrigins: () => false,
+    onResponseError: (_req, error) =>
+      error === ERRORS.ERR_LOCK_TIMEOUT ? { status_code: 423, body: LOCK_TIMEOUT_BODY } : undefined,
+    ...(publicUrl ? { generateUrl: (_req, { path, id }) => `${publicUrl}${path}/${id}` } : {}),
+  });
+  const store = options.datastore;
+  if (isBodyWriter(store)) readBodiesDirectly(server, store);
+  return server;
+}
+
+export function defaultLocker(): Locker {
+  return new MemoryLocker();
+}
+
+/** Request bodies a BodyWriter store reads itself, keyed by the placeholder stream @tus/server sees. */
+const directBodies = new WeakMap<ReadableStream, { body: Readable; expectedBytes: number | undefined }>();
+
+/**
+ * A web Request for @tus/server whose body goes straight to a BodyWriter store. @tus/server
+ * passes `req.body` along untouched; the placeholder stream is never read.
+ */
+export function requestWithDirectBody(url: URL, init: { method: string; headers: [string, string][] }, body: Readable, expectedBytes: number | undefined): Request {
+  const placeholder = new ReadableStream();
+  directBodies.set(placeholder, { body, expectedBytes });
+  return new Request(url, { ...init, body: placeholder, duplex: 'half' } as RequestInit);
+}
+
+type WriteToStore = (webStream: ReadableStream | null, upload: Upload, maxBodySize: number, context: CancellationContext) => Promise<number>;
+
+/**
+ * Corrects one @tus/server behaviour: its PATCH and POST handlers hand every body to the store
+ * through `Readable.fromWeb`, a PassThrough and a StreamLimiter (`BaseHandler.writeToStore`),
+ * which costs a copy and several stream hops per chunk. For a body registered with
+ * `requestWithDirectBody`, the store gets the raw Node stream with what the handler knows as
+ * arguments: the offset, the largest body allowed, and the cancellation signal @tus/server
+ * aborts when another request asks for the upload's lock (the store then stops reading and
+ * keeps what arrived, as @tus/server's own stream does). Locks, checks, events and answers
+ * stay @tus/server's.
+ */
+function readBodiesDirectly(server: Server, store: BodyWriter): void {
+  for (const handler of [server.handlers.PATCH, server.handlers.POST]) {
+    const target = handler as unknown as { writeToStore: WriteToStore };
+    const original = target.writeToStore.bind(handler);
+    target.writeToStore = async (webStream, upload, maxBodySize, context) => {
+      const direct = webStream ? directBodies.get(webStream) : undefined;
+      if (!direct) return original(webStream, upload, maxBodySize, context);
+      if (context.signal.aborted) throw ERRORS.ABORTED;
+      return store.writeBody(upload.id, upload.offset, direct.body, {
+        expectedBytes: direct.expectedBytes,
+        maxBytes: maxBodySize,
+        stop: context.signal,
+      });
+    };
+  }
+}
