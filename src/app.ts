@@ -78,8 +78,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
 
   const metrics = config.metrics.enabled
     ? new Metrics({
-        partsInFlight: () =>
-          Object.fromEntries(stores.map((s) => [s.name, isPartCounter(s.datastore) ? s.datastore.partsInFlight : 0])),
+        partsInFlight: () => Object.fromEntries(stores.map((s) => [s.name, isPartCounter(s.datastore) ? s.datastore.partsInFlight : 0])),
         tempBytes: tempBytesInUse,
       })
     : undefined;

@@ -6,8 +6,8 @@
 import type { DataStore } from '@tus/utils';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import parseRange from 'range-parser';
-import { contentDispositionOf, contentTypeOf, isSafeInline } from '../stores/content-headers.js';
 import { isRangedReader, isUploadReader } from '../stores/capabilities.js';
+import { contentDispositionOf, contentTypeOf, isSafeInline } from '../stores/content-headers.js';
 
 export async function download(
   request: FastifyRequest,

@@ -80,7 +80,10 @@ export const tusRoutes: FastifyPluginAsync<TusRoutesOptions> = async (app: Fasti
   const send = (request: FastifyRequest, reply: FastifyReply, answer: Answer) => {
     if (answer.status >= 400) request.log.info({ location, status: answer.status }, answer.body.trim());
     if (REASONS[answer.status]) reply.raw.statusMessage = REASONS[answer.status] as string;
-    return reply.code(answer.status).headers(answer.headers ?? {}).send(answer.body);
+    return reply
+      .code(answer.status)
+      .headers(answer.headers ?? {})
+      .send(answer.body);
   };
 
   /** Step 2: the checks before @tus/server; an answer ends the request, a body passes on. */
@@ -125,7 +128,10 @@ export const tusRoutes: FastifyPluginAsync<TusRoutesOptions> = async (app: Fasti
     }
     if (spooled.matches) return { spooled };
     await spooled.dispose();
-    return plain(460, `Checksum Mismatch: the body does not match Upload-Checksum (${parsed.algorithm}); nothing was stored, send it again`);
+    return plain(
+      460,
+      `Checksum Mismatch: the body does not match Upload-Checksum (${parsed.algorithm}); nothing was stored, send it again`,
+    );
   };
 
   /** Step 3: the cached state is trusted unless the request says it may be stale. */
@@ -161,7 +167,11 @@ export const tusRoutes: FastifyPluginAsync<TusRoutesOptions> = async (app: Fasti
     request.tus = { location, ...(id ? { uploadId: id } : {}) };
     // 2.
     if (options.tracker.draining)
-      return send(request, reply, plain(503, 'The server is shutting down; retry in a moment', { 'Retry-After': '1', Connection: 'close' }));
+      return send(
+        request,
+        reply,
+        plain(503, 'The server is shutting down; retry in a moment', { 'Retry-After': '1', Connection: 'close' }),
+      );
     if (request.method === 'GET') {
       if (!options.downloads) return send(request, reply, plain(404, 'Downloads are disabled on this server (TUS_DOWNLOAD_ENABLED=false)'));
       return download(request, reply, store, id);

@@ -25,7 +25,8 @@ export function parseConcatHeader(value: string, path: string): ConcatHeader {
   if (value === 'partial') return { kind: 'partial' };
   if (!value.startsWith('final;')) return { kind: 'invalid', message: 'Upload-Concat must be "partial" or "final;<url> <url> ..."' };
   const urls = value.slice('final;'.length).trim().split(/ +/).filter(Boolean);
-  if (urls.length === 0) return { kind: 'invalid', message: 'Upload-Concat: final; needs the URLs of the partial uploads, separated by spaces' };
+  if (urls.length === 0)
+    return { kind: 'invalid', message: 'Upload-Concat: final; needs the URLs of the partial uploads, separated by spaces' };
   const ids: string[] = [];
   for (const url of urls) {
     const id = uploadIdOf(url, path);
@@ -98,7 +99,8 @@ export interface FinalRequest {
 
 /** Create the final upload of `Upload-Concat: final;<url> <url> ...`. */
 export async function createFinal(r: FinalRequest): Promise<Answer> {
-  if (r.lengthHeader !== undefined) return plain(400, 'A final upload must not carry Upload-Length: its length is the sum of its partial uploads');
+  if (r.lengthHeader !== undefined)
+    return plain(400, 'A final upload must not carry Upload-Length: its length is the sum of its partial uploads');
   let metadata: Record<string, string | null> | undefined;
   if (r.metadataHeader) {
     try {
@@ -125,11 +127,15 @@ export async function createFinal(r: FinalRequest): Promise<Answer> {
       if (partial.metadata?.[CONCAT_KEY] !== 'partial')
         return plain(400, `Upload-Concat: ${urls[i]} is not a partial upload (create it with Upload-Concat: partial)`);
       if (partial.size === undefined || partial.offset !== partial.size) {
-        return plain(400, `Upload-Concat: partial upload ${urls[i]} is not finished (${partial.offset} of ${partial.size ?? '?'} bytes); finish it first`);
+        return plain(
+          400,
+          `Upload-Concat: partial upload ${urls[i]} is not finished (${partial.offset} of ${partial.size ?? '?'} bytes); finish it first`,
+        );
       }
       total += partial.size;
     }
-    if (r.maxSize > 0 && total > r.maxSize) return plain(413, `The concatenated upload would be ${total} bytes, above the maximum of ${r.maxSize}`);
+    if (r.maxSize > 0 && total > r.maxSize)
+      return plain(413, `The concatenated upload would be ${total} bytes, above the maximum of ${r.maxSize}`);
     const mark = `final;${ids.map((p) => `${r.path}/${p}`).join(' ')}`;
     const finalMetadata = { ...metadata, [CONCAT_KEY]: mark };
     const url = r.urlOf(id);

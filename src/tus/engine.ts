@@ -41,8 +41,7 @@ export function createEngine(options: EngineOptions): Server {
     locker: options.locker,
     // CORS is answered by the HTTP layer; an empty function keeps @tus/server from adding `*`.
     allowedOrigins: () => false,
-    onResponseError: (_req, error) =>
-      error === ERRORS.ERR_LOCK_TIMEOUT ? { status_code: 423, body: LOCK_TIMEOUT_BODY } : undefined,
+    onResponseError: (_req, error) => (error === ERRORS.ERR_LOCK_TIMEOUT ? { status_code: 423, body: LOCK_TIMEOUT_BODY } : undefined),
     ...(publicUrl ? { generateUrl: (_req, { path, id }) => `${publicUrl}${path}/${id}` } : {}),
   });
   const store = options.datastore;
@@ -61,13 +60,23 @@ const directBodies = new WeakMap<ReadableStream, { body: Readable; expectedBytes
  * A web Request for @tus/server whose body goes straight to a BodyWriter store. @tus/server
  * passes `req.body` along untouched; the placeholder stream is never read.
  */
-export function requestWithDirectBody(url: URL, init: { method: string; headers: [string, string][] }, body: Readable, expectedBytes: number | undefined): Request {
+export function requestWithDirectBody(
+  url: URL,
+  init: { method: string; headers: [string, string][] },
+  body: Readable,
+  expectedBytes: number | undefined,
+): Request {
   const placeholder = new ReadableStream();
   directBodies.set(placeholder, { body, expectedBytes });
   return new Request(url, { ...init, body: placeholder, duplex: 'half' } as RequestInit);
 }
 
-type WriteToStore = (webStream: ReadableStream | null, upload: Upload, maxBodySize: number, context: CancellationContext) => Promise<number>;
+type WriteToStore = (
+  webStream: ReadableStream | null,
+  upload: Upload,
+  maxBodySize: number,
+  context: CancellationContext,
+) => Promise<number>;
 
 /**
  * Corrects one @tus/server behaviour: its PATCH and POST handlers hand every body to the store

@@ -61,7 +61,14 @@ export class Bucket {
   async putPrivate(key: string, body: Body, length: number, extra: { ContentType?: string; Metadata?: Record<string, string> } = {}) {
     await this.call('PutObject', key, () =>
       this.client.send(
-        new PutObjectCommand({ Bucket: this.name, Key: key, Body: body, ContentLength: length, ...extra, ...encryptionParams(this.location) }),
+        new PutObjectCommand({
+          Bucket: this.name,
+          Key: key,
+          Body: body,
+          ContentLength: length,
+          ...extra,
+          ...encryptionParams(this.location),
+        }),
       ),
     );
   }
@@ -70,7 +77,13 @@ export class Bucket {
   async putFinal(key: string, body: Body, length: number, metadata: Metadata, signal?: AbortSignal): Promise<void> {
     await this.call('PutObject', key, () =>
       this.client.send(
-        new PutObjectCommand({ Bucket: this.name, Key: key, Body: body, ContentLength: length, ...finalObjectParams(this.location, metadata) }),
+        new PutObjectCommand({
+          Bucket: this.name,
+          Key: key,
+          Body: body,
+          ContentLength: length,
+          ...finalObjectParams(this.location, metadata),
+        }),
         signal ? { abortSignal: signal } : {},
       ),
     );
@@ -149,7 +162,14 @@ export class Bucket {
   async uploadPart(key: string, uploadId: string, partNumber: number, body: Body, length: number, signal?: AbortSignal): Promise<Part> {
     const res = await this.call('UploadPart', key, () =>
       this.client.send(
-        new UploadPartCommand({ Bucket: this.name, Key: key, UploadId: uploadId, PartNumber: partNumber, Body: body, ContentLength: length }),
+        new UploadPartCommand({
+          Bucket: this.name,
+          Key: key,
+          UploadId: uploadId,
+          PartNumber: partNumber,
+          Body: body,
+          ContentLength: length,
+        }),
         signal ? { abortSignal: signal } : {},
       ),
     );

@@ -39,7 +39,10 @@ export class S3Upload {
     try {
       info = JSON.parse(text) as UploadInfo;
     } catch {
-      throw new StoreError(500, `Storage location "${bucket.location.name}": ${keys.info} is not valid JSON; the upload's state is damaged.\n`);
+      throw new StoreError(
+        500,
+        `Storage location "${bucket.location.name}": ${keys.info} is not valid JSON; the upload's state is damaged.\n`,
+      );
     }
     const upload = new S3Upload(bucket, keys, info);
     if (info.uploadId) {

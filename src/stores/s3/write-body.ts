@@ -5,9 +5,10 @@
  * Parts count only up to the first failure; later ones stay in S3 as stored parts (see
  * countParts), never counted before the parts ahead of them exist.
  */
+
+import type { Readable } from 'node:stream';
 import { ERRORS } from '@tus/utils';
 import { BodyCut, bodyPieces } from '../body-pieces.js';
-import type { Readable } from 'node:stream';
 import { type CutPart, PartCutter } from './part-cutter.js';
 import type { PartSender, Send } from './part-sender.js';
 import type { StreamedPart } from './streamed-part.js';
