@@ -270,8 +270,16 @@ t.test('expiration: Upload-Expires, 410 once expired, cleanup from the command l
   const expires = res.headers.get('upload-expires');
   t.ok(expires && !Number.isNaN(Date.parse(expires)), `RFC 9110 date: ${expires}`);
   t.ok(Date.parse(expires as string) - Date.now() <= 1500, 'within the expiration');
-  await new Promise((r) => setTimeout(r, 1700));
-  t.equal((await head(url)).status, 410);
+  // Poll HEAD until the upload stops answering 200, within a deadline: it must then be 410, not before Upload-Expires.
+  const statuses = [(await head(url)).status];
+  t.equal(statuses[0], 200, 'not expired right after the PATCH');
+  const deadline = Date.now() + 6000;
+  while (statuses.at(-1) === 200 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+    statuses.push((await head(url)).status);
+  }
+  t.equal(statuses.at(-1), 410, `expired: HEAD answered ${[...new Set(statuses)].join(' then ')}`);
+  t.ok(Date.now() >= Date.parse(expires as string), 'not before Upload-Expires');
   t.equal((await patch(url, 3, Buffer.from('d'))).status, 410);
 });
 
