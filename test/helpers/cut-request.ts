@@ -15,15 +15,12 @@ export async function cutPatch(url: string, offset: number, data: Uint8Array, se
     req.on('error', () => resolve());
     req.on('response', (res) => {
       res.resume();
-      resolve();
+      res.on('end', () => resolve());
     });
-    req.write(data.subarray(0, sent), () => {
-      // Give the server time to take in the bytes before the connection dies.
-      setTimeout(() => {
-        req.destroy();
-        resolve();
-      }, 400);
-    });
+    req.on('close', () => resolve());
+    // The connection ends after the bytes sent (TCP delivers them before the FIN), short of
+    // the announced length: the server sees the body cut off after exactly `sent` bytes.
+    req.write(data.subarray(0, sent), () => req.socket?.end());
   });
 }
 

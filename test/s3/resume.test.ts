@@ -5,6 +5,7 @@ import { randomData, sha256 } from '../helpers/bytes.js';
 import { cutPatch, settledOffset } from '../helpers/cut-request.js';
 import { startProcess } from '../helpers/process.js';
 import { listKeys, objectSha256, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
+import { partsStored, until } from '../helpers/wait.js';
 
 const MiB = 1024 * 1024;
 const server = s3TestServer();
@@ -61,14 +62,12 @@ t.test('a server killed with SIGKILL mid-upload: a new process continues the upl
     const step = MiB;
     const pump = () => {
       if (sent >= 22 * MiB) {
-        // Let the server finish the parts it has, then kill it without warning.
-        setTimeout(() => {
+        // Once S3 has at least three whole parts, kill the server without warning.
+        until(async () => (await partsStored(first.url)) >= 3, 'three parts stored').then(() => {
           first.child.kill('SIGKILL');
-          setTimeout(() => {
-            req.destroy();
-            resolve();
-          }, 200);
-        }, 1500);
+          req.destroy();
+          resolve();
+        }, resolve);
         return;
       }
       req.write(data.subarray(sent, sent + step), () => {

@@ -4,6 +4,7 @@ import { createUpload, head, patch, TUS } from '../helpers/app.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
 import { startProcess } from '../helpers/process.js';
 import { objectSha256, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
+import { partsStored, until } from '../helpers/wait.js';
 
 const MiB = 1024 * 1024;
 const server = s3TestServer();
@@ -33,17 +34,18 @@ t.test('SIGTERM in the middle of a large PATCH: bytes received are saved, exit 0
     });
     const pump = () => {
       if (sent >= 17 * MiB) {
-        setTimeout(() => {
+        // Once S3 has three whole parts (15 MiB), stop the server.
+        void until(async () => (await partsStored(first.url)) >= 3, 'three parts stored').then(() => {
           first.child.kill('SIGTERM');
           probe = (async () => {
-            await new Promise((r) => setTimeout(r, 100));
+            await until(() => /stopping: saving what running uploads received/.test(first.output()), 'the server to start draining');
             // A new request while draining: 503 (or refused once the listener is closed).
             refused = await fetch(`${first.url}/files/`, { method: 'POST', headers: { ...TUS, 'Upload-Length': '1' } }).then(
               (r) => r.status,
               (e: Error) => (e.cause as { code?: string } | undefined)?.code ?? e.message,
             );
           })();
-        }, 500);
+        });
         return;
       }
       req.write(data.subarray(sent, sent + MiB), () => {

@@ -6,6 +6,7 @@ import { S3Upload } from '../../src/stores/s3/upload.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
 import { listKeys, objectSha256, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
 import { createUploadIn, makeStore, recordCommands, s3Location, writeBody, writeStream } from '../helpers/store.js';
+import { until } from '../helpers/wait.js';
 
 const MiB = 1024 * 1024;
 const server = s3TestServer();
@@ -151,7 +152,8 @@ t.test('streamed parts: sent while the body arrives, a failed one re-sent signed
   const body = new PassThrough();
   const writing = writeStream(store, id, 0, body, data.length);
   body.write(data.subarray(0, 3 * MiB));
-  await new Promise((r) => setTimeout(r, 300));
+  // Part 1 goes out while only 3 of its 5 MiB have arrived (the rest is not written yet).
+  await until(() => sent.length >= 1, 'part 1 to be sent');
   const earlyRequests = sent.length;
   const lastWrite = Date.now();
   body.end(data.subarray(3 * MiB));
@@ -173,7 +175,8 @@ t.test('streamed parts: sent while the body arrives, a failed one re-sent signed
   const cut = new PassThrough();
   const cutWriting = writeStream(store, cutId, 0, cut, cutData.length);
   cut.write(cutData.subarray(0, 7 * MiB));
-  await new Promise((r) => setTimeout(r, 300));
+  // The store has taken in all 7 MiB before the body breaks off.
+  await until(() => cut.readableLength === 0 && cut.writableLength === 0, 'the store to read the 7 MiB');
   cut.destroy(Object.assign(new Error('aborted'), { name: 'AbortError' }));
   t.equal(await cutWriting, 7 * MiB, 'the offset counts every byte that arrived');
   const keys = await listKeys(verify, server.bucket, root);
@@ -194,7 +197,7 @@ t.test('a slow client streaming its part does not hold up the full parts of othe
   const slowBody = new PassThrough();
   const slow = writeStream(store, slowId, 0, slowBody, slowData.length);
   slowBody.write(slowData.subarray(0, MiB)); // then the client stalls, in the middle of part 1
-  await new Promise((r) => setTimeout(r, 200));
+  await until(() => store.partsInFlight === 1, 'the slow part to stream');
 
   const fastId = newId();
   const fastData = randomData(12 * MiB + 7);
@@ -327,7 +330,9 @@ t.test('expired uploads are removed by listing .info objects', async (t) => {
   await writeBody(store, stale, 0, randomData(6 * MiB));
   await createUploadIn(store, finished, 2);
   await writeBody(store, finished, 0, Buffer.from('ok'));
-  await new Promise((r) => setTimeout(r, 20));
+  // Expiration is 1 ms: wait until that much time has passed since the last creation.
+  const created = Date.now();
+  await until(() => Date.now() > created + 1, 'the expiration to pass');
   t.equal(await store.deleteExpired(), 1);
   t.same(await listKeys(verify, server.bucket, root), [`${root}${finished}`, `${root}${finished}.info`], 'finished uploads stay');
 });

@@ -1,4 +1,5 @@
 import t from 'tap';
+import { PartCutter } from '../../src/stores/s3/part-cutter.js';
 import {
   capacity,
   choosePartLength,
@@ -86,28 +87,54 @@ t.test('deferred lengths can reach 5 TiB (or the configured maximum) within 10,0
   t.ok(nominalPartSize(plan, 1000) === plan.base && nominalPartSize(plan, 1001) === 2 * plan.base, 'doubling every 1,000 parts');
 });
 
-/** Replay how the store cuts requests of the given sizes into parts. */
-function simulate(plan: PartPlan, size: number | undefined, requests: Iterable<number>, equalParts = false, maxUploadSize = 0): number[] {
+/** One shared buffer: the cutter keeps views of the body's pieces, never copies. */
+const body = Buffer.allocUnsafeSlow(600 * MiB);
+
+/**
+ * Cut requests of the given sizes with the store's own PartCutter, carrying the tail from one
+ * request to the next as the store does; returns the part lengths (the last tail as a last part).
+ */
+function cutRequests(
+  plan: PartPlan,
+  size: number | undefined,
+  requests: Iterable<number>,
+  equalParts = false,
+  maxUploadSize = 0,
+): number[] {
   const parts: number[] = [];
   let start = 0;
   let tail = 0;
   for (const r of requests) {
-    let available = tail + r;
-    for (;;) {
-      const target = choosePartLength(plan, { partNumber: parts.length + 1, start, size, available, equalParts, maxUploadSize });
-      if (target === 0 || available < target) break;
-      parts.push(target);
-      start += target;
-      available -= target;
+    const cutter = new PartCutter(
+      {
+        plan,
+        size,
+        equalParts,
+        maxUploadSize,
+        firstPart: parts.length + 1,
+        start,
+        expectedBytes: r,
+        maxBytes: Number.MAX_SAFE_INTEGER,
+        canBeWhole: false,
+      },
+      tail > 0 ? body.subarray(0, tail) : undefined,
+    );
+    let rest: Buffer = body.subarray(0, r);
+    while (rest.length > 0) {
+      const taken = cutter.take(rest);
+      rest = taken.rest;
+      if (cutter.full) {
+        const part = cutter.next();
+        parts.push(part.length);
+        start += part.length;
+      } else if (!taken.piece) break;
     }
+    const end = cutter.end();
     tail = 0;
-    if (available > 0) {
-      const asPart =
-        choosePartLength(plan, { partNumber: parts.length + 1, start, size, available, equalParts, maxUploadSize }) === available;
-      if (asPart && (available >= MIN_PART_SIZE || start + available === size)) {
-        parts.push(available);
-        start += available;
-      } else tail = available;
+    if (end.kind === 'tail') tail = end.part.length;
+    else if (end.kind !== 'nothing' && end.part.length > 0) {
+      parts.push(end.part.length);
+      start += end.part.length;
     }
   }
   if (tail > 0) parts.push(tail);
@@ -132,7 +159,7 @@ t.test('requests of any size: parts stay within the limits, every non-last part 
   for (const [size, request] of cases) {
     for (const equal of [false, true]) {
       const plan = planParts({ size, preferred: MIN_PART_SIZE, equalParts: equal, maxUploadSize: 0 });
-      const parts = simulate(plan, size, chunks(size, request), equal);
+      const parts = cutRequests(plan, size, chunks(size, request), equal);
       const total = parts.reduce((a, b) => a + b, 0);
       t.equal(total, size, `${size} in ${request}-byte requests (equal ${equal}): every byte in a part`);
       t.ok(parts.length <= MAX_PARTS, `${parts.length} parts`);
@@ -145,7 +172,7 @@ t.test('requests of any size: parts stay within the limits, every non-last part 
   }
   // Deferred: 5 TiB in 8 MiB requests still fits.
   const plan = planParts({ size: undefined, preferred: MIN_PART_SIZE, equalParts: false, maxUploadSize: 0 });
-  const parts = simulate(plan, undefined, chunks(MAX_OBJECT_SIZE, 8 * MiB));
+  const parts = cutRequests(plan, undefined, chunks(MAX_OBJECT_SIZE, 8 * MiB));
   t.ok(parts.length <= MAX_PARTS, `deferred 5 TiB in 8 MiB requests: ${parts.length} parts`);
   t.ok(parts.slice(0, -1).every((p) => p >= MIN_PART_SIZE && p <= MAX_PART_SIZE));
 });
