@@ -100,8 +100,8 @@ max_upload_part_num = 10000
 min_segment_size = 5242880
 [filter:tempauth]
 use = egg:swift#tempauth
-user_test_tester = testing .admin
-user_test_reader = reading
+user_test_tester = tus-s3-test-secret-5e1f0c2a .admin
+user_test_reader = tus-s3-reader-secret-93b7d4e1
 [filter:copy]
 use = egg:swift#copy
 [filter:slo]
@@ -171,7 +171,7 @@ env_lines() {
   echo "S3_TEST_SSE_ENDPOINT=http://127.0.0.1:$SSE_PORT"
   echo "S3_TEST_REGION=us-east-1"
   echo "S3_TEST_KEY=test:tester"
-  echo "S3_TEST_SECRET=testing"
+  echo "S3_TEST_SECRET=tus-s3-test-secret-5e1f0c2a"
   echo "S3_TEST_BUCKET=$BUCKET"
   echo "S3_TEST_FORCE_PATH_STYLE=true"
   echo "S3_TEST_SWIFT_PIDS_DIR=$DIR/run"
