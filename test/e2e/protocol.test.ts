@@ -5,6 +5,7 @@ import t from 'tap';
 import { b64, createUpload, head, patch, startApp, TUS } from '../helpers/app.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
 import { s3LocationEnv, s3TestServer, uniqueRoot } from '../helpers/s3.js';
+import { metric } from '../helpers/wait.js';
 
 const MiB = 1024 * 1024;
 const OCTET = { 'Content-Type': 'application/offset+octet-stream' };
@@ -201,6 +202,8 @@ for (const [name, env] of locations) {
         t.equal((await head(url)).headers.get('upload-concat'), 'partial');
         urls.push(url);
       }
+      const count = (event: string) => metric(base, `tus_uploads_total{event="${event}",location="${name}"}`);
+      const [createdBefore, finishedBefore] = [await count('created'), await count('finished')];
       const res = await fetch(files, {
         method: 'POST',
         headers: {
@@ -211,6 +214,8 @@ for (const [name, env] of locations) {
       });
       t.equal(res.status, 201, await res.clone().text());
       const final = new URL(res.headers.get('location') as string, base).toString();
+      t.equal(await count('created'), createdBefore + 1, 'the final upload fires the created event (metrics, hooks)');
+      t.equal(await count('finished'), finishedBefore + 1, 'and the finished event');
       const h = await head(final);
       t.equal(h.headers.get('upload-length'), String(sizes.reduce((a, b) => a + b)));
       t.equal(h.headers.get('upload-offset'), h.headers.get('upload-length'));
@@ -219,6 +224,7 @@ for (const [name, env] of locations) {
       const body = Buffer.from(await (await fetch(final)).arrayBuffer());
       t.equal(sha256(body), sha256(Buffer.concat(parts)));
       t.equal((await patch(final, Number(h.headers.get('upload-offset')), Buffer.alloc(0))).status, 403, 'PATCH to a final upload refused');
+      t.equal((await patch(final, 0, Buffer.from('x'))).status, 403, 'whatever its offset');
 
       const unfinished = await createUpload(base, 10, { 'Upload-Concat': 'partial' });
       const notPartial = await createUpload(base, 0);
