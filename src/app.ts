@@ -107,40 +107,44 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   const byName = new Map(stores.map((s) => [s.name, s]));
   for (const { path, location } of mountPaths(config)) {
     const store = byName.get(location.name);
-    if (!store) continue;
-    const tus = createEngine({
-      path,
-      datastore: store.datastore,
-      locker: store.locker,
-      maxSize: config.maxUploadSize,
-      ...(config.publicUrl ? { publicUrl: config.publicUrl } : {}),
-      trustProxy: config.trustProxy,
-      terminateFinished: config.terminateFinished,
-    });
-    if (metrics) {
-      // Every request is handled by exactly one mount's Server, so each counts its own.
-      const labels = { location: location.name };
-      tus.on(EVENTS.POST_CREATE, () => metrics.uploads.inc({ event: 'created', ...labels }));
-      tus.on(EVENTS.POST_TERMINATE, () => metrics.uploads.inc({ event: 'terminated', ...labels }));
-      tus.on(EVENTS.POST_FINISH, (_req: unknown, _res: unknown, upload: Upload) => {
-        metrics.uploads.inc({ event: 'finished', ...labels });
-        if (upload.creation_date) metrics.uploadDuration.observe(labels, (Date.now() - Date.parse(upload.creation_date)) / 1000);
-      });
-    }
-    await app.register(tusRoutes, {
-      path,
-      engine: tus,
-      datastore: store.datastore,
-      locker: store.locker,
-      location: location.name,
-      downloads: config.downloadEnabled,
-      tempDir: config.tempDir,
-      extraExtensions: ['checksum'],
-      maxSize: config.maxUploadSize,
-      tracker: app.tusRequests,
-      ...(metrics ? { onBytes: (n: number) => metrics.bytesReceived.inc({ location: location.name }, n) } : {}),
-      ...(config.publicUrl ? { publicUrl: config.publicUrl } : {}),
-    });
+    if (store) await mountLocation(app, config, path, store, metrics);
   }
   return app;
+}
+
+/** One mount path of a location: its @tus/server (with metrics on its upload events) behind the tus routes. */
+async function mountLocation(app: FastifyInstance, config: Config, path: string, store: LocationStore, metrics?: Metrics): Promise<void> {
+  const engine = createEngine({
+    path,
+    datastore: store.datastore,
+    locker: store.locker,
+    maxSize: config.maxUploadSize,
+    ...(config.publicUrl ? { publicUrl: config.publicUrl } : {}),
+    trustProxy: config.trustProxy,
+    terminateFinished: config.terminateFinished,
+  });
+  const labels = { location: store.name };
+  if (metrics) {
+    // Every request is handled by exactly one mount's engine, so each counts its own.
+    engine.on(EVENTS.POST_CREATE, () => metrics.uploads.inc({ event: 'created', ...labels }));
+    engine.on(EVENTS.POST_TERMINATE, () => metrics.uploads.inc({ event: 'terminated', ...labels }));
+    engine.on(EVENTS.POST_FINISH, (_req: unknown, _res: unknown, upload: Upload) => {
+      metrics.uploads.inc({ event: 'finished', ...labels });
+      if (upload.creation_date) metrics.uploadDuration.observe(labels, (Date.now() - Date.parse(upload.creation_date)) / 1000);
+    });
+  }
+  await app.register(tusRoutes, {
+    path,
+    engine,
+    datastore: store.datastore,
+    locker: store.locker,
+    location: store.name,
+    downloads: config.downloadEnabled,
+    tempDir: config.tempDir,
+    extraExtensions: ['checksum'],
+    maxSize: config.maxUploadSize,
+    tracker: app.tusRequests,
+    ...(metrics ? { onBytes: (n: number) => metrics.bytesReceived.inc(labels, n) } : {}),
+    ...(config.publicUrl ? { publicUrl: config.publicUrl } : {}),
+  });
 }

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import type { z } from 'zod';
 import { type Env, readEnvironment } from './env.js';
 import { DRIVERS, KNOWN_SUFFIXES, localLocationSchema, s3CrossChecks, s3LocationSchema, serverSchema } from './schema.js';
-import type { Config, Location } from './types.js';
+import type { Config, Location, S3Location } from './types.js';
 
 export type { Config, LocalLocation, Location, S3Location } from './types.js';
 
@@ -52,6 +52,92 @@ function normalisePrefix(root: string): string {
   return trimmed ? `${trimmed}/` : '';
 }
 
+/** One location of STORAGE_LOCATIONS, validated by its driver's schema; problems and warnings are collected. */
+function parseLocation(
+  env: Env,
+  raw: string,
+  chunkSize: number | undefined,
+  seen: Set<string>,
+  problems: string[],
+  warnings: string[],
+): Location | undefined {
+  const name = raw.toLowerCase();
+  if (!/^[a-z][a-z0-9_]*$/.test(name)) {
+    problems.push(
+      `STORAGE_LOCATIONS=${show(env.STORAGE_LOCATIONS)}: location name "${raw}" must start with a letter and hold only letters, digits and _`,
+    );
+    return undefined;
+  }
+  if (seen.has(name)) {
+    problems.push(`STORAGE_LOCATIONS=${show(env.STORAGE_LOCATIONS)}: location "${raw}" is listed twice`);
+    return undefined;
+  }
+  seen.add(name);
+  const prefix = `STORAGE_${name.toUpperCase()}_`;
+  const driverValue = env[`${prefix}DRIVER`]?.trim();
+  // Zero-config start: the implicit "local" location needs no driver variable.
+  const driver = driverValue || (name === 'local' && !env.STORAGE_LOCATIONS?.trim() ? 'local' : undefined);
+  if (!driver) {
+    problems.push(
+      `${prefix}DRIVER=unset: required for the location "${name}" listed in STORAGE_LOCATIONS; expected one of ${DRIVERS.join(', ')}`,
+    );
+    return undefined;
+  }
+  if (!(DRIVERS as readonly string[]).includes(driver)) {
+    problems.push(`${prefix}DRIVER=${show(driverValue)}: unknown driver; expected one of ${DRIVERS.join(', ')}`);
+    return undefined;
+  }
+  for (const key of Object.keys(env)) {
+    if (key.startsWith(prefix) && !KNOWN_SUFFIXES[driver as 'local' | 's3'].includes(key.slice(prefix.length).replace(/_FILE$/, ''))) {
+      warnings.push(
+        `${key} is not a setting of the ${driver} driver and is ignored; known: ${KNOWN_SUFFIXES[driver as 'local' | 's3'].join(', ')}`,
+      );
+    }
+  }
+  if (driver === 'local') {
+    const v = check(localLocationSchema, pick(env, prefix, Object.keys(localLocationSchema.shape)), prefix, problems, new Set());
+    return v ? { name, driver: 'local', root: v.ROOT ?? './uploads' } : undefined;
+  }
+  const schema = s3LocationSchema(chunkSize ?? 5 * 1024 * 1024);
+  const rawValues = pick(env, prefix, Object.keys(schema.shape));
+  const v = check(schema, rawValues, prefix, problems, new Set(['KEY', 'SECRET']));
+  const cross = s3CrossChecks(rawValues);
+  for (const { key, message } of cross) {
+    const value = key === 'KEY' || key === 'SECRET' ? (rawValues[key] ? '(hidden)' : 'unset') : show(rawValues[key]);
+    problems.push(`${prefix}${key}=${value}: ${message}`);
+  }
+  if (!v || cross.length > 0) return undefined;
+  return s3LocationOf(name, v);
+}
+
+/** The typed S3 location from its validated variables. */
+function s3LocationOf(name: string, v: z.infer<ReturnType<typeof s3LocationSchema>>): S3Location {
+  return {
+    name,
+    driver: 's3',
+    bucket: v.BUCKET,
+    region: v.REGION,
+    ...(v.KEY && v.SECRET ? { credentials: { accessKeyId: v.KEY, secretAccessKey: v.SECRET } } : {}),
+    root: normalisePrefix(v.ROOT ?? ''),
+    ...(v.ENDPOINT ? { endpoint: v.ENDPOINT } : {}),
+    forcePathStyle: v.FORCE_PATH_STYLE,
+    ...(v.ACL ? { acl: v.ACL } : {}),
+    ...(v.SERVER_SIDE_ENCRYPTION ? { serverSideEncryption: v.SERVER_SIDE_ENCRYPTION } : {}),
+    ...(v.SERVER_SIDE_ENCRYPTION_KMS_KEY_ID ? { kmsKeyId: v.SERVER_SIDE_ENCRYPTION_KMS_KEY_ID } : {}),
+    connectionTimeout: v.CONNECTION_TIMEOUT,
+    socketTimeout: v.SOCKET_TIMEOUT,
+    maxSockets: v.MAX_SOCKETS,
+    keepAlive: v.KEEP_ALIVE,
+    chunkSize: v.TUS__CHUNK_SIZE,
+    partConcurrency: v.PART_CONCURRENCY,
+    partMemory: v.PART_MEMORY,
+    equalPartSize: v.EQUAL_PART_SIZE,
+    streamParts: v.STREAM_PARTS,
+    maxAttempts: v.MAX_ATTEMPTS,
+    checksumCalculation: v.CHECKSUM_CALCULATION ?? 'WHEN_REQUIRED',
+  };
+}
+
 export function parseConfig(env: Env): Config {
   const problems: string[] = [];
   const warnings: string[] = [];
@@ -64,77 +150,8 @@ export function parseConfig(env: Env): Config {
   const seen = new Set<string>();
   const locations: Location[] = [];
   for (const raw of names) {
-    const name = raw.toLowerCase();
-    if (!/^[a-z][a-z0-9_]*$/.test(name)) {
-      problems.push(
-        `STORAGE_LOCATIONS=${show(env.STORAGE_LOCATIONS)}: location name "${raw}" must start with a letter and hold only letters, digits and _`,
-      );
-      continue;
-    }
-    if (seen.has(name)) {
-      problems.push(`STORAGE_LOCATIONS=${show(env.STORAGE_LOCATIONS)}: location "${raw}" is listed twice`);
-      continue;
-    }
-    seen.add(name);
-    const prefix = `STORAGE_${name.toUpperCase()}_`;
-    const driverValue = env[`${prefix}DRIVER`]?.trim();
-    // Zero-config start: the implicit "local" location needs no driver variable.
-    const driver = driverValue || (name === 'local' && !env.STORAGE_LOCATIONS?.trim() ? 'local' : undefined);
-    if (!driver) {
-      problems.push(
-        `${prefix}DRIVER=unset: required for the location "${name}" listed in STORAGE_LOCATIONS; expected one of ${DRIVERS.join(', ')}`,
-      );
-      continue;
-    }
-    if (!(DRIVERS as readonly string[]).includes(driver)) {
-      problems.push(`${prefix}DRIVER=${show(driverValue)}: unknown driver; expected one of ${DRIVERS.join(', ')}`);
-      continue;
-    }
-    for (const key of Object.keys(env)) {
-      if (key.startsWith(prefix) && !KNOWN_SUFFIXES[driver as 'local' | 's3'].includes(key.slice(prefix.length).replace(/_FILE$/, ''))) {
-        warnings.push(
-          `${key} is not a setting of the ${driver} driver and is ignored; known: ${KNOWN_SUFFIXES[driver as 'local' | 's3'].join(', ')}`,
-        );
-      }
-    }
-    if (driver === 'local') {
-      const v = check(localLocationSchema, pick(env, prefix, Object.keys(localLocationSchema.shape)), prefix, problems, new Set());
-      if (v) locations.push({ name, driver: 'local', root: v.ROOT ?? './uploads' });
-      continue;
-    }
-    const schema = s3LocationSchema(server?.TUS_CHUNK_SIZE ?? 5 * 1024 * 1024);
-    const rawValues = pick(env, prefix, Object.keys(schema.shape));
-    const v = check(schema, rawValues, prefix, problems, new Set(['KEY', 'SECRET']));
-    const cross = s3CrossChecks(rawValues);
-    for (const { key, message } of cross) {
-      const value = key === 'KEY' || key === 'SECRET' ? (rawValues[key] ? '(hidden)' : 'unset') : show(rawValues[key]);
-      problems.push(`${prefix}${key}=${value}: ${message}`);
-    }
-    if (!v || cross.length > 0) continue;
-    locations.push({
-      name,
-      driver: 's3',
-      bucket: v.BUCKET,
-      region: v.REGION,
-      ...(v.KEY && v.SECRET ? { credentials: { accessKeyId: v.KEY, secretAccessKey: v.SECRET } } : {}),
-      root: normalisePrefix(v.ROOT ?? ''),
-      ...(v.ENDPOINT ? { endpoint: v.ENDPOINT } : {}),
-      forcePathStyle: v.FORCE_PATH_STYLE,
-      ...(v.ACL ? { acl: v.ACL } : {}),
-      ...(v.SERVER_SIDE_ENCRYPTION ? { serverSideEncryption: v.SERVER_SIDE_ENCRYPTION } : {}),
-      ...(v.SERVER_SIDE_ENCRYPTION_KMS_KEY_ID ? { kmsKeyId: v.SERVER_SIDE_ENCRYPTION_KMS_KEY_ID } : {}),
-      connectionTimeout: v.CONNECTION_TIMEOUT,
-      socketTimeout: v.SOCKET_TIMEOUT,
-      maxSockets: v.MAX_SOCKETS,
-      keepAlive: v.KEEP_ALIVE,
-      chunkSize: v.TUS__CHUNK_SIZE,
-      partConcurrency: v.PART_CONCURRENCY,
-      partMemory: v.PART_MEMORY,
-      equalPartSize: v.EQUAL_PART_SIZE,
-      streamParts: v.STREAM_PARTS,
-      maxAttempts: v.MAX_ATTEMPTS,
-      checksumCalculation: v.CHECKSUM_CALCULATION ?? 'WHEN_REQUIRED',
-    });
+    const location = parseLocation(env, raw, server?.TUS_CHUNK_SIZE, seen, problems, warnings);
+    if (location) locations.push(location);
   }
   if (names.length === 0) problems.push('STORAGE_LOCATIONS: lists no location; expected names such as local or s3,local');
 

@@ -69,150 +69,160 @@ function bytesStored(request: FastifyRequest, response: Response): number {
   return request.method === 'PATCH' && before !== undefined ? Math.max(0, after - before) : 0;
 }
 
-export const tusRoutes: FastifyPluginAsync<TusRoutesOptions> = async (app: FastifyInstance, options) => {
-  const { path, engine, datastore: store, location } = options;
+/** A read that changes nothing, for callers without the upload's lock. */
+const readWithoutLock = (store: DataStore, id: string): Promise<Upload> =>
+  isUploadReader(store) ? store.readUpload(id) : store.getUpload(id);
+
+function send(o: TusRoutesOptions, request: FastifyRequest, reply: FastifyReply, answer: Answer) {
+  if (answer.status >= 400) request.log.info({ location: o.location, status: answer.status }, answer.body.trim());
+  if (REASONS[answer.status]) reply.raw.statusMessage = REASONS[answer.status] as string;
+  return reply
+    .code(answer.status)
+    .headers(answer.headers ?? {})
+    .send(answer.body);
+}
+
+/** Step 2: the checks before @tus/server; an answer ends the request, a verified body passes on. */
+async function check(o: TusRoutesOptions, request: FastifyRequest, id: string | undefined): Promise<Answer | { spooled?: SpooledBody }> {
+  const { method } = request;
+  const guard = checkTusRequest(method, request.headers);
+  if (guard) return guard;
+  const concat = header(request, 'upload-concat');
+  if (method === 'POST' && concat !== undefined && concat !== 'partial') return createFinalUpload(o, request, concat);
+  if (method === 'PATCH') {
+    const refused = await refusePatchToFinal(id, (upload) => readWithoutLock(o.datastore, upload));
+    if (refused) return refused;
+  }
+  return verifyChecksum(o, request);
+}
+
+/** `POST` with `Upload-Concat: final;...`: created by the concatenation module, tracked for shutdown. */
+async function createFinalUpload(o: TusRoutesOptions, request: FastifyRequest, concat: string): Promise<Answer> {
+  const parsed = parseConcatHeader(concat, o.path);
+  if (parsed.kind === 'invalid') return plain(400, parsed.message);
+  if (parsed.kind !== 'final' || !isConcatenator(o.datastore)) return plain(501, 'This location does not support concatenation');
+  const creation = createFinal({
+    request: new Request(new URL(request.url, 'http://localhost'), { method: request.method, headers: webHeaders(request) }),
+    header: parsed,
+    metadataHeader: header(request, 'upload-metadata'),
+    lengthHeader: header(request, 'upload-length'),
+    path: o.path,
+    maxSize: o.maxSize,
+    store: o.datastore,
+    locker: o.locker,
+    engine: o.engine,
+    urlOf: (newId) => `${o.publicUrl ?? `${request.protocol}://${request.headers.host ?? 'localhost'}`}${o.path}/${newId}`,
+  });
+  o.tracker.track(request.raw, creation);
+  return creation;
+}
+
+/** `Upload-Checksum`: spool and hash the body; only a body that matches goes on (460 otherwise). */
+async function verifyChecksum(o: TusRoutesOptions, request: FastifyRequest): Promise<Answer | { spooled?: SpooledBody }> {
+  const checksum = header(request, 'upload-checksum');
+  const withBody = request.method === 'PATCH' || request.method === 'POST';
+  if (checksum === undefined || !withBody || request.headers['content-type'] !== 'application/offset+octet-stream') return {};
+  const parsed = parseChecksumHeader(checksum);
+  if (typeof parsed === 'string') return plain(400, parsed);
+  let spooled: SpooledBody;
+  try {
+    spooled = await spoolAndVerify(request.raw, parsed, o.tempDir);
+  } catch {
+    // The client went away before the body was complete: nothing verifiable to keep.
+    return plain(400, 'The request body ended before it was complete; its checksum cannot be verified');
+  }
+  if (spooled.matches) return { spooled };
+  await spooled.dispose();
+  return plain(460, `Checksum Mismatch: the body does not match Upload-Checksum (${parsed.algorithm}); nothing was stored, send it again`);
+}
+
+/** Step 3: the cached state is trusted unless the request says it may be stale. */
+function refreshState(store: DataStore, request: FastifyRequest, id: string | undefined): void {
+  if (!id || !isStateCache(store)) return;
+  const { method } = request;
+  const clientOffset = integer(request.headers['upload-offset']);
+  if (method === 'HEAD' || method === 'DELETE' || (method === 'PATCH' && clientOffset !== store.cachedOffset(id))) store.invalidate(id);
+}
+
+/** Step 4: @tus/server handles the request; the body goes straight to a store that reads bodies. */
+function handOver(o: TusRoutesOptions, request: FastifyRequest, reply: FastifyReply, spooled: SpooledBody | undefined): Promise<Response> {
+  const hasBody =
+    (request.method === 'PATCH' || request.method === 'POST') && request.headers['content-type'] === 'application/offset+octet-stream';
+  const body: Readable | undefined = spooled ? spooled.open() : hasBody ? request.raw : undefined;
+  const url = new URL(request.url, `http://${request.headers.host ?? 'localhost'}`);
+  const init = { method: request.method, headers: webHeaders(request) };
+  let webRequest: Request;
+  if (body && isBodyWriter(o.datastore)) {
+    webRequest = requestWithDirectBody(url, init, body, spooled?.size ?? integer(request.headers['content-length']));
+  } else if (spooled) {
+    webRequest = new Request(url, { ...init, body: Readable.toWeb(spooled.open()) as ReadableStream, duplex: 'half' } as RequestInit);
+  } else {
+    webRequest = new NodeRequest({ req: request.raw, res: reply.raw });
+  }
+  const handling = o.engine.handleWeb(webRequest);
+  o.tracker.track(request.raw, handling);
+  return handling;
+}
+
+/** Steps 4 and 5 on the hijacked reply: @tus/server's answer, adjusted, and what it stored for the log and metrics. */
+async function forward(o: TusRoutesOptions, request: FastifyRequest, reply: FastifyReply, id: string | undefined, spooled?: SpooledBody) {
+  reply.hijack();
+  // Headers set by hooks (CORS, request id) on the Fastify reply, which hijack skips.
+  for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) reply.raw.setHeader(name, value as string);
+  try {
+    const response = await handOver(o, request, reply, spooled);
+    const stored = bytesStored(request, response);
+    if (stored > 0 && request.tus) {
+      o.onBytes?.(stored);
+      request.tus.bytes = stored;
+    }
+    const created =
+      request.method === 'POST' && response.status === 201 ? uploadIdOf(response.headers.get('location') ?? '', o.path) : undefined;
+    if (created && request.tus) request.tus.uploadId = created;
+    if (response.status === 423) request.log.warn({ location: o.location, uploadId: id }, 'upload lock not released in time; answered 423');
+    const adjusted = await adjustAnswer(response, {
+      method: request.method,
+      extraExtensions: o.extraExtensions,
+      currentOffset: async () => (id ? (await readWithoutLock(o.datastore, id).catch(() => undefined))?.offset : undefined),
+    });
+    await sendNodeResponse(reply.raw, adjusted);
+  } catch (error) {
+    request.log.error({ err: error, location: o.location }, 'tus handler failed');
+    if (!reply.raw.headersSent) reply.raw.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8', 'Tus-Resumable': '1.0.0' });
+    reply.raw.end('Internal error while handling the upload; see the server log\n');
+  } finally {
+    await spooled?.dispose();
+  }
+}
+
+export const tusRoutes: FastifyPluginAsync<TusRoutesOptions> = async (app: FastifyInstance, o) => {
   app.removeAllContentTypeParsers();
   // Leave every body untouched for the store to stream.
   app.addContentTypeParser('*', (_request, _payload, done) => done(null));
-  /** A read that changes nothing, for callers without the upload's lock. */
-  const read = (id: string): Promise<Upload> => (isUploadReader(store) ? store.readUpload(id) : store.getUpload(id));
-
-  const send = (request: FastifyRequest, reply: FastifyReply, answer: Answer) => {
-    if (answer.status >= 400) request.log.info({ location, status: answer.status }, answer.body.trim());
-    if (REASONS[answer.status]) reply.raw.statusMessage = REASONS[answer.status] as string;
-    return reply
-      .code(answer.status)
-      .headers(answer.headers ?? {})
-      .send(answer.body);
-  };
-
-  /** Step 2: the checks before @tus/server; an answer ends the request, a body passes on. */
-  const check = async (request: FastifyRequest, id: string | undefined): Promise<Answer | { spooled?: SpooledBody }> => {
-    const { method } = request;
-    const guard = checkTusRequest(method, request.headers);
-    if (guard) return guard;
-    const concat = header(request, 'upload-concat');
-    if (method === 'POST' && concat !== undefined && concat !== 'partial') {
-      const parsed = parseConcatHeader(concat, path);
-      if (parsed.kind === 'invalid') return plain(400, parsed.message);
-      if (parsed.kind !== 'final' || !isConcatenator(store)) return plain(501, 'This location does not support concatenation');
-      const finalCreation = createFinal({
-        request: new Request(new URL(request.url, 'http://localhost'), { method, headers: webHeaders(request) }),
-        header: parsed,
-        metadataHeader: header(request, 'upload-metadata'),
-        lengthHeader: header(request, 'upload-length'),
-        path,
-        maxSize: options.maxSize,
-        store,
-        locker: options.locker,
-        engine,
-        urlOf: (newId) => `${options.publicUrl ?? `${request.protocol}://${request.headers.host ?? 'localhost'}`}${path}/${newId}`,
-      });
-      options.tracker.track(request.raw, finalCreation);
-      return finalCreation;
-    }
-    if (method === 'PATCH') {
-      const refused = await refusePatchToFinal(id, read);
-      if (refused) return refused;
-    }
-    const checksum = header(request, 'upload-checksum');
-    if (checksum === undefined || request.headers['content-type'] !== 'application/offset+octet-stream') return {};
-    const parsed = parseChecksumHeader(checksum);
-    if (typeof parsed === 'string') return plain(400, parsed);
-    let spooled: SpooledBody;
-    try {
-      spooled = await spoolAndVerify(request.raw, parsed, options.tempDir);
-    } catch {
-      // The client went away before the body was complete: nothing verifiable to keep.
-      return plain(400, 'The request body ended before it was complete; its checksum cannot be verified');
-    }
-    if (spooled.matches) return { spooled };
-    await spooled.dispose();
-    return plain(
-      460,
-      `Checksum Mismatch: the body does not match Upload-Checksum (${parsed.algorithm}); nothing was stored, send it again`,
-    );
-  };
-
-  /** Step 3: the cached state is trusted unless the request says it may be stale. */
-  const refreshState = (request: FastifyRequest, id: string | undefined) => {
-    if (!id || !isStateCache(store)) return;
-    const { method } = request;
-    const clientOffset = integer(request.headers['upload-offset']);
-    if (method === 'HEAD' || method === 'DELETE' || (method === 'PATCH' && clientOffset !== store.cachedOffset(id))) store.invalidate(id);
-  };
-
-  /** Step 4: @tus/server handles the request; the body goes straight to a store that reads bodies. */
-  const handOver = async (request: FastifyRequest, reply: FastifyReply, spooled: SpooledBody | undefined): Promise<Response> => {
-    const hasBody = request.headers['content-type'] === 'application/offset+octet-stream';
-    const body: Readable | undefined = spooled ? spooled.open() : hasBody ? request.raw : undefined;
-    const url = new URL(request.url, `http://${request.headers.host ?? 'localhost'}`);
-    const init = { method: request.method, headers: webHeaders(request) };
-    let webRequest: Request;
-    if (body && isBodyWriter(store)) {
-      webRequest = requestWithDirectBody(url, init, body, spooled?.size ?? integer(request.headers['content-length']));
-    } else if (spooled) {
-      webRequest = new Request(url, { ...init, body: Readable.toWeb(spooled.open()) as ReadableStream, duplex: 'half' } as RequestInit);
-    } else {
-      webRequest = new NodeRequest({ req: request.raw, res: reply.raw });
-    }
-    const handling = engine.handleWeb(webRequest);
-    options.tracker.track(request.raw, handling);
-    return handling;
-  };
-
   const handle = async (request: FastifyRequest, reply: FastifyReply) => {
     // 1.
-    const id = uploadIdOf(request.url, path);
-    request.tus = { location, ...(id ? { uploadId: id } : {}) };
+    const id = uploadIdOf(request.url, o.path);
+    request.tus = { location: o.location, ...(id ? { uploadId: id } : {}) };
     // 2.
-    if (options.tracker.draining)
+    if (o.tracker.draining)
       return send(
+        o,
         request,
         reply,
         plain(503, 'The server is shutting down; retry in a moment', { 'Retry-After': '1', Connection: 'close' }),
       );
     if (request.method === 'GET') {
-      if (!options.downloads) return send(request, reply, plain(404, 'Downloads are disabled on this server (TUS_DOWNLOAD_ENABLED=false)'));
-      return download(request, reply, store, id);
+      if (!o.downloads) return send(o, request, reply, plain(404, 'Downloads are disabled on this server (TUS_DOWNLOAD_ENABLED=false)'));
+      return download(request, reply, o.datastore, id);
     }
-    const checked = await check(request, id);
-    if ('status' in checked) return send(request, reply, checked);
-    const { spooled } = checked;
+    const checked = await check(o, request, id);
+    if ('status' in checked) return send(o, request, reply, checked);
     // 3.
-    refreshState(request, id);
-    reply.hijack();
-    // Headers set by hooks (CORS, request id) on the Fastify reply, which hijack skips.
-    for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) reply.raw.setHeader(name, value as string);
-    try {
-      // 4.
-      const response = await handOver(request, reply, spooled);
-      const stored = bytesStored(request, response);
-      if (stored > 0) {
-        options.onBytes?.(stored);
-        request.tus.bytes = stored;
-      }
-      if (request.method === 'POST' && response.status === 201) {
-        const created = uploadIdOf(response.headers.get('location') ?? '', path);
-        if (created) request.tus.uploadId = created;
-      }
-      if (response.status === 423) request.log.warn({ location, uploadId: id }, 'upload lock not released in time; answered 423');
-      // 5.
-      const adjusted = await adjustAnswer(response, {
-        method: request.method,
-        extraExtensions: options.extraExtensions,
-        currentOffset: async () => (id ? (await read(id).catch(() => undefined))?.offset : undefined),
-      });
-      await sendNodeResponse(reply.raw, adjusted);
-    } catch (error) {
-      request.log.error({ err: error, location }, 'tus handler failed');
-      if (!reply.raw.headersSent) reply.raw.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8', 'Tus-Resumable': '1.0.0' });
-      reply.raw.end('Internal error while handling the upload; see the server log\n');
-    } finally {
-      await spooled?.dispose();
-    }
+    refreshState(o.datastore, request, id);
+    // 4. and 5.
+    return forward(o, request, reply, id, checked.spooled);
   };
-  for (const url of [path || '/', `${path}/*`]) app.route({ method: METHODS, url, exposeHeadRoute: false, handler: handle });
+  for (const url of [o.path || '/', `${o.path}/*`]) app.route({ method: METHODS, url, exposeHeadRoute: false, handler: handle });
 };
 
 function webHeaders(request: FastifyRequest): [string, string][] {

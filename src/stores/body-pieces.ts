@@ -11,6 +11,17 @@ export class BodyCut extends Error {
   override name = 'BodyCut';
 }
 
+/** The error of a body that broke off (not of a store or a bug): what arrived before it is kept. */
+export function isBodyCut(error: unknown): boolean {
+  const code = (error as { code?: string } | undefined)?.code;
+  return (
+    error instanceof BodyCut ||
+    code === 'ECONNRESET' ||
+    code === 'ERR_STREAM_PREMATURE_CLOSE' ||
+    (error instanceof Error && error.message === 'aborted')
+  );
+}
+
 export async function* bodyPieces(body: Readable, stop?: AbortSignal): AsyncGenerator<Buffer> {
   let wake: (() => void) | undefined;
   let ended = false;

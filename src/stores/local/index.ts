@@ -1,24 +1,50 @@
 import { constants, createReadStream, createWriteStream } from 'node:fs';
 import { access, mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { FileStore } from '@tus/file-store';
-import { Upload } from '@tus/utils';
+import { ERRORS, Upload } from '@tus/utils';
 import type { LocalLocation } from '../../config/index.js';
-import type { Concatenator, Prober, RangedReader } from '../capabilities.js';
+import { bodyPieces, isBodyCut } from '../body-pieces.js';
+import type { BodyWriteOptions, BodyWriter, Concatenator, Prober, RangedReader } from '../capabilities.js';
 
 export interface LocalStoreOptions {
   /** Milliseconds after creation an unfinished upload expires; 0 never. */
   expiration: number;
 }
 
-/** @tus/file-store, plus ranged reads for downloads. */
-export class LocalStore extends FileStore implements RangedReader, Concatenator, Prober {
+/** @tus/file-store, plus ranged reads for downloads, concatenation and bodies read directly. */
+export class LocalStore extends FileStore implements BodyWriter, RangedReader, Concatenator, Prober {
   readonly root: string;
   constructor(root: string, expiration: number) {
     super({ directory: root, expirationPeriodInMilliseconds: expiration });
     this.root = root;
+  }
+
+  /**
+   * The raw body into the file. Every byte that arrived is written, also when the body breaks
+   * off or `stop` asks for the lock (@tus/server's own stream drops the bytes still in its
+   * buffers when the connection dies); past `maxBytes` what fits is kept and 413 answered.
+   */
+  async writeBody(id: string, offset: number, body: Readable, { maxBytes, stop }: BodyWriteOptions): Promise<number> {
+    let tooLarge = false;
+    const within = async function* () {
+      let room = maxBytes;
+      try {
+        for await (const piece of bodyPieces(body, stop)) {
+          if (piece.length > room) tooLarge = true;
+          if (room > 0) yield piece.length > room ? piece.subarray(0, room) : piece;
+          room -= Math.min(room, piece.length);
+          if (tooLarge) return;
+        }
+      } catch (error) {
+        if (!isBodyCut(error)) throw error;
+      }
+    };
+    const end = await this.write(Readable.from(within(), { objectMode: false }), id, offset);
+    if (tooLarge) throw ERRORS.ERR_SIZE_EXCEEDED;
+    return end;
   }
 
   async concatenate(id: string, partialIds: readonly string[], metadata: Record<string, string | null> | undefined): Promise<number> {

@@ -8,8 +8,8 @@
 
 import type { Readable } from 'node:stream';
 import { ERRORS } from '@tus/utils';
-import { BodyCut, bodyPieces } from '../body-pieces.js';
-import { type CutPart, PartCutter } from './part-cutter.js';
+import { bodyPieces, isBodyCut } from '../body-pieces.js';
+import { type CutPart, PartCutter, type Remainder } from './part-cutter.js';
 import type { PartSender, Send } from './part-sender.js';
 import type { StreamedPart } from './streamed-part.js';
 import type { S3Upload } from './upload.js';
@@ -28,7 +28,6 @@ export interface WriteOptions {
 
 /** Returns the upload's offset afterwards. A failed part rejects (the parts before it count). */
 export async function writeBody(upload: S3Upload, sender: PartSender, body: Readable, o: WriteOptions): Promise<number> {
-  const tail = await upload.readTail();
   const cutter = new PartCutter(
     {
       plan: upload.info.plan,
@@ -42,23 +41,53 @@ export async function writeBody(upload: S3Upload, sender: PartSender, body: Read
       stored: upload.storedSizes,
       canBeWhole: upload.info.uploadId === undefined,
     },
-    tail,
+    await upload.readTail(),
   );
   const sendOf =
     (part: Readonly<CutPart>): Send =>
     (bytes, length, signal) =>
       part.whole ? upload.sendWhole(bytes, length, signal) : upload.sendPart(part.number, bytes, length, signal);
+  const { sent, cut } = await sendParts(cutter, sender, sendOf, bodyPieces(body, o.stop));
+
+  const settled = await Promise.allSettled(sent);
+  const accepted = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const failure = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected')?.reason;
+  if (accepted.some((p) => p.PartNumber === 0)) {
+    await upload.finishedWhole();
+    return finish(upload, cutter.tooLarge, cut);
+  }
+  upload.record(accepted);
+  if (failure) throw failure;
+
+  const remainder = cutter.end();
+  // Nothing arrived: nothing changes, unless the length this request declared (deferred
+  // length) makes the bytes already held the whole upload.
+  if (cutter.received === 0 && sent.length === 0 && remainder.kind !== 'last') return finish(upload, false, cut);
+  await keepRemainder(upload, remainder, (part) => sender.dispatch(part, sendOf(part), undefined));
+  return finish(upload, cutter.tooLarge, cut);
+}
+
+/**
+ * Read the body through the cutter and start sending each part (streamed while it fills when
+ * the request will fill it). Stops at the body's end, a failed part, or bytes past the limit;
+ * a body that broke off is reported as `cut`, with everything before it kept in the cutter.
+ */
+async function sendParts(
+  cutter: PartCutter,
+  sender: PartSender,
+  sendOf: (part: Readonly<CutPart>) => Send,
+  pieces: AsyncIterable<Buffer>,
+): Promise<{ sent: Array<Promise<Part>>; cut: unknown }> {
   const sent: Array<Promise<Part>> = [];
   let failed = false;
   let streamed: StreamedPart | undefined;
   const begin = () => {
     streamed = cutter.willFill ? sender.startStream(cutter.current, sendOf(cutter.current)) : undefined;
   };
-
   let cut: unknown;
   begin();
   try {
-    for await (let chunk of bodyPieces(body, o.stop)) {
+    for await (let chunk of pieces) {
       while (chunk.length > 0 && !failed && !cutter.tooLarge) {
         const { piece, rest } = cutter.take(chunk);
         chunk = rest;
@@ -77,51 +106,40 @@ export async function writeBody(upload: S3Upload, sender: PartSender, body: Read
     }
   } catch (error) {
     // The body broke off (the client went away, or a shutdown ended it): keep what arrived.
-    cut = error instanceof BodyCut || isConnectionError(error) ? ERRORS.ABORTED : error;
+    cut = isBodyCut(error) ? ERRORS.ABORTED : error;
   }
   // The body ended before the streamed part was full: abandon its S3 request (nothing of it
-  // is stored) and keep its bytes below like any remainder.
+  // is stored) and keep its bytes like any remainder.
   if (streamed) {
     streamed.cut();
     await streamed.task.catch(() => {});
   }
+  return { sent, cut };
+}
 
-  const settled = await Promise.allSettled(sent);
-  const accepted = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
-  const failure = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected')?.reason;
-  if (accepted.some((p) => p.PartNumber === 0)) {
-    await upload.finishedWhole();
-    return finish(upload, cutter.tooLarge, cut);
-  }
-  upload.record(accepted);
-  if (failure) throw failure;
-
-  const remainder = cutter.end();
-  // Nothing arrived: nothing changes, unless the length this request declared (deferred
-  // length) makes the bytes already held the whole upload.
-  if (cutter.received === 0 && sent.length === 0 && remainder.kind !== 'last') return finish(upload, false, cut);
+/** What the bytes held at the end of the body become: the last part (then complete), a part, or the tail. */
+async function keepRemainder(upload: S3Upload, remainder: Remainder, send: (part: CutPart) => Promise<Part>): Promise<void> {
   switch (remainder.kind) {
     case 'last': {
       const { part } = remainder;
       if (part.whole) {
-        await sender.dispatch(part, sendOf(part), undefined);
+        await send(part);
         await upload.finishedWhole();
-        break;
+        return;
       }
-      if (part.length > 0 || upload.run.length === 0) upload.record([await sender.dispatch(part, sendOf(part), undefined)]);
+      if (part.length > 0 || upload.run.length === 0) upload.record([await send(part)]);
       await upload.complete();
-      break;
+      return;
     }
     case 'part':
-      upload.record([await sender.dispatch(remainder.part, sendOf(remainder.part), undefined)]);
-      break;
+      upload.record([await send(remainder.part)]);
+      return;
     case 'tail':
       await upload.saveTail(remainder.part);
-      break;
+      return;
     case 'nothing':
-      break;
+      return;
   }
-  return finish(upload, cutter.tooLarge, cut);
 }
 
 function finish(upload: S3Upload, tooLarge: boolean, cut: unknown): number {
@@ -129,9 +147,4 @@ function finish(upload: S3Upload, tooLarge: boolean, cut: unknown): number {
   if (tooLarge) throw ERRORS.ERR_SIZE_EXCEEDED;
   if (cut && cut !== ERRORS.ABORTED) throw cut;
   return upload.offset;
-}
-
-function isConnectionError(error: unknown): boolean {
-  const code = (error as { code?: string } | undefined)?.code;
-  return code === 'ECONNRESET' || code === 'ERR_STREAM_PREMATURE_CLOSE' || (error instanceof Error && error.message === 'aborted');
 }
