@@ -183,7 +183,12 @@ async function forward(o: TusRoutesOptions, request: FastifyRequest, reply: Fast
     const adjusted = await adjustAnswer(response, {
       method: request.method,
       extraExtensions: o.extraExtensions,
-      currentOffset: async () => (id ? (await readWithoutLock(o.datastore, id).catch(() => undefined))?.offset : undefined),
+      // The client's offset disagreed: tell it the stored one, read again from storage.
+      currentOffset: async () => {
+        if (!id) return undefined;
+        if (isStateCache(o.datastore)) o.datastore.invalidate(id);
+        return (await readWithoutLock(o.datastore, id).catch(() => undefined))?.offset;
+      },
     });
     await sendNodeResponse(reply.raw, adjusted);
   } catch (error) {
