@@ -4,6 +4,7 @@
  * (or remainders) below the 5 MiB part minimum are read and sent as bytes.
  */
 import type { Bucket } from './bucket.js';
+import { StoreError } from './errors.js';
 import type { PartSender } from './part-sender.js';
 import { MAX_PART_SIZE, MIN_PART_SIZE } from './part-size.js';
 import type { S3Upload } from './upload.js';
@@ -50,5 +51,9 @@ export async function assemble(target: S3Upload, partials: readonly S3Upload[], 
     return;
   }
   target.record(await Promise.all(tasks));
+  // Every part counts (each at least 5 MiB but the last): never complete an object short of bytes.
+  if (target.partsEnd !== target.info.size) {
+    throw new StoreError(500, `Concatenation of ${target.id}: the assembled parts hold ${target.partsEnd} of ${target.info.size} bytes.\n`);
+  }
   await target.complete();
 }
