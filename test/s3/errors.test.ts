@@ -36,7 +36,12 @@ t.test('S3 failures answer with what to check, never a bare 500 with a stack', a
       502,
       /NoSuchBucket.*bucket does not exist: check STORAGE_S3_BUCKET, STORAGE_S3_ENDPOINT and STORAGE_S3_REGION/,
     ],
-    ['access denied', { STORAGE_S3_KEY: 'test:reader', STORAGE_S3_SECRET: 'tus-s3-reader-secret-93b7d4e1' }, 502, /AccessDenied.*IAM permissions.*bucket policy/],
+    [
+      'access denied',
+      { STORAGE_S3_KEY: 'test:reader', STORAGE_S3_SECRET: 'tus-s3-reader-secret-93b7d4e1' },
+      502,
+      /AccessDenied.*IAM permissions.*bucket policy/,
+    ],
   ];
   for (const [name, extra, status, pattern] of cases) {
     const res = await createStatus(s3LocationEnv(server, root, extra));

@@ -56,7 +56,7 @@ t.test('StreamedPart: the body yields exactly the appended bytes and ends when f
   const part = new StreamedPart(10);
   const read = collect(part.body);
   let whole: boolean | undefined;
-  void part.whole.then((w) => {
+  void part.filled.then((w) => {
     whole = w;
   });
   part.append(bytes(4, 1));
@@ -64,7 +64,7 @@ t.test('StreamedPart: the body yields exactly the appended bytes and ends when f
   await Promise.resolve();
   t.equal(whole, undefined, 'not full: whole is pending');
   part.append(bytes(6, 2));
-  t.equal(await part.whole, true);
+  t.equal(await part.filled, true);
   t.ok((await read).equals(Buffer.concat([bytes(4, 1), bytes(6, 2)])), 'exactly the 10 bytes, in order, then the end');
   t.equal(part.signal.aborted, false);
   part.append(bytes(3, 3));
@@ -80,14 +80,14 @@ t.test('StreamedPart: cut() before full resolves whole false and aborts with Par
   part.body.on('error', (e) => errors.push(e));
   part.append(bytes(4, 1));
   part.cut();
-  t.equal(await part.whole, false);
+  t.equal(await part.filled, false);
   t.equal(part.signal.aborted, true);
   t.ok(part.signal.reason instanceof PartCut, 'the abort reason is a PartCut');
   t.equal((part.signal.reason as Error).name, 'AbortError', 'named as an abort, as the SDK expects');
   t.equal((part.signal.reason as Error).message, 'the request body ended before the part was complete');
   t.equal(part.body.destroyed, true, 'the S3 request body is destroyed');
   part.append(bytes(6, 2));
-  t.equal(await part.whole, false, 'bytes after the cut do not make it whole');
+  t.equal(await part.filled, false, 'bytes after the cut do not make it filled');
   await until(() => part.body.closed, 'the body to close', 5000, 1);
   t.same(errors, [], 'no error event on the body');
 });

@@ -52,14 +52,14 @@ export class PartSender {
     const streamed = new StreamedPart(part.length);
     const pieces = part.pieces;
     this.streaming += 1;
-    void streamed.whole.then(() => {
+    void streamed.filled.then(() => {
       this.streaming -= 1;
     });
     streamed.task = (async (): Promise<Part> => {
       try {
         return await send(streamed.body, part.length, streamed.signal);
       } catch (error) {
-        if (!(await streamed.whole)) throw new PartCut();
+        if (!(await streamed.filled)) throw new PartCut();
         this.o.log?.warn({ partNumber: part.number, err: error }, 'streamed part failed; sending it again from the bytes kept');
         return send(Buffer.concat(pieces, part.length), part.length);
       }

@@ -14,10 +14,10 @@ export class StreamedPart {
   private readonly controller = new AbortController();
   private settle!: (full: boolean) => void;
   /** true once every byte of the part arrived, false if the request ended short. */
-  readonly whole: Promise<boolean> = new Promise((resolve) => {
+  readonly filled: Promise<boolean> = new Promise((resolve) => {
     this.settle = resolve;
   });
-  private filled = 0;
+  private received = 0;
   private closed = false;
 
   constructor(readonly length: number) {}
@@ -30,8 +30,8 @@ export class StreamedPart {
   append(piece: Buffer): void {
     if (piece.length === 0 || this.closed) return;
     this.body.push(piece);
-    this.filled += piece.length;
-    if (this.filled >= this.length) {
+    this.received += piece.length;
+    if (this.received >= this.length) {
       this.closed = true;
       this.body.push(null);
       this.settle(true);
