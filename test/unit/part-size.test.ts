@@ -2,7 +2,6 @@ import t from 'tap';
 import { PartCutter } from '../../src/stores/s3/part-cutter.js';
 import {
   capacity,
-  choosePartLength,
   MAX_OBJECT_SIZE,
   MAX_PART_SIZE,
   MAX_PARTS,
