@@ -56,16 +56,20 @@ export class S3Upload {
       upload.parts = countParts(listed, info.size);
       // Every byte is in parts. Some servers (Swift) still list the parts of a completed
       // upload; the final object tells whether the completion ran.
-      if (upload.allInParts && (await bucket.head(info.key))) upload.finished = true;
-      if (upload.allInParts) return upload;
+      if (upload.allInParts && (await bucket.head(info.key))) {
+        upload.finished = true;
+        return upload;
+      }
     } else if (info.size !== undefined && (await bucket.head(info.key))) {
       upload.finished = true;
       return upload;
     }
+    // (When every byte is in parts and the completion is due, a tail left there is stale and
+    // is removed by the completion.)
     const tail = await bucket.head(keys.tail);
     upload.tailObject = tail !== undefined;
     // A tail whose bytes already went into a part is stale: ignored, replaced or removed later.
-    if (tail && Number(tail.metadata[TAIL_PART]) === upload.nextPart) {
+    if (tail && !upload.allInParts && Number(tail.metadata[TAIL_PART]) === upload.nextPart) {
       upload.tail = tail.size;
       upload.tailPart = upload.nextPart;
     }
