@@ -59,6 +59,15 @@ export async function download(
   }
   reply.header('Content-Length', String(size === 0 ? 0 : end - start + 1));
   if (size === 0) return reply.send('');
-  const body = await store.openRange(id, start, end);
+  let body: Awaited<ReturnType<typeof store.openRange>>;
+  try {
+    body = await store.openRange(id, start, end);
+  } catch (error) {
+    const e = error as { status_code?: number; body?: string };
+    if (e.status_code === undefined || e.body === undefined) throw error;
+    if (e.status_code === 503) reply.header('Retry-After', '1');
+    for (const name of ['Content-Length', 'Content-Range', 'Content-Disposition', 'Accept-Ranges']) reply.removeHeader(name);
+    return text(e.status_code, e.body.trim());
+  }
   return reply.send(body);
 }

@@ -20,7 +20,7 @@ import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest,
 import { NodeRequest, sendNodeResponse } from 'srvx/node';
 import { isBodyWriter, isConcatenator, isStateCache, isUploadReader } from '../stores/capabilities.js';
 import { type Answer, adjustAnswer, plain, REASONS } from '../tus/answer.js';
-import { parseChecksumHeader, type SpooledBody, spoolAndVerify } from '../tus/checksum.js';
+import { parseChecksumHeader, type SpooledBody, SpoolTooLarge, spoolAndVerify } from '../tus/checksum.js';
 import { createFinal, parseConcatHeader, refusePatchToFinal } from '../tus/concatenation.js';
 import { requestWithDirectBody } from '../tus/engine.js';
 import { checkTusRequest } from '../tus/protocol-guard.js';
@@ -87,13 +87,16 @@ async function check(o: TusRoutesOptions, request: FastifyRequest, id: string | 
   const { method } = request;
   const guard = checkTusRequest(method, request.headers);
   if (guard) return guard;
+  if (method === 'POST' && !isMountPath(request.url, o.path)) {
+    return plain(404, `Uploads are created with POST to ${o.path}/; ${new URL(request.url, 'http://x').pathname} is not that URL`);
+  }
   const concat = header(request, 'upload-concat');
   if (method === 'POST' && concat !== undefined && concat !== 'partial') return createFinalUpload(o, request, concat);
   if (method === 'PATCH') {
     const refused = await refusePatchToFinal(id, (upload) => readWithoutLock(o.datastore, upload));
     if (refused) return refused;
   }
-  return verifyChecksum(o, request);
+  return verifyChecksum(o, request, id);
 }
 
 /** `POST` with `Upload-Concat: final;...`: created by the concatenation module, tracked for shutdown. */
@@ -117,23 +120,50 @@ async function createFinalUpload(o: TusRoutesOptions, request: FastifyRequest, c
   return creation;
 }
 
-/** `Upload-Checksum`: spool and hash the body; only a body that matches goes on (460 otherwise). */
-async function verifyChecksum(o: TusRoutesOptions, request: FastifyRequest): Promise<Answer | { spooled?: SpooledBody }> {
+/**
+ * `Upload-Checksum`: spool and hash the body; only a body that matches goes on (460 otherwise).
+ * Before a byte is spooled, the upload must exist at the client's offset, and the body may not
+ * be longer than what the upload can still take (the temp disk is not for unknown uploads).
+ */
+async function verifyChecksum(
+  o: TusRoutesOptions,
+  request: FastifyRequest,
+  id: string | undefined,
+): Promise<Answer | { spooled?: SpooledBody }> {
   const checksum = header(request, 'upload-checksum');
   const withBody = request.method === 'PATCH' || request.method === 'POST';
   if (checksum === undefined || !withBody || request.headers['content-type'] !== 'application/offset+octet-stream') return {};
   const parsed = parseChecksumHeader(checksum);
   if (typeof parsed === 'string') return plain(400, parsed);
+  const room = await roomForBody(o, request, id);
+  if (typeof room !== 'number') return room;
+  const declared = integer(request.headers['content-length']);
+  if (declared !== undefined && declared > room)
+    return plain(413, `The body (${declared} bytes) is longer than the upload can still take (${room} bytes)`);
   let spooled: SpooledBody;
   try {
-    spooled = await spoolAndVerify(request.raw, parsed, o.tempDir);
-  } catch {
+    spooled = await spoolAndVerify(request.raw, parsed, o.tempDir, room);
+  } catch (error) {
+    if (error instanceof SpoolTooLarge)
+      return plain(413, `The body is longer than the upload can still take (${room} bytes); nothing was stored`);
     // The client went away before the body was complete: nothing verifiable to keep.
     return plain(400, 'The request body ended before it was complete; its checksum cannot be verified');
   }
   if (spooled.matches) return { spooled };
   await spooled.dispose();
   return plain(460, `Checksum Mismatch: the body does not match Upload-Checksum (${parsed.algorithm}); nothing was stored, send it again`);
+}
+
+/** Bytes the body of a PATCH (at its upload's offset) or creation POST may hold, or the answer refusing it. */
+async function roomForBody(o: TusRoutesOptions, request: FastifyRequest, id: string | undefined): Promise<number | Answer> {
+  const limit = o.maxSize > 0 ? o.maxSize : Number.MAX_SAFE_INTEGER;
+  if (request.method === 'POST') return Math.min(limit, integer(request.headers['upload-length']) ?? limit);
+  const upload = id ? await readWithoutLock(o.datastore, id).catch(() => undefined) : undefined;
+  if (!upload) return plain(404, 'No such upload');
+  if (upload.offset !== integer(request.headers['upload-offset'])) {
+    return plain(409, `Upload-Offset conflict: the upload is at ${upload.offset}`, { 'Upload-Offset': String(upload.offset) });
+  }
+  return (upload.size ?? limit) - upload.offset;
 }
 
 /** Step 3: the cached state is trusted unless the request says it may be stale. */
@@ -229,6 +259,11 @@ export const tusRoutes: FastifyPluginAsync<TusRoutesOptions> = async (app: Fasti
   };
   for (const url of [o.path || '/', `${o.path}/*`]) app.route({ method: METHODS, url, exposeHeadRoute: false, handler: handle });
 };
+
+function isMountPath(url: string, path: string): boolean {
+  const pathname = new URL(url, 'http://relative').pathname.replace(/\/+$/, '');
+  return pathname === path;
+}
 
 function webHeaders(request: FastifyRequest): [string, string][] {
   return Object.entries(request.headers).flatMap(([k, v]) => (v === undefined ? [] : [[k, String(v)] as [string, string]]));

@@ -63,8 +63,16 @@ export interface SpooledBody {
   dispose(): Promise<void>;
 }
 
-/** Copy `body` to a temporary file under `tempDir`, hashing it on the way. */
-export async function spoolAndVerify(body: Readable, header: ChecksumHeader, tempDir: string): Promise<SpooledBody> {
+/** The body is longer than the upload can still take: nothing more is spooled. */
+export class SpoolTooLarge extends Error {}
+
+/** Copy `body` to a temporary file under `tempDir`, hashing it on the way; at most `maxBytes`. */
+export async function spoolAndVerify(
+  body: Readable,
+  header: ChecksumHeader,
+  tempDir: string,
+  maxBytes = Number.MAX_SAFE_INTEGER,
+): Promise<SpooledBody> {
   const dir = await mkdtemp(join(tempDir, 'tus-checksum-'));
   const file = join(dir, 'body');
   const hash: Hash | Crc32 = header.algorithm === 'crc32' ? new Crc32() : createHash(header.algorithm);
@@ -81,6 +89,7 @@ export async function spoolAndVerify(body: Readable, header: ChecksumHeader, tem
       body,
       async function* (source: AsyncIterable<Buffer>) {
         for await (const chunk of source) {
+          if (size + chunk.length > maxBytes) throw new SpoolTooLarge();
           hash.update(chunk);
           size += chunk.length;
           spooledBytes += chunk.length;

@@ -48,6 +48,14 @@ export function checkTusRequest(method: string, headers: Headers): GuardAnswer |
       return answer(400, `Upload-Offset must be a non-negative integer, not ${JSON.stringify(offset)}`);
     }
   }
+  if (method === 'POST' && headers['content-type'] === 'application/offset+octet-stream') {
+    // creation-with-upload: a body longer than the upload is refused before the upload is created.
+    const body = Number(headers['content-length']);
+    const length = Number(headers['upload-length']);
+    if (Number.isSafeInteger(body) && Number.isSafeInteger(length) && body > length) {
+      return answer(413, `The body (${body} bytes) is longer than Upload-Length (${length} bytes); nothing was created`);
+    }
+  }
   const checksum = headers['upload-checksum'];
   if (checksum !== undefined && (method === 'PATCH' || method === 'POST')) {
     const parsed = parseChecksumHeader(String(checksum));

@@ -126,3 +126,79 @@ t.test('part failures with a different part plan on retry never make the offset 
   const done = await S3Upload.load(fresh.bucket, uploadKeys(fresh.location.root, id));
   t.equal(done.finished, true);
 });
+
+t.test('a request that ends inside a part stored by an earlier failed request: no stale tail is counted or read back', async (t) => {
+  const root = uniqueRoot('absorb');
+  const { store, client } = makeStore(s3Location(server, root));
+  let failing = new Set<number>();
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const part = (args.input as { PartNumber?: number }).PartNumber ?? 0;
+      if (context.commandName === 'UploadPartCommand' && failing.has(part)) {
+        throw Object.assign(new Error('Please reduce your request rate.'), { name: 'SlowDown', $metadata: { httpStatusCode: 503 } });
+      }
+      return next(args);
+    },
+    { step: 'initialize', name: 'failParts' },
+  );
+  const id = newId();
+  const data = randomData(40 * MiB);
+  await createUploadIn(store, id, data.length);
+  // 25 MiB from 0: part 3 fails for good; parts 4 and 5 (15-25 MiB) are stored beyond the gap.
+  failing = new Set([3]);
+  await writeBody(store, id, 0, data.subarray(0, 25 * MiB)).catch(() => undefined);
+  failing = new Set();
+  let offset = (await store.readUpload(id)).offset;
+  t.equal(offset, 10 * MiB);
+  // A short request leaves a tail in part 3; the next fills part 3 and ends inside part 4.
+  offset = await writeBody(store, id, offset, data.subarray(offset, offset + 3_000_000));
+  t.equal(offset, 10 * MiB + 3_000_000);
+  offset = await writeBody(store, id, offset, data.subarray(offset, offset + 7_000_000));
+  const fresh = makeStore(s3Location(server, root)).store;
+  t.equal(offset, 25 * MiB, 'parts 4 and 5 count once part 3 exists; the bytes inside part 4 are not kept again as a tail');
+  t.equal((await fresh.readUpload(id)).offset, offset, 'a fresh read agrees');
+  // The client carries on from the answer, without a HEAD, as tus-js-client does.
+  t.equal(await writeBody(store, id, offset, data.subarray(offset)), data.length);
+  t.equal((await objectSha256(verify, server.bucket, `${root}${id}`)).sha256, sha256(data), 'the object is byte-exact');
+});
+
+t.test('a multipart upload whose id .info could not record: the request fails, nothing is acknowledged and lost', async (t) => {
+  const root = uniqueRoot('infofail');
+  const { store, client } = makeStore(s3Location(server, root, { STORAGE_S3_MAX_ATTEMPTS: '1' }));
+  let failInfo = false;
+  const aborted: string[] = [];
+  const created: string[] = [];
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const input = args.input as { Key?: string; Body?: unknown; UploadId?: string };
+      if (context.commandName === 'AbortMultipartUploadCommand') aborted.push(String(input.UploadId));
+      if (context.commandName === 'CreateMultipartUploadCommand') {
+        const out = await next(args);
+        created.push(String((out.output as { UploadId?: string }).UploadId));
+        return out;
+      }
+      if (failInfo && context.commandName === 'PutObjectCommand' && String(input.Key).endsWith('.info')) {
+        throw Object.assign(new Error('We encountered an internal error.'), { name: 'InternalError', $metadata: { httpStatusCode: 500 } });
+      }
+      return next(args);
+    },
+    { step: 'initialize', name: 'failInfo' },
+  );
+  const id = newId();
+  const data = randomData(12 * MiB);
+  await createUploadIn(store, id, data.length);
+  failInfo = true;
+  const answer = await writeBody(store, id, 0, data.subarray(0, 6 * MiB)).then(
+    (offset) => offset,
+    (error: unknown) => error,
+  );
+  failInfo = false;
+  const stored = (await makeStore(s3Location(server, root)).store.readUpload(id)).offset;
+  if (typeof answer === 'number') t.ok(answer <= stored, `an acknowledged offset (${answer}) is one a fresh read finds (${stored})`);
+  else t.match(answer, { status_code: 503 }, 'the request fails with the S3 error');
+  t.ok(created.length >= 1, `multipart uploads were created (${created.length})`);
+  t.same(aborted.sort(), [...created].sort(), 'every multipart upload .info does not name is aborted, not orphaned');
+  // And the upload goes on from what is stored.
+  t.equal(await writeBody(store, id, stored, data.subarray(stored)), data.length);
+  t.equal((await objectSha256(verify, server.bucket, `${root}${id}`)).sha256, sha256(data));
+});

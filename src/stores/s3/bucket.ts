@@ -53,6 +53,10 @@ export class Bucket {
     }
   }
 
+  warn(details: Record<string, unknown>, message: string): void {
+    this.log?.warn(details, message);
+  }
+
   private fail(message: string, status = 502): StoreError {
     return new StoreError(status, `Storage location "${this.location.name}": ${message}\n`);
   }

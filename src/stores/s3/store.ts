@@ -28,6 +28,7 @@ import type {
 } from '../capabilities.js';
 import { assemble } from './assemble.js';
 import { Bucket } from './bucket.js';
+import { StoreError } from './errors.js';
 import { idFromInfoKey, uploadKeys } from './keys.js';
 import { PartSender } from './part-sender.js';
 import { MAX_OBJECT_SIZE, planParts } from './part-size.js';
@@ -244,8 +245,14 @@ export class S3Store
   }
 
   /** Bytes start..end (inclusive) of a finished upload, for GET. */
-  openRange(id: string, start: number, end: number): Promise<Readable> {
-    return this.bucket.openRange(uploadKeys(this.location.root, id).object, start, end);
+  async openRange(id: string, start: number, end: number): Promise<Readable> {
+    const upload = this.cache.get(id) ?? (await S3Upload.load(this.bucket, uploadKeys(this.location.root, id)));
+    // Every byte is stored but the object is not assembled yet (the completion was interrupted
+    // or is running): the next HEAD or PATCH, which hold the lock, finish it.
+    if (!upload.finished) {
+      throw new StoreError(503, 'The upload has all its bytes but its object is still being assembled; retry in a moment.\n');
+    }
+    return this.bucket.openRange(upload.keys.object, start, end);
   }
 
   close(): void {

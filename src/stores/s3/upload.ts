@@ -112,7 +112,12 @@ export class S3Upload {
   /** Bytes stored, readable back in order. */
   get offset(): number {
     if (this.finished) return this.info.size ?? this.partsEnd;
-    return this.partsEnd + this.tail;
+    return this.partsEnd + this.tailBytes;
+  }
+
+  /** The tail's bytes, when they begin the next part (not when that part is already counted). */
+  private get tailBytes(): number {
+    return this.tailPart === this.nextPart ? this.tail : 0;
   }
 
   /** The multipart upload, created with the upload's first part and recorded in `.info`. */
@@ -120,8 +125,15 @@ export class S3Upload {
     if (this.info.uploadId) return Promise.resolve(this.info.uploadId);
     this.creatingMultipart ??= (async () => {
       const uploadId = await this.bucket.createMultipart(this.info.key, this.info.metadata);
+      // Known only once `.info` records it: parts sent to a multipart upload that `.info` does
+      // not name would be acknowledged and then lost to every later read.
+      try {
+        await this.saveInfo({ ...this.info, uploadId });
+      } catch (error) {
+        await this.bucket.abort(this.info.key, uploadId).catch(() => {});
+        throw error;
+      }
       this.info.uploadId = uploadId;
-      await this.saveInfo();
       return uploadId;
     })().finally(() => {
       this.creatingMultipart = undefined;
@@ -154,12 +166,18 @@ export class S3Upload {
   }
 
   async readTail(): Promise<Buffer | undefined> {
-    if (this.tail === 0) return undefined;
-    return this.bucket.readRange(this.keys.tail, 0, this.tail - 1);
+    const bytes = this.tailBytes;
+    if (bytes === 0) return undefined;
+    return this.bucket.readRange(this.keys.tail, 0, bytes - 1);
   }
 
-  /** Keep bytes that do not make a part as the tail (replacing any earlier tail object). */
+  /**
+   * Keep bytes that do not make a part as the tail (replacing any earlier tail object). Bytes
+   * of a part that is counted already (stored parts joined the run when the part before them
+   * arrived) are in S3 already: nothing to keep.
+   */
   async saveTail(part: CutPart): Promise<void> {
+    if (part.number !== this.nextPart) return;
     const body = Buffer.concat(part.pieces, part.length);
     await this.bucket.putPrivate(this.keys.tail, body, body.length, { Metadata: { [TAIL_PART]: String(part.number) } });
     this.tailObject = true;
@@ -184,10 +202,15 @@ export class S3Upload {
     await this.removeTailObject();
   }
 
+  /** After completion: a failure leaves a stale object (removed on termination), not a failed upload. */
   private async removeTailObject(): Promise<void> {
     if (!this.tailObject) return;
-    await this.bucket.delete(this.keys.tail);
-    this.tailObject = false;
+    try {
+      await this.bucket.delete(this.keys.tail);
+      this.tailObject = false;
+    } catch (error) {
+      this.bucket.warn({ key: this.keys.tail, err: error }, 'the tail object of a completed upload was not removed');
+    }
   }
 
   async declareLength(size: number): Promise<void> {
@@ -195,8 +218,8 @@ export class S3Upload {
     await this.saveInfo();
   }
 
-  async saveInfo(): Promise<void> {
-    const body = Buffer.from(JSON.stringify(this.info));
+  async saveInfo(info: UploadInfo = this.info): Promise<void> {
+    const body = Buffer.from(JSON.stringify(info));
     await this.bucket.putPrivate(this.keys.info, body, body.length, { ContentType: 'application/json' });
   }
 
