@@ -52,7 +52,8 @@ export async function* bodyPieces(body: Readable, stop?: AbortSignal): AsyncGene
   try {
     for (;;) {
       if (stop?.aborted) return;
-      const chunk: Buffer | null = body.destroyed ? null : body.read();
+      // A destroyed body still gives what it buffered before the cut: those bytes arrived too.
+      const chunk: Buffer | null = body.read();
       if (chunk !== null) {
         yield chunk;
         continue;
