@@ -1,7 +1,9 @@
 /**
  * The front door of one location's tus endpoint. Every request takes the same path, in this
  * order (`handle`):
- *   1. parse the upload id once (src/tus/upload-id.ts);
+ *   1. the method (a POST's X-HTTP-Method-Override becomes the request's method, before any
+ *      check, lock or hook sees it); the upload id, parsed once (src/tus/upload-id.ts); an
+ *      empty Upload-Metadata is no metadata;
  *   2. checks that answer or pass: shutting down (503), GET downloads, the protocol guard
  *      (412/415/400), the final upload of a concatenation (created here, with its locks and
  *      events), PATCH to a final upload (403), the checksum (400/460, body spooled);
@@ -20,7 +22,7 @@ import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest,
 import { NodeRequest, sendNodeResponse } from 'srvx/node';
 import { isBodyWriter, isConcatenator, isStateCache, isUploadReader } from '../stores/capabilities.js';
 import { type Answer, adjustAnswer, plain, REASONS } from '../tus/answer.js';
-import { parseChecksumHeader, type SpooledBody, SpoolTooLarge, spoolAndVerify } from '../tus/checksum.js';
+import { digestLengthNote, parseChecksumHeader, type SpooledBody, SpoolTooLarge, spoolAndVerify } from '../tus/checksum.js';
 import { createFinal, parseConcatHeader, refusePatchToFinal } from '../tus/concatenation.js';
 import { requestWithDirectBody } from '../tus/engine.js';
 import { checkTusRequest } from '../tus/protocol-guard.js';
@@ -151,7 +153,10 @@ async function verifyChecksum(
   }
   if (spooled.matches) return { spooled };
   await spooled.dispose();
-  return plain(460, `Checksum Mismatch: the body does not match Upload-Checksum (${parsed.algorithm}); nothing was stored, send it again`);
+  return plain(
+    460,
+    `Checksum Mismatch: the body does not match Upload-Checksum (${parsed.algorithm})${digestLengthNote(parsed)}; nothing was stored, send it again`,
+  );
 }
 
 /** Bytes the body of a PATCH (at its upload's offset) or creation POST may hold, or the answer refusing it. */
@@ -186,8 +191,11 @@ function handOver(o: TusRoutesOptions, request: FastifyRequest, reply: FastifyRe
     webRequest = requestWithDirectBody(url, init, body, spooled?.size ?? integer(request.headers['content-length']));
   } else if (spooled) {
     webRequest = new Request(url, { ...init, body: Readable.toWeb(spooled.open()) as ReadableStream, duplex: 'half' } as RequestInit);
-  } else {
+  } else if (body) {
     webRequest = new NodeRequest({ req: request.raw, res: reply.raw });
+  } else {
+    // No body: the headers as the front door left them (an empty Upload-Metadata removed).
+    webRequest = new Request(url, init);
   }
   const handling = o.engine.handleWeb(webRequest);
   o.tracker.track(request.raw, handling);
@@ -212,6 +220,7 @@ async function forward(o: TusRoutesOptions, request: FastifyRequest, reply: Fast
     if (response.status === 423) request.log.warn({ location: o.location, uploadId: id }, 'upload lock not released in time; answered 423');
     const adjusted = await adjustAnswer(response, {
       method: request.method,
+      concat: header(request, 'upload-concat'),
       extraExtensions: o.extraExtensions,
       // The client's offset disagreed: tell it the stored one, read again from storage.
       currentOffset: async () => {
@@ -236,7 +245,12 @@ export const tusRoutes: FastifyPluginAsync<TusRoutesOptions> = async (app: Fasti
   app.addContentTypeParser('*', (_request, _payload, done) => done(null));
   const handle = async (request: FastifyRequest, reply: FastifyReply) => {
     // 1.
+    const override = methodOverride(request);
+    if (typeof override === 'object') return send(o, request, reply, override);
     const id = uploadIdOf(request.url, o.path);
+    // An empty Upload-Metadata means no metadata (tus-py-client sends one for a file without any).
+    const metadata = request.headers['upload-metadata'];
+    if (typeof metadata === 'string' && metadata.trim() === '') delete request.headers['upload-metadata'];
     request.tus = { location: o.location, ...(id ? { uploadId: id } : {}) };
     // 2.
     if (o.tracker.draining)
@@ -259,6 +273,22 @@ export const tusRoutes: FastifyPluginAsync<TusRoutesOptions> = async (app: Fasti
   };
   for (const url of [o.path || '/', `${o.path}/*`]) app.route({ method: METHODS, url, exposeHeadRoute: false, handler: handle });
 };
+
+/**
+ * tus core: "the Server MUST use the value of [X-HTTP-Method-Override] as the request's
+ * method" (for environments that only allow GET and POST). The raw request's method is
+ * replaced, so everything after this, @tus/server included, sees the method the client meant.
+ */
+function methodOverride(request: FastifyRequest): Answer | undefined {
+  const value = request.headers['x-http-method-override'];
+  if (value === undefined || request.method !== 'POST') return undefined;
+  const method = String(value).trim().toUpperCase();
+  if (!(METHODS as string[]).includes(method)) {
+    return plain(400, `X-HTTP-Method-Override must be one of ${METHODS.join(', ')}, not ${JSON.stringify(value)}`);
+  }
+  request.raw.method = method;
+  return undefined;
+}
 
 function isMountPath(url: string, path: string): boolean {
   const pathname = new URL(url, 'http://relative').pathname.replace(/\/+$/, '');

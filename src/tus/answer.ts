@@ -29,6 +29,8 @@ export interface AdjustContext {
   method: string;
   /** Extensions answered by our layer on top of the store's. */
   extraExtensions: readonly string[];
+  /** The request's Upload-Concat. */
+  concat?: string | undefined;
   /** The upload's current offset, for a 409 (undefined when unknown). */
   currentOffset: () => Promise<number | undefined>;
 }
@@ -47,6 +49,8 @@ export async function adjustAnswer(response: Response, c: AdjustContext): Promis
     headers.set('Tus-Checksum-Algorithm', CHECKSUM_ALGORITHMS.join(','));
   }
   if (c.method === 'HEAD') showConcat(headers);
+  // The 201 that creates a partial upload repeats what it created.
+  if (c.method === 'POST' && response.status === 201 && c.concat === 'partial') headers.set('Upload-Concat', 'partial');
   if (response.status === 409 && c.method === 'PATCH') {
     // The spec's 409 lets the client resynchronise: tell it where the upload is.
     const current = await c.currentOffset();

@@ -34,10 +34,14 @@ export function parseChecksumHeader(value: string): ChecksumHeader | string {
   if (!CHECKSUM_ALGORITHMS.includes(algorithm)) {
     return `Upload-Checksum algorithm "${match[1]}" is not supported; supported: ${CHECKSUM_ALGORITHMS.join(', ')}`;
   }
-  const digest = Buffer.from(match[2] ?? '', 'base64');
-  if (digest.length !== DIGEST_BYTES[algorithm])
-    return `Upload-Checksum digest is not a base64 ${algorithm} digest (${DIGEST_BYTES[algorithm]} bytes)`;
-  return { algorithm, digest };
+  // A digest of the wrong length is well-formed: it cannot match, which is a mismatch (460), not a bad request.
+  return { algorithm, digest: Buffer.from(match[2] ?? '', 'base64') };
+}
+
+/** Why a digest cannot match, when its length is not the algorithm's. */
+export function digestLengthNote({ algorithm, digest }: ChecksumHeader): string {
+  const bytes = DIGEST_BYTES[algorithm];
+  return digest.length === bytes ? '' : ` (the digest sent has ${digest.length} bytes; a ${algorithm} digest has ${bytes})`;
 }
 
 class Crc32 {

@@ -136,12 +136,13 @@ export async function createFinal(r: FinalRequest): Promise<Answer> {
     }
     if (r.maxSize > 0 && total > r.maxSize)
       return plain(413, `The concatenated upload would be ${total} bytes, above the maximum of ${r.maxSize}`);
-    const mark = `final;${ids.map((p) => `${r.path}/${p}`).join(' ')}`;
+    // HEAD repeats the partials' URLs as the client sent them (absolute or relative).
+    const mark = `final;${urls.join(' ')}`;
     const finalMetadata = { ...metadata, [CONCAT_KEY]: mark };
     const url = r.urlOf(id);
     await r.store.concatenate(id, ids, finalMetadata);
     const upload = new Upload({ id, size: total, offset: total, metadata: finalMetadata, creation_date: new Date().toISOString() });
-    const answer: Answer = { status: 201, body: '', headers: { Location: url, 'Upload-Offset': String(total) } };
+    const answer: Answer = { status: 201, body: '', headers: { Location: url, 'Upload-Offset': String(total), 'Upload-Concat': mark } };
     // The same events @tus/server emits for uploads it creates and finishes.
     const events: EventEmitter = r.engine;
     events.emit(EVENTS.POST_CREATE, r.request, upload, url);

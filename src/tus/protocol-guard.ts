@@ -48,6 +48,14 @@ export function checkTusRequest(method: string, headers: Headers): GuardAnswer |
       return answer(400, `Upload-Offset must be a non-negative integer, not ${JSON.stringify(offset)}`);
     }
   }
+  const hasBody = Number(headers['content-length'] ?? 0) > 0 || headers['transfer-encoding'] !== undefined;
+  if (method === 'POST' && hasBody && headers['content-type'] !== 'application/offset+octet-stream') {
+    const type = headers['content-type'];
+    return answer(
+      415,
+      `A POST with a body (creation-with-upload) needs "Content-Type: application/offset+octet-stream"${type === undefined ? '' : `, not ${JSON.stringify(type)}`}; nothing was created`,
+    );
+  }
   if (method === 'POST' && headers['content-type'] === 'application/offset+octet-stream') {
     // creation-with-upload: a body longer than the upload is refused before the upload is created.
     const body = Number(headers['content-length']);

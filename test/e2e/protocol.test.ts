@@ -113,6 +113,55 @@ for (const [name, env] of locations) {
       }
     });
 
+    t.test('X-HTTP-Method-Override: a POST acts as PATCH, HEAD or DELETE, with the checks of the real method', async (t) => {
+      const url = await createUpload(base, 6);
+      const as = (method: string, headers: Record<string, string>, body?: string) =>
+        fetch(url, { method: 'POST', headers: { 'X-HTTP-Method-Override': method, ...headers }, ...(body ? { body } : {}) });
+      let res = await as('PATCH', { ...TUS, ...OCTET, 'Upload-Offset': '0' }, 'abc');
+      t.equal(res.status, 204, 'PATCH');
+      t.equal(res.headers.get('upload-offset'), '3');
+      t.equal((await as('PATCH', { ...TUS, ...OCTET, 'Upload-Offset': '0' }, 'abc')).status, 409, 'a wrong offset: 409');
+      t.equal((await as('PATCH', { ...TUS, 'Content-Type': 'text/plain', 'Upload-Offset': '3' }, 'def')).status, 415, 'a wrong type: 415');
+      t.equal((await as('PATCH', { ...OCTET, 'Upload-Offset': '3' }, 'def')).status, 412, 'no Tus-Resumable: 412');
+      res = await as('HEAD', TUS);
+      t.equal(res.status, 200, 'HEAD');
+      t.equal(res.headers.get('upload-offset'), '3');
+      t.equal(res.headers.get('upload-length'), '6');
+      t.equal(await res.text(), '', 'no body, as for HEAD');
+      res = await as('PUT', TUS);
+      t.equal(res.status, 400, 'an unknown method');
+      t.match(await res.text(), /X-HTTP-Method-Override must be one of/);
+      t.equal((await as('DELETE', TUS)).status, 204, 'DELETE');
+      t.equal((await head(url)).status, 404, 'terminated');
+    });
+
+    t.test('creation-with-upload with a body that is not application/offset+octet-stream: 415, nothing created', async (t) => {
+      const created = () => metric(base, `tus_uploads_total{event="created",location="${name}"}`);
+      const before = await created();
+      const res = await fetch(files, {
+        method: 'POST',
+        headers: { ...TUS, 'Upload-Length': '3', 'Content-Type': 'text/plain' },
+        body: 'abc',
+      });
+      t.equal(res.status, 415);
+      t.match(await res.text(), /needs "Content-Type: application\/offset\+octet-stream", not "text\/plain"; nothing was created/);
+      t.equal(res.headers.get('location'), null);
+      t.equal(await created(), before, 'no upload was created');
+      const bodiless = await fetch(files, { method: 'POST', headers: { ...TUS, 'Upload-Length': '3', 'Content-Type': 'text/plain' } });
+      t.equal(bodiless.status, 201, 'a POST without a body ignores Content-Type (clients set defaults)');
+    });
+
+    t.test('an empty Upload-Metadata means no metadata (tus-py-client sends one)', async (t) => {
+      for (const metadata of ['', ' ']) {
+        const res = await fetch(files, { method: 'POST', headers: { ...TUS, 'Upload-Length': '1', 'Upload-Metadata': metadata } });
+        t.equal(res.status, 201, JSON.stringify(metadata));
+        const url = new URL(res.headers.get('location') as string, base).toString();
+        const h = await head(url);
+        t.equal(h.status, 200);
+        t.equal(h.headers.get('upload-metadata'), null, 'HEAD shows no metadata');
+      }
+    });
+
     t.test('unknown ids: 404', async (t) => {
       t.equal((await head(`${files}ffffffffffffffffffffffffffffffff`)).status, 404);
     });
@@ -190,6 +239,20 @@ for (const [name, env] of locations) {
       t.equal(unknown.status, 400);
       t.match(await unknown.text(), /not supported; supported: sha1, md5, sha256, crc32/);
       t.equal((await patch(url, 0, Buffer.from('x'), { 'Upload-Checksum': 'sha1' })).status, 400, 'malformed header');
+
+      // Well-formed digests of the wrong length cannot match: 460, nothing stored.
+      const small = await createUpload(base, 10);
+      for (const [algorithm, bytes] of [
+        ['sha1', 21],
+        ['sha256', 4],
+      ] as const) {
+        const res = await patch(small, 0, Buffer.from('hello'), {
+          'Upload-Checksum': `${algorithm} ${randomData(bytes).toString('base64')}`,
+        });
+        t.equal(res.status, 460, `a ${bytes}-byte "${algorithm}" digest`);
+        t.match(await res.text(), new RegExp(`the digest sent has ${bytes} bytes`));
+        t.equal((await head(small)).headers.get('upload-offset'), '0', 'nothing stored');
+      }
     });
 
     t.test('concatenation: partials (below and above 5 MiB) into a final upload', async (t) => {
@@ -197,7 +260,12 @@ for (const [name, env] of locations) {
       const parts = sizes.map((s) => randomData(s));
       const urls: string[] = [];
       for (const data of parts) {
-        const url = await createUpload(base, data.length, { 'Upload-Concat': 'partial' });
+        const made = await fetch(files, {
+          method: 'POST',
+          headers: { ...TUS, 'Upload-Length': String(data.length), 'Upload-Concat': 'partial' },
+        });
+        t.equal(made.headers.get('upload-concat'), 'partial', 'the 201 repeats the Upload-Concat it created');
+        const url = new URL(made.headers.get('location') as string, base).toString();
         if (data.length > 0) t.equal((await patch(url, 0, data)).status, 204);
         t.equal((await head(url)).headers.get('upload-concat'), 'partial');
         urls.push(url);
@@ -214,17 +282,23 @@ for (const [name, env] of locations) {
       });
       t.equal(res.status, 201, await res.clone().text());
       const final = new URL(res.headers.get('location') as string, base).toString();
+      t.equal(res.headers.get('upload-concat'), `final;${urls.map((u) => new URL(u).pathname).join(' ')}`, 'the 201 repeats Upload-Concat');
       t.equal(await count('created'), createdBefore + 1, 'the final upload fires the created event (metrics, hooks)');
       t.equal(await count('finished'), finishedBefore + 1, 'and the finished event');
       const h = await head(final);
       t.equal(h.headers.get('upload-length'), String(sizes.reduce((a, b) => a + b)));
       t.equal(h.headers.get('upload-offset'), h.headers.get('upload-length'));
-      t.match(h.headers.get('upload-concat'), /^final;\/files\/[0-9a-f]{32}( \/files\/[0-9a-f]{32}){5}$/);
+      t.equal(h.headers.get('upload-concat'), `final;${urls.map((u) => new URL(u).pathname).join(' ')}`, 'HEAD repeats the relative URLs');
       t.equal(h.headers.get('upload-metadata'), `filename ${b64('all.bin')}`, 'the reserved mark is not shown as metadata');
       const body = Buffer.from(await (await fetch(final)).arrayBuffer());
       t.equal(sha256(body), sha256(Buffer.concat(parts)));
       t.equal((await patch(final, Number(h.headers.get('upload-offset')), Buffer.alloc(0))).status, 403, 'PATCH to a final upload refused');
       t.equal((await patch(final, 0, Buffer.from('x'))).status, 403, 'whatever its offset');
+      // Absolute URLs stay absolute on HEAD.
+      const absolute = await fetch(files, { method: 'POST', headers: { ...TUS, 'Upload-Concat': `final;${urls[0]} ${urls[1]}` } });
+      t.equal(absolute.status, 201);
+      const absoluteHead = await head(new URL(absolute.headers.get('location') as string, base).toString());
+      t.equal(absoluteHead.headers.get('upload-concat'), `final;${urls[0]} ${urls[1]}`, 'as the client sent them');
 
       const unfinished = await createUpload(base, 10, { 'Upload-Concat': 'partial' });
       const notPartial = await createUpload(base, 0);

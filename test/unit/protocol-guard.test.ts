@@ -74,11 +74,12 @@ t.test('PATCH with a missing or invalid Upload-Offset is 400', async (t) => {
 });
 
 t.test('a bad Upload-Checksum on PATCH or POST is 400 with what is wrong', async (t) => {
+  // A digest of the wrong length is well-formed: not 400 (the body answers 460).
+  t.equal(checkTusRequest('PATCH', { ...PATCH, 'upload-checksum': 'sha256 qZk+NkcGgWq6PiVxeFDCbJzQ2J0=' }), undefined);
   const cases: [string, string][] = [
     ['sha1', 'Upload-Checksum must be "<algorithm> <base64 digest>", such as "sha1 Kq5sNclPz7QV2+lfQIuc6R7oRu0="'],
     ['sha1 not*base64', 'Upload-Checksum must be "<algorithm> <base64 digest>", such as "sha1 Kq5sNclPz7QV2+lfQIuc6R7oRu0="'],
     ['crc64 AAAAAAAAAAA=', 'Upload-Checksum algorithm "crc64" is not supported; supported: sha1, md5, sha256, crc32'],
-    ['sha256 qZk+NkcGgWq6PiVxeFDCbJzQ2J0=', 'Upload-Checksum digest is not a base64 sha256 digest (32 bytes)'],
   ];
   for (const method of ['PATCH', 'POST']) {
     for (const [header, message] of cases) {
