@@ -41,12 +41,45 @@ export function createEngine(options: EngineOptions): Server {
     locker: options.locker,
     // CORS is answered by the HTTP layer; an empty function keeps @tus/server from adding `*`.
     allowedOrigins: () => false,
-    onResponseError: (_req, error) => (error === ERRORS.ERR_LOCK_TIMEOUT ? { status_code: 423, body: LOCK_TIMEOUT_BODY } : undefined),
+    onResponseError: (req, error) => explainError(req, error),
     ...(publicUrl ? { generateUrl: (_req, { path, id }) => `${publicUrl}${path}/${id}` } : {}),
   });
   const store = options.datastore;
   if (isBodyWriter(store)) readBodiesDirectly(server, store);
   return server;
+}
+
+/**
+ * @tus/server's error answers where they say the wrong thing: a lock it could not take in time
+ * is its 500 (our 423); one message, "Upload-Length or Upload-Defer-Length header required",
+ * answers every length problem; a store failure on POST says "the upload can be resumed"
+ * although nothing was created.
+ */
+function explainError(
+  req: Request,
+  error: Error | { status_code: number; body: string },
+): { status_code: number; body: string } | undefined {
+  if (error === ERRORS.ERR_LOCK_TIMEOUT) return { status_code: 423, body: LOCK_TIMEOUT_BODY };
+  if (error === ERRORS.INVALID_LENGTH) return { status_code: 400, body: `${lengthProblem(req)}\n` };
+  const answer = error as { status_code?: number; body?: string };
+  if (req.method === 'POST' && answer.status_code === 503 && answer.body?.includes('the upload can be resumed')) {
+    return {
+      status_code: 503,
+      body: answer.body.replace(/;? ?the upload can be resumed\.?/, '; nothing was created, send the POST again.'),
+    };
+  }
+  return undefined;
+}
+
+function lengthProblem(req: Request): string {
+  const length = req.headers.get('upload-length');
+  const deferred = req.headers.get('upload-defer-length');
+  if (req.method === 'POST') {
+    return length !== null && deferred !== null
+      ? 'Send either Upload-Length or Upload-Defer-Length: 1, not both'
+      : 'Upload-Length (or Upload-Defer-Length: 1 when the length is not known yet) is required';
+  }
+  return `Upload-Length ${length} cannot be set: the length is set once, on an upload created with Upload-Defer-Length: 1, and not below the bytes already received`;
 }
 
 export function defaultLocker(): Locker {

@@ -59,4 +59,6 @@ t.test('S3 failures answer with what to check, never a bare 500 with a stack', a
   );
   t.equal(unreachable.status, 503, 'unreachable endpoint: 503');
   t.match(unreachable.body, /S3 did not answer PutObject .*\(ECONNREFUSED\)\. Check STORAGE_S3_ENDPOINT/);
+  t.match(unreachable.body, /nothing was created, send the POST again/, 'a failed creation does not say the upload can be resumed');
+  t.notMatch(unreachable.body, /can be resumed/);
 });
