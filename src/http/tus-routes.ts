@@ -22,7 +22,14 @@ import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest,
 import { NodeRequest, sendNodeResponse } from 'srvx/node';
 import { isBodyWriter, isConcatenator, isStateCache, isUploadReader } from '../stores/capabilities.js';
 import { type Answer, adjustAnswer, plain, REASONS } from '../tus/answer.js';
-import { digestLengthNote, parseChecksumHeader, type SpooledBody, SpoolTooLarge, spoolAndVerify } from '../tus/checksum.js';
+import {
+  digestLengthNote,
+  parseChecksumHeader,
+  type SpooledBody,
+  SpoolTooLarge,
+  spoolAndVerify,
+  spoolAndVerifyTrailer,
+} from '../tus/checksum.js';
 import { createFinal, parseConcatHeader, refusePatchToFinal } from '../tus/concatenation.js';
 import { requestWithDirectBody } from '../tus/engine.js';
 import { checkTusRequest } from '../tus/protocol-guard.js';
@@ -133,9 +140,12 @@ async function verifyChecksum(
   id: string | undefined,
 ): Promise<Answer | { spooled?: SpooledBody }> {
   const checksum = header(request, 'upload-checksum');
+  // checksum-trailer: a chunked PATCH that announces the checksum as a trailer.
+  const trailer =
+    request.method === 'PATCH' && checksum === undefined && /(^|,)\s*upload-checksum\s*(,|$)/i.test(header(request, 'trailer') ?? '');
   const withBody = request.method === 'PATCH' || request.method === 'POST';
-  if (checksum === undefined || !withBody || request.headers['content-type'] !== 'application/offset+octet-stream') return {};
-  const parsed = parseChecksumHeader(checksum);
+  if ((checksum === undefined && !trailer) || !withBody || request.headers['content-type'] !== 'application/offset+octet-stream') return {};
+  const parsed = checksum === undefined ? undefined : parseChecksumHeader(checksum);
   if (typeof parsed === 'string') return plain(400, parsed);
   const room = await roomForBody(o, request, id);
   if (typeof room !== 'number') return room;
@@ -143,8 +153,10 @@ async function verifyChecksum(
   if (declared !== undefined && declared > room)
     return plain(413, `The body (${declared} bytes) is longer than the upload can still take (${room} bytes)`);
   let spooled: SpooledBody;
+  let problem: string | undefined;
   try {
-    spooled = await spoolAndVerify(request.raw, parsed, o.tempDir, room);
+    if (parsed) spooled = await spoolAndVerify(request.raw, parsed, o.tempDir, room);
+    else ({ spooled, problem } = await spoolAndVerifyTrailer(request.raw, o.tempDir, room));
   } catch (error) {
     if (error instanceof SpoolTooLarge)
       return plain(413, `The body is longer than the upload can still take (${room} bytes); nothing was stored`);
@@ -153,10 +165,10 @@ async function verifyChecksum(
   }
   if (spooled.matches) return { spooled };
   await spooled.dispose();
-  return plain(
-    460,
-    `Checksum Mismatch: the body does not match Upload-Checksum (${parsed.algorithm})${digestLengthNote(parsed)}; nothing was stored, send it again`,
-  );
+  const why = parsed
+    ? `Upload-Checksum (${parsed.algorithm})${digestLengthNote(parsed)}`
+    : `the Upload-Checksum trailer${problem ? ` (${problem})` : ''}`;
+  return plain(460, `Checksum Mismatch: the body does not match ${why}; nothing was stored, send it again`);
 }
 
 /** Bytes the body of a PATCH (at its upload's offset) or creation POST may hold, or the answer refusing it. */

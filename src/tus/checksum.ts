@@ -4,9 +4,10 @@
  * flat whatever its size); only a body whose digest matches reaches the store, so a
  * mismatch (460) leaves the offset and the stored bytes as they were.
  */
-import { createHash, type Hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -77,9 +78,38 @@ export async function spoolAndVerify(
   tempDir: string,
   maxBytes = Number.MAX_SAFE_INTEGER,
 ): Promise<SpooledBody> {
+  const { digests, ...spooled } = await spool(body, [header.algorithm], tempDir, maxBytes);
+  return { ...spooled, matches: digests[header.algorithm]?.equals(header.digest) ?? false };
+}
+
+/**
+ * checksum-trailer: the body of a chunked PATCH that declared `Trailer: Upload-Checksum`. The
+ * algorithm is known only after the last byte, so the body is hashed with every supported
+ * one; the answer is the spooled body (matching or not), or what is wrong with the trailer.
+ */
+export async function spoolAndVerifyTrailer(
+  body: IncomingMessage,
+  tempDir: string,
+  maxBytes = Number.MAX_SAFE_INTEGER,
+): Promise<{ spooled: SpooledBody; problem?: string }> {
+  const { digests, ...spooled } = await spool(body, CHECKSUM_ALGORITHMS, tempDir, maxBytes);
+  const value = body.trailers['upload-checksum'];
+  if (value === undefined)
+    return { spooled: { ...spooled, matches: false }, problem: 'the declared Upload-Checksum trailer never arrived' };
+  const header = parseChecksumHeader(value);
+  if (typeof header === 'string') return { spooled: { ...spooled, matches: false }, problem: header };
+  return { spooled: { ...spooled, matches: digests[header.algorithm]?.equals(header.digest) ?? false } };
+}
+
+async function spool(
+  body: Readable,
+  algorithms: readonly ChecksumAlgorithm[],
+  tempDir: string,
+  maxBytes: number,
+): Promise<Omit<SpooledBody, 'matches'> & { digests: Partial<Record<ChecksumAlgorithm, Buffer>> }> {
   const dir = await mkdtemp(join(tempDir, 'tus-checksum-'));
   const file = join(dir, 'body');
-  const hash: Hash | Crc32 = header.algorithm === 'crc32' ? new Crc32() : createHash(header.algorithm);
+  const hashes = algorithms.map((algorithm) => [algorithm, algorithm === 'crc32' ? new Crc32() : createHash(algorithm)] as const);
   let size = 0;
   let disposed = false;
   const dispose = async () => {
@@ -94,7 +124,7 @@ export async function spoolAndVerify(
       async function* (source: AsyncIterable<Buffer>) {
         for await (const chunk of source) {
           if (size + chunk.length > maxBytes) throw new SpoolTooLarge();
-          hash.update(chunk);
+          for (const [, hash] of hashes) hash.update(chunk);
           size += chunk.length;
           spooledBytes += chunk.length;
           yield chunk;
@@ -106,5 +136,6 @@ export async function spoolAndVerify(
     await dispose();
     throw error;
   }
-  return { matches: hash.digest().equals(header.digest), size, open: () => createReadStream(file), dispose };
+  const digests = Object.fromEntries(hashes.map(([algorithm, hash]) => [algorithm, hash.digest()]));
+  return { digests, size, open: () => createReadStream(file), dispose };
 }

@@ -1,5 +1,6 @@
 /** Every tus 1.0.0 rule and extension over real HTTP, on a local and on an S3 location. */
 import { createHash } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
 import { crc32 } from 'node:zlib';
 import t from 'tap';
 import { b64, createUpload, head, patch, startApp, TUS } from '../helpers/app.js';
@@ -35,6 +36,7 @@ for (const [name, env] of locations) {
       t.equal(res.headers.get('tus-version'), '1.0.0');
       t.same(res.headers.get('tus-extension')?.split(',').sort(), [
         'checksum',
+        'checksum-trailer',
         'concatenation',
         'creation',
         'creation-defer-length',
@@ -149,6 +151,49 @@ for (const [name, env] of locations) {
       t.equal(await created(), before, 'no upload was created');
       const bodiless = await fetch(files, { method: 'POST', headers: { ...TUS, 'Upload-Length': '3', 'Content-Type': 'text/plain' } });
       t.equal(bodiless.status, 201, 'a POST without a body ignores Content-Type (clients set defaults)');
+    });
+
+    t.test('checksum-trailer: a chunked PATCH carries Upload-Checksum in its trailer; mismatching or missing is 460', async (t) => {
+      /** A chunked PATCH declaring `Trailer: Upload-Checksum`, sending `trailer` (or none) after the body. */
+      const trailed = (url: string, offset: number, body: Buffer, trailer: string | undefined) =>
+        new Promise<{ status: number; text: string }>((resolve, reject) => {
+          const req = httpRequest(url, {
+            method: 'PATCH',
+            headers: { ...TUS, ...OCTET, 'Upload-Offset': String(offset), 'Transfer-Encoding': 'chunked', Trailer: 'Upload-Checksum' },
+          });
+          req.on('error', reject);
+          req.on('response', (res) => {
+            let text = '';
+            res.on('data', (d: Buffer) => {
+              text += d;
+            });
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+          });
+          req.write(body.subarray(0, 1000));
+          req.write(body.subarray(1000));
+          if (trailer) req.addTrailers({ 'Upload-Checksum': trailer });
+          req.end();
+        });
+      const data = randomData(6 * MiB + 3);
+      const url = await createUpload(base, data.length * 2);
+      const bad = Buffer.from(data);
+      bad[5] = (bad[5] ?? 0) ^ 1;
+      const mismatch = await trailed(url, 0, bad, `sha256 ${digest('sha256', data)}`);
+      t.equal(mismatch.status, 460, 'a mismatching trailer');
+      t.match(mismatch.text, /Upload-Checksum trailer/);
+      const missing = await trailed(url, 0, data, undefined);
+      t.equal(missing.status, 460, 'a declared trailer that never arrives');
+      t.match(missing.text, /never arrived/);
+      t.equal((await head(url)).headers.get('upload-offset'), '0', 'nothing stored');
+      for (const [offset, algorithm] of [
+        [0, 'sha1'],
+        [data.length, 'crc32'],
+      ] as const) {
+        const ok = await trailed(url, offset, data, `${algorithm} ${digest(algorithm, data)}`);
+        t.equal(ok.status, 204, `a matching ${algorithm} trailer`);
+      }
+      t.equal((await head(url)).headers.get('upload-offset'), String(data.length * 2));
+      t.equal(sha256(Buffer.from(await (await fetch(url)).arrayBuffer())), sha256(Buffer.concat([data, data])));
     });
 
     t.test('an empty Upload-Metadata means no metadata (tus-py-client sends one)', async (t) => {
