@@ -11,7 +11,7 @@ import { Metrics, registerMetricsRoute } from './http/metrics.js';
 import { registerRequestLog } from './http/request-log.js';
 import { tusRoutes } from './http/tus-routes.js';
 import { createLogger } from './logger.js';
-import { isClosable, isPartCounter, isProber } from './stores/capabilities.js';
+import { isClosable, isConcatenator, isPartCounter, isProber } from './stores/capabilities.js';
 import { createStore } from './stores/index.js';
 import { tempBytesInUse } from './tus/checksum.js';
 import { scheduleCleanup } from './tus/cleanup.js';
@@ -122,8 +122,10 @@ async function mountLocation(app: FastifyInstance, config: Config, path: string,
     ...(config.publicUrl ? { publicUrl: config.publicUrl } : {}),
     trustProxy: config.trustProxy,
     terminateFinished: config.terminateFinished,
+    log: app.log,
   });
   const labels = { location: store.name };
+  const { datastore } = store;
   if (metrics) {
     // Every request is handled by exactly one mount's engine, so each counts its own.
     engine.on(EVENTS.POST_CREATE, () => metrics.uploads.inc({ event: 'created', ...labels }));
@@ -141,7 +143,7 @@ async function mountLocation(app: FastifyInstance, config: Config, path: string,
     location: store.name,
     downloads: config.downloadEnabled,
     tempDir: config.tempDir,
-    extraExtensions: ['checksum', 'checksum-trailer'],
+    extraExtensions: ['checksum', 'checksum-trailer', ...(isConcatenator(datastore) ? ['concatenation-unfinished'] : [])],
     maxSize: config.maxUploadSize,
     tracker: app.tusRequests,
     ...(metrics ? { onBytes: (n: number) => metrics.bytesReceived.inc(labels, n) } : {}),

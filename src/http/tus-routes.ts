@@ -6,7 +6,8 @@
  *      empty Upload-Metadata is no metadata;
  *   2. checks that answer or pass: shutting down (503), GET downloads, the protocol guard
  *      (412/415/400), the final upload of a concatenation (created here, with its locks and
- *      events), PATCH to a final upload (403), the checksum (400/460, body spooled);
+ *      events), PATCH to a final upload (403), HEAD of a final upload waiting for its
+ *      partials, the checksum (400/460, body spooled);
  *   3. state freshness: HEAD and DELETE, and a PATCH whose offset disagrees with the cached
  *      state, make the store read the upload again (under @tus/server's lock);
  *   4. hand the request to @tus/server (the protocol engine): the body goes straight to a
@@ -30,7 +31,7 @@ import {
   spoolAndVerify,
   spoolAndVerifyTrailer,
 } from '../tus/checksum.js';
-import { createFinal, parseConcatHeader, refusePatchToFinal } from '../tus/concatenation.js';
+import { assembleFinal, createFinal, parseConcatHeader, refusePatchToFinal, waitingFinalHead } from '../tus/concatenation.js';
 import { requestWithDirectBody } from '../tus/engine.js';
 import { checkTusRequest } from '../tus/protocol-guard.js';
 import { uploadIdOf } from '../tus/upload-id.js';
@@ -104,6 +105,16 @@ async function check(o: TusRoutesOptions, request: FastifyRequest, id: string | 
   if (method === 'PATCH') {
     const refused = await refusePatchToFinal(id, (upload) => readWithoutLock(o.datastore, upload));
     if (refused) return refused;
+  }
+  if (method === 'HEAD' && id) {
+    // A final upload still waiting for its partials is answered from them (concatenation-unfinished).
+    const upload = await readWithoutLock(o.datastore, id).catch(() => undefined);
+    const store = o.datastore;
+    const assemble = async (finalId: string) => {
+      if (isConcatenator(store)) await assembleFinal(finalId, { store, locker: o.locker, engine: o.engine, log: request.log });
+    };
+    const waiting = upload ? await waitingFinalHead(upload, (partial) => readWithoutLock(store, partial), assemble) : undefined;
+    if (waiting) return waiting;
   }
   return verifyChecksum(o, request, id);
 }

@@ -8,7 +8,7 @@
  */
 import type { EventEmitter } from 'node:events';
 import type { Server } from '@tus/server';
-import { type DataStore, EVENTS, type Locker, Metadata, Uid, Upload } from '@tus/utils';
+import { type DataStore, EVENTS, type Lock, type Locker, Metadata, Uid, Upload } from '@tus/utils';
 import type { Concatenator } from '../stores/capabilities.js';
 import type { Answer } from './answer.js';
 import { plain } from './answer.js';
@@ -16,6 +16,11 @@ import { uploadIdOf } from './upload-id.js';
 
 /** Reserved metadata key holding "partial" or "final;<urls>". */
 export const CONCAT_KEY = 'tus-concat';
+/** On a final upload still waiting for its partials (concatenation-unfinished): their ids. */
+const WAITING_KEY = 'tus-concat-waiting';
+/** On a partial upload: the final uploads waiting for it. */
+const FINALS_KEY = 'tus-concat-finals';
+const isReserved = (key: string) => key === CONCAT_KEY || key.startsWith(`${CONCAT_KEY}-`);
 
 /** `Upload-Concat` of a POST: partial, final with the partials' ids, or a message saying what is wrong. */
 export type ConcatHeader = { kind: 'partial' } | { kind: 'final'; urls: string[]; ids: string[] } | { kind: 'invalid'; message: string };
@@ -39,8 +44,7 @@ export function parseConcatHeader(value: string, path: string): ConcatHeader {
 /** Metadata from the client, without the reserved key (clients cannot forge the mark). */
 export function clientMetadata(metadata: Upload['metadata']): Record<string, string | null> | undefined {
   if (!metadata) return undefined;
-  const { [CONCAT_KEY]: _mark, ...rest } = metadata;
-  return rest;
+  return Object.fromEntries(Object.entries(metadata).filter(([key]) => !isReserved(key)));
 }
 
 /** onUploadCreate hook: mark partial uploads. */
@@ -97,7 +101,11 @@ export interface FinalRequest {
   urlOf(id: string): string;
 }
 
-/** Create the final upload of `Upload-Concat: final;<url> <url> ...`. */
+/**
+ * Create the final upload of `Upload-Concat: final;<url> <url> ...`. With every partial
+ * finished it is assembled at once; otherwise (concatenation-unfinished) it is recorded as
+ * waiting, each unfinished partial names it, and the last partial to finish assembles it.
+ */
 export async function createFinal(r: FinalRequest): Promise<Answer> {
   if (r.lengthHeader !== undefined)
     return plain(400, 'A final upload must not carry Upload-Length: its length is the sum of its partial uploads');
@@ -111,44 +119,136 @@ export async function createFinal(r: FinalRequest): Promise<Answer> {
   }
   const id = Uid.rand();
   const { urls, ids } = r.header;
-  // The partials stay as they are while they are read: their locks (in a fixed order, so two
-  // concatenations of the same partials cannot deadlock), and the new upload's.
-  const locks = [...new Set([...ids].sort()), id].map((lockId) => r.locker.newLock(lockId));
-  const held: typeof locks = [];
-  try {
-    for (const lock of locks) {
-      await lock.lock(new AbortController().signal, async () => {});
-      held.push(lock);
-    }
-    let total = 0;
+  // HEAD repeats the partials' URLs as the client sent them (absolute or relative).
+  const mark = `final;${urls.join(' ')}`;
+  const finalMetadata = { ...metadata, [CONCAT_KEY]: mark };
+  const url = r.urlOf(id);
+  const events: EventEmitter = r.engine;
+  return withLocks(r.locker, [...ids, id], async () => {
+    const partials: Upload[] = [];
     for (const [i, partialId] of ids.entries()) {
       const partial = await r.store.getUpload(partialId).catch(() => undefined);
       if (!partial) return plain(400, `Upload-Concat: partial upload ${urls[i]} does not exist`);
       if (partial.metadata?.[CONCAT_KEY] !== 'partial')
         return plain(400, `Upload-Concat: ${urls[i]} is not a partial upload (create it with Upload-Concat: partial)`);
-      if (partial.size === undefined || partial.offset !== partial.size) {
-        return plain(
-          400,
-          `Upload-Concat: partial upload ${urls[i]} is not finished (${partial.offset} of ${partial.size ?? '?'} bytes); finish it first`,
-        );
-      }
-      total += partial.size;
+      partials.push(partial);
     }
+    const total = partials.reduce((sum, p) => sum + (p.size ?? 0), 0);
     if (r.maxSize > 0 && total > r.maxSize)
       return plain(413, `The concatenated upload would be ${total} bytes, above the maximum of ${r.maxSize}`);
-    // HEAD repeats the partials' URLs as the client sent them (absolute or relative).
-    const mark = `final;${urls.join(' ')}`;
-    const finalMetadata = { ...metadata, [CONCAT_KEY]: mark };
-    const url = r.urlOf(id);
-    await r.store.concatenate(id, ids, finalMetadata);
-    const upload = new Upload({ id, size: total, offset: total, metadata: finalMetadata, creation_date: new Date().toISOString() });
-    const answer: Answer = { status: 201, body: '', headers: { Location: url, 'Upload-Offset': String(total), 'Upload-Concat': mark } };
-    // The same events @tus/server emits for uploads it creates and finishes.
-    const events: EventEmitter = r.engine;
-    events.emit(EVENTS.POST_CREATE, r.request, upload, url);
-    events.emit(EVENTS.POST_FINISH, r.request, new Response(null, { status: 201 }), upload);
-    return answer;
+    const headers = { Location: url, 'Upload-Concat': mark };
+    if (partials.every(isFinished)) {
+      await r.store.concatenate(id, ids, finalMetadata);
+      const upload = new Upload({ id, size: total, offset: total, metadata: finalMetadata, creation_date: new Date().toISOString() });
+      // The same events @tus/server emits for uploads it creates and finishes.
+      events.emit(EVENTS.POST_CREATE, r.request, upload, url);
+      events.emit(EVENTS.POST_FINISH, r.request, new Response(null, { status: 201 }), upload);
+      return { status: 201, body: '', headers: { ...headers, 'Upload-Offset': String(total) } };
+    }
+    // concatenation-unfinished: recorded now, assembled when the last partial finishes.
+    const waiting = new Upload({ id, offset: 0, metadata: { ...finalMetadata, [WAITING_KEY]: ids.join(' ') } });
+    await r.store.create(waiting);
+    for (const partial of partials.filter((p) => !isFinished(p))) {
+      const finals = [partial.metadata?.[FINALS_KEY], id].filter(Boolean).join(' ');
+      await r.store.setMetadata(partial.id, { ...partial.metadata, [FINALS_KEY]: finals });
+    }
+    events.emit(EVENTS.POST_CREATE, r.request, waiting, url);
+    return { status: 201, body: '', headers: { ...headers, 'Upload-Offset': String(available(partials)) } };
+  });
+}
+
+const isFinished = (upload: Upload) => upload.size !== undefined && upload.offset === upload.size;
+
+/** Bytes of the concatenation readable from its start: finished partials whole, then the first unfinished one's offset. */
+function available(partials: readonly Upload[]): number {
+  let bytes = 0;
+  for (const partial of partials) {
+    bytes += partial.offset;
+    if (!isFinished(partial)) break;
+  }
+  return bytes;
+}
+
+/** Take the locks of `ids` in a fixed order (two concatenations of the same partials cannot deadlock), run, release. */
+async function withLocks<T>(locker: Locker, ids: readonly string[], run: () => Promise<T>): Promise<T> {
+  const held: Lock[] = [];
+  try {
+    for (const id of [...new Set(ids)].sort()) {
+      const lock = locker.newLock(id);
+      await lock.lock(new AbortController().signal, async () => {});
+      held.push(lock);
+    }
+    return await run();
   } finally {
     for (const lock of held.reverse()) await lock.unlock();
   }
+}
+
+/**
+ * HEAD of a final upload still waiting for its partials: the bytes available so far, and its
+ * length once every partial's length is known. Once every partial is finished it is assembled
+ * first (`assemble`: the last partial's PATCH normally did), and @tus/server answers. `read`
+ * changes nothing.
+ */
+export async function waitingFinalHead(
+  upload: Upload,
+  read: (id: string) => Promise<Upload>,
+  assemble: (finalId: string) => Promise<void>,
+): Promise<Answer | undefined> {
+  const waiting = upload.metadata?.[WAITING_KEY];
+  if (!waiting) return undefined;
+  const partials = await Promise.all(waiting.split(' ').map((id) => read(id).catch(() => undefined)));
+  if (partials.some((p) => !p)) return plain(410, 'A partial upload of this final upload is gone; it can never be completed');
+  const known = partials as Upload[];
+  if (known.every(isFinished)) {
+    await assemble(upload.id);
+    return undefined;
+  }
+  const headers: Record<string, string> = {
+    'Upload-Offset': String(available(known)),
+    'Upload-Concat': String(upload.metadata?.[CONCAT_KEY]),
+    'Cache-Control': 'no-store',
+  };
+  if (known.every((p) => p.size !== undefined)) headers['Upload-Length'] = String(known.reduce((sum, p) => sum + (p.size ?? 0), 0));
+  else headers['Upload-Defer-Length'] = '1';
+  const metadata = clientMetadata(upload.metadata);
+  if (metadata && Object.keys(metadata).length > 0) headers['Upload-Metadata'] = Metadata.stringify(metadata);
+  const answer = plain(200, '');
+  return { ...answer, headers: { ...answer.headers, ...headers } };
+}
+
+export interface Assembly {
+  store: DataStore & Concatenator;
+  locker: Locker;
+  engine: Server;
+  log: { error(details: object, message: string): void };
+}
+
+/** When a partial finishes (before its PATCH is answered): assemble the final uploads waiting for it that now have all their partials. */
+export async function assembleWaitingFinals(partial: Upload, a: Assembly): Promise<void> {
+  for (const finalId of partial.metadata?.[FINALS_KEY]?.split(' ') ?? []) {
+    try {
+      await assembleFinal(finalId, a);
+    } catch (error) {
+      a.log.error({ err: error, uploadId: finalId }, 'assembling a final upload after its last partial finished failed');
+    }
+  }
+}
+
+/** Assemble a waiting final upload if every partial is finished (under their locks and its own); emits POST_FINISH. */
+export async function assembleFinal(finalId: string, a: Assembly): Promise<void> {
+  const waiting = (await a.store.getUpload(finalId).catch(() => undefined))?.metadata?.[WAITING_KEY];
+  if (!waiting) return;
+  const ids = waiting.split(' ');
+  await withLocks(a.locker, [...ids, finalId], async () => {
+    const final = await a.store.getUpload(finalId).catch(() => undefined);
+    if (!final?.metadata?.[WAITING_KEY]) return;
+    const partials = await Promise.all(ids.map((id) => a.store.getUpload(id)));
+    if (!partials.every(isFinished)) return;
+    const { [WAITING_KEY]: _ids, ...metadata } = final.metadata;
+    const size = await a.store.concatenate(finalId, ids, metadata);
+    const done = new Upload({ id: finalId, size, offset: size, metadata, creation_date: final.creation_date ?? new Date().toISOString() });
+    const events: EventEmitter = a.engine;
+    events.emit(EVENTS.POST_FINISH, new Request('http://localhost/'), new Response(null, { status: 204 }), done);
+  });
 }

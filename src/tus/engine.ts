@@ -5,8 +5,8 @@
 import type { Readable } from 'node:stream';
 import { MemoryLocker, Server } from '@tus/server';
 import { type CancellationContext, type DataStore, ERRORS, type Locker, type Upload } from '@tus/utils';
-import { type BodyWriter, isBodyWriter } from '../stores/capabilities.js';
-import { markPartial } from './concatenation.js';
+import { type BodyWriter, isBodyWriter, isConcatenator } from '../stores/capabilities.js';
+import { type Assembly, assembleWaitingFinals, markPartial } from './concatenation.js';
 import { uploadIdOf } from './upload-id.js';
 
 export interface EngineOptions {
@@ -22,6 +22,7 @@ export interface EngineOptions {
   locker: Locker;
   /** DELETE may terminate finished uploads. */
   terminateFinished: boolean;
+  log?: Assembly['log'];
 }
 
 /** @tus/server's answer to a lock it could not take in time (its status is 500). */
@@ -38,6 +39,15 @@ export function createEngine(options: EngineOptions): Server {
     getFileIdFromRequest: (req) => uploadIdOf(req.url, path),
     // Partial uploads of the concatenation extension are marked in their metadata.
     onUploadCreate: async (req, upload) => markPartial(req, upload),
+    // concatenation-unfinished: before the last partial's PATCH is answered, the final uploads
+    // waiting for it are assembled (a client that then asks for the final finds it complete).
+    onUploadFinish: async (_req, upload) => {
+      const store = options.datastore;
+      if (isConcatenator(store)) {
+        await assembleWaitingFinals(upload, { store, locker: options.locker, engine: server, log: options.log ?? console });
+      }
+      return {};
+    },
     locker: options.locker,
     // CORS is answered by the HTTP layer; an empty function keeps @tus/server from adding `*`.
     allowedOrigins: () => false,

@@ -6,7 +6,7 @@ import t from 'tap';
 import { b64, createUpload, head, patch, startApp, TUS } from '../helpers/app.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
 import { s3LocationEnv, s3TestServer, uniqueRoot } from '../helpers/s3.js';
-import { metric } from '../helpers/wait.js';
+import { metric, until } from '../helpers/wait.js';
 
 const MiB = 1024 * 1024;
 const OCTET = { 'Content-Type': 'application/offset+octet-stream' };
@@ -38,6 +38,7 @@ for (const [name, env] of locations) {
         'checksum',
         'checksum-trailer',
         'concatenation',
+        'concatenation-unfinished',
         'creation',
         'creation-defer-length',
         'creation-with-upload',
@@ -353,10 +354,8 @@ for (const [name, env] of locations) {
       const absoluteHead = await head(new URL(absolute.headers.get('location') as string, base).toString());
       t.equal(absoluteHead.headers.get('upload-concat'), `final;${urls[0]} ${urls[1]}`, 'as the client sent them');
 
-      const unfinished = await createUpload(base, 10, { 'Upload-Concat': 'partial' });
       const notPartial = await createUpload(base, 0);
       for (const [list, why] of [
-        [[unfinished], /not finished/],
         [[notPartial], /not a partial upload/],
         [[`${files}0123456789abcdef0123456789abcdef`], /does not exist/],
       ] as const) {
@@ -364,6 +363,44 @@ for (const [name, env] of locations) {
         t.equal(r.status, 400);
         t.match(await r.text(), why);
       }
+    });
+
+    t.test('concatenation-unfinished: a final upload created before its partials finish is assembled by the last one', async (t) => {
+      const data = [randomData(6 * MiB + 1), randomData(1000), randomData(3 * MiB)];
+      const p1 = await createUpload(base, data[0]!.length, { 'Upload-Concat': 'partial' });
+      const p2 = await createUpload(base, 'deferred', { 'Upload-Concat': 'partial' });
+      const p3 = await createUpload(base, data[2]!.length, { 'Upload-Concat': 'partial' });
+      const res = await fetch(files, { method: 'POST', headers: { ...TUS, 'Upload-Concat': `final;${p1} ${p2} ${p3}` } });
+      t.equal(res.status, 201, await res.clone().text());
+      t.equal(res.headers.get('upload-offset'), '0');
+      const final = new URL(res.headers.get('location') as string, base).toString();
+      const state = async () => {
+        const h = await head(final);
+        return {
+          offset: Number(h.headers.get('upload-offset')),
+          length: h.headers.get('upload-length'),
+          concat: h.headers.get('upload-concat'),
+        };
+      };
+      t.same(await state(), { offset: 0, length: null, concat: `final;${p1} ${p2} ${p3}` }, 'no length while a partial length is deferred');
+      t.equal((await patch(p3, 0, data[2]!)).status, 204, 'the last listed partial finishes first');
+      t.equal((await state()).offset, 0, 'nothing readable from the start yet');
+      t.equal((await patch(p1, 0, data[0]!.subarray(0, 3 * MiB))).status, 204);
+      t.equal((await state()).offset, 3 * MiB, 'the offset grows as the first partial receives');
+      t.equal((await patch(p1, 3 * MiB, data[0]!.subarray(3 * MiB))).status, 204);
+      t.equal((await patch(p2, 0, data[1]!.subarray(0, 500))).status, 204);
+      t.same(await state(), { offset: data[0]!.length + 500, length: null, concat: `final;${p1} ${p2} ${p3}` });
+      t.equal((await patch(final, 0, Buffer.from('x'))).status, 403, 'PATCH to a waiting final upload is refused');
+      t.equal((await patch(p2, 500, data[1]!.subarray(500), { 'Upload-Length': '1000' })).status, 204, 'the middle partial finishes last');
+      const total = data.reduce((sum, d) => sum + d.length, 0);
+      await until(async () => (await state()).offset === total, 'the final upload to be assembled', 30_000);
+      t.equal((await state()).length, String(total));
+      t.equal(
+        sha256(Buffer.from(await (await fetch(final)).arrayBuffer())),
+        sha256(Buffer.concat(data)),
+        'assembled without a client request',
+      );
+      t.equal((await head(p2)).headers.get('upload-metadata'), null, 'the reserved marks are not shown');
     });
 
     t.test('GET: bytes, headers, Range, 404 unknown, 400 unfinished', async (t) => {

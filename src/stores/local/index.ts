@@ -59,6 +59,11 @@ export class LocalStore extends FileStore implements BodyWriter, RangedReader, C
     return size;
   }
 
+  async setMetadata(id: string, metadata: Record<string, string | null>): Promise<void> {
+    const upload = await this.getUpload(id);
+    await this.configstore.set(id, new Upload({ ...upload, metadata }));
+  }
+
   /** Readiness: the directory exists (or can be made) and is writable. */
   async probe(): Promise<void> {
     await mkdir(this.root, { recursive: true });

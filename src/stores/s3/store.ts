@@ -240,6 +240,12 @@ export class S3Store
     return size;
   }
 
+  async setMetadata(id: string, metadata: Record<string, string | null>): Promise<void> {
+    const upload = await this.locked(id);
+    upload.info.metadata = metadata;
+    await upload.saveInfo();
+  }
+
   probe(signal: AbortSignal): Promise<void> {
     return this.bucket.probe(signal);
   }
