@@ -16,6 +16,7 @@
  * The plugin's scope has no body parsers and the reply is hijacked, so Fastify neither
  * buffers the body nor answers a second time.
  */
+import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import type { Server } from '@tus/server';
 import type { DataStore, Locker, Upload } from '@tus/utils';
@@ -294,7 +295,8 @@ export const tusRoutes: FastifyPluginAsync<TusRoutesOptions> = async (app: Fasti
     // 4. and 5.
     return forward(o, request, reply, id, checked.spooled);
   };
-  for (const url of [o.path || '/', `${o.path}/*`]) app.route({ method: METHODS, url, exposeHeadRoute: false, handler: handle });
+  const handler = (request: FastifyRequest, reply: FastifyReply) => inTurn(request.raw.socket, () => handle(request, reply));
+  for (const url of [o.path || '/', `${o.path}/*`]) app.route({ method: METHODS, url, exposeHeadRoute: false, handler });
 };
 
 /**
@@ -311,6 +313,22 @@ function methodOverride(request: FastifyRequest): Answer | undefined {
   }
   request.raw.method = method;
   return undefined;
+}
+
+/**
+ * Requests pipelined on one connection are handled one after the other, each once the one
+ * before it is done (Node parses and dispatches them at once, and only orders the answers): a
+ * HEAD pipelined after a PATCH must see what that PATCH stored.
+ */
+const connectionTurns = new WeakMap<Socket, Promise<unknown>>();
+function inTurn<T>(socket: Socket, run: () => Promise<T>): Promise<T> {
+  const previous = connectionTurns.get(socket);
+  const current = previous ? previous.then(run, run) : run();
+  connectionTurns.set(
+    socket,
+    current.catch(() => undefined),
+  );
+  return current;
 }
 
 function isMountPath(url: string, path: string): boolean {

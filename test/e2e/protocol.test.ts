@@ -1,6 +1,7 @@
 /** Every tus 1.0.0 rule and extension over real HTTP, on a local and on an S3 location. */
 import { createHash } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import { crc32 } from 'node:zlib';
 import t from 'tap';
 import { b64, createUpload, head, patch, startApp, TUS } from '../helpers/app.js';
@@ -195,6 +196,34 @@ for (const [name, env] of locations) {
       }
       t.equal((await head(url)).headers.get('upload-offset'), String(data.length * 2));
       t.equal(sha256(Buffer.from(await (await fetch(url)).arrayBuffer())), sha256(Buffer.concat([data, data])));
+    });
+
+    t.test('pipelined requests on one connection are handled in order, each after the one before', async (t) => {
+      const url = new URL(await createUpload(base, 6));
+      const request = (method: string, extra = '', body = '') =>
+        `${method} ${url.pathname} HTTP/1.1\r\nHost: ${url.host}\r\nTus-Resumable: 1.0.0\r\n${extra}${body ? `Content-Length: ${body.length}\r\n` : ''}\r\n${body}`;
+      const octet = 'Content-Type: application/offset+octet-stream\r\n';
+      const pipelined = [
+        request('HEAD'),
+        request('PATCH', `Upload-Offset: 0\r\n${octet}`, 'abc'),
+        request('HEAD'),
+        request('PATCH', `Upload-Offset: 3\r\n${octet}`, 'def'),
+        request('HEAD'),
+      ].join('');
+      const answers = await new Promise<string[]>((resolve, reject) => {
+        const socket = connect(Number(url.port), url.hostname, () => socket.write(pipelined));
+        let text = '';
+        socket.on('data', (d: Buffer) => {
+          text += d;
+          const parts = text.split('HTTP/1.1 ').slice(1);
+          if (parts.length === 5 && /\r\n\r\n/.test(parts[4] ?? '')) {
+            socket.end();
+            resolve(parts.map((r) => `${r.split(' ')[0]} ${/upload-offset: (\d+)/i.exec(r)?.[1]}`));
+          }
+        });
+        socket.on('error', reject);
+      });
+      t.same(answers, ['200 0', '204 3', '200 3', '204 6', '200 6']);
     });
 
     t.test('an empty Upload-Metadata means no metadata (tus-py-client sends one)', async (t) => {
