@@ -226,6 +226,28 @@ for (const [name, env] of locations) {
       t.same(answers, ['200 0', '204 3', '200 3', '204 6', '200 6']);
     });
 
+    t.test('a duplicated Content-Type: the first counts, on both drivers alike', async (t) => {
+      const send = (url: string, types: string[]) =>
+        new Promise<number>((resolve, reject) => {
+          const req = httpRequest(url, {
+            method: 'PATCH',
+            headers: { ...TUS, 'Upload-Offset': '0', 'Content-Type': types, 'Content-Length': '3' },
+          });
+          req.on('error', reject);
+          req.on('response', (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          });
+          req.end('abc');
+        });
+      const first = await createUpload(base, 3);
+      t.equal(await send(first, ['application/offset+octet-stream', 'text/plain']), 204, 'offset+octet-stream first: stored');
+      t.equal((await head(first)).headers.get('upload-offset'), '3');
+      const second = await createUpload(base, 3);
+      t.equal(await send(second, ['text/plain', 'application/offset+octet-stream']), 415, 'another type first: 415');
+      t.equal((await head(second)).headers.get('upload-offset'), '0');
+    });
+
     t.test('an empty Upload-Metadata means no metadata (tus-py-client sends one)', async (t) => {
       for (const metadata of ['', ' ']) {
         const res = await fetch(files, { method: 'POST', headers: { ...TUS, 'Upload-Length': '1', 'Upload-Metadata': metadata } });
