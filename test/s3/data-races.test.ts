@@ -3,6 +3,7 @@
  * forces the interleaving that caused it (issue 10).
  */
 import { randomBytes } from 'node:crypto';
+import type { S3Client } from '@aws-sdk/client-s3';
 import t from 'tap';
 import { uploadKeys } from '../../src/stores/s3/keys.js';
 import { S3Upload } from '../../src/stores/s3/upload.js';
@@ -14,6 +15,24 @@ const MiB = 1024 * 1024;
 const server = s3TestServer();
 const verify = verifyClient(server);
 const newId = () => randomBytes(16).toString('hex');
+
+/** UploadPart fails for good (503 SlowDown, as after all of S3's retries) for the part numbers in `failing()`; every attempt is recorded. */
+function failParts(client: S3Client, failing: () => ReadonlySet<number>): Array<{ part: number; length: number; failed: boolean }> {
+  const seen: Array<{ part: number; length: number; failed: boolean }> = [];
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (context.commandName !== 'UploadPartCommand') return next(args);
+      const input = args.input as { PartNumber: number; ContentLength: number };
+      const fail = failing().has(input.PartNumber);
+      seen.push({ part: input.PartNumber, length: input.ContentLength, failed: fail });
+      if (fail)
+        throw Object.assign(new Error('Please reduce your request rate.'), { name: 'SlowDown', $metadata: { httpStatusCode: 503 } });
+      return next(args);
+    },
+    { step: 'initialize', name: 'failParts' },
+  );
+  return seen;
+}
 
 async function until(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -76,19 +95,7 @@ t.test('part failures with a different part plan on retry never make the offset 
   const { store, client } = makeStore(s3Location(server, root));
   // Parts that fail for good (as after all of S3's retries), by number, for the next request.
   let failing = new Set<number>();
-  const seen: Array<{ part: number; length: number; failed: boolean }> = [];
-  client.middlewareStack.add(
-    (next, context) => async (args) => {
-      if (context.commandName !== 'UploadPartCommand') return next(args);
-      const input = args.input as { PartNumber: number; ContentLength: number };
-      const fail = failing.has(input.PartNumber);
-      seen.push({ part: input.PartNumber, length: input.ContentLength, failed: fail });
-      if (fail)
-        throw Object.assign(new Error('Please reduce your request rate.'), { name: 'SlowDown', $metadata: { httpStatusCode: 503 } });
-      return next(args);
-    },
-    { step: 'initialize', name: 'failParts' },
-  );
+  const seen = failParts(client, () => failing);
   const id = newId();
   const data = randomData(32 * MiB);
   await createUploadIn(store, id, data.length);
@@ -131,16 +138,7 @@ t.test('a request that ends inside a part stored by an earlier failed request: n
   const root = uniqueRoot('absorb');
   const { store, client } = makeStore(s3Location(server, root));
   let failing = new Set<number>();
-  client.middlewareStack.add(
-    (next, context) => async (args) => {
-      const part = (args.input as { PartNumber?: number }).PartNumber ?? 0;
-      if (context.commandName === 'UploadPartCommand' && failing.has(part)) {
-        throw Object.assign(new Error('Please reduce your request rate.'), { name: 'SlowDown', $metadata: { httpStatusCode: 503 } });
-      }
-      return next(args);
-    },
-    { step: 'initialize', name: 'failParts' },
-  );
+  failParts(client, () => failing);
   const id = newId();
   const data = randomData(40 * MiB);
   await createUploadIn(store, id, data.length);
