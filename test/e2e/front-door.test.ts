@@ -67,6 +67,27 @@ for (const [name, env] of locations) {
   });
 }
 
+t.test('one id parser, from the path alone: no method reaches another upload through a suffix or the query', async (t) => {
+  const app = await startApp({});
+  t.teardown(() => app.close());
+  const url = await createUpload(app.url, 5);
+  const id = url.split('/').pop() as string;
+  for (const target of [`${app.url}/files/${id}.json`, `${app.url}/files/decoy?x=/${id}`, `${app.url}/files/x%2F..%2F${id}`]) {
+    for (const method of ['DELETE', 'HEAD', 'PATCH']) {
+      const res = await fetch(target, {
+        method,
+        headers: { ...TUS, ...OCTET, 'Upload-Offset': '0' },
+        ...(method === 'PATCH' ? { body: 'x' } : {}),
+      });
+      t.equal(res.status, 404, `${method} ${target.slice(app.url.length)}`);
+    }
+  }
+  const still = await head(url);
+  t.equal(still.status, 200, 'the upload and its state are untouched');
+  t.equal(still.headers.get('upload-length'), '5');
+  t.same(readdirSync(app.root).sort(), [id, `${id}.json`].sort());
+});
+
 t.test('s3: GET while every byte is stored but the object is not assembled: 503 with Retry-After; HEAD finishes it', async (t) => {
   const root = uniqueRoot('assemble');
   const { store, client } = makeStore(s3Location(server, root, { STORAGE_S3_MAX_ATTEMPTS: '1' }));
