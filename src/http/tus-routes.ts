@@ -1,7 +1,7 @@
 /**
  * The front door of one location's tus endpoint. Every request takes the same path, in this
  * order (`handle`):
- *   1. the method (a POST's X-HTTP-Method-Override becomes the request's method, before any
+ *   1. the method (X-HTTP-Method-Override becomes the request's method, before any
  *      check, lock or hook sees it); the upload id, parsed once (src/tus/upload-id.ts); an
  *      empty Upload-Metadata is no metadata;
  *   2. checks that answer or pass: shutting down (503), GET downloads, the protocol guard
@@ -19,10 +19,10 @@
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import type { Server } from '@tus/server';
-import type { DataStore, Locker, Upload } from '@tus/utils';
+import type { DataStore, Locker } from '@tus/utils';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
 import { NodeRequest, sendNodeResponse } from 'srvx/node';
-import { isBodyWriter, isConcatenator, isStateCache, isUploadReader } from '../stores/capabilities.js';
+import { isBodyWriter, isConcatenator, isStateCache, readWithoutLock } from '../stores/capabilities.js';
 import { type Answer, adjustAnswer, plain, REASONS } from '../tus/answer.js';
 import {
   digestLengthNote,
@@ -80,13 +80,10 @@ function bytesStored(request: FastifyRequest, response: Response): number {
   return request.method === 'PATCH' && before !== undefined ? Math.max(0, after - before) : 0;
 }
 
-/** A read that changes nothing, for callers without the upload's lock. */
-const readWithoutLock = (store: DataStore, id: string): Promise<Upload> =>
-  isUploadReader(store) ? store.readUpload(id) : store.getUpload(id);
-
 function send(o: TusRoutesOptions, request: FastifyRequest, reply: FastifyReply, answer: Answer) {
   if (answer.status >= 400) request.log.info({ location: o.location, status: answer.status }, answer.body.trim());
   if (REASONS[answer.status]) reply.raw.statusMessage = REASONS[answer.status] as string;
+  if (answer.headers?.Connection === 'close') closing.add(request.raw.socket);
   return reply
     .code(answer.status)
     .headers(answer.headers ?? {})
@@ -112,9 +109,12 @@ async function check(o: TusRoutesOptions, request: FastifyRequest, id: string | 
     const upload = await readWithoutLock(o.datastore, id).catch(() => undefined);
     const store = o.datastore;
     const assemble = async (finalId: string) => {
-      if (isConcatenator(store)) await assembleFinal(finalId, { store, locker: o.locker, engine: o.engine, log: request.log });
+      if (isConcatenator(store)) {
+        const read = (upload: string) => readWithoutLock(store, upload);
+        await assembleFinal(finalId, { store, read, locker: o.locker, maxSize: o.maxSize, engine: o.engine, log: request.log });
+      }
     };
-    const waiting = upload ? await waitingFinalHead(upload, (partial) => readWithoutLock(store, partial), assemble) : undefined;
+    const waiting = upload ? await waitingFinalHead(upload, (partial) => readWithoutLock(store, partial), assemble, o.maxSize) : undefined;
     if (waiting) return waiting;
   }
   return verifyChecksum(o, request, id);
@@ -133,6 +133,7 @@ async function createFinalUpload(o: TusRoutesOptions, request: FastifyRequest, c
     path: o.path,
     maxSize: o.maxSize,
     store: o.datastore,
+    read: (upload) => readWithoutLock(o.datastore, upload),
     locker: o.locker,
     engine: o.engine,
     urlOf: (newId) => `${o.publicUrl ?? `${request.protocol}://${request.headers.host ?? 'localhost'}`}${o.path}/${newId}`,
@@ -152,9 +153,8 @@ async function verifyChecksum(
   id: string | undefined,
 ): Promise<Answer | { spooled?: SpooledBody }> {
   const checksum = header(request, 'upload-checksum');
-  // checksum-trailer: a chunked PATCH that announces the checksum as a trailer.
-  const trailer =
-    request.method === 'PATCH' && checksum === undefined && /(^|,)\s*upload-checksum\s*(,|$)/i.test(header(request, 'trailer') ?? '');
+  // checksum-trailer: a chunked PATCH (or creation POST) that announces the checksum as a trailer.
+  const trailer = checksum === undefined && /(^|,)\s*upload-checksum\s*(,|$)/i.test(header(request, 'trailer') ?? '');
   const withBody = request.method === 'PATCH' || request.method === 'POST';
   if ((checksum === undefined && !trailer) || !withBody || request.headers['content-type'] !== 'application/offset+octet-stream') return {};
   const parsed = checksum === undefined ? undefined : parseChecksumHeader(checksum);
@@ -253,6 +253,8 @@ async function forward(o: TusRoutesOptions, request: FastifyRequest, reply: Fast
         return (await readWithoutLock(o.datastore, id).catch(() => undefined))?.offset;
       },
     });
+    // @tus/server closes the connection after an error: nothing pipelined behind it runs.
+    if (adjusted.headers.get('connection')?.toLowerCase() === 'close') closing.add(request.raw.socket);
     await sendNodeResponse(reply.raw, adjusted);
   } catch (error) {
     request.log.error({ err: error, location: o.location }, 'tus handler failed');
@@ -295,7 +297,18 @@ export const tusRoutes: FastifyPluginAsync<TusRoutesOptions> = async (app: Fasti
     // 4. and 5.
     return forward(o, request, reply, id, checked.spooled);
   };
-  const handler = (request: FastifyRequest, reply: FastifyReply) => inTurn(request.raw.socket, () => handle(request, reply));
+  const handler = (request: FastifyRequest, reply: FastifyReply) =>
+    inTurn(request.raw.socket, async () => {
+      // A request pipelined behind an answer that closed the connection is not run: it
+      // could never be answered (@tus/server closes the connection after an error).
+      const socket = request.raw.socket;
+      if (closing.has(socket) || socket.destroyed || socket.writableEnded) {
+        reply.hijack();
+        request.raw.destroy();
+        return;
+      }
+      await handle(request, reply);
+    });
   for (const url of [o.path || '/', `${o.path}/*`]) app.route({ method: METHODS, url, exposeHeadRoute: false, handler });
 };
 
@@ -306,7 +319,7 @@ export const tusRoutes: FastifyPluginAsync<TusRoutesOptions> = async (app: Fasti
  */
 function methodOverride(request: FastifyRequest): Answer | undefined {
   const value = request.headers['x-http-method-override'];
-  if (value === undefined || request.method !== 'POST') return undefined;
+  if (value === undefined) return undefined;
   const method = String(value).trim().toUpperCase();
   if (!(METHODS as string[]).includes(method)) {
     return plain(400, `X-HTTP-Method-Override must be one of ${METHODS.join(', ')}, not ${JSON.stringify(value)}`);
@@ -321,6 +334,8 @@ function methodOverride(request: FastifyRequest): Answer | undefined {
  * HEAD pipelined after a PATCH must see what that PATCH stored.
  */
 const connectionTurns = new WeakMap<Socket, Promise<unknown>>();
+/** Connections whose last answer closes them. */
+const closing = new WeakSet<Socket>();
 function inTurn<T>(socket: Socket, run: () => Promise<T>): Promise<T> {
   const previous = connectionTurns.get(socket);
   const current = previous ? previous.then(run, run) : run();

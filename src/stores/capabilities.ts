@@ -4,7 +4,7 @@
  * Everything a store needs to know about a request comes in as arguments.
  */
 import type { Readable } from 'node:stream';
-import type { Upload } from '@tus/utils';
+import type { DataStore, Upload } from '@tus/utils';
 
 export interface BodyWriteOptions {
   /** Body bytes the request announces (Content-Length), if known. */
@@ -76,3 +76,8 @@ export const isProber = (store: unknown): store is Prober => has(store, 'probe')
 export const isPartCounter = (store: unknown): store is PartCounter =>
   typeof (store as Partial<PartCounter> | null)?.partsInFlight === 'number';
 export const isClosable = (store: unknown): store is Closable => has(store, 'close');
+
+/** A read that changes nothing, for callers without the upload's lock. */
+export function readWithoutLock(store: DataStore, id: string): Promise<Upload> {
+  return isUploadReader(store) ? store.readUpload(id) : store.getUpload(id);
+}

@@ -35,8 +35,11 @@ export function parseChecksumHeader(value: string): ChecksumHeader | string {
   if (!CHECKSUM_ALGORITHMS.includes(algorithm)) {
     return `Upload-Checksum algorithm "${match[1]}" is not supported; supported: ${CHECKSUM_ALGORITHMS.join(', ')}`;
   }
+  const encoded = match[2] ?? '';
+  if (encoded.length % 4 !== 0)
+    return `Upload-Checksum digest ${JSON.stringify(encoded)} is not valid base64 (its length is not a multiple of 4)`;
   // A digest of the wrong length is well-formed: it cannot match, which is a mismatch (460), not a bad request.
-  return { algorithm, digest: Buffer.from(match[2] ?? '', 'base64') };
+  return { algorithm, digest: Buffer.from(encoded, 'base64') };
 }
 
 /** Why a digest cannot match, when its length is not the algorithm's. */

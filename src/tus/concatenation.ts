@@ -94,6 +94,8 @@ export interface FinalRequest {
   path: string;
   maxSize: number;
   store: DataStore & Concatenator;
+  /** A read that changes nothing (without the lock). */
+  read(id: string): Promise<Upload>;
   locker: Locker;
   /** The location's @tus/server, whose listeners get the upload events. */
   engine: Server;
@@ -124,28 +126,38 @@ export async function createFinal(r: FinalRequest): Promise<Answer> {
   const finalMetadata = { ...metadata, [CONCAT_KEY]: mark };
   const url = r.urlOf(id);
   const events: EventEmitter = r.engine;
-  return withLocks(r.locker, [...ids, id], async () => {
-    const partials: Upload[] = [];
-    for (const [i, partialId] of ids.entries()) {
-      const partial = await r.store.getUpload(partialId).catch(() => undefined);
-      if (!partial) return plain(400, `Upload-Concat: partial upload ${urls[i]} does not exist`);
-      if (partial.metadata?.[CONCAT_KEY] !== 'partial')
-        return plain(400, `Upload-Concat: ${urls[i]} is not a partial upload (create it with Upload-Concat: partial)`);
-      partials.push(partial);
-    }
-    const total = partials.reduce((sum, p) => sum + (p.size ?? 0), 0);
-    if (r.maxSize > 0 && total > r.maxSize)
-      return plain(413, `The concatenated upload would be ${total} bytes, above the maximum of ${r.maxSize}`);
-    const headers = { Location: url, 'Upload-Concat': mark };
-    if (partials.every(isFinished)) {
+  // The partials are read without their locks: taking a lock asks its holder to stop, and
+  // partials still receiving must not be cut off by a final upload that waits for them.
+  const partials: Upload[] = [];
+  for (const [i, partialId] of ids.entries()) {
+    const partial = await r.read(partialId).catch(() => undefined);
+    if (!partial) return plain(400, `Upload-Concat: partial upload ${urls[i]} does not exist`);
+    if (partial.metadata?.[CONCAT_KEY] !== 'partial')
+      return plain(400, `Upload-Concat: ${urls[i]} is not a partial upload (create it with Upload-Concat: partial)`);
+    partials.push(partial);
+  }
+  const total = partials.reduce((sum, p) => sum + (p.size ?? 0), 0);
+  if (r.maxSize > 0 && total > r.maxSize)
+    return plain(413, `The concatenated upload would be ${total} bytes, above the maximum of ${r.maxSize}`);
+  const headers = { Location: url, 'Upload-Concat': mark };
+  if (partials.every(isFinished)) {
+    // Finished partials receive nothing: their locks keep them as they are while they are copied.
+    return withLocks(r.locker, [...ids, id], async () => {
+      const current = await Promise.all(ids.map((p) => r.store.getUpload(p).catch(() => undefined)));
+      if (!current.every((p) => p && isFinished(p)))
+        return plain(409, 'Upload-Concat: a partial upload changed while the final upload was created; send the POST again');
       await r.store.concatenate(id, ids, finalMetadata);
       const upload = new Upload({ id, size: total, offset: total, metadata: finalMetadata, creation_date: new Date().toISOString() });
       // The same events @tus/server emits for uploads it creates and finishes.
       events.emit(EVENTS.POST_CREATE, r.request, upload, url);
       events.emit(EVENTS.POST_FINISH, r.request, new Response(null, { status: 201 }), upload);
       return { status: 201, body: '', headers: { ...headers, 'Upload-Offset': String(total) } };
-    }
-    // concatenation-unfinished: recorded now, assembled when the last partial finishes.
+    });
+  }
+  // concatenation-unfinished: recorded now, assembled when the last partial finishes. Each
+  // unfinished partial names the final (written without the partial's lock, for the reason
+  // above; should that name be lost to a concurrent write, the final's HEAD assembles it).
+  return withLocks(r.locker, [id], async () => {
     const waiting = new Upload({ id, offset: 0, metadata: { ...finalMetadata, [WAITING_KEY]: ids.join(' ') } });
     await r.store.create(waiting);
     for (const partial of partials.filter((p) => !isFinished(p))) {
@@ -194,6 +206,7 @@ export async function waitingFinalHead(
   upload: Upload,
   read: (id: string) => Promise<Upload>,
   assemble: (finalId: string) => Promise<void>,
+  maxSize: number,
 ): Promise<Answer | undefined> {
   const waiting = upload.metadata?.[WAITING_KEY];
   if (!waiting) return undefined;
@@ -201,6 +214,10 @@ export async function waitingFinalHead(
   if (partials.some((p) => !p)) return plain(410, 'A partial upload of this final upload is gone; it can never be completed');
   const known = partials as Upload[];
   if (known.every(isFinished)) {
+    const total = known.reduce((sum, p) => sum + (p.size ?? 0), 0);
+    if (maxSize > 0 && total > maxSize) {
+      return plain(413, `The concatenated upload would be ${total} bytes, above the maximum of ${maxSize}; it cannot be completed`);
+    }
     await assemble(upload.id);
     return undefined;
   }
@@ -219,7 +236,11 @@ export async function waitingFinalHead(
 
 export interface Assembly {
   store: DataStore & Concatenator;
+  /** A read that changes nothing (without the lock). */
+  read(id: string): Promise<Upload>;
   locker: Locker;
+  /** 0: no limit. */
+  maxSize: number;
   engine: Server;
   log: { error(details: object, message: string): void };
 }
@@ -237,9 +258,17 @@ export async function assembleWaitingFinals(partial: Upload, a: Assembly): Promi
 
 /** Assemble a waiting final upload if every partial is finished (under their locks and its own); emits POST_FINISH. */
 export async function assembleFinal(finalId: string, a: Assembly): Promise<void> {
-  const waiting = (await a.store.getUpload(finalId).catch(() => undefined))?.metadata?.[WAITING_KEY];
+  const waiting = (await a.read(finalId).catch(() => undefined))?.metadata?.[WAITING_KEY];
   if (!waiting) return;
   const ids = waiting.split(' ');
+  // Locks only once every partial is finished: a lock asked for cuts off a partial still receiving.
+  const ready = await Promise.all(ids.map((id) => a.read(id).catch(() => undefined)));
+  if (!ready.every((p) => p && isFinished(p))) return;
+  const total = ready.reduce((sum, p) => sum + (p?.size ?? 0), 0);
+  if (a.maxSize > 0 && total > a.maxSize) {
+    a.log.error({ uploadId: finalId, bytes: total }, 'a final upload would exceed the maximum upload size; not assembled');
+    return;
+  }
   await withLocks(a.locker, [...ids, finalId], async () => {
     const final = await a.store.getUpload(finalId).catch(() => undefined);
     if (!final?.metadata?.[WAITING_KEY]) return;

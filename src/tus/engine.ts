@@ -5,7 +5,7 @@
 import type { Readable } from 'node:stream';
 import { MemoryLocker, Server } from '@tus/server';
 import { type CancellationContext, type DataStore, ERRORS, type Locker, type Upload } from '@tus/utils';
-import { type BodyWriter, isBodyWriter, isConcatenator } from '../stores/capabilities.js';
+import { type BodyWriter, isBodyWriter, isConcatenator, readWithoutLock } from '../stores/capabilities.js';
 import { type Assembly, assembleWaitingFinals, markPartial } from './concatenation.js';
 import { uploadIdOf } from './upload-id.js';
 
@@ -44,7 +44,16 @@ export function createEngine(options: EngineOptions): Server {
     onUploadFinish: async (_req, upload) => {
       const store = options.datastore;
       if (isConcatenator(store)) {
-        await assembleWaitingFinals(upload, { store, locker: options.locker, engine: server, log: options.log ?? console });
+        // The finals named now, not when this request began (a final may have been created since).
+        const current = await readWithoutLock(store, upload.id).catch(() => upload);
+        await assembleWaitingFinals(current, {
+          store,
+          read: (id) => readWithoutLock(store, id),
+          locker: options.locker,
+          maxSize: options.maxSize,
+          engine: server,
+          log: options.log ?? console,
+        });
       }
       return {};
     },

@@ -88,6 +88,30 @@ t.test('one id parser, from the path alone: no method reaches another upload thr
   t.same(readdirSync(app.root).sort(), [id, `${id}.json`].sort());
 });
 
+t.test('concatenation-unfinished with deferred partials cannot pass the maximum upload size', async (t) => {
+  const app = await startApp({ FILES_MAX_UPLOAD_SIZE: '1000' });
+  t.teardown(() => app.close());
+  const partials = [
+    await createUpload(app.url, 'deferred', { 'Upload-Concat': 'partial' }),
+    await createUpload(app.url, 'deferred', { 'Upload-Concat': 'partial' }),
+  ];
+  const res = await fetch(`${app.url}/files/`, { method: 'POST', headers: { ...TUS, 'Upload-Concat': `final;${partials.join(' ')}` } });
+  t.equal(res.status, 201, 'the lengths are not known yet');
+  const final = new URL(res.headers.get('location') as string, app.url).toString();
+  for (const url of partials) {
+    const done = await fetch(url, {
+      method: 'PATCH',
+      headers: { ...TUS, ...OCTET, 'Upload-Offset': '0', 'Upload-Length': '800' },
+      body: Buffer.alloc(800, 1),
+    });
+    t.equal(done.status, 204);
+  }
+  const h = await head(final);
+  t.equal(h.status, 413, 'the final upload can never be completed');
+  t.match(await (await fetch(final, { method: 'HEAD', headers: TUS })).text(), '');
+  t.equal((await fetch(final)).status, 400, 'and cannot be downloaded');
+});
+
 t.test('s3: GET while every byte is stored but the object is not assembled: 503 with Retry-After; HEAD finishes it', async (t) => {
   const root = uniqueRoot('assemble');
   const { store, client } = makeStore(s3Location(server, root, { STORAGE_S3_MAX_ATTEMPTS: '1' }));

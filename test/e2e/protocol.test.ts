@@ -183,6 +183,21 @@ for (const [name, env] of locations) {
       const mismatch = await trailed(url, 0, bad, `sha256 ${digest('sha256', data)}`);
       t.equal(mismatch.status, 460, 'a mismatching trailer');
       t.match(mismatch.text, /Upload-Checksum trailer/);
+      const created = await new Promise<{ status: number; location: string | undefined }>((resolve, reject) => {
+        const req = httpRequest(files, {
+          method: 'POST',
+          headers: { ...TUS, ...OCTET, 'Upload-Length': '3', 'Transfer-Encoding': 'chunked', Trailer: 'Upload-Checksum' },
+        });
+        req.on('error', reject);
+        req.on('response', (res) => {
+          res.resume();
+          resolve({ status: res.statusCode ?? 0, location: res.headers.location });
+        });
+        req.write('abc');
+        req.addTrailers({ 'Upload-Checksum': `sha1 ${digest('sha1', Buffer.from('abd'))}` });
+        req.end();
+      });
+      t.same(created, { status: 460, location: undefined }, 'a creation POST with a mismatching trailer: 460, nothing created');
       const missing = await trailed(url, 0, data, undefined);
       t.equal(missing.status, 460, 'a declared trailer that never arrives');
       t.match(missing.text, /never arrived/);
@@ -452,6 +467,63 @@ for (const [name, env] of locations) {
         'assembled without a client request',
       );
       t.equal((await head(p2)).headers.get('upload-metadata'), null, 'the reserved marks are not shown');
+    });
+
+    t.test(
+      'concatenation-unfinished never cuts off a partial still receiving (creating the final, finishing another partial)',
+      async (t) => {
+        const small = await createUpload(base, 3, { 'Upload-Concat': 'partial' });
+        const bigData = randomData(2 * MiB);
+        const big = new URL(await createUpload(base, bigData.length, { 'Upload-Concat': 'partial' }));
+        // The big partial's PATCH sends its body slowly; the rest happens while it is in flight.
+        const sending = new Promise<{ status: number; offset: string | undefined }>((resolve, reject) => {
+          const req = httpRequest(big, {
+            method: 'PATCH',
+            headers: { ...TUS, ...OCTET, 'Upload-Offset': '0', 'Content-Length': String(bigData.length) },
+          });
+          req.on('error', reject);
+          req.on('response', (res) => {
+            res.resume();
+            resolve({ status: res.statusCode ?? 0, offset: res.headers['upload-offset'] as string | undefined });
+          });
+          let sent = 0;
+          const pump = () => {
+            if (sent >= bigData.length) return req.end();
+            req.write(bigData.subarray(sent, sent + 64 * 1024), () => {
+              sent += 64 * 1024;
+              setTimeout(pump, 40);
+            });
+          };
+          pump();
+        });
+        const res = await fetch(files, { method: 'POST', headers: { ...TUS, 'Upload-Concat': `final;${small} ${big}` } });
+        t.equal(res.status, 201);
+        t.equal((await patch(small, 0, Buffer.from('abc'))).status, 204, 'the small partial finishes first');
+        t.same(await sending, { status: 204, offset: String(bigData.length) }, 'the big partial received its whole body');
+        const final = new URL(res.headers.get('location') as string, base).toString();
+        t.equal(sha256(Buffer.from(await (await fetch(final)).arrayBuffer())), sha256(Buffer.concat([Buffer.from('abc'), bigData])));
+      },
+    );
+
+    t.test('a pipelined request behind an answer that closed the connection is not run', async (t) => {
+      const url = new URL(await createUpload(base, 6));
+      const request = (method: string, extra = '', body = '') =>
+        `${method} ${url.pathname} HTTP/1.1\r\nHost: ${url.host}\r\nTus-Resumable: 1.0.0\r\n${extra}${body ? `Content-Length: ${body.length}\r\n` : ''}\r\n${body}`;
+      const octet = 'Content-Type: application/offset+octet-stream\r\n';
+      const text = await new Promise<string>((resolve) => {
+        const socket = connect(Number(url.port), url.hostname, () =>
+          socket.write(request('PATCH', `Upload-Offset: 5\r\n${octet}`, 'abc') + request('PATCH', `Upload-Offset: 0\r\n${octet}`, 'abc')),
+        );
+        let out = '';
+        socket.on('data', (d: Buffer) => {
+          out += d;
+        });
+        socket.on('close', () => resolve(out));
+        socket.on('error', () => resolve(out));
+      });
+      t.match(text, /^HTTP\/1.1 409/, 'the first is answered 409');
+      t.equal(text.split('HTTP/1.1 ').length - 1, 1, 'and the connection closed after it');
+      t.equal((await head(url.toString())).headers.get('upload-offset'), '0', 'the request behind it stored nothing');
     });
 
     t.test('GET: bytes, headers, Range, 404 unknown, 400 unfinished', async (t) => {

@@ -44,6 +44,7 @@ t.test('parseChecksumHeader: malformed headers give a message saying what is wro
     parseChecksumHeader('crc64 AAAAAAAAAAA='),
     'Upload-Checksum algorithm "crc64" is not supported; supported: sha1, md5, sha256, crc32',
   );
+  t.equal(parseChecksumHeader('sha1 A'), 'Upload-Checksum digest "A" is not valid base64 (its length is not a multiple of 4)');
   // A well-formed digest of the wrong length parses (it is a mismatch, 460), with a note saying why it cannot match.
   const short = parseChecksumHeader('sha1 AAAA');
   t.match(short, { algorithm: 'sha1' });
