@@ -75,10 +75,6 @@ export class S3Store
     if (this.expiration > 0) this.extensions.push('expiration');
   }
 
-  get client(): S3Client {
-    return this.bucket.client;
-  }
-
   get partsInFlight(): number {
     return this.sender.inFlight;
   }
