@@ -62,32 +62,19 @@ export class Bucket {
   }
 
   /** A private object (state, tail): encrypted like everything, never with the ACL. */
-  async putPrivate(key: string, body: Body, length: number, extra: { ContentType?: string; Metadata?: Record<string, string> } = {}) {
-    await this.call('PutObject', key, () =>
-      this.client.send(
-        new PutObjectCommand({
-          Bucket: this.name,
-          Key: key,
-          Body: body,
-          ContentLength: length,
-          ...extra,
-          ...encryptionParams(this.location),
-        }),
-      ),
-    );
+  putPrivate(key: string, body: Body, length: number, extra: { ContentType?: string; Metadata?: Record<string, string> } = {}) {
+    return this.put(key, body, length, { ...extra, ...encryptionParams(this.location) });
   }
 
   /** The final object in one request, with ACL, encryption and content headers. */
-  async putFinal(key: string, body: Body, length: number, metadata: Metadata, signal?: AbortSignal): Promise<void> {
+  putFinal(key: string, body: Body, length: number, metadata: Metadata, signal?: AbortSignal): Promise<void> {
+    return this.put(key, body, length, finalObjectParams(this.location, metadata), signal);
+  }
+
+  private async put(key: string, body: Body, length: number, params: object, signal?: AbortSignal): Promise<void> {
     await this.call('PutObject', key, () =>
       this.client.send(
-        new PutObjectCommand({
-          Bucket: this.name,
-          Key: key,
-          Body: body,
-          ContentLength: length,
-          ...finalObjectParams(this.location, metadata),
-        }),
+        new PutObjectCommand({ Bucket: this.name, Key: key, Body: body, ContentLength: length, ...params }),
         signal ? { abortSignal: signal } : {},
       ),
     );
