@@ -1,0 +1,27 @@
+/**
+ * What an authenticated request may do: who it is (the owner of the uploads it creates) and the
+ * limits its token's claims narrow it to. Undefined on a request when authentication is off.
+ */
+export interface Grant {
+  /** Owner of the uploads this request creates: the token's `sub`, Directus's `id`, or a static token's name. */
+  readonly subject: string;
+  /** How the token was checked, for the logs. */
+  readonly via: 'jwt' | 'static';
+  /** Largest upload this token may create, in bytes (narrows FILES_MAX_UPLOAD_SIZE). */
+  readonly maxSize?: number;
+  /** Location names this token may use; undefined: every location. */
+  readonly locations?: readonly string[];
+  /** Content types (`image/*` wildcards allowed) this token may upload; undefined: any the server allows. */
+  readonly contentTypes?: readonly string[];
+  /** Prefix of the ids (and so the object keys) of the uploads it creates. */
+  readonly prefix?: string;
+  /** Only downloads (GET) and HEAD. */
+  readonly readOnly: boolean;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by authentication on the tus routes; undefined when authentication is off. */
+    grant?: Grant;
+  }
+}
