@@ -2,6 +2,7 @@
 import { type DataStore, EVENTS, type Upload } from '@tus/utils';
 import fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
+import { type Authenticate, createAuthenticator } from './auth/authenticate.js';
 import type { Config } from './config/index.js';
 import { registerCors } from './http/cors.js';
 import { registerDemoPage } from './http/demo.js';
@@ -35,6 +36,13 @@ export function mountPaths(config: Config): Array<{ path: string; location: Conf
   const [first] = config.locations;
   const mounts = config.locations.map((location) => ({ path: `${base}/${location.name}`, location }));
   return first ? [{ path: base, location: first }, ...mounts] : mounts;
+}
+
+/** The demo page's locations: one entry per location, at its first mount path (the default location at TUS_PATH). */
+export function demoMounts(config: Config): Array<{ name: string; path: string }> {
+  const seen = new Map<string, string>();
+  for (const { path, location } of mountPaths(config)) if (!seen.has(location.name)) seen.set(location.name, path);
+  return [...seen].map(([name, path]) => ({ name, path }));
 }
 
 export interface LocationStore {
@@ -92,7 +100,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     stores.flatMap((s) => (isProber(s.datastore) ? [{ name: s.name, probe: s.datastore.probe.bind(s.datastore) }] : [])),
     () => app.tusRequests.draining,
   );
-  if (config.demoEnabled) registerDemoPage(app, config.tusPath);
+  if (config.demoEnabled)
+    registerDemoPage(app, { mounts: demoMounts(config), authEnabled: config.auth.enabled, publicUrl: config.publicUrl });
   if (config.cleanupSchedule && config.uploadExpiration > 0) {
     const job = scheduleCleanup(config.cleanupSchedule, stores, logger, (location, n) =>
       metrics?.uploads.inc({ event: 'expired', location }, n),
@@ -104,16 +113,24 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     for (const s of stores) if (isClosable(s.datastore)) s.datastore.close();
   });
 
+  const authenticate = createAuthenticator(config.auth);
   const byName = new Map(stores.map((s) => [s.name, s]));
   for (const { path, location } of mountPaths(config)) {
     const store = byName.get(location.name);
-    if (store) await mountLocation(app, config, path, store, metrics);
+    if (store) await mountLocation(app, config, path, store, metrics, authenticate);
   }
   return app;
 }
 
 /** One mount path of a location: its @tus/server (with metrics on its upload events) behind the tus routes. */
-async function mountLocation(app: FastifyInstance, config: Config, path: string, store: LocationStore, metrics?: Metrics): Promise<void> {
+async function mountLocation(
+  app: FastifyInstance,
+  config: Config,
+  path: string,
+  store: LocationStore,
+  metrics: Metrics | undefined,
+  authenticate: Authenticate | undefined,
+): Promise<void> {
   const engine = createEngine({
     path,
     datastore: store.datastore,
@@ -146,6 +163,7 @@ async function mountLocation(app: FastifyInstance, config: Config, path: string,
     extraExtensions: ['checksum', 'checksum-trailer', ...(isConcatenator(datastore) ? ['concatenation-unfinished'] : [])],
     maxSize: config.maxUploadSize,
     tracker: app.tusRequests,
+    authenticate,
     ...(metrics ? { onBytes: (n: number) => metrics.bytesReceived.inc(labels, n) } : {}),
     ...(config.publicUrl ? { publicUrl: config.publicUrl } : {}),
   });

@@ -7,6 +7,8 @@ export interface Grant {
   readonly subject: string;
   /** How the token was checked, for the logs. */
   readonly via: 'jwt' | 'static';
+  /** A static token's name (logged instead of the token). */
+  readonly name?: string;
   /** Largest upload this token may create, in bytes (narrows FILES_MAX_UPLOAD_SIZE). */
   readonly maxSize?: number;
   /** Location names this token may use; undefined: every location. */

@@ -2,11 +2,13 @@
  * Environment -> one typed, frozen Config, following Directus's conventions:
  * STORAGE_LOCATIONS, then STORAGE_<LOC>_DRIVER and STORAGE_<LOC>_* per location.
  */
+import { KeyObject } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import type { z } from 'zod';
+import { parseAuth } from '../auth/config.js';
 import { type Env, readEnvironment } from './env.js';
 import { DRIVERS, KNOWN_SUFFIXES, localLocationSchema, s3CrossChecks, s3LocationSchema, serverSchema } from './schema.js';
-import type { Config, Location, S3Location } from './types.js';
+import type { Config, Location, LocationLimits, S3Location } from './types.js';
 
 export type { Config, LocalLocation, Location, S3Location } from './types.js';
 
@@ -38,6 +40,7 @@ function check<S extends z.ZodType>(
 }
 
 const SERVER_SETTINGS = new Set(Object.keys(serverSchema.shape));
+// AUTH_JWT_SECRET_FILE, AUTH_JWT_PUBLIC_KEY_FILE, AUTH_STATIC_TOKENS_FILE: *_FILE secrets too.
 function isSetting(name: string): boolean {
   return name.startsWith('STORAGE_') || SERVER_SETTINGS.has(name);
   // METRICS_TOKENS_FILE and the S3 secrets are the usual *_FILE secrets.
@@ -96,7 +99,7 @@ function parseLocation(
   }
   if (driver === 'local') {
     const v = check(localLocationSchema, pick(env, prefix, Object.keys(localLocationSchema.shape)), prefix, problems, new Set());
-    return v ? { name, driver: 'local', root: v.ROOT ?? './uploads' } : undefined;
+    return v ? { name, driver: 'local', root: v.ROOT ?? './uploads', ...locationLimitsOf(v) } : undefined;
   }
   const schema = s3LocationSchema(chunkSize ?? 5 * 1024 * 1024);
   const rawValues = pick(env, prefix, Object.keys(schema.shape));
@@ -135,6 +138,15 @@ function s3LocationOf(name: string, v: z.infer<ReturnType<typeof s3LocationSchem
     streamParts: v.STREAM_PARTS,
     maxAttempts: v.MAX_ATTEMPTS,
     checksumCalculation: v.CHECKSUM_CALCULATION ?? 'WHEN_REQUIRED',
+    ...locationLimitsOf(v),
+  };
+}
+
+/** STORAGE_<LOC>_MAX_UPLOAD_SIZE (-1: unset) and STORAGE_<LOC>_MIME_TYPE_ALLOW_LIST, when set. */
+function locationLimitsOf(v: { MAX_UPLOAD_SIZE: number; MIME_TYPE_ALLOW_LIST?: string[] | undefined }): LocationLimits {
+  return {
+    ...(v.MAX_UPLOAD_SIZE >= 0 ? { maxUploadSize: v.MAX_UPLOAD_SIZE } : {}),
+    ...(v.MIME_TYPE_ALLOW_LIST ? { mimeTypeAllowList: v.MIME_TYPE_ALLOW_LIST } : {}),
   };
 }
 
@@ -156,7 +168,13 @@ export function parseConfig(env: Env): Config {
   if (names.length === 0) problems.push('STORAGE_LOCATIONS: lists no location; expected names such as local or s3,local');
 
   const origins = parseOrigins(env.CORS_ORIGIN, problems);
-  if (problems.length > 0 || !server) throw new ConfigError(problems);
+  const auth = server ? parseAuth(server, problems) : undefined;
+  if (problems.length > 0 || !server || !auth) throw new ConfigError(problems);
+  if (!auth.enabled && locations.some((l) => l.driver === 's3')) {
+    warnings.push(
+      'AUTHENTICATION IS OFF: anyone who can reach this server can upload into the bucket and read, resume or delete any upload. Set AUTH_JWT_SECRET (or another AUTH_JWT_* key) or AUTH_STATIC_TOKENS before exposing it.',
+    );
+  }
   const tusPath = server.TUS_PATH.endsWith('/') ? server.TUS_PATH : `${server.TUS_PATH}/`;
   return deepFreeze({
     host: server.HOST ?? '0.0.0.0',
@@ -166,6 +184,14 @@ export function parseConfig(env: Env): Config {
     logLevel: server.LOG_LEVEL ?? 'info',
     logStyle: server.LOG_STYLE ?? 'raw',
     maxUploadSize: server.FILES_MAX_UPLOAD_SIZE,
+    mimeTypeAllowList: server.FILES_MIME_TYPE_ALLOW_LIST ?? ['*/*'],
+    maxMetadataSize: server.TUS_MAX_METADATA_SIZE,
+    maxMetadataKeys: server.TUS_MAX_METADATA_KEYS,
+    bodyIdleTimeout: server.TUS_BODY_IDLE_TIMEOUT,
+    tempMaxSize: server.TUS_TEMP_MAX_SIZE,
+    headersTimeout: server.SERVER_HEADERS_TIMEOUT,
+    maxHeaderSize: server.SERVER_MAX_HEADER_SIZE,
+    rateLimiter: { enabled: server.RATE_LIMITER_ENABLED, points: server.RATE_LIMITER_POINTS, duration: server.RATE_LIMITER_DURATION },
     uploadExpiration: server.TUS_UPLOAD_EXPIRATION,
     ...(server.TUS_CLEANUP_SCHEDULE ? { cleanupSchedule: server.TUS_CLEANUP_SCHEDULE } : {}),
     downloadEnabled: server.TUS_DOWNLOAD_ENABLED,
@@ -174,7 +200,7 @@ export function parseConfig(env: Env): Config {
     metrics: { enabled: server.METRICS_ENABLED, tokens: list(server.METRICS_TOKENS) },
     shutdownTimeout: server.SHUTDOWN_TIMEOUT,
     trustProxy: server.IP_TRUST_PROXY,
-    demoEnabled: server.DEMO_ENABLED,
+    demoEnabled: demoEnabled(server.DEMO_ENABLED, auth.enabled),
     cors: {
       enabled: server.CORS_ENABLED,
       origin: origins,
@@ -184,9 +210,15 @@ export function parseConfig(env: Env): Config {
       credentials: server.CORS_CREDENTIALS,
       maxAge: server.CORS_MAX_AGE,
     },
+    auth,
     locations,
     warnings,
   });
+}
+
+/** DEMO_ENABLED: as set; unset, the demo page is on unless authentication is on. */
+export function demoEnabled(raw: boolean | undefined, authEnabled: boolean): boolean {
+  return raw ?? !authEnabled;
 }
 
 /** Read process.env (and .env, and *_FILE secrets) and parse it; throws ConfigError listing every problem. */
@@ -233,7 +265,7 @@ function parseOrigins(raw: string | undefined, problems: string[]): true | Array
 }
 
 function deepFreeze<T>(value: T): T {
-  if (value && typeof value === 'object' && !(value instanceof RegExp)) {
+  if (value && typeof value === 'object' && !(value instanceof RegExp) && !(value instanceof KeyObject) && !ArrayBuffer.isView(value)) {
     for (const inner of Object.values(value)) deepFreeze(inner);
     Object.freeze(value);
   }

@@ -3,7 +3,7 @@
  * Keys are the variable names (server level) or the suffix after `STORAGE_<LOC>_`.
  */
 import { z } from 'zod';
-import { bool, cron, duration, int, oneOf, required, size, text, url } from './casting.js';
+import { bool, cron, duration, int, mimeTypes, oneOf, optionalBool, required, seconds, size, text, url } from './casting.js';
 
 export const MIB = 1024 * 1024;
 export const S3_MIN_PART_SIZE = 5 * MIB;
@@ -66,6 +66,16 @@ export const serverSchema = z.object({
   LOG_LEVEL: oneOf(LOG_LEVELS, 'info'),
   LOG_STYLE: oneOf(['raw', 'pretty'] as const, 'raw'),
   FILES_MAX_UPLOAD_SIZE: size(0),
+  FILES_MIME_TYPE_ALLOW_LIST: mimeTypes('*/*'),
+  TUS_MAX_METADATA_SIZE: size(4096, { min: 1 }),
+  TUS_MAX_METADATA_KEYS: int(64, { min: 1 }),
+  TUS_BODY_IDLE_TIMEOUT: duration(60_000),
+  TUS_TEMP_MAX_SIZE: size(1024 * MIB),
+  SERVER_HEADERS_TIMEOUT: duration(60_000),
+  SERVER_MAX_HEADER_SIZE: size(16 * 1024, { min: 1024 }),
+  RATE_LIMITER_ENABLED: bool(false),
+  RATE_LIMITER_POINTS: int(50, { min: 1 }),
+  RATE_LIMITER_DURATION: seconds(1000),
   TUS_UPLOAD_EXPIRATION: duration(24 * 3600 * 1000),
   TUS_CHUNK_SIZE: size(S3_MIN_PART_SIZE, { min: S3_MIN_PART_SIZE, max: S3_MAX_PART_SIZE }),
   TUS_CLEANUP_SCHEDULE: cron('0 * * * *'),
@@ -76,7 +86,8 @@ export const serverSchema = z.object({
   METRICS_TOKENS: text(),
   SHUTDOWN_TIMEOUT: duration(30000),
   IP_TRUST_PROXY: bool(false),
-  DEMO_ENABLED: bool(true),
+  /** Unset: on unless authentication is on (see demoEnabled in index.ts). */
+  DEMO_ENABLED: optionalBool(),
   CORS_ENABLED: bool(true),
   CORS_ORIGIN: text('*'),
   CORS_METHODS: text('GET,HEAD,POST,PATCH,DELETE,OPTIONS'),
@@ -84,11 +95,29 @@ export const serverSchema = z.object({
   CORS_EXPOSED_HEADERS: text(DEFAULT_EXPOSED_HEADERS.join(',')),
   CORS_CREDENTIALS: bool(false),
   CORS_MAX_AGE: int(86400, { min: 0 }),
+  AUTH_JWT_SECRET: text(),
+  AUTH_JWT_PUBLIC_KEY: text(),
+  AUTH_JWT_JWKS_URL: url('the JWKS URL of the token issuer'),
+  AUTH_JWT_JWKS_FILE: text(),
+  AUTH_JWT_JWKS_CACHE_MAX_AGE: duration(10 * 60 * 1000),
+  AUTH_JWT_ISSUER: text(),
+  AUTH_JWT_AUDIENCE: text(),
+  AUTH_JWT_CLOCK_SKEW: duration(30 * 1000),
+  AUTH_JWT_CLAIM: text('tus'),
+  AUTH_STATIC_TOKENS: text(),
+  AUTH_QUERY_TOKEN: bool(false),
 });
+
+/** Limits one location may set for itself (its FILES_MAX_UPLOAD_SIZE, FILES_MIME_TYPE_ALLOW_LIST). */
+const locationLimits = {
+  MAX_UPLOAD_SIZE: size(-1),
+  MIME_TYPE_ALLOW_LIST: mimeTypes(),
+};
 
 export const localLocationSchema = z.object({
   DRIVER: z.string().optional(),
   ROOT: text('./uploads'),
+  ...locationLimits,
 });
 
 export const s3LocationSchema = (defaultChunkSize: number) =>
@@ -115,6 +144,7 @@ export const s3LocationSchema = (defaultChunkSize: number) =>
     STREAM_PARTS: bool(true),
     MAX_ATTEMPTS: int(4, { min: 1, max: 20 }),
     CHECKSUM_CALCULATION: oneOf(['WHEN_REQUIRED', 'WHEN_SUPPORTED'] as const, 'WHEN_REQUIRED'),
+    ...locationLimits,
   });
 
 /**

@@ -1,13 +1,22 @@
+import type { AuthConfig } from '../auth/config.js';
 import type { LOG_LEVELS, S3_ACLS, S3_SSE } from './schema.js';
 
-export interface LocalLocation {
+/** What one location may narrow for itself (STORAGE_<LOC>_MAX_UPLOAD_SIZE, STORAGE_<LOC>_MIME_TYPE_ALLOW_LIST). */
+export interface LocationLimits {
+  /** Replaces FILES_MAX_UPLOAD_SIZE for this location (0: no limit); undefined: the server's. */
+  readonly maxUploadSize?: number;
+  /** Replaces FILES_MIME_TYPE_ALLOW_LIST for this location; undefined: the server's. */
+  readonly mimeTypeAllowList?: readonly string[];
+}
+
+export interface LocalLocation extends LocationLimits {
   readonly name: string;
   readonly driver: 'local';
   /** Directory holding the uploads and their `.json` state. */
   readonly root: string;
 }
 
-export interface S3Location {
+export interface S3Location extends LocationLimits {
   readonly name: string;
   readonly driver: 's3';
   readonly bucket: string;
@@ -56,6 +65,22 @@ export interface Config {
   readonly logStyle: 'raw' | 'pretty';
   /** 0 means no limit. */
   readonly maxUploadSize: number;
+  /** MIME types uploads may have (wildcards such as `image/*`, and star/star for every type), lower-cased. */
+  readonly mimeTypeAllowList: readonly string[];
+  /** Bytes of Upload-Metadata accepted on creation. */
+  readonly maxMetadataSize: number;
+  /** Keys of Upload-Metadata accepted on creation. */
+  readonly maxMetadataKeys: number;
+  /** Milliseconds a request body may send nothing before it is cut off (what arrived is kept); 0: never. */
+  readonly bodyIdleTimeout: number;
+  /** Bytes all checksum spools together may hold in the temp directory; 0: no limit. */
+  readonly tempMaxSize: number;
+  /** Milliseconds a client has to send a request's headers (Node's headersTimeout); 0: no limit. */
+  readonly headersTimeout: number;
+  /** Bytes of request headers accepted (Node's maxHeaderSize); more is 431. */
+  readonly maxHeaderSize: number;
+  /** Per-IP rate limiting: `points` requests per `duration` milliseconds. */
+  readonly rateLimiter: { readonly enabled: boolean; readonly points: number; readonly duration: number };
   /** Milliseconds after creation an unfinished upload expires; 0 never. */
   readonly uploadExpiration: number;
   /** Cron expression of the expired-upload cleanup; undefined: no scheduled cleanup. */
@@ -74,6 +99,8 @@ export interface Config {
   readonly trustProxy: boolean;
   /** Serve the demo upload page at /. */
   readonly demoEnabled: boolean;
+  /** Bearer tokens (JWT, Directus, static); `enabled` false: anyone may upload. */
+  readonly auth: AuthConfig;
   /** The first location is the default. */
   readonly locations: readonly Location[];
   /** Non-fatal remarks, such as variables no location reads. */

@@ -24,12 +24,18 @@ export function registerRequestLog(app: FastifyInstance, metrics?: Metrics): voi
     request.log.info(
       {
         method: request.method,
-        url: request.url,
+        url: withoutToken(request.url),
         status,
         ...(tus ? { location: tus.location, uploadId: tus.uploadId, bytes: tus.bytes ?? 0 } : {}),
+        ...(request.grant ? { subject: request.grant.subject } : {}),
         durationMs: Math.round(reply.elapsedTime),
       },
       'request',
     );
   });
+}
+
+/** The URL as logged: a token in the query string (AUTH_QUERY_TOKEN) is never written. */
+export function withoutToken(url: string): string {
+  return url.replace(/([?&]access_token=)[^&#]*/gi, '$1[redacted]');
 }

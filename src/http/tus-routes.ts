@@ -19,9 +19,12 @@
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import type { Server } from '@tus/server';
-import type { DataStore, Locker } from '@tus/utils';
+import type { DataStore, Locker, Upload } from '@tus/utils';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
 import { NodeRequest, sendNodeResponse } from 'srvx/node';
+import { type Authenticate, isAnswer } from '../auth/authenticate.js';
+import type { Grant } from '../auth/grant.js';
+import { attachGrant, mayAccess, ownedRead } from '../auth/ownership.js';
 import { isBodyWriter, isConcatenator, isStateCache, readWithoutLock } from '../stores/capabilities.js';
 import { type Answer, adjustAnswer, plain, REASONS } from '../tus/answer.js';
 import {
@@ -60,6 +63,8 @@ export interface TusRoutesOptions {
   tracker: RequestTracker;
   /** Upload bytes stored by a request (metrics). */
   onBytes?: (bytes: number) => void;
+  /** Bearer-token authentication; undefined: off. */
+  authenticate?: Authenticate | undefined;
 }
 
 const METHODS: HTTPMethods[] = ['POST', 'HEAD', 'PATCH', 'OPTIONS', 'DELETE', 'GET'];
@@ -88,6 +93,49 @@ function send(o: TusRoutesOptions, request: FastifyRequest, reply: FastifyReply,
     .code(answer.status)
     .headers(answer.headers ?? {})
     .send(answer.body);
+}
+
+/**
+ * Who asks (the bearer token, 401 without a good one), whether the token allows this request
+ * (read-only, locations, declared length), and whether the upload is theirs: another subject's
+ * upload is answered exactly like an unknown id.
+ */
+async function authorize(o: TusRoutesOptions, request: FastifyRequest, id: string | undefined): Promise<Answer | undefined> {
+  const result = await (o.authenticate as Authenticate)(request.headers, request.url);
+  if (isAnswer(result)) return result;
+  request.grant = result;
+  const { method } = request;
+  if (result.readOnly && method !== 'GET' && method !== 'HEAD') {
+    return plain(403, 'This token is read-only: it may check (HEAD) and download (GET) uploads, not create, change or delete them');
+  }
+  if (result.locations && !result.locations.includes(o.location)) {
+    return plain(403, `This token may not use the location "${o.location}"; it may use: ${result.locations.join(', ') || 'none'}`);
+  }
+  if (method === 'POST' && result.maxSize !== undefined && request.headers['upload-defer-length'] !== undefined) {
+    return plain(400, `This token limits uploads to ${result.maxSize} bytes: declare Upload-Length when creating the upload`);
+  }
+  if (!id) return undefined;
+  let upload: Upload | undefined;
+  try {
+    upload = await readWithoutLock(o.datastore, id);
+  } catch (error) {
+    // Unknown ids get the same answer as uploads of others; other failures are the engine's to report.
+    if ((error as { status_code?: number }).status_code !== 404) return undefined;
+  }
+  if (upload && mayAccess(result, upload)) return undefined;
+  return notFound(method);
+}
+
+/** The one answer for an id that is unknown or not the caller's. */
+function notFound(method: string): Answer {
+  const answer = plain(404, method === 'HEAD' ? '' : 'No such upload: check the URL (uploads expire, and each is visible only to its owner)');
+  return { ...answer, headers: { ...answer.headers, 'Cache-Control': 'no-store' } };
+}
+
+/** The server's maximum upload size narrowed by the token's (0: none). */
+export function effectiveMaxSize(serverMax: number, grant: Grant | undefined): number {
+  if (grant?.maxSize === undefined) return serverMax;
+  return serverMax > 0 ? Math.min(serverMax, grant.maxSize) : grant.maxSize;
 }
 
 /** Step 2: the checks before @tus/server; an answer ends the request, a verified body passes on. */
@@ -125,17 +173,21 @@ async function createFinalUpload(o: TusRoutesOptions, request: FastifyRequest, c
   const parsed = parseConcatHeader(concat, o.path);
   if (parsed.kind === 'invalid') return plain(400, parsed.message);
   if (parsed.kind !== 'final' || !isConcatenator(o.datastore)) return plain(501, 'This location does not support concatenation');
+  const grant = request.grant;
   const creation = createFinal({
-    request: new Request(new URL(request.url, 'http://localhost'), { method: request.method, headers: webHeaders(request) }),
+    request: attachGrant(new Request(new URL(request.url, 'http://localhost'), { method: request.method, headers: webHeaders(request) }), grant),
     header: parsed,
     metadataHeader: header(request, 'upload-metadata'),
     lengthHeader: header(request, 'upload-length'),
     path: o.path,
-    maxSize: o.maxSize,
+    maxSize: effectiveMaxSize(o.maxSize, grant),
     store: o.datastore,
-    read: (upload) => readWithoutLock(o.datastore, upload),
+    // Another subject's partial does not exist for this one.
+    read: ownedRead((upload) => readWithoutLock(o.datastore, upload), grant),
     locker: o.locker,
     engine: o.engine,
+    owner: grant?.subject,
+    idPrefix: grant?.prefix,
     urlOf: (newId) => `${o.publicUrl ?? `${request.protocol}://${request.headers.host ?? 'localhost'}`}${o.path}/${newId}`,
   });
   o.tracker.track(request.raw, creation);
@@ -221,7 +273,7 @@ function handOver(o: TusRoutesOptions, request: FastifyRequest, reply: FastifyRe
     // No body: the headers as the front door left them (an empty Upload-Metadata removed).
     webRequest = new Request(url, init);
   }
-  const handling = o.engine.handleWeb(webRequest);
+  const handling = o.engine.handleWeb(attachGrant(webRequest, request.grant));
   o.tracker.track(request.raw, handling);
   return handling;
 }
@@ -278,6 +330,10 @@ export const tusRoutes: FastifyPluginAsync<TusRoutesOptions> = async (app: Fasti
     const metadata = request.headers['upload-metadata'];
     if (typeof metadata === 'string' && metadata.trim() === '') delete request.headers['upload-metadata'];
     request.tus = { location: o.location, ...(id ? { uploadId: id } : {}) };
+    if (o.authenticate && request.method !== 'OPTIONS') {
+      const refused = await authorize(o, request, id);
+      if (refused) return send(o, request, reply, refused);
+    }
     // 2.
     if (o.tracker.draining)
       return send(

@@ -9,6 +9,7 @@
 import type { EventEmitter } from 'node:events';
 import type { Server } from '@tus/server';
 import { type DataStore, EVENTS, type Lock, type Locker, Metadata, Uid, Upload } from '@tus/utils';
+import { OWNER_KEY } from '../auth/ownership.js';
 import type { Concatenator } from '../stores/capabilities.js';
 import type { Answer } from './answer.js';
 import { plain } from './answer.js';
@@ -20,7 +21,8 @@ export const CONCAT_KEY = 'tus-concat';
 const WAITING_KEY = 'tus-concat-waiting';
 /** On a partial upload: the final uploads waiting for it. */
 const FINALS_KEY = 'tus-concat-finals';
-const isReserved = (key: string) => key === CONCAT_KEY || key.startsWith(`${CONCAT_KEY}-`);
+/** Keys clients can neither set nor see: the concatenation marks and the owner (src/auth/ownership.ts). */
+const isReserved = (key: string) => key === CONCAT_KEY || key.startsWith(`${CONCAT_KEY}-`) || key === OWNER_KEY;
 
 /** `Upload-Concat` of a POST: partial, final with the partials' ids, or a message saying what is wrong. */
 export type ConcatHeader = { kind: 'partial' } | { kind: 'final'; urls: string[]; ids: string[] } | { kind: 'invalid'; message: string };
@@ -54,7 +56,7 @@ export function markPartial(req: Request, upload: Upload): { metadata?: Upload['
   return metadata ? { metadata } : {};
 }
 
-/** Move the mark from Upload-Metadata to Upload-Concat on a HEAD response. */
+/** On a HEAD response: the concatenation mark moves from Upload-Metadata to Upload-Concat, other reserved keys go. */
 export function showConcat(headers: Headers): void {
   const raw = headers.get('upload-metadata');
   if (!raw) return;
@@ -65,8 +67,7 @@ export function showConcat(headers: Headers): void {
     return;
   }
   const mark = metadata[CONCAT_KEY];
-  if (!mark) return;
-  headers.set('Upload-Concat', mark);
+  if (mark) headers.set('Upload-Concat', mark);
   const rest = clientMetadata(metadata) ?? {};
   if (Object.keys(rest).length > 0) headers.set('Upload-Metadata', Metadata.stringify(rest));
   else headers.delete('upload-metadata');
@@ -101,6 +102,10 @@ export interface FinalRequest {
   engine: Server;
   /** Absolute URL of a new upload id. */
   urlOf(id: string): string;
+  /** Owner recorded on the final upload (the authenticated subject). */
+  owner?: string | undefined;
+  /** Prefix of the final upload's id (a token's `prefix` claim). */
+  idPrefix?: string | undefined;
 }
 
 /**
@@ -119,11 +124,11 @@ export async function createFinal(r: FinalRequest): Promise<Answer> {
       return plain(400, 'Upload-Metadata is invalid: comma-separated "key base64value" pairs, unique non-empty keys');
     }
   }
-  const id = Uid.rand();
+  const id = `${r.idPrefix ?? ''}${Uid.rand()}`;
   const { urls, ids } = r.header;
   // HEAD repeats the partials' URLs as the client sent them (absolute or relative).
   const mark = `final;${urls.join(' ')}`;
-  const finalMetadata = { ...metadata, [CONCAT_KEY]: mark };
+  const finalMetadata = { ...metadata, [CONCAT_KEY]: mark, ...(r.owner !== undefined ? { [OWNER_KEY]: r.owner } : {}) };
   const url = r.urlOf(id);
   const events: EventEmitter = r.engine;
   // The partials are read without their locks: taking a lock asks its holder to stop, and

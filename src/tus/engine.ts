@@ -4,7 +4,8 @@
  */
 import type { Readable } from 'node:stream';
 import { MemoryLocker, Server } from '@tus/server';
-import { type CancellationContext, type DataStore, ERRORS, type Locker, type Upload } from '@tus/utils';
+import { type CancellationContext, type DataStore, ERRORS, type Locker, Uid, type Upload } from '@tus/utils';
+import { grantOf, withOwner } from '../auth/ownership.js';
 import { type BodyWriter, isBodyWriter, isConcatenator, readWithoutLock } from '../stores/capabilities.js';
 import { type Assembly, assembleWaitingFinals, markPartial } from './concatenation.js';
 import { uploadIdOf } from './upload-id.js';
@@ -37,8 +38,14 @@ export function createEngine(options: EngineOptions): Server {
     respectForwardedHeaders: options.trustProxy,
     disableTerminationForFinishedUploads: !options.terminateFinished,
     getFileIdFromRequest: (req) => uploadIdOf(req.url, path),
-    // Partial uploads of the concatenation extension are marked in their metadata.
-    onUploadCreate: async (req, upload) => markPartial(req, upload),
+    // 128 random bits (Uid.rand), after the token's id prefix if it has one.
+    namingFunction: (req) => `${grantOf(req)?.prefix ?? ''}${Uid.rand()}`,
+    // Partial uploads of the concatenation extension are marked in their metadata; the owner is recorded.
+    onUploadCreate: async (req, upload) => {
+      const { metadata } = markPartial(req, upload);
+      const owned = withOwner(metadata, grantOf(req));
+      return owned ? { metadata: owned } : {};
+    },
     // concatenation-unfinished: before the last partial's PATCH is answered, the final uploads
     // waiting for it are assembled (a client that then asks for the final finds it complete).
     onUploadFinish: async (_req, upload) => {

@@ -1,0 +1,117 @@
+/**
+ * JWT verification with jose: HS* with the shared secret (Directus's SECRET), asymmetric
+ * algorithms with a PEM public key, a JWKS file or a JWKS URL (cached; fetched again when a
+ * token names an unknown `kid`). Which key checks a token follows from its `alg`, never from
+ * anything else it says, and `none` is never accepted.
+ */
+import type { KeyObject } from 'node:crypto';
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  decodeProtectedHeader,
+  errors,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+  jwtVerify,
+} from 'jose';
+import type { AuthConfig } from './config.js';
+
+/** A token that does not authenticate; `message` says why, for the 401 body. */
+export class TokenRejected extends Error {
+  constructor(
+    message: string,
+    /** RFC 6750 error code for WWW-Authenticate. */
+    readonly code: 'invalid_token' | 'invalid_request' = 'invalid_token',
+  ) {
+    super(message);
+    this.name = 'TokenRejected';
+  }
+}
+
+/** The key set at AUTH_JWT_JWKS_URL could not be read: the token cannot be checked now (503). */
+export class KeysUnavailable extends Error {
+  constructor() {
+    super('the signing keys (AUTH_JWT_JWKS_URL) cannot be fetched right now; retry in a moment');
+    this.name = 'KeysUnavailable';
+  }
+}
+
+const HMAC = ['HS256', 'HS384', 'HS512'];
+const ASYMMETRIC: Record<string, string[]> = {
+  rsa: ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'],
+  'rsa-pss': ['PS256', 'PS384', 'PS512'],
+  ec: ['ES256', 'ES384', 'ES512'],
+  ed25519: ['EdDSA', 'Ed25519'],
+  ed448: ['EdDSA'],
+};
+
+export type VerifyJwt = (token: string) => Promise<JWTPayload>;
+
+export function jwtVerifier(config: AuthConfig): VerifyJwt | undefined {
+  const publicAlgorithms = config.publicKey ? (ASYMMETRIC[config.publicKey.asymmetricKeyType ?? ''] ?? []) : [];
+  const remote = config.jwksUrl
+    ? createRemoteJWKSet(new URL(config.jwksUrl), {
+        cacheMaxAge: config.jwksCacheMaxAge,
+        // A token with an unknown kid fetches the set again at most this often (key rotation).
+        cooldownDuration: 5000,
+        timeoutDuration: 5000,
+      })
+    : undefined;
+  const local = config.jwks ? createLocalJWKSet(config.jwks) : undefined;
+  if (!config.secret && !config.publicKey && !remote && !local) return undefined;
+  const options = {
+    ...(config.issuers.length ? { issuer: [...config.issuers] } : {}),
+    ...(config.audiences.length ? { audience: [...config.audiences] } : {}),
+    clockTolerance: config.clockSkew,
+  };
+
+  return async (token) => {
+    let alg: string | undefined;
+    try {
+      alg = decodeProtectedHeader(token).alg;
+    } catch {
+      throw new TokenRejected('the bearer token is not a JWT (three base64url parts) nor a known static token');
+    }
+    let key: KeyObject | JWTVerifyGetKey;
+    let algorithms: string[];
+    if (alg && HMAC.includes(alg)) {
+      if (!config.secret) throw new TokenRejected(`tokens signed with ${alg} are not accepted here (no AUTH_JWT_SECRET)`);
+      key = config.secret;
+      algorithms = HMAC;
+    } else if (alg && config.publicKey && publicAlgorithms.includes(alg)) {
+      key = config.publicKey;
+      algorithms = publicAlgorithms;
+    } else if (alg && alg !== 'none' && (remote || local)) {
+      key = (remote ?? local) as JWTVerifyGetKey;
+      algorithms = Object.values(ASYMMETRIC).flat();
+    } else {
+      throw new TokenRejected(`tokens signed with ${alg ?? 'no algorithm'} are not accepted here`);
+    }
+    try {
+      const { payload } = await jwtVerify(token, key as KeyObject, { ...options, algorithms });
+      return payload;
+    } catch (error) {
+      // The key set could not be fetched: our problem, not the token's.
+      if (error instanceof errors.JWKSTimeout || !(error instanceof errors.JOSEError)) throw new KeysUnavailable();
+      throw new TokenRejected(explain(error));
+    }
+  };
+}
+
+/** jose's error as a sentence for the client (never the token itself). */
+function explain(error: unknown): string {
+  if (error instanceof errors.JWTExpired) return 'the token has expired';
+  if (error instanceof errors.JWTClaimValidationFailed) {
+    if (error.claim === 'nbf') return 'the token is not valid yet (nbf is in the future)';
+    if (error.claim === 'iss') return 'the token was issued by an issuer this server does not accept (iss)';
+    if (error.claim === 'aud') return 'the token is meant for another audience (aud)';
+    if (error.claim === 'iat') return 'the token was issued in the future (iat)';
+    return `the token's ${error.claim} claim is invalid: ${error.reason}`;
+  }
+  if (error instanceof errors.JWSSignatureVerificationFailed) return 'the token signature does not verify';
+  if (error instanceof errors.JWKSNoMatchingKey) return 'the token is signed with a key (kid) the key set does not have';
+  if (error instanceof errors.JOSEAlgNotAllowed) return 'the token is signed with an algorithm that does not fit the configured key';
+  if (error instanceof errors.JWSInvalid || error instanceof errors.JWTInvalid) return 'the token is malformed';
+  if (error instanceof errors.JOSEError) return `the token is not valid (${error.code})`;
+  return 'the token could not be checked';
+}
