@@ -11,11 +11,16 @@ type Raw = string | undefined;
 const unset = (value: Raw): value is undefined | '' => value === undefined || value.trim() === '';
 
 export function bool(fallback: boolean) {
+  return optionalBool().transform((value): boolean => value ?? fallback);
+}
+
+/** A boolean that is undefined when unset, for a default that depends on other settings. */
+export function optionalBool() {
   return z
     .string()
     .optional()
-    .transform((value: Raw, ctx): boolean => {
-      if (unset(value)) return fallback;
+    .transform((value: Raw, ctx): boolean | undefined => {
+      if (unset(value)) return undefined;
       const v = value.trim().toLowerCase();
       if (v === 'true' || v === '1') return true;
       if (v === 'false' || v === '0') return false;
@@ -157,5 +162,47 @@ export function cron(fallback: string) {
         });
         return z.NEVER;
       }
+    });
+}
+
+/** A duration in milliseconds where a plain number counts seconds (Directus's RATE_LIMITER_DURATION); units too (`500ms`, `1m`). */
+export function seconds(fallback: number, { min = 1 } = {}) {
+  return z
+    .string()
+    .optional()
+    .transform((value: Raw, ctx): number => {
+      if (unset(value)) return fallback;
+      const v = value.trim();
+      const n = /^\d+(\.\d+)?$/.test(v) ? Number(v) * 1000 : ms(v as ms.StringValue);
+      if (typeof n !== 'number' || !Number.isFinite(n) || n < min) {
+        ctx.addIssue({ code: 'custom', message: `expected a number of seconds, or a duration with a unit such as 500ms or 1m (at least ${min} ms)` });
+        return z.NEVER;
+      }
+      return Math.round(n);
+    });
+}
+
+/** Comma-separated MIME types with `*` wildcards (such as `image/*`; star/star allows all), lower-cased. */
+export function mimeTypes(fallback?: string) {
+  const pattern = /^[a-z0-9!#$&^_.+*-]+\/[a-z0-9!#$&^_.+*-]+$/;
+  return z
+    .string()
+    .optional()
+    .transform((value: Raw, ctx): string[] | undefined => {
+      const v = unset(value) ? fallback : value;
+      if (v === undefined) return undefined;
+      const types = v
+        .split(',')
+        .map((t) => t.trim().toLowerCase())
+        .filter(Boolean);
+      const bad = types.filter((t) => !pattern.test(t));
+      if (types.length === 0 || bad.length > 0) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `expected comma-separated MIME types such as image/*,application/pdf (*/* allows every type)${bad.length > 0 ? `; not a MIME type: ${bad.join(', ')}` : ''}`,
+        });
+        return z.NEVER;
+      }
+      return types;
     });
 }
