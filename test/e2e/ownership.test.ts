@@ -1,0 +1,188 @@
+/**
+ * Per-upload ownership and the limits a token's claims set, over real HTTP on both drivers:
+ * another subject's upload answers exactly like an unknown id on every method, concatenation
+ * included; the owner is never shown nor forgeable; read-only, locations, size, types and
+ * id prefix claims hold; tus-js-client uploads with a bearer token.
+ */
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Metadata } from '@tus/utils';
+import { type JWTPayload, SignJWT } from 'jose';
+import t from 'tap';
+import { b64, startApp, TUS } from '../helpers/app.js';
+import { randomData, sha256 } from '../helpers/bytes.js';
+import { listKeys, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
+import { uploadFile } from '../helpers/tus-client.js';
+
+const SECRET = randomBytes(32).toString('hex');
+const token = (payload: JWTPayload) =>
+  new SignJWT(payload).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('10m').sign(new TextEncoder().encode(SECRET));
+const bearer = (value: string) => ({ Authorization: `Bearer ${value}` });
+
+/** What a client can observe of an answer, minus what differs between any two requests. */
+async function observed(res: Response) {
+  const headers = [...res.headers.entries()].filter(([name]) => !['date', 'x-request-id', 'connection', 'keep-alive'].includes(name));
+  return { status: res.status, body: await res.text(), headers: Object.fromEntries(headers) };
+}
+
+const drivers: Array<[string, () => Record<string, string>]> = [
+  ['local', () => ({})],
+  ['s3', () => s3LocationEnv(s3TestServer(), uniqueRoot('ownership'))],
+];
+
+for (const [driver, env] of drivers) {
+  t.test(`${driver}: another subject's upload does not exist for them`, async (t) => {
+    const app = await startApp({ ...env(), AUTH_JWT_SECRET: SECRET });
+    t.teardown(() => app.close());
+    const alice = bearer(await token({ sub: 'alice' }));
+    const bob = bearer(await token({ sub: 'bob' }));
+    // Alice tries to forge the owner key: it is dropped, she stays the owner.
+    const created = await fetch(`${app.url}/files/`, {
+      method: 'POST',
+      headers: { ...TUS, ...alice, 'Upload-Length': '6', 'Upload-Metadata': `filename ${b64('a.txt')},tus-owner ${b64('bob')}` },
+    });
+    t.equal(created.status, 201);
+    const url = created.headers.get('location') as string;
+    const unknown = url.replace(/[^/]+$/, 'ffffffffffffffffffffffffffffffff');
+    const patchBody = (headers: Record<string, string>) => ({
+      method: 'PATCH',
+      headers: { ...TUS, ...headers, 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' },
+      body: 'abc',
+    });
+    t.equal((await fetch(url, patchBody(alice))).status, 204, 'the owner writes');
+
+    const mine = await fetch(url, { method: 'HEAD', headers: { ...TUS, ...alice } });
+    t.equal(mine.status, 200);
+    t.equal(mine.headers.get('upload-offset'), '3');
+    t.same(Metadata.parse(mine.headers.get('upload-metadata') as string), { filename: 'a.txt' }, 'no owner key in Upload-Metadata');
+
+    const requests: Array<[string, (target: string) => RequestInit]> = [
+      ['HEAD', () => ({ method: 'HEAD', headers: { ...TUS, ...bob } })],
+      ['PATCH', () => patchBody(bob)],
+      ['DELETE', () => ({ method: 'DELETE', headers: { ...TUS, ...bob } })],
+      ['GET', () => ({ method: 'GET', headers: { ...bob } })],
+    ];
+    for (const [method, init] of requests) {
+      const theirs = await observed(await fetch(url, init(url)));
+      const none = await observed(await fetch(unknown, init(unknown)));
+      t.equal(theirs.status, 404, `${method}: 404`);
+      t.same(theirs, none, `${method}: the same answer as an unknown id`);
+    }
+    // Concatenation with Alice's partial, by Bob: as if the partial did not exist.
+    const partial = await fetch(`${app.url}/files/`, {
+      method: 'POST',
+      headers: { ...TUS, ...alice, 'Upload-Length': '2', 'Upload-Concat': 'partial' },
+    });
+    const partialUrl = partial.headers.get('location') as string;
+    const unknownPartial = partialUrl.replace(/[^/]+$/, 'eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee');
+    const final = async (partials: string, who: Record<string, string>) =>
+      fetch(`${app.url}/files/`, { method: 'POST', headers: { ...TUS, ...who, 'Upload-Concat': `final;${partials}` } });
+    const bobsFinal = await final(partialUrl, bob);
+    const bobsBody = await bobsFinal.text();
+    t.equal(bobsFinal.status, 400);
+    t.equal(bobsBody, (await (await final(unknownPartial, bob)).text()).replace(unknownPartial, partialUrl), 'same as an unknown partial');
+    t.equal((await final(partialUrl, alice)).status, 201, 'the owner may concatenate her partial');
+
+    // Nothing Bob did changed Alice's upload; she finishes and downloads it.
+    t.equal((await fetch(url, { method: 'HEAD', headers: { ...TUS, ...alice } })).headers.get('upload-offset'), '3');
+    const rest = await fetch(url, { ...patchBody(alice), headers: { ...patchBody(alice).headers, 'Upload-Offset': '3' }, body: 'def' });
+    t.equal(rest.status, 204);
+    const download = await fetch(url, { headers: alice });
+    t.equal(await download.text(), 'abcdef');
+  });
+}
+
+t.test('claims narrow what a token may do', async (t) => {
+  const server = s3TestServer();
+  const root = uniqueRoot('claims');
+  const s3 = s3LocationEnv(server, root);
+  const app = await startApp({
+    AUTH_JWT_SECRET: SECRET,
+    STORAGE_LOCATIONS: 'local,s3',
+    STORAGE_LOCAL_DRIVER: 'local',
+    ...Object.fromEntries(Object.entries(s3).filter(([k]) => k !== 'STORAGE_LOCATIONS')),
+  });
+  t.teardown(() => app.close());
+  const post = async (who: string, headers: Record<string, string>, path = '/files/s3/') =>
+    fetch(`${app.url}${path}`, { method: 'POST', headers: { ...TUS, ...bearer(who), ...headers } });
+
+  t.test('read_only: no create, change or delete; reading its own uploads works', async (t) => {
+    const writer = await token({ sub: 'carol' });
+    const reader = await token({ sub: 'carol', tus: { read_only: true } });
+    const created = await post(writer, { 'Upload-Length': '2' });
+    const url = created.headers.get('location') as string;
+    const refused = await post(reader, { 'Upload-Length': '2' });
+    t.equal(refused.status, 403);
+    t.match(await refused.text(), /read-only/);
+    const patched = await fetch(url, {
+      method: 'PATCH',
+      headers: { ...TUS, ...bearer(reader), 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' },
+      body: 'xy',
+    });
+    t.equal(patched.status, 403);
+    t.equal((await fetch(url, { method: 'DELETE', headers: { ...TUS, ...bearer(reader) } })).status, 403);
+    t.equal((await fetch(url, { method: 'HEAD', headers: { ...TUS, ...bearer(reader) } })).status, 200);
+  });
+
+  t.test('locations', async (t) => {
+    const s3Only = await token({ sub: 'dave', tus: { locations: ['s3'] } });
+    const local = await post(s3Only, { 'Upload-Length': '2' }, '/files/local/');
+    t.equal(local.status, 403);
+    t.match(await local.text(), /may not use the location "local"; it may use: s3/);
+    t.equal((await post(s3Only, { 'Upload-Length': '2' }, '/files/')).status, 403, 'the default mount is the local location');
+    t.equal((await post(s3Only, { 'Upload-Length': '2' })).status, 201);
+  });
+
+  t.test('max_size', async (t) => {
+    const small = await token({ sub: 'erin', tus: { max_size: 10 } });
+    t.equal((await post(small, { 'Upload-Length': '10' })).status, 201);
+    const big = await post(small, { 'Upload-Length': '11' });
+    t.equal(big.status, 413);
+    const deferred = await post(small, { 'Upload-Defer-Length': '1' });
+    t.equal(deferred.status, 400);
+    t.match(await deferred.text(), /limits uploads to 10 bytes: declare Upload-Length/);
+  });
+
+  t.test('types', async (t) => {
+    const images = await token({ sub: 'frank', tus: { types: ['image/*'] } });
+    t.equal((await post(images, { 'Upload-Length': '2', 'Upload-Metadata': `filetype ${b64('image/png')}` })).status, 201);
+    const text = await post(images, { 'Upload-Length': '2', 'Upload-Metadata': `filetype ${b64('text/plain')}` });
+    t.equal(text.status, 415);
+    t.match(await text.text(), /text\/plain/);
+  });
+
+  t.test('prefix: the ids, and so the object keys, start with it', async (t) => {
+    const prefixed = await token({ sub: 'grace', tus: { prefix: 'user-42-' } });
+    const created = await post(prefixed, { 'Upload-Length': '3' });
+    const url = created.headers.get('location') as string;
+    const id = url.split('/').pop() as string;
+    t.match(id, /^user-42-[0-9a-f]{32}$/);
+    await fetch(url, {
+      method: 'PATCH',
+      headers: { ...TUS, ...bearer(prefixed), 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' },
+      body: 'xyz',
+    });
+    const keys = await listKeys(verifyClient(server), server.bucket, `${root}user-42-`);
+    t.ok(keys.includes(`${root}${id}`), `object ${root}${id} stored under the prefix`);
+    const bad = await post(await token({ sub: 'grace', tus: { prefix: '../etc' } }), { 'Upload-Length': '3' });
+    t.equal(bad.status, 401);
+    t.match(await bad.text(), /prefix claim must be up to 64 letters, digits, _ or -/);
+  });
+});
+
+t.test('tus-js-client (Node) uploads 12 MiB to S3 with a bearer token', async (t) => {
+  const app = await startApp({ ...s3LocationEnv(s3TestServer(), uniqueRoot('auth-client')), AUTH_JWT_SECRET: SECRET });
+  t.teardown(() => app.close());
+  const data = randomData(12 * 1024 * 1024);
+  const file = join(tmpdir(), `auth-client-${process.pid}.bin`);
+  writeFileSync(file, data);
+  const headers = bearer(await token({ sub: 'node-client' }));
+  const url = await uploadFile(`${app.url}/files/`, file, { headers, chunkSize: 5 * 1024 * 1024 });
+  const download = await fetch(url, { headers });
+  t.equal(download.status, 200);
+  t.equal(sha256(new Uint8Array(await download.arrayBuffer())), sha256(data));
+  const anonymous = uploadFile(`${app.url}/files/`, file, { retryDelays: [] });
+  await t.rejects(anonymous, /response code: 401/, 'without the token the client is refused');
+});
