@@ -3,8 +3,10 @@
  * the tus server on another, with tus-js-client and with Uppy's tus plugin, on a local and
  * an S3 location. CORS must be right or the browser blocks the responses.
  */
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { SignJWT } from 'jose';
 import t from 'tap';
 import { startApp } from '../helpers/app.js';
 import { launchBrowser, servePages, uppyBundle } from '../helpers/browser.js';
@@ -16,12 +18,12 @@ const require = createRequire(import.meta.url);
 const tusScript = readFileSync(require.resolve('tus-js-client/dist/tus.min.js'), 'utf8');
 
 const TUS_PAGE = `<!doctype html><script src="/tus.js"></script><script>
-window.runTus = async (endpoint) => {
+window.runTus = async (endpoint, headers = {}) => {
   const blob = await (await fetch('/data.bin')).blob();
   const progress = [];
   const url = await new Promise((resolve, reject) => {
     const upload = new tus.Upload(blob, {
-      endpoint, chunkSize: 5 * 1024 * 1024, retryDelays: [0, 500],
+      endpoint, headers, chunkSize: 5 * 1024 * 1024, retryDelays: [0, 500],
       metadata: { filename: 'browser.bin', filetype: 'application/octet-stream' },
       onProgress: (sent, total) => progress.push([sent, total]),
       onError: reject, onSuccess: () => resolve(upload.url),
@@ -86,4 +88,36 @@ t.test('browsers upload 20 MiB cross-origin with progress', async (t) => {
       });
     }
   }
+});
+
+t.test('tus-js-client in Chromium with a bearer token (headers option), cross-origin, on S3 with authentication on', async (t) => {
+  const data = randomData(12 * MiB);
+  const pages = await servePages({
+    '/tus.html': { type: 'text/html', body: TUS_PAGE },
+    '/tus.js': { type: 'text/javascript', body: tusScript },
+    '/data.bin': { type: 'application/octet-stream', body: data },
+  });
+  t.teardown(() => pages.server.close());
+  const browser = await launchBrowser();
+  t.teardown(() => browser.close());
+  const secret = randomBytes(32).toString('hex');
+  const app = await startApp({ ...s3LocationEnv(s3TestServer(), uniqueRoot('browser-auth')), AUTH_JWT_SECRET: secret });
+  t.teardown(() => app.close());
+  const token = await new SignJWT({ sub: 'browser-user' })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setExpirationTime('10m')
+    .sign(new TextEncoder().encode(secret));
+  const page = await browser.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(`${pages.url}/tus.html`);
+  const endpoint = JSON.stringify(`${app.url}/files/`);
+  const result = (await page.evaluate(`window.runTus(${endpoint}, { Authorization: 'Bearer ${token}' })`)) as { url: string };
+  t.same(errors, [], 'no browser errors (the Authorization header passes CORS)');
+  const stored = await fetch(result.url, { headers: { Authorization: `Bearer ${token}` } });
+  t.equal(sha256(Buffer.from(await stored.arrayBuffer())), sha256(data), 'stored sha256');
+  t.equal((await fetch(result.url)).status, 401, 'the download needs the token too');
+  const refused = await page.evaluate(`window.runTus(${endpoint}).then(() => 'uploaded', (e) => String(e))`);
+  t.match(refused, /response code: 401/, 'without the token the browser client is refused');
+  await page.close();
 });
