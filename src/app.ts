@@ -4,12 +4,17 @@ import fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import type { Logger } from 'pino';
 import { type Authenticate, createAuthenticator } from './auth/authenticate.js';
 import type { Config } from './config/index.js';
+import { Hooks } from './hooks/hooks.js';
+import { MountHooks } from './hooks/mount.js';
+import { storageOf } from './hooks/payload.js';
 import { registerCors } from './http/cors.js';
 import { registerDemoPage } from './http/demo.js';
 import { RequestTracker } from './http/drain.js';
 import { registerHealthRoutes } from './http/health.js';
 import { Metrics, registerMetricsRoute } from './http/metrics.js';
+import { registerRateLimit } from './http/rate-limit.js';
 import { registerRequestLog } from './http/request-log.js';
+import { clientErrorHandler, httpServerOptions } from './http/server-limits.js';
 import { tusRoutes } from './http/tus-routes.js';
 import { createLogger } from './logger.js';
 import { isClosable, isConcatenator, isPartCounter, isProber } from './stores/capabilities.js';
@@ -17,6 +22,7 @@ import { createStore } from './stores/index.js';
 import { tempBytesInUse } from './tus/checksum.js';
 import { scheduleCleanup } from './tus/cleanup.js';
 import { createEngine, defaultLocker } from './tus/engine.js';
+import { TempSpace } from './tus/temp-space.js';
 import { TimedLocker } from './tus/timed-locker.js';
 
 export interface BuildOptions {
@@ -57,7 +63,7 @@ export function createStores(config: Config, logger: Logger, metrics?: Metrics):
     name: l.name,
     datastore: createStore(l, {
       expiration: config.uploadExpiration,
-      maxUploadSize: config.maxUploadSize,
+      maxUploadSize: l.maxUploadSize ?? config.maxUploadSize,
       logger: logger.child({ location: l.name }),
       ...(metrics
         ? { onS3Call: (operation, result, seconds) => metrics.s3Latency.observe({ location: l.name, operation, result }, seconds) }
@@ -80,6 +86,9 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     connectionTimeout: 0,
     // New requests on open connections get 503 while the server closes.
     return503OnClosing: true,
+    // Header size and headers timeout (SERVER_*), answered in plain text (src/http/server-limits.ts).
+    http: httpServerOptions(config),
+    clientErrorHandler: clientErrorHandler(config, logger),
   });
   for (const warning of config.warnings) app.log.warn(warning);
   app.decorate('tusRequests', new RequestTracker());
@@ -88,12 +97,27 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     ? new Metrics({
         partsInFlight: () => Object.fromEntries(stores.map((s) => [s.name, isPartCounter(s.datastore) ? s.datastore.partsInFlight : 0])),
         tempBytes: tempBytesInUse,
+        hooksPending: () => hooks?.delivery.pending() ?? {},
       })
     : undefined;
   const stores = createStores(config, logger, metrics);
+  const hooks = config.hooks
+    ? new Hooks(config.hooks, logger.child({ component: 'hooks' }), {
+        request: (event, result, seconds) => metrics?.hookRequests.observe({ event, result }, seconds),
+        delivery: (event, result) => metrics?.hookDeliveries.inc({ event, result }),
+      })
+    : undefined;
+  if (hooks) {
+    // Hooks left in the outboxes by an earlier run are delivered once the server is up;
+    // at close, deliveries in flight stop (they stay in the outboxes).
+    app.addHook('onReady', async () => void hooks.start().catch((error) => app.log.error({ err: error }, 'hook outbox resume failed')));
+    app.addHook('onClose', async () => hooks.close());
+  }
 
   registerRequestLog(app, metrics);
   await registerCors(app, config.cors);
+  // Before every route it limits (after CORS, so a 429 carries the CORS headers).
+  await registerRateLimit(app, config.rateLimiter);
   if (metrics) registerMetricsRoute(app, metrics, config.metrics.tokens);
   registerHealthRoutes(
     app,
@@ -115,9 +139,11 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
 
   const authenticate = createAuthenticator(config.auth);
   const byName = new Map(stores.map((s) => [s.name, s]));
+  // Every location's checksum spools share TUS_TEMP_DIR, and so its total.
+  const tempSpace = new TempSpace(config.tempMaxSize);
   for (const { path, location } of mountPaths(config)) {
     const store = byName.get(location.name);
-    if (store) await mountLocation(app, config, path, store, metrics, authenticate);
+    if (store) await mountLocation(app, config, path, store, metrics, authenticate, tempSpace, hooks);
   }
   return app;
 }
@@ -130,17 +156,26 @@ async function mountLocation(
   store: LocationStore,
   metrics: Metrics | undefined,
   authenticate: Authenticate | undefined,
+  tempSpace: TempSpace,
+  hooks: Hooks | undefined,
 ): Promise<void> {
+  // STORAGE_<LOC>_MAX_UPLOAD_SIZE and _MIME_TYPE_ALLOW_LIST replace the server's for the location.
+  const location = config.locations.find((l) => l.name === store.name);
+  const maxSize = location?.maxUploadSize ?? config.maxUploadSize;
+  const mountHooks =
+    hooks && location ? new MountHooks(hooks, { path, location: store.name, store: store.datastore, storage: storageOf(location) }) : undefined;
   const engine = createEngine({
     path,
     datastore: store.datastore,
     locker: store.locker,
-    maxSize: config.maxUploadSize,
+    maxSize,
     ...(config.publicUrl ? { publicUrl: config.publicUrl } : {}),
     trustProxy: config.trustProxy,
     terminateFinished: config.terminateFinished,
     log: app.log,
+    hooks: mountHooks,
   });
+  mountHooks?.listen(engine);
   const labels = { location: store.name };
   const { datastore } = store;
   if (metrics) {
@@ -161,9 +196,17 @@ async function mountLocation(
     downloads: config.downloadEnabled,
     tempDir: config.tempDir,
     extraExtensions: ['checksum', 'checksum-trailer', ...(isConcatenator(datastore) ? ['concatenation-unfinished'] : [])],
-    maxSize: config.maxUploadSize,
+    maxSize,
     tracker: app.tusRequests,
     authenticate,
+    hooks: mountHooks,
+    limits: {
+      mimeTypes: location?.mimeTypeAllowList ?? config.mimeTypeAllowList,
+      maxMetadataSize: config.maxMetadataSize,
+      maxMetadataKeys: config.maxMetadataKeys,
+      bodyIdleTimeout: config.bodyIdleTimeout,
+      tempSpace,
+    },
     ...(metrics ? { onBytes: (n: number) => metrics.bytesReceived.inc(labels, n) } : {}),
     ...(config.publicUrl ? { publicUrl: config.publicUrl } : {}),
   });

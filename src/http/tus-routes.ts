@@ -25,6 +25,7 @@ import { NodeRequest, sendNodeResponse } from 'srvx/node';
 import { type Authenticate, isAnswer } from '../auth/authenticate.js';
 import type { Grant } from '../auth/grant.js';
 import { attachGrant, mayAccess, ownedRead } from '../auth/ownership.js';
+import type { MountHooks } from '../hooks/mount.js';
 import { isBodyWriter, isConcatenator, isStateCache, readWithoutLock } from '../stores/capabilities.js';
 import { type Answer, adjustAnswer, plain, REASONS } from '../tus/answer.js';
 import {
@@ -36,9 +37,12 @@ import {
   spoolAndVerifyTrailer,
 } from '../tus/checksum.js';
 import { assembleFinal, createFinal, parseConcatHeader, refusePatchToFinal, waitingFinalHead } from '../tus/concatenation.js';
+import { checkCreation, narrowLimits } from '../tus/creation-limits.js';
 import { requestWithDirectBody } from '../tus/engine.js';
 import { checkTusRequest } from '../tus/protocol-guard.js';
+import { type TempSpace, TempSpaceFull } from '../tus/temp-space.js';
 import { uploadIdOf } from '../tus/upload-id.js';
+import { watchBodyIdle } from './body-idle.js';
 import { download } from './download.js';
 import type { RequestTracker } from './drain.js';
 
@@ -65,6 +69,21 @@ export interface TusRoutesOptions {
   onBytes?: (bytes: number) => void;
   /** Bearer-token authentication; undefined: off. */
   authenticate?: Authenticate | undefined;
+  /** Limits besides maxSize (src/tus/creation-limits.ts, src/http/body-idle.ts, src/tus/temp-space.ts). */
+  limits: RouteLimits;
+  /** HTTP hooks of this mount (src/hooks/mount.ts); undefined: off. */
+  hooks?: MountHooks | undefined;
+}
+
+export interface RouteLimits {
+  /** FILES_MIME_TYPE_ALLOW_LIST, or the location's. */
+  mimeTypes: readonly string[];
+  maxMetadataSize: number;
+  maxMetadataKeys: number;
+  /** Milliseconds; 0: none. */
+  bodyIdleTimeout: number;
+  /** Space of every checksum spool together (TUS_TEMP_MAX_SIZE). */
+  tempSpace: TempSpace;
 }
 
 const METHODS: HTTPMethods[] = ['POST', 'HEAD', 'PATCH', 'OPTIONS', 'DELETE', 'GET'];
@@ -119,8 +138,12 @@ async function authorize(o: TusRoutesOptions, request: FastifyRequest, id: strin
   try {
     upload = await readWithoutLock(o.datastore, id);
   } catch (error) {
-    // Unknown ids get the same answer as uploads of others; other failures are the engine's to report.
-    if ((error as { status_code?: number }).status_code !== 404) return undefined;
+    // Unknown ids get the same answer as uploads of others. Any other failure fails closed: the
+    // request must not reach the engine with its owner unchecked.
+    if ((error as { status_code?: number }).status_code !== 404) {
+      request.log.warn({ err: error, uploadId: id }, 'the upload could not be read to check its owner');
+      return plain(503, 'The upload could not be read to check who owns it; retry in a moment', { 'Retry-After': '3' });
+    }
   }
   if (upload && mayAccess(result, upload)) return undefined;
   return notFound(method);
@@ -128,7 +151,10 @@ async function authorize(o: TusRoutesOptions, request: FastifyRequest, id: strin
 
 /** The one answer for an id that is unknown or not the caller's. */
 function notFound(method: string): Answer {
-  const answer = plain(404, method === 'HEAD' ? '' : 'No such upload: check the URL (uploads expire, and each is visible only to its owner)');
+  const answer = plain(
+    404,
+    method === 'HEAD' ? '' : 'No such upload: check the URL (uploads expire, and each is visible only to its owner)',
+  );
   return { ...answer, headers: { ...answer.headers, 'Cache-Control': 'no-store' } };
 }
 
@@ -145,6 +171,18 @@ async function check(o: TusRoutesOptions, request: FastifyRequest, id: string | 
   if (guard) return guard;
   if (method === 'POST' && !isMountPath(request.url, o.path)) {
     return plain(404, `Uploads are created with POST to ${o.path}/; ${new URL(request.url, 'http://x').pathname} is not that URL`);
+  }
+  if (method === 'POST') {
+    // Metadata, type and length of the new upload, with the token's limits (final uploads too).
+    const { limits } = o;
+    const creation = {
+      maxSize: o.maxSize,
+      mimeTypes: [limits.mimeTypes],
+      maxMetadataSize: limits.maxMetadataSize,
+      maxMetadataKeys: limits.maxMetadataKeys,
+    };
+    const refused = checkCreation(request.headers, narrowLimits(creation, request.grant));
+    if (refused) return refused;
   }
   const concat = header(request, 'upload-concat');
   if (method === 'POST' && concat !== undefined && concat !== 'partial') return createFinalUpload(o, request, concat);
@@ -165,6 +203,11 @@ async function check(o: TusRoutesOptions, request: FastifyRequest, id: string | 
     const waiting = upload ? await waitingFinalHead(upload, (partial) => readWithoutLock(store, partial), assemble, o.maxSize) : undefined;
     if (waiting) return waiting;
   }
+  if (method === 'DELETE' && o.hooks) {
+    // pre-terminate: the hook may keep the upload (RejectTermination).
+    const refused = await o.hooks.beforeTerminate(request, id);
+    if (refused) return refused;
+  }
   return verifyChecksum(o, request, id);
 }
 
@@ -174,8 +217,15 @@ async function createFinalUpload(o: TusRoutesOptions, request: FastifyRequest, c
   if (parsed.kind === 'invalid') return plain(400, parsed.message);
   if (parsed.kind !== 'final' || !isConcatenator(o.datastore)) return plain(501, 'This location does not support concatenation');
   const grant = request.grant;
+  const { hooks } = o;
+  const webRequest = attachGrant(
+    new Request(new URL(request.url, 'http://localhost'), { method: request.method, headers: webHeaders(request) }),
+    grant,
+  );
+  hooks?.attach(webRequest, request);
   const creation = createFinal({
-    request: attachGrant(new Request(new URL(request.url, 'http://localhost'), { method: request.method, headers: webHeaders(request) }), grant),
+    request: webRequest,
+    ...(hooks ? { preCreate: (upload) => hooks.preCreateFinal(webRequest, upload) } : {}),
     header: parsed,
     metadataHeader: header(request, 'upload-metadata'),
     lengthHeader: header(request, 'upload-length'),
@@ -189,7 +239,7 @@ async function createFinalUpload(o: TusRoutesOptions, request: FastifyRequest, c
     owner: grant?.subject,
     idPrefix: grant?.prefix,
     urlOf: (newId) => `${o.publicUrl ?? `${request.protocol}://${request.headers.host ?? 'localhost'}`}${o.path}/${newId}`,
-  });
+  }).then((answer) => (hooks ? hooks.settleAnswer(request, answer) : answer));
   o.tracker.track(request.raw, creation);
   return creation;
 }
@@ -216,14 +266,30 @@ async function verifyChecksum(
   const declared = integer(request.headers['content-length']);
   if (declared !== undefined && declared > room)
     return plain(413, `The body (${declared} bytes) is longer than the upload can still take (${room} bytes)`);
+  const space = o.limits.tempSpace;
+  if (space.max > 0 && declared !== undefined && declared > space.max) {
+    return plain(
+      413,
+      `A body with Upload-Checksum is spooled to verify it, and spools are limited to ${space.max} bytes (TUS_TEMP_MAX_SIZE); send PATCHes of at most that many bytes`,
+    );
+  }
   let spooled: SpooledBody;
   let problem: string | undefined;
   try {
-    if (parsed) spooled = await spoolAndVerify(request.raw, parsed, o.tempDir, room);
-    else ({ spooled, problem } = await spoolAndVerifyTrailer(request.raw, o.tempDir, room));
+    const spoolRoom = { space, announced: declared };
+    if (parsed) spooled = await spoolAndVerify(request.raw, parsed, o.tempDir, room, spoolRoom);
+    else ({ spooled, problem } = await spoolAndVerifyTrailer(request.raw, o.tempDir, room, spoolRoom));
   } catch (error) {
     if (error instanceof SpoolTooLarge)
       return plain(413, `The body is longer than the upload can still take (${room} bytes); nothing was stored`);
+    if (error instanceof TempSpaceFull) {
+      request.log.warn({ location: o.location, inUse: space.inUse, max: space.max }, 'checksum spool refused: TUS_TEMP_MAX_SIZE reached');
+      return plain(
+        503,
+        'The space for verifying checksums (TUS_TEMP_MAX_SIZE) is in use by other uploads; nothing was stored, send the PATCH again in a moment',
+        { 'Retry-After': '5', Connection: 'close' },
+      );
+    }
     // The client went away before the body was complete: nothing verifiable to keep.
     return plain(400, 'The request body ended before it was complete; its checksum cannot be verified');
   }
@@ -245,6 +311,17 @@ async function roomForBody(o: TusRoutesOptions, request: FastifyRequest, id: str
     return plain(409, `Upload-Offset conflict: the upload is at ${upload.offset}`, { 'Upload-Offset': String(upload.offset) });
   }
   return (upload.size ?? limit) - upload.offset;
+}
+
+/** TUS_BODY_IDLE_TIMEOUT: a body that sends nothing for that long is cut off; the stores keep what arrived. */
+function watchBody(o: TusRoutesOptions, request: FastifyRequest, id: string | undefined): void {
+  if (request.method !== 'PATCH' && request.method !== 'POST') return;
+  watchBodyIdle(request.raw, o.limits.bodyIdleTimeout, (idleMs) =>
+    request.log.warn(
+      { location: o.location, uploadId: id },
+      `the request body sent nothing for ${idleMs} ms (TUS_BODY_IDLE_TIMEOUT): connection closed, what arrived is kept`,
+    ),
+  );
 }
 
 /** Step 3: the cached state is trusted unless the request says it may be stale. */
@@ -273,7 +350,9 @@ function handOver(o: TusRoutesOptions, request: FastifyRequest, reply: FastifyRe
     // No body: the headers as the front door left them (an empty Upload-Metadata removed).
     webRequest = new Request(url, init);
   }
-  const handling = o.engine.handleWeb(attachGrant(webRequest, request.grant));
+  attachGrant(webRequest, request.grant);
+  o.hooks?.attach(webRequest, request);
+  const handling = o.engine.handleWeb(webRequest);
   o.tracker.track(request.raw, handling);
   return handling;
 }
@@ -284,7 +363,9 @@ async function forward(o: TusRoutesOptions, request: FastifyRequest, reply: Fast
   // Headers set by hooks (CORS, request id) on the Fastify reply, which hijack skips.
   for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) reply.raw.setHeader(name, value as string);
   try {
-    const response = await handOver(o, request, reply, spooled);
+    const handled = await handOver(o, request, reply, spooled);
+    // Durable hooks (post-finish, post-terminate) stored before the client hears; a hook's HTTPResponse merged.
+    const response = o.hooks ? await o.hooks.settle(request, handled) : handled;
     const stored = bytesStored(request, response);
     if (stored > 0 && request.tus) {
       o.onBytes?.(stored);
@@ -330,6 +411,7 @@ export const tusRoutes: FastifyPluginAsync<TusRoutesOptions> = async (app: Fasti
     const metadata = request.headers['upload-metadata'];
     if (typeof metadata === 'string' && metadata.trim() === '') delete request.headers['upload-metadata'];
     request.tus = { location: o.location, ...(id ? { uploadId: id } : {}) };
+    watchBody(o, request, id);
     if (o.authenticate && request.method !== 'OPTIONS') {
       const refused = await authorize(o, request, id);
       if (refused) return send(o, request, reply, refused);

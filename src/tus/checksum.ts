@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { crc32 } from 'node:zlib';
+import { type TempSpace, TempSpaceFull } from './temp-space.js';
 
 let spooledBytes = 0;
 /** Bytes currently held in checksum spool files (for the metrics). */
@@ -74,14 +75,22 @@ export interface SpooledBody {
 /** The body is longer than the upload can still take: nothing more is spooled. */
 export class SpoolTooLarge extends Error {}
 
+export interface SpoolSpace {
+  /** The total of every spool (TUS_TEMP_MAX_SIZE); past it the spool fails with TempSpaceFull. */
+  space?: TempSpace | undefined;
+  /** Bytes the body announces (Content-Length), reserved before the first byte is written. */
+  announced?: number | undefined;
+}
+
 /** Copy `body` to a temporary file under `tempDir`, hashing it on the way; at most `maxBytes`. */
 export async function spoolAndVerify(
   body: Readable,
   header: ChecksumHeader,
   tempDir: string,
   maxBytes = Number.MAX_SAFE_INTEGER,
+  room: SpoolSpace = {},
 ): Promise<SpooledBody> {
-  const { digests, ...spooled } = await spool(body, [header.algorithm], tempDir, maxBytes);
+  const { digests, ...spooled } = await spool(body, [header.algorithm], tempDir, maxBytes, room);
   return { ...spooled, matches: digests[header.algorithm]?.equals(header.digest) ?? false };
 }
 
@@ -94,8 +103,9 @@ export async function spoolAndVerifyTrailer(
   body: IncomingMessage,
   tempDir: string,
   maxBytes = Number.MAX_SAFE_INTEGER,
+  room: SpoolSpace = {},
 ): Promise<{ spooled: SpooledBody; problem?: string }> {
-  const { digests, ...spooled } = await spool(body, CHECKSUM_ALGORITHMS, tempDir, maxBytes);
+  const { digests, ...spooled } = await spool(body, CHECKSUM_ALGORITHMS, tempDir, maxBytes, room);
   const value = body.trailers['upload-checksum'];
   if (value === undefined)
     return { spooled: { ...spooled, matches: false }, problem: 'the declared Upload-Checksum trailer never arrived' };
@@ -109,8 +119,23 @@ async function spool(
   algorithms: readonly ChecksumAlgorithm[],
   tempDir: string,
   maxBytes: number,
+  { space, announced }: SpoolSpace,
 ): Promise<Omit<SpooledBody, 'matches'> & { digests: Partial<Record<ChecksumAlgorithm, Buffer>> }> {
-  const dir = await mkdtemp(join(tempDir, 'tus-checksum-'));
+  // Space in the temp directory: the announced length first, more as bytes pass it.
+  let reserved = 0;
+  const reserve = (bytes: number) => {
+    if (!space || bytes <= reserved) return;
+    if (!space.reserve(bytes - reserved)) throw new TempSpaceFull();
+    reserved = bytes;
+  };
+  reserve(Math.min(announced ?? 0, maxBytes));
+  let dir: string;
+  try {
+    dir = await mkdtemp(join(tempDir, 'tus-checksum-'));
+  } catch (error) {
+    space?.release(reserved);
+    throw error;
+  }
   const file = join(dir, 'body');
   const hashes = algorithms.map((algorithm) => [algorithm, algorithm === 'crc32' ? new Crc32() : createHash(algorithm)] as const);
   let size = 0;
@@ -119,6 +144,7 @@ async function spool(
     if (disposed) return;
     disposed = true;
     spooledBytes -= size;
+    space?.release(reserved);
     await rm(dir, { recursive: true, force: true });
   };
   try {
@@ -127,6 +153,7 @@ async function spool(
       async function* (source: AsyncIterable<Buffer>) {
         for await (const chunk of source) {
           if (size + chunk.length > maxBytes) throw new SpoolTooLarge();
+          reserve(size + chunk.length);
           for (const [, hash] of hashes) hash.update(chunk);
           size += chunk.length;
           spooledBytes += chunk.length;
