@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { Metadata } from '@tus/utils';
 import { type JWTPayload, SignJWT } from 'jose';
 import t from 'tap';
@@ -93,6 +94,32 @@ for (const [driver, env] of drivers) {
     t.equal(await download.text(), 'abcdef');
   });
 }
+
+t.test('an upload whose owner cannot be read: 503, never passed on unchecked', async (t) => {
+  const server = s3TestServer();
+  const root = uniqueRoot('owner-unreadable');
+  const env = { ...s3LocationEnv(server, root), AUTH_JWT_SECRET: SECRET };
+  const alice = bearer(await token({ sub: 'alice' }));
+  const bob = bearer(await token({ sub: 'bob' }));
+  const first = await startApp(env);
+  const created = await fetch(`${first.url}/files/`, { method: 'POST', headers: { ...TUS, ...alice, 'Upload-Length': '6' } });
+  const id = (created.headers.get('location') as string).split('/').pop() as string;
+  await first.close();
+  // A fresh instance has nothing cached, and the state object is unreadable.
+  const app = await startApp(env);
+  t.teardown(() => app.close());
+  const client = verifyClient(server);
+  const info = `${root}${id}.info`;
+  const saved = await (await client.send(new GetObjectCommand({ Bucket: server.bucket, Key: info }))).Body?.transformToString();
+  await client.send(new PutObjectCommand({ Bucket: server.bucket, Key: info, Body: '{ not json' }));
+  const res = await fetch(`${app.url}/files/${id}`, { method: 'DELETE', headers: { ...TUS, ...bob } });
+  t.equal(res.status, 503);
+  t.match(await res.text(), /could not be read to check who owns it/);
+  t.equal(res.headers.get('retry-after'), '3');
+  await client.send(new PutObjectCommand({ Bucket: server.bucket, Key: info, Body: saved as string }));
+  t.equal((await fetch(`${app.url}/files/${id}`, { method: 'HEAD', headers: { ...TUS, ...alice } })).status, 200, 'still there');
+  t.equal((await fetch(`${app.url}/files/${id}`, { method: 'DELETE', headers: { ...TUS, ...bob } })).status, 404);
+});
 
 t.test('claims narrow what a token may do', async (t) => {
   const server = s3TestServer();
