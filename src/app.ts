@@ -163,7 +163,9 @@ async function mountLocation(
   const location = config.locations.find((l) => l.name === store.name);
   const maxSize = location?.maxUploadSize ?? config.maxUploadSize;
   const mountHooks =
-    hooks && location ? new MountHooks(hooks, { path, location: store.name, store: store.datastore, storage: storageOf(location) }) : undefined;
+    hooks && location
+      ? new MountHooks(hooks, { path, location: store.name, store: store.datastore, storage: storageOf(location) })
+      : undefined;
   const engine = createEngine({
     path,
     datastore: store.datastore,

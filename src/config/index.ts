@@ -6,6 +6,7 @@ import { KeyObject } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import type { z } from 'zod';
 import { parseAuth } from '../auth/config.js';
+import { parseHooks } from '../hooks/config.js';
 import { type Env, readEnvironment } from './env.js';
 import { DRIVERS, KNOWN_SUFFIXES, localLocationSchema, s3CrossChecks, s3LocationSchema, serverSchema } from './schema.js';
 import type { Config, Location, LocationLimits, S3Location } from './types.js';
@@ -169,6 +170,7 @@ export function parseConfig(env: Env): Config {
 
   const origins = parseOrigins(env.CORS_ORIGIN, problems);
   const auth = server ? parseAuth(server, problems) : undefined;
+  const hooks = server ? parseHooks(server, problems) : undefined;
   if (problems.length > 0 || !server || !auth) throw new ConfigError(problems);
   if (!auth.enabled && locations.some((l) => l.driver === 's3')) {
     warnings.push(
@@ -211,6 +213,7 @@ export function parseConfig(env: Env): Config {
       maxAge: server.CORS_MAX_AGE,
     },
     auth,
+    ...(hooks ? { hooks } : {}),
     locations,
     warnings,
   });

@@ -106,6 +106,16 @@ export const serverSchema = z.object({
   AUTH_JWT_CLAIM: text('tus'),
   AUTH_STATIC_TOKENS: text(),
   AUTH_QUERY_TOKEN: bool(false),
+  HOOKS_HTTP_URL: url('the URL of the hook receiver'),
+  HOOKS_HTTP_SECRET: text(),
+  HOOKS_ENABLED_EVENTS: text(),
+  HOOKS_HTTP_TIMEOUT: duration(15_000, { min: 1 }),
+  HOOKS_HTTP_MAX_RESPONSE_SIZE: size(5 * 1024, { min: 1 }),
+  HOOKS_HTTP_FORWARD_HEADERS: text(),
+  HOOKS_PROGRESS_INTERVAL: duration(1000, { min: 1 }),
+  HOOKS_RETRY_DELAY: duration(1000, { min: 1 }),
+  HOOKS_RETRY_MAX_DELAY: duration(5 * 60_000, { min: 1 }),
+  HOOKS_RETRY_MAX_AGE: duration(0),
 });
 
 /** Limits one location may set for itself (its FILES_MAX_UPLOAD_SIZE, FILES_MIME_TYPE_ALLOW_LIST). */

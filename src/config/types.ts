@@ -1,4 +1,5 @@
 import type { AuthConfig } from '../auth/config.js';
+import type { HooksConfig } from '../hooks/config.js';
 import type { LOG_LEVELS, S3_ACLS, S3_SSE } from './schema.js';
 
 /** What one location may narrow for itself (STORAGE_<LOC>_MAX_UPLOAD_SIZE, STORAGE_<LOC>_MIME_TYPE_ALLOW_LIST). */
@@ -101,6 +102,8 @@ export interface Config {
   readonly demoEnabled: boolean;
   /** Bearer tokens (JWT, Directus, static); `enabled` false: anyone may upload. */
   readonly auth: AuthConfig;
+  /** HTTP hooks (tusd v2's format, signed); undefined when HOOKS_HTTP_URL is unset. */
+  readonly hooks?: HooksConfig;
   /** The first location is the default. */
   readonly locations: readonly Location[];
   /** Non-fatal remarks, such as variables no location reads. */

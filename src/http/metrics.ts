@@ -45,7 +45,26 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  constructor(gauges: { partsInFlight: () => Record<string, number>; tempBytes: () => number }) {
+  readonly hookRequests = new Histogram({
+    name: 'tus_hook_request_duration_seconds',
+    help: 'Hook requests to HOOKS_HTTP_URL by event and result (ok: a 2xx answer)',
+    labelNames: ['event', 'result'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15, 60],
+    registers: [this.registry],
+  });
+  readonly hookDeliveries = new Counter({
+    name: 'tus_hook_deliveries_total',
+    help: 'Attempts to deliver post-finish and post-terminate hooks: delivered, failed (retried later), dropped (HOOKS_RETRY_MAX_AGE passed)',
+    labelNames: ['event', 'result'],
+    registers: [this.registry],
+  });
+
+  constructor(gauges: {
+    partsInFlight: () => Record<string, number>;
+    tempBytes: () => number;
+    /** Undelivered post-finish and post-terminate hooks, by location. */
+    hooksPending?: () => Record<string, number>;
+  }) {
     collectDefaultMetrics({ register: this.registry });
     new Gauge({
       name: 'tus_s3_parts_in_flight',
@@ -62,6 +81,16 @@ export class Metrics {
       registers: [this.registry],
       collect() {
         this.set(gauges.tempBytes());
+      },
+    });
+    new Gauge({
+      name: 'tus_hook_deliveries_pending',
+      help: 'post-finish and post-terminate hooks stored and not yet delivered (retrying)',
+      labelNames: ['location'],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [location, n] of Object.entries(gauges.hooksPending?.() ?? {})) this.set({ location }, n);
       },
     });
   }

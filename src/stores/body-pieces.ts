@@ -22,7 +22,8 @@ export function isBodyCut(error: unknown): boolean {
   );
 }
 
-export async function* bodyPieces(body: Readable, stop?: AbortSignal): AsyncGenerator<Buffer> {
+/** `onPiece` hears the size of every piece as it is read (the request's progress). */
+export async function* bodyPieces(body: Readable, stop?: AbortSignal, onPiece?: (bytes: number) => void): AsyncGenerator<Buffer> {
   let wake: (() => void) | undefined;
   let ended = false;
   let failure: unknown;
@@ -55,6 +56,7 @@ export async function* bodyPieces(body: Readable, stop?: AbortSignal): AsyncGene
       // A destroyed body still gives what it buffered before the cut: those bytes arrived too.
       const chunk: Buffer | null = body.read();
       if (chunk !== null) {
+        onPiece?.(chunk.length);
         yield chunk;
         continue;
       }

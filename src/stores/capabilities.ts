@@ -16,6 +16,8 @@ export interface BodyWriteOptions {
    * same upload asked for the lock (a client resuming after its own request stalled).
    */
   stop?: AbortSignal | undefined;
+  /** Called with the size of every piece of the body as it is read (post-receive hooks). */
+  onProgress?: ((bytes: number) => void) | undefined;
 }
 
 /** A store that reads a request body itself (the raw Node stream, no web-stream adapters). */
@@ -60,6 +62,21 @@ export interface PartCounter {
   readonly partsInFlight: number;
 }
 
+/**
+ * Small private records kept with the uploads under a reserved name (`<root>.tus-<kind>/` in
+ * the bucket, `<root>/.tus-<kind>/` on disk), durable across restarts: the hook outbox. No
+ * upload id can name them (ids have no dot), and neither listings nor expiry see them as uploads.
+ */
+export interface RecordKeeper {
+  /** Write record `name` (letters, digits, `_`, `-`) of `kind`, replacing any; resolves once it is stored. */
+  putRecord(kind: string, name: string, text: string): Promise<void>;
+  /** The record, or undefined when there is none. */
+  readRecord(kind: string, name: string): Promise<string | undefined>;
+  /** Remove the record; one already gone is fine. */
+  deleteRecord(kind: string, name: string): Promise<void>;
+  listRecords(kind: string): Promise<string[]>;
+}
+
 /** Releases connections when the server closes. */
 export interface Closable {
   close(): void;
@@ -76,6 +93,7 @@ export const isProber = (store: unknown): store is Prober => has(store, 'probe')
 export const isPartCounter = (store: unknown): store is PartCounter =>
   typeof (store as Partial<PartCounter> | null)?.partsInFlight === 'number';
 export const isClosable = (store: unknown): store is Closable => has(store, 'close');
+export const isRecordKeeper = (store: unknown): store is RecordKeeper => has(store, 'putRecord') && has(store, 'listRecords');
 
 /** A read that changes nothing, for callers without the upload's lock. */
 export function readWithoutLock(store: DataStore, id: string): Promise<Upload> {

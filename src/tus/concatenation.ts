@@ -106,6 +106,12 @@ export interface FinalRequest {
   owner?: string | undefined;
   /** Prefix of the final upload's id (a token's `prefix` claim). */
   idPrefix?: string | undefined;
+  /** The pre-create hook: an answer refuses the upload; otherwise the id and metadata it chose, if any. */
+  preCreate?: (upload: {
+    size: number | undefined;
+    metadata: Record<string, string | null> | undefined;
+    partialIds: readonly string[];
+  }) => Promise<Answer | { id?: string; metadata?: Record<string, string> }>;
 }
 
 /**
@@ -124,13 +130,7 @@ export async function createFinal(r: FinalRequest): Promise<Answer> {
       return plain(400, 'Upload-Metadata is invalid: comma-separated "key base64value" pairs, unique non-empty keys');
     }
   }
-  const id = `${r.idPrefix ?? ''}${Uid.rand()}`;
   const { urls, ids } = r.header;
-  // HEAD repeats the partials' URLs as the client sent them (absolute or relative).
-  const mark = `final;${urls.join(' ')}`;
-  const finalMetadata = { ...metadata, [CONCAT_KEY]: mark, ...(r.owner !== undefined ? { [OWNER_KEY]: r.owner } : {}) };
-  const url = r.urlOf(id);
-  const events: EventEmitter = r.engine;
   // The partials are read without their locks: taking a lock asks its holder to stop, and
   // partials still receiving must not be cut off by a final upload that waits for them.
   const partials: Upload[] = [];
@@ -144,6 +144,17 @@ export async function createFinal(r: FinalRequest): Promise<Answer> {
   const total = partials.reduce((sum, p) => sum + (p.size ?? 0), 0);
   if (r.maxSize > 0 && total > r.maxSize)
     return plain(413, `The concatenated upload would be ${total} bytes, above the maximum of ${r.maxSize}`);
+  // A pre-create hook (src/hooks/mount.ts) may refuse the upload, or choose its id and metadata.
+  const known = partials.every((p) => p.size !== undefined);
+  const changes = r.preCreate ? await r.preCreate({ size: known ? total : undefined, metadata, partialIds: ids }) : {};
+  if ('status' in changes) return changes;
+  if (changes.metadata) metadata = changes.metadata;
+  const id = `${r.idPrefix ?? ''}${changes.id ?? Uid.rand()}`;
+  // HEAD repeats the partials' URLs as the client sent them (absolute or relative).
+  const mark = `final;${urls.join(' ')}`;
+  const finalMetadata = { ...metadata, [CONCAT_KEY]: mark, ...(r.owner !== undefined ? { [OWNER_KEY]: r.owner } : {}) };
+  const url = r.urlOf(id);
+  const events: EventEmitter = r.engine;
   const headers = { Location: url, 'Upload-Concat': mark };
   if (partials.every(isFinished)) {
     // Finished partials receive nothing: their locks keep them as they are while they are copied.

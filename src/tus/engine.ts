@@ -6,6 +6,7 @@ import type { Readable } from 'node:stream';
 import { MemoryLocker, Server } from '@tus/server';
 import { type CancellationContext, type DataStore, ERRORS, type Locker, Uid, type Upload } from '@tus/utils';
 import { grantOf, withOwner } from '../auth/ownership.js';
+import type { MountHooks } from '../hooks/mount.js';
 import { type BodyWriter, isBodyWriter, isConcatenator, readWithoutLock } from '../stores/capabilities.js';
 import { type Assembly, assembleWaitingFinals, markPartial } from './concatenation.js';
 import { uploadIdOf } from './upload-id.js';
@@ -24,13 +25,15 @@ export interface EngineOptions {
   /** DELETE may terminate finished uploads. */
   terminateFinished: boolean;
   log?: Assembly['log'];
+  /** Hooks of this mount (pre-create, pre-finish, post-receive; src/hooks/mount.ts). */
+  hooks?: MountHooks | undefined;
 }
 
 /** @tus/server's answer to a lock it could not take in time (its status is 500). */
 export const LOCK_TIMEOUT_BODY = 'The upload is in use by another request that did not release it in time; retry in a moment\n';
 
 export function createEngine(options: EngineOptions): Server {
-  const { publicUrl, path } = options;
+  const { publicUrl, path, hooks } = options;
   const server = new Server({
     path,
     datastore: options.datastore,
@@ -39,16 +42,19 @@ export function createEngine(options: EngineOptions): Server {
     disableTerminationForFinishedUploads: !options.terminateFinished,
     getFileIdFromRequest: (req) => uploadIdOf(req.url, path),
     // 128 random bits (Uid.rand), after the token's id prefix if it has one.
-    namingFunction: (req) => `${grantOf(req)?.prefix ?? ''}${Uid.rand()}`,
+    // A pre-create hook may choose the id instead (ChangeFileInfo.ID), or refuse the upload (it throws).
+    namingFunction: async (req, metadata) => `${grantOf(req)?.prefix ?? ''}${(await hooks?.preCreate(req, metadata)) ?? Uid.rand()}`,
     // Partial uploads of the concatenation extension are marked in their metadata; the owner is recorded.
     onUploadCreate: async (req, upload) => {
+      // Metadata a pre-create hook chose replaces the client's.
+      hooks?.applyCreateMetadata(req, upload);
       const { metadata } = markPartial(req, upload);
       const owned = withOwner(metadata, grantOf(req));
       return owned ? { metadata: owned } : {};
     },
     // concatenation-unfinished: before the last partial's PATCH is answered, the final uploads
     // waiting for it are assembled (a client that then asks for the final finds it complete).
-    onUploadFinish: async (_req, upload) => {
+    onUploadFinish: async (req, upload) => {
       const store = options.datastore;
       if (isConcatenator(store)) {
         // The finals named now, not when this request began (a final may have been created since).
@@ -62,7 +68,8 @@ export function createEngine(options: EngineOptions): Server {
           log: options.log ?? console,
         });
       }
-      return {};
+      // pre-finish: its HTTPResponse goes into the answer.
+      return (await hooks?.preFinish(req, upload)) ?? {};
     },
     locker: options.locker,
     // CORS is answered by the HTTP layer; an empty function keeps @tus/server from adding `*`.
@@ -71,7 +78,7 @@ export function createEngine(options: EngineOptions): Server {
     ...(publicUrl ? { generateUrl: (_req, { path, id }) => `${publicUrl}${path}/${id}` } : {}),
   });
   const store = options.datastore;
-  if (isBodyWriter(store)) readBodiesDirectly(server, store);
+  if (isBodyWriter(store)) readBodiesDirectly(server, store, hooks);
   return server;
 }
 
@@ -113,7 +120,7 @@ export function defaultLocker(): Locker {
 }
 
 /** Request bodies a BodyWriter store reads itself, keyed by the placeholder stream @tus/server sees. */
-const directBodies = new WeakMap<ReadableStream, { body: Readable; expectedBytes: number | undefined }>();
+const directBodies = new WeakMap<ReadableStream, { body: Readable; expectedBytes: number | undefined; request?: Request }>();
 
 /**
  * A web Request for @tus/server whose body goes straight to a BodyWriter store. @tus/server
@@ -126,8 +133,10 @@ export function requestWithDirectBody(
   expectedBytes: number | undefined,
 ): Request {
   const placeholder = new ReadableStream();
-  directBodies.set(placeholder, { body, expectedBytes });
-  return new Request(url, { ...init, body: placeholder, duplex: 'half' } as RequestInit);
+  const direct: { body: Readable; expectedBytes: number | undefined; request?: Request } = { body, expectedBytes };
+  directBodies.set(placeholder, direct);
+  direct.request = new Request(url, { ...init, body: placeholder, duplex: 'half' } as RequestInit);
+  return direct.request;
 }
 
 type WriteToStore = (
@@ -145,9 +154,10 @@ type WriteToStore = (
  * arguments: the offset, the largest body allowed, and the cancellation signal @tus/server
  * aborts when another request asks for the upload's lock (the store then stops reading and
  * keeps what arrived, as @tus/server's own stream does). Locks, checks, events and answers
- * stay @tus/server's.
+ * stay @tus/server's. post-receive hooks hear the bytes as they are read; a StopUpload answer
+ * stops the body like that signal does, then the upload is removed (the lock is still held).
  */
-function readBodiesDirectly(server: Server, store: BodyWriter): void {
+function readBodiesDirectly(server: Server, store: BodyWriter, hooks: MountHooks | undefined): void {
   for (const handler of [server.handlers.PATCH, server.handlers.POST]) {
     const target = handler as unknown as { writeToStore: WriteToStore };
     const original = target.writeToStore.bind(handler);
@@ -155,11 +165,17 @@ function readBodiesDirectly(server: Server, store: BodyWriter): void {
       const direct = webStream ? directBodies.get(webStream) : undefined;
       if (!direct) return original(webStream, upload, maxBodySize, context);
       if (context.signal.aborted) throw ERRORS.ABORTED;
-      return store.writeBody(upload.id, upload.offset, direct.body, {
-        expectedBytes: direct.expectedBytes,
-        maxBytes: maxBodySize,
-        stop: context.signal,
-      });
+      const receiving = direct.request ? hooks?.receiving(direct.request, upload) : undefined;
+      const offset = await store
+        .writeBody(upload.id, upload.offset, direct.body, {
+          expectedBytes: direct.expectedBytes,
+          maxBytes: maxBodySize,
+          stop: receiving ? AbortSignal.any([context.signal, receiving.stop]) : context.signal,
+          onProgress: receiving?.onBytes,
+        })
+        .finally(() => receiving?.end());
+      await receiving?.settle();
+      return offset;
     };
   }
 }

@@ -1,5 +1,5 @@
 import { constants, createReadStream, createWriteStream } from 'node:fs';
-import { access, mkdir } from 'node:fs/promises';
+import { access, mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -7,7 +7,7 @@ import { FileStore } from '@tus/file-store';
 import { ERRORS, Upload } from '@tus/utils';
 import type { LocalLocation } from '../../config/index.js';
 import { bodyPieces, isBodyCut } from '../body-pieces.js';
-import type { BodyWriteOptions, BodyWriter, Concatenator, Prober, RangedReader } from '../capabilities.js';
+import type { BodyWriteOptions, BodyWriter, Concatenator, Prober, RangedReader, RecordKeeper } from '../capabilities.js';
 
 export interface LocalStoreOptions {
   /** Milliseconds after creation an unfinished upload expires; 0 never. */
@@ -15,7 +15,7 @@ export interface LocalStoreOptions {
 }
 
 /** @tus/file-store, plus ranged reads for downloads, concatenation and bodies read directly. */
-export class LocalStore extends FileStore implements BodyWriter, RangedReader, Concatenator, Prober {
+export class LocalStore extends FileStore implements BodyWriter, RangedReader, Concatenator, Prober, RecordKeeper {
   readonly root: string;
   constructor(root: string, expiration: number) {
     super({ directory: root, expirationPeriodInMilliseconds: expiration });
@@ -27,12 +27,12 @@ export class LocalStore extends FileStore implements BodyWriter, RangedReader, C
    * off or `stop` asks for the lock (@tus/server's own stream drops the bytes still in its
    * buffers when the connection dies); past `maxBytes` what fits is kept and 413 answered.
    */
-  async writeBody(id: string, offset: number, body: Readable, { maxBytes, stop }: BodyWriteOptions): Promise<number> {
+  async writeBody(id: string, offset: number, body: Readable, { maxBytes, stop, onProgress }: BodyWriteOptions): Promise<number> {
     let tooLarge = false;
     const within = async function* () {
       let room = maxBytes;
       try {
-        for await (const piece of bodyPieces(body, stop)) {
+        for await (const piece of bodyPieces(body, stop, onProgress)) {
           if (piece.length > room) tooLarge = true;
           if (room > 0) yield piece.length > room ? piece.subarray(0, room) : piece;
           room -= Math.min(room, piece.length);
@@ -68,6 +68,51 @@ export class LocalStore extends FileStore implements BodyWriter, RangedReader, C
   async probe(): Promise<void> {
     await mkdir(this.root, { recursive: true });
     await access(this.root, constants.W_OK);
+  }
+
+  /**
+   * Records live in `<root>/.tus-<kind>/`: @tus/file-store lists only names with a `.json`
+   * beside them, and no upload id has a dot. Written to a temporary name, flushed, then
+   * renamed: a crash leaves the old record or the new one, never half of one.
+   */
+  private recordPath(kind: string, name = ''): string {
+    return join(this.root, `.tus-${kind}`, name ? `${name}.json` : '');
+  }
+
+  async putRecord(kind: string, name: string, text: string): Promise<void> {
+    await mkdir(this.recordPath(kind), { recursive: true });
+    const path = this.recordPath(kind, name);
+    const temporary = `${path}.${process.pid}.tmp`;
+    const file = await open(temporary, 'w');
+    try {
+      await file.writeFile(text);
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    await rename(temporary, path);
+  }
+
+  async readRecord(kind: string, name: string): Promise<string | undefined> {
+    try {
+      return await readFile(this.recordPath(kind, name), 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+  }
+
+  async deleteRecord(kind: string, name: string): Promise<void> {
+    await rm(this.recordPath(kind, name), { force: true });
+  }
+
+  async listRecords(kind: string): Promise<string[]> {
+    try {
+      return (await readdir(this.recordPath(kind))).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -'.json'.length));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw error;
+    }
   }
 
   async openRange(id: string, start: number, end: number): Promise<Readable> {

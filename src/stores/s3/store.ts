@@ -23,6 +23,7 @@ import type {
   PartCounter,
   Prober,
   RangedReader,
+  RecordKeeper,
   StateCache,
   UploadReader,
 } from '../capabilities.js';
@@ -48,7 +49,7 @@ export interface S3StoreOptions {
 
 export class S3Store
   extends DataStore
-  implements BodyWriter, StateCache, UploadReader, RangedReader, Concatenator, Prober, PartCounter, Closable
+  implements BodyWriter, StateCache, UploadReader, RangedReader, Concatenator, Prober, PartCounter, Closable, RecordKeeper
 {
   readonly location: S3Location;
   readonly bucket: Bucket;
@@ -167,6 +168,7 @@ export class S3Store
         expectedBytes: options.expectedBytes,
         maxBytes: Math.min(options.maxBytes, limit - offset),
         stop: options.stop,
+        onProgress: options.onProgress,
         equalParts: this.location.equalPartSize,
         maxUploadSize: this.maxUploadSize,
       });
@@ -259,5 +261,38 @@ export class S3Store
 
   close(): void {
     this.bucket.client.destroy();
+  }
+
+  /** Records live under `<root>.tus-<kind>/`: not `.info` objects, so expiry never reads them as uploads. */
+  private recordPrefix(kind: string): string {
+    return `${this.location.root}.tus-${kind}/`;
+  }
+
+  async putRecord(kind: string, name: string, text: string): Promise<void> {
+    const body = Buffer.from(text);
+    await this.bucket.putPrivate(`${this.recordPrefix(kind)}${name}.json`, body, body.length, { ContentType: 'application/json' });
+  }
+
+  readRecord(kind: string, name: string): Promise<string | undefined> {
+    return this.bucket.readText(`${this.recordPrefix(kind)}${name}.json`);
+  }
+
+  async deleteRecord(kind: string, name: string): Promise<void> {
+    await this.bucket.delete(`${this.recordPrefix(kind)}${name}.json`);
+  }
+
+  async listRecords(kind: string): Promise<string[]> {
+    const prefix = this.recordPrefix(kind);
+    const names: string[] = [];
+    let token: string | undefined;
+    do {
+      const page = await this.bucket.list(prefix, token);
+      for (const object of page.Contents ?? []) {
+        const name = object.Key?.slice(prefix.length);
+        if (name?.endsWith('.json') && !name.includes('/')) names.push(name.slice(0, -'.json'.length));
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return names;
   }
 }

@@ -22,6 +22,8 @@ export interface WriteOptions {
   maxBytes: number;
   /** Aborted when the request must stop reading (a newer request for the upload wants the lock). */
   stop: AbortSignal | undefined;
+  /** Hears the size of every body piece as it is read. */
+  onProgress?: ((bytes: number) => void) | undefined;
   equalParts: boolean;
   maxUploadSize: number;
 }
@@ -47,7 +49,7 @@ export async function writeBody(upload: S3Upload, sender: PartSender, body: Read
     (part: Readonly<CutPart>): Send =>
     (bytes, length, signal) =>
       part.whole ? upload.sendWhole(bytes, length, signal) : upload.sendPart(part.number, bytes, length, signal);
-  const { sent, cut } = await sendParts(cutter, sender, sendOf, bodyPieces(body, o.stop));
+  const { sent, cut } = await sendParts(cutter, sender, sendOf, bodyPieces(body, o.stop, o.onProgress));
 
   const settled = await Promise.allSettled(sent);
   const accepted = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));

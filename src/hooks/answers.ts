@@ -1,0 +1,97 @@
+/**
+ * What the client is answered when a hook decides (a rejection, a stop) or fails. Blocking
+ * hooks fail closed: a receiver that cannot be reached, is too slow, or answers non-2xx or
+ * nonsense stops the request with a 5xx that says so, and nothing is created or terminated.
+ * A hook's HTTPResponse is merged the way tusd's `HTTPResponse.MergeWith` does it: a status,
+ * a body and headers, each only when given.
+ */
+import { TUS_RESUMABLE } from '@tus/utils';
+import type { Answer } from '../tus/answer.js';
+import type { HookEvent } from './events.js';
+import { HookFailure, type HookHTTPResponse } from './http-hook.js';
+
+/** The error shape @tus/server answers with (its `status_code` and `body`). */
+export interface TusError {
+  status_code: number;
+  body: string;
+}
+
+/** Defaults of tusd's ErrUploadRejectedByServer, ErrUploadTerminationRejected and ErrUploadStoppedByServer (status 400). */
+export const REJECTED = 'ERR_UPLOAD_REJECTED: upload creation has been rejected by the server (its pre-create hook); nothing was created\n';
+export const TERMINATION_REJECTED =
+  'ERR_UPLOAD_TERMINATION_REJECTED: upload termination has been rejected by the server (its pre-terminate hook); the upload is kept\n';
+export const STOPPED =
+  'ERR_UPLOAD_STOPPED: upload has been stopped by the server (its post-receive hook) and removed; it cannot be resumed\n';
+
+export const TEXT_PLAIN = { 'Content-Type': 'text/plain; charset=utf-8' } as const;
+
+/** The answer to a request whose blocking hook failed; `consequence` says what did (not) happen. */
+export function failedHook(event: HookEvent, error: unknown, consequence: string): TusError {
+  const what = `The ${event} hook receiver (HOOKS_HTTP_URL)`;
+  if (!(error instanceof HookFailure)) return { status_code: 500, body: `${what} could not be asked (internal error); ${consequence}\n` };
+  switch (error.kind) {
+    case 'timeout':
+      return { status_code: 504, body: `${what} did not answer in time (${error.message}); ${consequence}. Retry later.\n` };
+    case 'unreachable':
+      return { status_code: 502, body: `${what} ${error.message}; ${consequence}. Retry later.\n` };
+    case 'status':
+      return { status_code: 502, body: `${what} answered ${error.status}; ${consequence}. Retry later.\n` };
+    case 'aborted':
+      return { status_code: 503, body: `The server is shutting down; ${consequence}. Retry in a moment.\n` };
+    default:
+      return { status_code: 502, body: `${what} gave an invalid answer (${error.message}); ${consequence}\n` };
+  }
+}
+
+/** A hook's rejection: its status (400 by default, as tusd) and body, or ours. */
+export function rejection(response: HookHTTPResponse | undefined, fallback: string): TusError {
+  const body = response?.Body ? response.Body : fallback;
+  return { status_code: response?.StatusCode ?? 400, body };
+}
+
+/** An answer of ours carrying a hook's decision: its body as given (no newline added), its headers over ours. */
+export function hookAnswer(error: TusError, headers: Record<string, string> | undefined): Answer {
+  return {
+    status: error.status_code,
+    body: error.body,
+    headers: { 'Tus-Resumable': TUS_RESUMABLE, ...TEXT_PLAIN, ...validHeaders(headers) },
+  };
+}
+
+/** Headers a hook asked for, without those that are not valid header names or values. */
+export function validHeaders(headers: Record<string, string> | undefined): Record<string, string> {
+  const valid: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    try {
+      new Headers([[name, value]]);
+      // Framing is ours to decide.
+      if (!/^(content-length|transfer-encoding|connection)$/i.test(name)) valid[name] = value;
+    } catch {
+      // skipped
+    }
+  }
+  return valid;
+}
+
+/** `response` with a hook's HTTPResponse merged in (tusd's MergeWith). */
+export async function mergeResponse(response: Response, hook: HookHTTPResponse): Promise<Response> {
+  const headers = new Headers(response.headers);
+  for (const [name, value] of Object.entries(validHeaders(hook.Header))) headers.set(name, value);
+  const status = hook.StatusCode ?? response.status;
+  const noBody = status === 204 || status === 205 || status === 304;
+  if (hook.Body === undefined || hook.Body === '') {
+    if (noBody) {
+      await response.body?.cancel();
+      headers.delete('content-length');
+      return new Response(null, { status, headers });
+    }
+    return new Response(response.body, { status, headers });
+  }
+  await response.body?.cancel();
+  if (noBody) {
+    headers.delete('content-length');
+    return new Response(null, { status, headers });
+  }
+  headers.set('Content-Length', String(Buffer.byteLength(hook.Body)));
+  return new Response(hook.Body, { status, headers });
+}

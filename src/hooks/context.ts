@@ -1,0 +1,48 @@
+/**
+ * What hooks know of the client request behind an event. The front door makes it from the
+ * Fastify request (the address, the headers, the authenticated subject) and links it to the
+ * web Request @tus/server handles, whose callbacks and events only see that web Request.
+ * It also carries what one request's hooks decided for its answer, and the durable writes
+ * the answer waits for.
+ */
+import type { Upload } from '@tus/utils';
+import type { HookHTTPResponse } from './http-hook.js';
+import type { HookHTTPRequest } from './payload.js';
+
+export interface HookContext {
+  http: HookHTTPRequest;
+  /** The authenticated subject (undefined when authentication is off). */
+  subject: string | undefined;
+  /** HOOKS_HTTP_FORWARD_HEADERS found on the request: sent as headers of its hook requests, never stored. */
+  forwarded: Record<string, string>;
+  /** Metadata a pre-create hook set (ChangeFileInfo.MetaData), applied when the upload is created. */
+  metadata?: Record<string, string>;
+  /** A hook's HTTPResponse for the client: on the success answer only, or on whatever is answered (a rejection). */
+  answer?: { response: HookHTTPResponse; always: boolean };
+  /** The upload a DELETE is about to terminate (read before, for the post-terminate payload). */
+  terminating?: Upload;
+  /** Outbox writes of this request: its answer goes out once they are durable. */
+  pending: Promise<unknown>[];
+}
+
+const byWebRequest = new WeakMap<Request, HookContext>();
+const byNodeRequest = new WeakMap<object, HookContext>();
+
+/** The context of a Node request (made once), linked to `web` when given. */
+export function linkContext(node: object, make: () => HookContext, web?: Request): HookContext {
+  let context = byNodeRequest.get(node);
+  if (!context) {
+    context = make();
+    byNodeRequest.set(node, context);
+  }
+  if (web) byWebRequest.set(web, context);
+  return context;
+}
+
+export function contextOfWeb(web: Request): HookContext | undefined {
+  return byWebRequest.get(web);
+}
+
+export function contextOfNode(node: object): HookContext | undefined {
+  return byNodeRequest.get(node);
+}

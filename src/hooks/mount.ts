@@ -1,0 +1,325 @@
+/**
+ * Hooks at the points of one mount's request path, tusd's semantics throughout:
+ * - pre-create: inside @tus/server's naming function (and `createFinal` for the final upload
+ *   of a concatenation): RejectUpload answers with the hook's HTTPResponse (400 by default);
+ *   ChangeFileInfo.ID names the upload (it must be a valid upload id), ChangeFileInfo.MetaData
+ *   replaces the client's metadata (`applyCreateMetadata`, in onUploadCreate);
+ * - pre-finish: in onUploadFinish, its HTTPResponse merged into the answer;
+ * - pre-terminate: in the front door before @tus/server sees a DELETE; RejectTermination keeps it;
+ * - post-receive: while a body is read (`receiving`), throttled; StopUpload stops the body,
+ *   removes the upload under its lock and answers with the hook's HTTPResponse;
+ * - post-create (best effort), post-finish and post-terminate (durable) from the engine's events.
+ * Blocking hooks fail closed (answers.ts).
+ */
+import { randomUUID } from 'node:crypto';
+import type { EventEmitter } from 'node:events';
+import { type DataStore, EVENTS, Upload } from '@tus/utils';
+import type { FastifyRequest } from 'fastify';
+import { readWithoutLock } from '../stores/capabilities.js';
+import { type Answer, plain } from '../tus/answer.js';
+import { clientMetadata } from '../tus/concatenation.js';
+import { isUploadId } from '../tus/upload-id.js';
+import {
+  failedHook,
+  hookAnswer,
+  mergeResponse,
+  REJECTED,
+  rejection,
+  STOPPED,
+  TERMINATION_REJECTED,
+  TEXT_PLAIN,
+  type TusError,
+  validHeaders,
+} from './answers.js';
+import { contextOfNode, contextOfWeb, type HookContext, linkContext } from './context.js';
+import type { HookEvent } from './events.js';
+import type { Hooks } from './hooks.js';
+import type { HookResponse } from './http-hook.js';
+import type { Outbox } from './outbox.js';
+import { type HookUpload, hookNewUpload, hookRequest, hookUpload, NO_HTTP_REQUEST, type StorageOf } from './payload.js';
+import { Progress } from './progress.js';
+
+export interface MountHooksOptions {
+  /** Mount path without trailing slash. */
+  path: string;
+  location: string;
+  store: DataStore;
+  storage: StorageOf;
+}
+
+/** What pre-create decided: the id (ChangeFileInfo.ID) and metadata (ChangeFileInfo.MetaData) to use, if it chose them. */
+export interface CreateChanges {
+  id?: string;
+  metadata?: Record<string, string>;
+}
+
+/** A request body being read, for post-receive (see `receiving`). */
+export interface Receiving {
+  /** Aborted when a post-receive answer says StopUpload. */
+  stop: AbortSignal;
+  onBytes(bytes: number): void;
+  /** The body ended: the last report. */
+  end(): void;
+  /** After the store returned: when StopUpload stopped the body, remove the upload and throw the answer. */
+  settle(): Promise<void>;
+}
+
+export class MountHooks {
+  private readonly outbox: Outbox;
+
+  constructor(
+    readonly hooks: Hooks,
+    private readonly o: MountHooksOptions,
+  ) {
+    this.outbox = hooks.outbox(o.location, o.store);
+  }
+
+  private payload(type: HookEvent, upload: HookUpload, context: HookContext | undefined, key = randomUUID()) {
+    return hookRequest(type, upload, context?.http ?? NO_HTTP_REQUEST, context?.subject, key);
+  }
+
+  private upload(upload: Upload): HookUpload {
+    return hookUpload(upload, this.o.path, this.o.storage);
+  }
+
+  /** Front door: the request's context, linked to the web Request @tus/server gets. */
+  attach(web: Request, request: FastifyRequest): void {
+    if (this.hooks.active) linkContext(request.raw, () => this.hooks.context(request), web);
+  }
+
+  private contextOf(request: FastifyRequest): HookContext {
+    return linkContext(request.raw, () => this.hooks.context(request));
+  }
+
+  /**
+   * pre-create for an upload @tus/server creates (its naming function): the id the hook chose,
+   * or undefined for a generated one. Throws @tus/server's error shape to refuse the creation.
+   */
+  async preCreate(req: Request, metadata: Record<string, string | null> | undefined): Promise<string | undefined> {
+    const length = req.headers.get('upload-length');
+    const changes = await this.decideCreation(contextOfWeb(req), {
+      size: length !== null && /^\d+$/.test(length) ? Number(length) : undefined,
+      metadata: metadata ?? {},
+      isPartial: req.headers.get('upload-concat') === 'partial',
+    });
+    if ('status_code' in changes) throw changes;
+    return changes.id;
+  }
+
+  /** pre-create for the final upload of a concatenation (created by src/tus/concatenation.ts). */
+  async preCreateFinal(
+    req: Request,
+    c: { size: number | undefined; metadata: Record<string, string | null> | undefined; partialIds: readonly string[] },
+  ): Promise<CreateChanges | Answer> {
+    const context = contextOfWeb(req);
+    const changes = await this.decideCreation(context, {
+      size: c.size,
+      metadata: c.metadata ?? {},
+      isPartial: false,
+      partialUploads: c.partialIds,
+    });
+    if (!('status_code' in changes)) return changes;
+    const headers = context?.answer?.always ? context.answer.response.Header : undefined;
+    if (context) delete context.answer;
+    return hookAnswer(changes, headers);
+  }
+
+  private async decideCreation(
+    context: HookContext | undefined,
+    upload: Parameters<typeof hookNewUpload>[0],
+  ): Promise<CreateChanges | TusError> {
+    if (!this.hooks.enabled('pre-create')) return {};
+    let response: HookResponse;
+    try {
+      response = await this.hooks.invoke(this.payload('pre-create', hookNewUpload(upload), context), context);
+    } catch (error) {
+      return failedHook('pre-create', error, 'nothing was created');
+    }
+    if (response.RejectUpload) {
+      if (context) context.answer = { response: { Header: { ...TEXT_PLAIN, ...response.HTTPResponse?.Header } }, always: true };
+      return rejection(response.HTTPResponse, REJECTED);
+    }
+    if (context && response.HTTPResponse) context.answer = { response: response.HTTPResponse, always: false };
+    const changes: CreateChanges = {};
+    const id = response.ChangeFileInfo?.ID;
+    if (id !== undefined) {
+      if (!isUploadId(id)) {
+        return {
+          status_code: 502,
+          body: `The pre-create hook receiver (HOOKS_HTTP_URL) chose the upload id ${JSON.stringify(id.slice(0, 80))}, which is not valid (1 to 200 letters, digits, _ or -); nothing was created\n`,
+        };
+      }
+      const taken = await readWithoutLock(this.o.store, id).then(
+        () => true,
+        () => false,
+      );
+      if (taken) {
+        return {
+          status_code: 502,
+          body: 'The pre-create hook receiver (HOOKS_HTTP_URL) chose an upload id that is already in use; nothing was created\n',
+        };
+      }
+      changes.id = id;
+    }
+    const metadata = response.ChangeFileInfo?.MetaData;
+    if (metadata) {
+      const allowed = clientMetadata(metadata) as Record<string, string>;
+      const bad = Object.keys(allowed).find((key) => !/^[^\s,]+$/.test(key));
+      if (bad !== undefined) {
+        return {
+          status_code: 502,
+          body: `The pre-create hook receiver (HOOKS_HTTP_URL) set the metadata key ${JSON.stringify(bad.slice(0, 80))}, which is not valid (no spaces or commas); nothing was created\n`,
+        };
+      }
+      if (Object.keys(allowed).length < Object.keys(metadata).length) {
+        this.hooks.log.warn({ location: this.o.location }, 'pre-create hook set reserved metadata keys; they are ignored');
+      }
+      changes.metadata = allowed;
+      if (context) context.metadata = allowed;
+    }
+    return changes;
+  }
+
+  /** onUploadCreate: the metadata pre-create chose replaces the client's (reserved keys stay as they are). */
+  applyCreateMetadata(req: Request, upload: Upload): void {
+    const chosen = contextOfWeb(req)?.metadata;
+    if (!chosen) return;
+    const visible = clientMetadata(upload.metadata) ?? {};
+    const reserved = Object.entries(upload.metadata ?? {}).filter(([key]) => !(key in visible));
+    upload.metadata = { ...chosen, ...Object.fromEntries(reserved) };
+  }
+
+  /** onUploadFinish: pre-finish's HTTPResponse for the answer; a failure still records post-finish (the upload is complete). */
+  async preFinish(req: Request, upload: Upload): Promise<{ status_code?: number; headers?: Record<string, string>; body?: string }> {
+    if (!this.hooks.enabled('pre-finish')) return {};
+    const context = contextOfWeb(req);
+    let response: HookResponse;
+    try {
+      response = await this.hooks.invoke(this.payload('pre-finish', this.upload(upload), context), context);
+    } catch (error) {
+      // @tus/server emits no POST_FINISH after a failed onUploadFinish; the application still hears of the upload.
+      this.durable('post-finish', this.upload(upload), context);
+      await Promise.allSettled(context?.pending ?? []);
+      throw failedHook('pre-finish', error, 'every byte is stored and the upload is complete');
+    }
+    const http = response.HTTPResponse;
+    return {
+      ...(http?.StatusCode ? { status_code: http.StatusCode } : {}),
+      ...(http?.Header ? { headers: validHeaders(http.Header) } : {}),
+      ...(http?.Body ? { body: http.Body } : {}),
+    };
+  }
+
+  /** For a body @tus/server hands to the store: post-receive reports, and StopUpload. Undefined when post-receive is off. */
+  receiving(req: Request, upload: Upload): Receiving | undefined {
+    if (!this.hooks.enabled('post-receive')) return undefined;
+    const context = contextOfWeb(req);
+    const snapshot = this.upload(upload);
+    const progress = new Progress({
+      startOffset: upload.offset,
+      interval: this.hooks.config.progressInterval,
+      report: async (offset) => {
+        const response = await this.hooks
+          .invoke(this.payload('post-receive', { ...snapshot, Offset: offset }, context), context)
+          .catch(() => undefined);
+        return { stop: response?.StopUpload === true, response: response?.HTTPResponse };
+      },
+    });
+    return {
+      stop: progress.stop,
+      onBytes: progress.onBytes,
+      end: () => progress.end(),
+      settle: async () => {
+        if (!progress.stopped) return;
+        // tusd: the upload is terminated, post-terminate follows, the client gets the hook's answer.
+        await this.o.store.remove(upload.id);
+        this.durable('post-terminate', snapshot, context);
+        await Promise.allSettled(context?.pending ?? []);
+        const response = progress.stoppedWith;
+        if (context) context.answer = { response: { Header: { ...TEXT_PLAIN, ...response?.Header } }, always: true };
+        this.hooks.log.warn({ location: this.o.location, uploadId: upload.id }, 'post-receive hook stopped the upload; it was removed');
+        throw rejection(response, STOPPED);
+      },
+    };
+  }
+
+  /** Front door, DELETE: pre-terminate (RejectTermination keeps the upload); the upload is kept for post-terminate. */
+  async beforeTerminate(request: FastifyRequest, id: string | undefined): Promise<Answer | undefined> {
+    if (!id || !(this.hooks.enabled('pre-terminate') || this.hooks.enabled('post-terminate'))) return undefined;
+    const upload = await readWithoutLock(this.o.store, id).catch(() => undefined);
+    // Unknown (or not this subject's): @tus/server answers 404.
+    if (!upload) return undefined;
+    const context = this.contextOf(request);
+    context.terminating = upload;
+    if (!this.hooks.enabled('pre-terminate')) return undefined;
+    let response: HookResponse;
+    try {
+      response = await this.hooks.invoke(this.payload('pre-terminate', this.upload(upload), context), context);
+    } catch (error) {
+      const failed = failedHook('pre-terminate', error, 'nothing was terminated');
+      return plain(failed.status_code, failed.body);
+    }
+    if (response.RejectTermination)
+      return hookAnswer(rejection(response.HTTPResponse, TERMINATION_REJECTED), response.HTTPResponse?.Header);
+    if (response.HTTPResponse) context.answer = { response: response.HTTPResponse, always: false };
+    return undefined;
+  }
+
+  /** Post-* hooks from the engine's events (its own and those concatenation emits on it). */
+  listen(engine: EventEmitter): void {
+    if (this.hooks.enabled('post-create')) {
+      engine.on(EVENTS.POST_CREATE, (req: Request, upload: Upload) => {
+        const context = contextOfWeb(req);
+        this.hooks.notify(this.payload('post-create', this.upload(upload), context), context);
+      });
+    }
+    if (this.hooks.enabled('post-finish')) {
+      engine.on(EVENTS.POST_FINISH, (req: Request, _res: Response, upload: Upload) => {
+        this.durable('post-finish', this.upload(upload), contextOfWeb(req));
+      });
+    }
+    if (this.hooks.enabled('post-terminate')) {
+      engine.on(EVENTS.POST_TERMINATE, (req: Request, _res: Response, id: string) => {
+        const context = contextOfWeb(req);
+        const upload = context?.terminating?.id === id ? context.terminating : new Upload({ id, offset: 0 });
+        this.durable('post-terminate', this.upload(upload), context);
+      });
+    }
+  }
+
+  /** Record a durable hook in the outbox and deliver it; the request's answer waits for the record. */
+  private durable(event: HookEvent, upload: HookUpload, context: HookContext | undefined): void {
+    if (!this.hooks.enabled(event)) return;
+    const payload = this.payload(event, upload, context);
+    const stored = this.hooks.delivery.enqueue(
+      this.outbox,
+      { key: payload.IdempotencyKey, event, uploadId: upload.ID, createdAt: Date.now(), body: JSON.stringify(payload) },
+      context?.forwarded,
+    );
+    context?.pending.push(stored);
+  }
+
+  /** Before @tus/server's answer goes out: its durable hooks stored, a hook's HTTPResponse merged in. */
+  async settle(request: FastifyRequest, response: Response): Promise<Response> {
+    const context = contextOfNode(request.raw);
+    if (!context) return response;
+    await Promise.allSettled(context.pending);
+    const answer = context.answer;
+    if (!answer || (!answer.always && response.status >= 300)) return response;
+    return mergeResponse(response, answer.response);
+  }
+
+  /** The same for an answer of ours (the final upload of a concatenation). */
+  async settleAnswer(request: FastifyRequest, answer: Answer): Promise<Answer> {
+    const context = contextOfNode(request.raw);
+    if (!context) return answer;
+    await Promise.allSettled(context.pending);
+    const hook = context.answer;
+    if (!hook || hook.always || answer.status >= 300) return answer;
+    return {
+      status: hook.response.StatusCode ?? answer.status,
+      body: hook.response.Body || answer.body,
+      headers: { ...answer.headers, ...validHeaders(hook.response.Header) },
+    };
+  }
+}

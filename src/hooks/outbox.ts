@@ -1,0 +1,75 @@
+/**
+ * The durable part of at-least-once delivery: a post-finish or post-terminate hook is written
+ * here before the client's answer goes out and removed once the receiver answered 2xx. Each
+ * location keeps its own, with its uploads (in the bucket under `<root>.tus-hooks/`, on disk in
+ * `<root>/.tus-hooks/`), so a restart or a crash loses nothing and any instance sharing the
+ * storage can deliver what another left. A location whose store keeps no records holds its
+ * deliveries in memory only.
+ */
+import { isRecordKeeper, type RecordKeeper } from '../stores/capabilities.js';
+import type { HookEvent } from './events.js';
+
+export const OUTBOX_KIND = 'hooks';
+
+export interface OutboxEntry {
+  /** The idempotency key; also the record's name. */
+  key: string;
+  event: HookEvent;
+  uploadId: string;
+  /** Milliseconds since the epoch. */
+  createdAt: number;
+  /** The exact JSON body sent on every attempt. */
+  body: string;
+}
+
+const isEntry = (value: unknown): value is OutboxEntry => {
+  const e = value as Partial<OutboxEntry> | null;
+  return (
+    typeof e?.key === 'string' &&
+    typeof e.event === 'string' &&
+    typeof e.uploadId === 'string' &&
+    typeof e.createdAt === 'number' &&
+    typeof e.body === 'string'
+  );
+};
+
+export class Outbox {
+  private readonly keeper: RecordKeeper | undefined;
+  constructor(
+    readonly location: string,
+    store: unknown,
+  ) {
+    this.keeper = isRecordKeeper(store) ? store : undefined;
+  }
+
+  get durable(): boolean {
+    return this.keeper !== undefined;
+  }
+
+  /** Resolves once the entry is stored (at once when the location keeps no records). */
+  async add(entry: OutboxEntry): Promise<void> {
+    await this.keeper?.putRecord(OUTBOX_KIND, entry.key, JSON.stringify(entry));
+  }
+
+  async remove(key: string): Promise<void> {
+    await this.keeper?.deleteRecord(OUTBOX_KIND, key);
+  }
+
+  /** Every stored entry; `onUnreadable` hears of records that are not entries (they are left alone). */
+  async entries(onUnreadable: (name: string, reason: string) => void): Promise<OutboxEntry[]> {
+    if (!this.keeper) return [];
+    const entries: OutboxEntry[] = [];
+    for (const name of await this.keeper.listRecords(OUTBOX_KIND)) {
+      const text = await this.keeper.readRecord(OUTBOX_KIND, name);
+      if (text === undefined) continue; // delivered meanwhile (another instance)
+      try {
+        const entry: unknown = JSON.parse(text);
+        if (isEntry(entry) && entry.key === name) entries.push(entry);
+        else onUnreadable(name, 'not an outbox entry');
+      } catch (error) {
+        onUnreadable(name, (error as Error).message);
+      }
+    }
+    return entries;
+  }
+}
