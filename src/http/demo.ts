@@ -1,97 +1,158 @@
 /**
- * A small demo page at / (DEMO_ENABLED): pick files, watch progress, pause and resume, and
- * open the finished file. tus-js-client's browser build is served from /demo/tus.min.js.
+ * The demo page at / (DEMO_ENABLED): Uppy's Dashboard with its tus plugin. The script and
+ * styles are bundled at build time (scripts/build-demo.mjs, from src/demo/) into dist/public/
+ * and served from /demo/; nothing is fetched from elsewhere. The page carries the settings in
+ * its markup: the endpoint of the only location, or a picker of every location's endpoint,
+ * and a token field when authentication is on (the token goes in `Authorization: Bearer`).
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 
-const require = createRequire(import.meta.url);
-
-export function registerDemoPage(app: FastifyInstance, tusPath: string): void {
-  const script = readFileSync(require.resolve('tus-js-client/dist/tus.min.js'), 'utf8');
-  const page = PAGE.replace('__ENDPOINT__', JSON.stringify(tusPath));
-  app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').header('Cache-Control', 'no-store').send(page));
-  app.get('/demo/tus.min.js', async (_request, reply) =>
-    reply.type('text/javascript; charset=utf-8').header('Cache-Control', 'public, max-age=3600').send(script),
-  );
+export interface DemoMount {
+  /** The location's name. */
+  name: string;
+  /** Its mount path, without a trailing slash, such as /files or /files/s3. */
+  path: string;
 }
 
-const PAGE = `<!doctype html>
+export interface DemoOptions {
+  /** One entry per location, the default first. */
+  mounts: readonly DemoMount[];
+  /** Show a token field; requests carry `Authorization: Bearer <token>`. */
+  authEnabled: boolean;
+  /** PUBLIC_URL: the page's links and endpoints start with it (a proxy's path prefix included). */
+  publicUrl?: string | undefined;
+  /** Where the bundle is; by default dist/public/ of this package (the same from src/ and dist/). */
+  assetsDir?: string;
+}
+
+interface Asset {
+  body: string;
+  type: string;
+  version: string;
+}
+
+const ASSETS_DIR = fileURLToPath(new URL('../../dist/public/', import.meta.url));
+
+/** The bundle's files, or undefined when it was not built (`npm run build`). */
+function loadAssets(dir: string): Record<string, Asset> | undefined {
+  const assets: Record<string, Asset> = {};
+  for (const [name, type] of [
+    ['demo.js', 'text/javascript; charset=utf-8'],
+    ['demo.css', 'text/css; charset=utf-8'],
+  ] as const) {
+    let body: string;
+    try {
+      body = readFileSync(`${dir}/${name}`, 'utf8');
+    } catch {
+      return undefined;
+    }
+    assets[name] = { body, type, version: createHash('sha256').update(body).digest('hex').slice(0, 16) };
+  }
+  return assets;
+}
+
+export function registerDemoPage(app: FastifyInstance, options: DemoOptions): void {
+  const assets = loadAssets(options.assetsDir ?? ASSETS_DIR);
+  if (!assets) {
+    app.log.warn(`the demo page's bundle is missing from ${options.assetsDir ?? ASSETS_DIR}: run npm run build; / answers 503`);
+    app.get('/', async (_request, reply) =>
+      reply
+        .code(503)
+        .type('text/plain; charset=utf-8')
+        .send('The demo page was not built. Run `npm run build` (it bundles the page into dist/public/), then restart the server.\n'),
+    );
+    return;
+  }
+  const base = options.publicUrl ?? '';
+  const page = renderPage(options, base, assets);
+  const publicOrigin = options.publicUrl ? new URL(options.publicUrl).origin : undefined;
+  const self = publicOrigin ? `'self' ${publicOrigin}` : `'self'`;
+  const policy = [
+    `default-src 'none'`,
+    `script-src ${self}`,
+    `style-src ${self}`,
+    // Dashboard previews of images are blob: URLs; its icons are inline SVG (data:).
+    `img-src ${self} blob: data:`,
+    `connect-src ${self}`,
+    `base-uri 'none'`,
+    `form-action 'none'`,
+    `frame-ancestors 'none'`,
+  ].join('; ');
+
+  app.get('/', async (_request, reply) =>
+    reply
+      .type('text/html; charset=utf-8')
+      .header('Cache-Control', 'no-store')
+      .header('Content-Security-Policy', policy)
+      .header('X-Content-Type-Options', 'nosniff')
+      .header('Referrer-Policy', 'no-referrer')
+      .send(page),
+  );
+  for (const [name, asset] of Object.entries(assets)) {
+    const etag = `"${asset.version}"`;
+    app.get<{ Querystring: { v?: string } }>(`/demo/${name}`, async (request, reply) => {
+      // The page asks for ?v=<hash of the content>: such a URL never changes, so it may be kept a year.
+      reply
+        .type(asset.type)
+        .header('ETag', etag)
+        .header('X-Content-Type-Options', 'nosniff')
+        .header('Cache-Control', request.query.v === asset.version ? 'public, max-age=31536000, immutable' : 'no-cache');
+      if (request.headers['if-none-match'] === etag) return reply.code(304).send();
+      return reply.send(asset.body);
+    });
+  }
+}
+
+/** Text for HTML content and attribute values. */
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+function renderPage(options: DemoOptions, base: string, assets: Record<string, Asset>): string {
+  const endpointOf = (mount: DemoMount) => `${base}${mount.path}/`;
+  const [first] = options.mounts;
+  const asset = (name: string) => escapeHtml(`${base}/demo/${name}?v=${assets[name]?.version ?? ''}`);
+  const picker =
+    options.mounts.length > 1
+      ? `<label>Location
+  <select id="location">
+${options.mounts.map((m) => `    <option value="${escapeHtml(endpointOf(m))}">${escapeHtml(m.name)} (${escapeHtml(`${m.path}/`)})</option>`).join('\n')}
+  </select>
+</label>`
+      : '';
+  const token = options.authEnabled
+    ? `<label>Access token
+  <input id="token" type="password" autocomplete="off" spellcheck="false" placeholder="sent as Authorization: Bearer …">
+</label>`
+    : '';
+  const where =
+    first && options.mounts.length === 1 ? `<p class="endpoint">Uploads go to <code>${escapeHtml(endpointOf(first))}</code>.</p>` : '';
+  return `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>tus-s3-server</title>
-<style>
-  body { font: 15px/1.5 system-ui, sans-serif; max-width: 42rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
-  h1 { font-size: 1.4rem; }
-  .upload { border: 1px solid #ddd; border-radius: 6px; padding: .6rem .8rem; margin: .6rem 0; }
-  progress { width: 100%; }
-  button { margin-right: .4rem; }
-  .done a { font-weight: 600; }
-  .error { color: #b00020; }
-</style>
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="${asset('demo.css')}">
+<script src="${asset('demo.js')}" defer></script>
 </head>
 <body>
 <h1>tus-s3-server</h1>
-<p>Resumable uploads with the <a href="https://tus.io/">tus</a> protocol. Choose files; pause, resume, or reload the page and pick the same file again to continue where it stopped.</p>
-<input id="files" type="file" multiple>
-<div id="uploads"></div>
-<script src="/demo/tus.min.js"></script>
-<script>
-const endpoint = new URL(__ENDPOINT__, location.href).toString();
-document.getElementById('files').addEventListener('change', (event) => {
-  for (const file of event.target.files) start(file);
-  event.target.value = '';
-});
-function start(file) {
-  const box = document.createElement('div');
-  box.className = 'upload';
-  box.innerHTML = '<div class="name"></div><progress max="100" value="0"></progress><div class="status">starting</div><button class="pause">Pause</button><button class="resume" disabled>Resume</button>';
-  box.querySelector('.name').textContent = file.name + ' (' + file.size + ' bytes)';
-  document.getElementById('uploads').append(box);
-  const status = box.querySelector('.status');
-  const upload = new tus.Upload(file, {
-    endpoint,
-    chunkSize: 8 * 1024 * 1024,
-    retryDelays: [0, 1000, 3000, 5000],
-    metadata: { filename: file.name, filetype: file.type || 'application/octet-stream' },
-    onProgress(sent, total) {
-      box.querySelector('progress').value = total ? (sent / total) * 100 : 0;
-      status.textContent = sent + ' of ' + total + ' bytes';
-    },
-    onError(error) {
-      status.className = 'status error';
-      status.textContent = 'failed: ' + error;
-    },
-    onSuccess() {
-      status.className = 'status done';
-      status.innerHTML = 'done: <a class="link" target="_blank"></a>';
-      const link = status.querySelector('a');
-      link.href = upload.url;
-      link.textContent = upload.url;
-      box.querySelector('.pause').disabled = true;
-      box.querySelector('.resume').disabled = true;
-    },
-  });
-  box.querySelector('.pause').onclick = () => {
-    upload.abort();
-    status.textContent += ' (paused)';
-    box.querySelector('.pause').disabled = true;
-    box.querySelector('.resume').disabled = false;
-  };
-  box.querySelector('.resume').onclick = () => {
-    upload.start();
-    box.querySelector('.pause').disabled = false;
-    box.querySelector('.resume').disabled = true;
-  };
-  upload.findPreviousUploads().then((previous) => {
-    if (previous.length) upload.resumeFromPreviousUpload(previous[0]);
-    upload.start();
-  });
-}
-</script>
+<p>Resumable uploads with the <a href="https://tus.io/">tus</a> protocol. Drop files below or browse; pause, resume or retry each one.</p>
+${picker || token ? `<div class="settings">\n${picker}\n${token}\n</div>` : ''}
+${where}
+<div id="dashboard" data-endpoint="${escapeHtml(first ? endpointOf(first) : '')}"></div>
+<p id="speed" hidden></p>
+<section id="uploaded" hidden>
+<h2>Uploaded</h2>
+<ul></ul>
+</section>
+<noscript>This page needs JavaScript.</noscript>
 </body>
 </html>
 `;
+}

@@ -345,6 +345,15 @@ t.test("the Dockerfile's stages replayed step by step, then its CMD under Node 2
   const url = await createUpload(server.url, data.length);
   t.equal((await patch(url, 0, data)).status, 204);
   t.equal(sha256(Buffer.from(await (await fetch(url)).arrayBuffer())), sha256(data));
+  // The demo page's bundle is built in the build stage and copied with dist/.
+  const page = await (await fetch(`${server.url}/`)).text();
+  for (const asset of ['demo.js', 'demo.css']) {
+    const path = new RegExp(`/demo/${asset.replace('.', '\\.')}\\?v=[0-9a-f]{16}`).exec(page)?.[0];
+    t.ok(path, `the demo page asks for ${asset}`);
+    const res = await fetch(`${server.url}${path}`);
+    t.equal(res.status, 200, `${asset} is in the image`);
+    t.ok((await res.arrayBuffer()).byteLength > 20 * 1024, `${asset} is the bundle`);
+  }
   t.equal(await server.stop('SIGTERM'), 0, 'SIGTERM: exit 0');
   t.match(server.output(), /"locations":\["s3:s3"\].*"msg":"tus-s3-server ready"/, 'configured from the environment only');
 });

@@ -1,11 +1,10 @@
-/** Operations: health, readiness, metrics, request logs, proxies, the demo page. */
+/** Operations: health, readiness, metrics, request logs, proxies (the demo page: test/browser/demo-page.test.ts). */
 import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { type IncomingMessage, request } from 'node:http';
 import { join } from 'node:path';
 import t from 'tap';
 import { createUpload, logDir, patch, startApp, TUS } from '../helpers/app.js';
-import { launchBrowser } from '../helpers/browser.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
 import { s3LocationEnv, s3TestServer, uniqueRoot } from '../helpers/s3.js';
 
@@ -212,31 +211,3 @@ t.test('behind a proxy: trusted X-Forwarded-* and Forwarded give the Location; u
   const d = await fetch(`${prefixed.url}/files/`, { method: 'POST', headers: { ...TUS, 'Upload-Length': '1' } });
   t.match(d.headers.get('location'), /^https:\/\/example\.com\/uploads\/files\/[0-9a-f]{32}$/, 'a proxy path prefix via PUBLIC_URL');
 });
-
-t.test('the demo page uploads a file in headless Chromium, with progress, and links to it', async (t) => {
-  const app = await startApp({});
-  t.teardown(() => app.close());
-  const browser = await launchBrowser();
-  t.teardown(() => browser.close());
-  const page = await browser.newPage();
-  await page.goto(`${app.url}/`);
-  t.match(await page.title(), 'tus-s3-server');
-  const data = randomData(12 * 1024 * 1024);
-  await page.setInputFiles('#files', { name: 'demo.bin', mimeType: 'application/octet-stream', buffer: data });
-  await page.waitForSelector('.upload progress');
-  await page.locator('a.link').waitFor({ timeout: 60000 });
-  const href = await page.locator('a.link').getAttribute('href');
-  t.match(href, new RegExp(`^${app.url}/files/[0-9a-f]{32}$`));
-  t.equal(await page.locator('progress').evaluate((p) => (p as HTMLProgressElement).value), 100);
-  t.equal(sha256(Buffer.from(await (await fetch(href as string)).arrayBuffer())), sha256(data));
-  t.equal((await startAppDisabled()).status, 404, 'DEMO_ENABLED=false: no page');
-});
-
-async function startAppDisabled(): Promise<Response> {
-  const app = await startApp({ DEMO_ENABLED: 'false' });
-  try {
-    return await fetch(`${app.url}/`);
-  } finally {
-    await app.close();
-  }
-}
