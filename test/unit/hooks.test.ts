@@ -1,0 +1,220 @@
+/** The pieces of the hook module that need no server: signature, backoff, response parsing, redaction, throttling, configuration. */
+import { createHmac } from 'node:crypto';
+import t from 'tap';
+import { ConfigError, parseConfig } from '../../src/config/index.js';
+import { retryDelay } from '../../src/hooks/delivery.js';
+import { DEFAULT_EVENTS } from '../../src/hooks/events.js';
+import { HookFailure, parseHookResponse } from '../../src/hooks/http-hook.js';
+import { canonicalHeaderName, redactHeaders, redactUri } from '../../src/hooks/payload.js';
+import { Progress } from '../../src/hooks/progress.js';
+import { signatureHeader, verifySignature } from '../../src/hooks/signature.js';
+
+const SECRETS = { HOOKS_HTTP_SECRET: 'unit-test-hook-secret-81f2' } as const;
+const KEY = SECRETS.HOOKS_HTTP_SECRET;
+
+t.test('signature: t=<seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">', async (t) => {
+  const now = Date.UTC(2026, 0, 2, 3, 4, 5, 678);
+  const body = '{"Type":"post-finish"}';
+  const header = signatureHeader(KEY, body, now);
+  const seconds = Math.floor(now / 1000);
+  t.equal(header, `t=${seconds},v1=${createHmac('sha256', KEY).update(`${seconds}.${body}`).digest('hex')}`);
+  t.ok(verifySignature(header, body, KEY, { now }));
+  t.ok(verifySignature(header, Buffer.from(body), KEY, { now }), 'bytes as well as text');
+  t.notOk(verifySignature(header, `${body} `, KEY, { now }), 'one byte more');
+  t.notOk(verifySignature(header, body, `${KEY}x`, { now }), 'another secret');
+  t.notOk(verifySignature(header, body, KEY, { now: now + 301_000 }), 'older than the tolerance');
+  t.ok(verifySignature(header, body, KEY, { now: now + 3_600_000, toleranceSeconds: 7200 }), 'a wider tolerance');
+  t.notOk(verifySignature(header.replace(/t=\d+/, `t=${seconds + 1}`), body, KEY, { now }), 'the timestamp is signed');
+  t.notOk(verifySignature(undefined, body, KEY, { now }));
+  t.notOk(verifySignature('v1=abc', body, KEY, { now }));
+  t.ok(verifySignature(`${header},v1=${'0'.repeat(64)}`, body, KEY, { now }), 'any v1 may match');
+});
+
+t.test('retry delays double up to the maximum, with jitter in the upper half', async (t) => {
+  t.same(
+    [1, 2, 3, 4, 5, 10].map((n) => retryDelay(n, 1000, 8000, () => 1)),
+    [1000, 2000, 4000, 8000, 8000, 8000],
+  );
+  t.same(
+    [1, 2, 3, 4].map((n) => retryDelay(n, 1000, 8000, () => 0)),
+    [500, 1000, 2000, 4000],
+  );
+  for (let i = 0; i < 100; i++) {
+    const d = retryDelay(3, 100, 10_000);
+    t.ok(d >= 200 && d <= 400, `${d} within [200, 400]`);
+  }
+});
+
+t.test('hook responses are tusd HookResponses; anything else is an invalid answer', async (t) => {
+  t.same(parseHookResponse('', null), {}, 'an empty 2xx changes nothing');
+  t.same(parseHookResponse('{}', 'application/json; charset=utf-8'), {});
+  t.same(
+    parseHookResponse(
+      JSON.stringify({
+        HTTPResponse: { StatusCode: 403, Body: 'no', Header: { 'X-A': 'b' } },
+        RejectUpload: true,
+        RejectTermination: false,
+        ChangeFileInfo: { ID: 'abc', MetaData: { k: 'v' }, Storage: null },
+        StopUpload: false,
+        Unknown: 1,
+      }),
+      'application/json',
+    ),
+    {
+      RejectUpload: true,
+      RejectTermination: false,
+      StopUpload: false,
+      HTTPResponse: { StatusCode: 403, Body: 'no', Header: { 'X-A': 'b' } },
+      ChangeFileInfo: { ID: 'abc', MetaData: { k: 'v' } },
+    },
+  );
+  t.same(parseHookResponse('{"HTTPResponse":{"StatusCode":0,"Body":""},"ChangeFileInfo":{"ID":""}}', null), {
+    HTTPResponse: { Body: '' },
+    ChangeFileInfo: {},
+  });
+  for (const [text, type, why] of [
+    ['nope', 'application/json', /not JSON/],
+    ['[]', 'application/json', /not a JSON object/],
+    ['{}', 'text/html', /text\/html, expected application\/json/],
+    ['{"RejectUpload":"yes"}', null, /RejectUpload must be true or false/],
+    ['{"HTTPResponse":{"StatusCode":99}}', null, /StatusCode must be an HTTP status/],
+    ['{"HTTPResponse":{"Header":{"A":1}}}', null, /Header must be an object of strings/],
+    ['{"ChangeFileInfo":{"MetaData":{"a":1}}}', null, /MetaData must be an object of strings/],
+  ] as const) {
+    t.throws(() => parseHookResponse(text, type), { name: 'HookFailure', kind: 'invalid', message: why }, text);
+  }
+  t.ok(new HookFailure('status', 'x', 500) instanceof Error);
+});
+
+t.test('redaction: credential headers and query parameters, canonical header names', async (t) => {
+  t.equal(canonicalHeaderName('upload-length'), 'Upload-Length');
+  t.equal(canonicalHeaderName('x-http-method-override'), 'X-Http-Method-Override');
+  t.same(
+    redactHeaders({
+      authorization: ['Bearer abc.def.ghi'],
+      'proxy-authorization': ['Basic dXNlcjpwYXNz'],
+      cookie: ['a=1; b=2'],
+      'x-auth-token': ['t'],
+      'x-csrf-token': ['c'],
+      'upload-metadata': ['filename YS50eHQ='],
+      'x-forwarded-for': ['10.0.0.1', '10.0.0.2'],
+    }),
+    {
+      Authorization: ['Bearer [REDACTED]'],
+      'Proxy-Authorization': ['Basic [REDACTED]'],
+      Cookie: ['[REDACTED]'],
+      'X-Auth-Token': ['[REDACTED]'],
+      'X-Csrf-Token': ['[REDACTED]'],
+      'Upload-Metadata': ['filename YS50eHQ='],
+      'X-Forwarded-For': ['10.0.0.1', '10.0.0.2'],
+    },
+  );
+  t.same(redactHeaders({ authorization: ['opaque'] }), { Authorization: ['[REDACTED]'] });
+  t.equal(redactUri('/files/abc'), '/files/abc');
+  t.equal(redactUri('/files/?access_token=x.y.z&a=1&api_key=k&flag'), '/files/?access_token=[REDACTED]&a=1&api_key=[REDACTED]&flag');
+  t.equal(redactUri('/files/?Access%5FToken=x'), '/files/?Access%5FToken=[REDACTED]', 'encoded names too');
+});
+
+t.test('post-receive is throttled to the interval, reported once at the end, and StopUpload aborts', async (t) => {
+  let now = 0;
+  const reported: number[] = [];
+  let stopAt = Number.POSITIVE_INFINITY;
+  const progress = new Progress({
+    startOffset: 100,
+    interval: 1000,
+    now: () => now,
+    report: async (offset) => {
+      reported.push(offset);
+      return { stop: offset >= stopAt, response: { StatusCode: 410 } };
+    },
+  });
+  for (let i = 0; i < 30; i++) {
+    now += 100;
+    progress.onBytes(10);
+  }
+  t.same(reported, [200, 300, 400], 'every 1000 ms while bytes arrive');
+  progress.end();
+  t.same(reported, [200, 300, 400], 'nothing new at the end: no report');
+  now += 100;
+  progress.onBytes(5);
+  progress.end();
+  t.same(reported, [200, 300, 400], 'nothing after the end');
+  t.notOk(progress.stopped);
+
+  const stopping = new Progress({
+    startOffset: 0,
+    interval: 10,
+    now: () => now,
+    report: async (offset) => {
+      reported.push(offset);
+      return { stop: true, response: { StatusCode: 410, Body: 'gone' } };
+    },
+  });
+  stopAt = 0;
+  now += 10;
+  stopping.onBytes(7);
+  await new Promise((r) => setImmediate(r));
+  t.ok(stopping.stop.aborted, 'StopUpload aborts the body');
+  t.same(stopping.stoppedWith, { StatusCode: 410, Body: 'gone' });
+  stopping.end();
+  t.equal(reported.at(-1), 7, 'no last report once stopped');
+});
+
+t.test('HOOKS_* configuration', async (t) => {
+  t.equal(parseConfig({}).hooks, undefined, 'off without HOOKS_HTTP_URL');
+  const hooks = parseConfig({ HOOKS_HTTP_URL: 'http://127.0.0.1:9/hooks', ...SECRETS }).hooks;
+  t.same([...(hooks?.events ?? [])].sort(), [...DEFAULT_EVENTS].sort(), "tusd's default events");
+  t.match(hooks, {
+    timeout: 15_000,
+    maxResponseSize: 5120,
+    progressInterval: 1000,
+    retryDelay: 1000,
+    retryMaxDelay: 300_000,
+    retryMaxAge: 0,
+  });
+  const custom = parseConfig({
+    HOOKS_HTTP_URL: 'https://hooks.example.com/tus',
+    ...SECRETS,
+    HOOKS_ENABLED_EVENTS: ' pre-terminate , post-terminate ',
+    HOOKS_HTTP_TIMEOUT: '2s',
+    HOOKS_HTTP_MAX_RESPONSE_SIZE: '64kb',
+    HOOKS_HTTP_FORWARD_HEADERS: 'Authorization, X-Tenant',
+    HOOKS_PROGRESS_INTERVAL: '250ms',
+    HOOKS_RETRY_MAX_AGE: '7d',
+  }).hooks;
+  t.same([...(custom?.events ?? [])], ['pre-terminate', 'post-terminate']);
+  t.match(custom, { timeout: 2000, maxResponseSize: 65536, forwardHeaders: ['Authorization', 'X-Tenant'], progressInterval: 250 });
+  t.equal(custom?.retryMaxAge, 7 * 86_400_000);
+
+  const problems = (env: Record<string, string>) => {
+    try {
+      parseConfig(env);
+    } catch (error) {
+      if (error instanceof ConfigError) return error.problems.join('\n');
+      throw error;
+    }
+    return '';
+  };
+  t.match(
+    problems({ HOOKS_HTTP_URL: 'http://x/h', ...SECRETS, HOOKS_ENABLED_EVENTS: 'post-finish,on-finish' }),
+    /HOOKS_ENABLED_EVENTS="post-finish,on-finish": unknown event "on-finish"; expected a comma-separated list of pre-create, post-create/,
+  );
+  t.match(problems({ HOOKS_HTTP_URL: 'http://x/h' }), /HOOKS_HTTP_SECRET=unset: required when HOOKS_HTTP_URL is set/);
+  const short = problems({ HOOKS_HTTP_URL: 'http://x/h', HOOKS_HTTP_SECRET: 'short-secret' });
+  t.match(short, /HOOKS_HTTP_SECRET=\(hidden\): at least 16 characters/);
+  t.notOk(short.includes('short-secret'), 'the value is never repeated');
+  t.match(problems({ ...SECRETS }), /HOOKS_HTTP_SECRET: set, but HOOKS_HTTP_URL is not/);
+  t.match(
+    problems({ HOOKS_HTTP_URL: 'ftp://x/h', ...SECRETS }),
+    /HOOKS_HTTP_URL="ftp:\/\/x\/h": expected the URL of the hook receiver with http/,
+  );
+  t.match(
+    problems({ HOOKS_HTTP_URL: 'http://x/h', ...SECRETS, HOOKS_HTTP_TIMEOUT: 'soon' }),
+    /HOOKS_HTTP_TIMEOUT="soon": expected a duration/,
+  );
+  t.match(
+    problems({ HOOKS_HTTP_URL: 'http://x/h', ...SECRETS, HOOKS_RETRY_DELAY: '10s', HOOKS_RETRY_MAX_DELAY: '1s' }),
+    /HOOKS_RETRY_MAX_DELAY=1000: must not be shorter than HOOKS_RETRY_DELAY/,
+  );
+  t.match(problems({ HOOKS_HTTP_URL: 'http://x/h', ...SECRETS, HOOKS_HTTP_FORWARD_HEADERS: 'X Bad' }), /"X Bad" is not a header name/);
+});
