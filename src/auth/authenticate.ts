@@ -22,7 +22,7 @@ export function createAuthenticator(config: AuthConfig): Authenticate | undefine
     const found = tokenOf(headers, url, config.queryToken);
     if (typeof found !== 'string') return found;
     const name = staticTokenName(found, config.staticTokens);
-    if (name) return { subject: `token:${name}`, via: 'static', name, readOnly: false };
+    if (name) return { subject: `token:${name}`, owner: JSON.stringify(['static', name]), via: 'static', name, readOnly: false };
     if (!verify) return unauthorized('the bearer token is not one of the static tokens (AUTH_STATIC_TOKENS)', 'invalid_token');
     try {
       return grantFromClaims(await verify(found), config.claim);

@@ -16,7 +16,8 @@ export function grantFromClaims(payload: JWTPayload, claim: string): Grant {
     typeof payload.sub === 'string' && payload.sub ? payload.sub : typeof payload.id === 'string' && payload.id ? payload.id : undefined;
   if (!subject) throw new TokenRejected('the token names no subject (a sub claim, or id as in Directus tokens)');
   const limits = payload[claim];
-  if (limits === undefined) return { subject, via: 'jwt', readOnly: false };
+  const owner = JSON.stringify(['jwt', typeof payload.iss === 'string' ? payload.iss : '', subject]);
+  if (limits === undefined) return { subject, owner, via: 'jwt', readOnly: false };
   if (typeof limits !== 'object' || limits === null || Array.isArray(limits)) {
     throw new TokenRejected(`the token's ${claim} claim must be an object`);
   }
@@ -32,6 +33,7 @@ export function grantFromClaims(payload: JWTPayload, claim: string): Grant {
   if (l.read_only !== undefined && typeof l.read_only !== 'boolean') throw bad('read_only', 'true or false');
   return {
     subject,
+    owner,
     via: 'jwt',
     readOnly: l.read_only === true,
     ...(l.max_size !== undefined ? { maxSize: l.max_size as number } : {}),

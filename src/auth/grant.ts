@@ -5,6 +5,12 @@
 export interface Grant {
   /** Owner of the uploads this request creates: the token's `sub`, Directus's `id`, or a static token's name. */
   readonly subject: string;
+  /**
+   * What its uploads record as their owner: the subject qualified by the kind of token and a
+   * JWT's issuer, so a JWT whose `sub` is `token:ci`, or another issuer's user with the same
+   * id, never shares uploads with the static token `ci` or with that user.
+   */
+  readonly owner: string;
   /** How the token was checked, for the logs. */
   readonly via: 'jwt' | 'static';
   /** A static token's name (logged instead of the token). */

@@ -63,6 +63,8 @@ export function jwtVerifier(config: AuthConfig): VerifyJwt | undefined {
     ...(config.issuers.length ? { issuer: [...config.issuers] } : {}),
     ...(config.audiences.length ? { audience: [...config.audiences] } : {}),
     clockTolerance: config.clockSkew,
+    // Tokens cannot be revoked here: one that never expires is refused.
+    requiredClaims: ['exp'],
   };
 
   return async (token) => {
@@ -106,6 +108,7 @@ function explain(error: unknown): string {
     if (error.claim === 'iss') return 'the token was issued by an issuer this server does not accept (iss)';
     if (error.claim === 'aud') return 'the token is meant for another audience (aud)';
     if (error.claim === 'iat') return 'the token was issued in the future (iat)';
+    if (error.claim === 'exp' && error.reason === 'missing') return 'the token has no expiry (exp); tokens must expire';
     return `the token's ${error.claim} claim is invalid: ${error.reason}`;
   }
   if (error instanceof errors.JWSSignatureVerificationFailed) return 'the token signature does not verify';

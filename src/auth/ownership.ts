@@ -29,12 +29,12 @@ export function ownerOf(upload: Upload): string | undefined {
 /** Authentication off (no grant), an upload without owner, or the owner itself. */
 export function mayAccess(grant: Grant | undefined, upload: Upload): boolean {
   const owner = ownerOf(upload);
-  return !grant || owner === undefined || owner === grant.subject;
+  return !grant || owner === undefined || owner === grant.owner;
 }
 
 /** Metadata of a new upload with its owner recorded. */
 export function withOwner(metadata: Upload['metadata'], grant: Grant | undefined): Upload['metadata'] {
-  return grant ? { ...metadata, [OWNER_KEY]: grant.subject } : metadata;
+  return grant ? { ...metadata, [OWNER_KEY]: grant.owner } : metadata;
 }
 
 /** Error a read of someone else's upload fails with: the store's own "not found". */

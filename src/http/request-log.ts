@@ -4,6 +4,7 @@
  * metrics. Secrets never reach the log: no headers are logged, and pino redacts known paths.
  */
 import type { FastifyInstance } from 'fastify';
+import { redactUri } from '../hooks/payload.js';
 import type { Metrics } from './metrics.js';
 
 declare module 'fastify' {
@@ -24,7 +25,8 @@ export function registerRequestLog(app: FastifyInstance, metrics?: Metrics): voi
     request.log.info(
       {
         method: request.method,
-        url: withoutToken(request.url),
+        // A token in the query string (AUTH_QUERY_TOKEN), however its name is encoded, is never written.
+        url: redactUri(request.url),
         status,
         ...(tus ? { location: tus.location, uploadId: tus.uploadId, bytes: tus.bytes ?? 0 } : {}),
         ...(request.grant ? { subject: request.grant.subject } : {}),
@@ -33,9 +35,4 @@ export function registerRequestLog(app: FastifyInstance, metrics?: Metrics): voi
       'request',
     );
   });
-}
-
-/** The URL as logged: a token in the query string (AUTH_QUERY_TOKEN) is never written. */
-export function withoutToken(url: string): string {
-  return url.replace(/([?&]access_token=)[^&#]*/gi, '$1[redacted]');
 }

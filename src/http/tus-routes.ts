@@ -138,9 +138,11 @@ async function authorize(o: TusRoutesOptions, request: FastifyRequest, id: strin
   try {
     upload = await readWithoutLock(o.datastore, id);
   } catch (error) {
-    // Unknown ids get the same answer as uploads of others. Any other failure fails closed: the
-    // request must not reach the engine with its owner unchecked.
-    if ((error as { status_code?: number }).status_code !== 404) {
+    // Unknown ids, and uploads whose data is gone (410: whose owner cannot be told), get the
+    // same answer as uploads of others. Any other failure fails closed: the request must not
+    // reach the engine with its owner unchecked.
+    const status = (error as { status_code?: number }).status_code;
+    if (status !== 404 && status !== 410) {
       request.log.warn({ err: error, uploadId: id }, 'the upload could not be read to check its owner');
       return plain(503, 'The upload could not be read to check who owns it; retry in a moment', { 'Retry-After': '3' });
     }
@@ -236,8 +238,9 @@ async function createFinalUpload(o: TusRoutesOptions, request: FastifyRequest, c
     read: ownedRead((upload) => readWithoutLock(o.datastore, upload), grant),
     locker: o.locker,
     engine: o.engine,
-    owner: grant?.subject,
+    owner: grant?.owner,
     idPrefix: grant?.prefix,
+    tokenMaxSize: grant?.maxSize,
     urlOf: (newId) => `${o.publicUrl ?? `${request.protocol}://${request.headers.host ?? 'localhost'}`}${o.path}/${newId}`,
   }).then((answer) => (hooks ? hooks.settleAnswer(request, answer) : answer));
   o.tracker.track(request.raw, creation);
@@ -267,12 +270,11 @@ async function verifyChecksum(
   if (declared !== undefined && declared > room)
     return plain(413, `The body (${declared} bytes) is longer than the upload can still take (${room} bytes)`);
   const space = o.limits.tempSpace;
-  if (space.max > 0 && declared !== undefined && declared > space.max) {
-    return plain(
-      413,
-      `A body with Upload-Checksum is spooled to verify it, and spools are limited to ${space.max} bytes (TUS_TEMP_MAX_SIZE); send PATCHes of at most that many bytes`,
-    );
-  }
+  const tooLargeToSpool = plain(
+    413,
+    `A body with Upload-Checksum is spooled to verify it, and spools are limited to ${space.max} bytes (TUS_TEMP_MAX_SIZE); nothing was stored, send PATCHes of at most that many bytes`,
+  );
+  if (space.max > 0 && declared !== undefined && declared > space.max) return tooLargeToSpool;
   let spooled: SpooledBody;
   let problem: string | undefined;
   try {
@@ -280,8 +282,11 @@ async function verifyChecksum(
     if (parsed) spooled = await spoolAndVerify(request.raw, parsed, o.tempDir, room, spoolRoom);
     else ({ spooled, problem } = await spoolAndVerifyTrailer(request.raw, o.tempDir, room, spoolRoom));
   } catch (error) {
+    // The rest of the body is not read: the connection is closed after the answer.
     if (error instanceof SpoolTooLarge)
-      return plain(413, `The body is longer than the upload can still take (${room} bytes); nothing was stored`);
+      return plain(413, `The body is longer than the upload can still take (${room} bytes); nothing was stored`, { Connection: 'close' });
+    if (error instanceof TempSpaceFull && error.alone)
+      return { ...tooLargeToSpool, headers: { ...tooLargeToSpool.headers, Connection: 'close' } };
     if (error instanceof TempSpaceFull) {
       request.log.warn({ location: o.location, inUse: space.inUse, max: space.max }, 'checksum spool refused: TUS_TEMP_MAX_SIZE reached');
       return plain(

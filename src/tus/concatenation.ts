@@ -106,6 +106,8 @@ export interface FinalRequest {
   owner?: string | undefined;
   /** Prefix of the final upload's id (a token's `prefix` claim). */
   idPrefix?: string | undefined;
+  /** A token's own size limit: partials of unknown length could grow past it, so they are refused. */
+  tokenMaxSize?: number | undefined;
   /** The pre-create hook: an answer refuses the upload; otherwise the id and metadata it chose, if any. */
   preCreate?: (upload: {
     size: number | undefined;
@@ -140,6 +142,9 @@ export async function createFinal(r: FinalRequest): Promise<Answer> {
     if (partial.metadata?.[CONCAT_KEY] !== 'partial')
       return plain(400, `Upload-Concat: ${urls[i]} is not a partial upload (create it with Upload-Concat: partial)`);
     partials.push(partial);
+  }
+  if (r.tokenMaxSize !== undefined && partials.some((p) => p.size === undefined)) {
+    return plain(400, `This token limits uploads to ${r.tokenMaxSize} bytes: every partial upload must have its length declared`);
   }
   const total = partials.reduce((sum, p) => sum + (p.size ?? 0), 0);
   if (r.maxSize > 0 && total > r.maxSize)

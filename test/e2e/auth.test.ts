@@ -78,6 +78,10 @@ t.test('HS256 secret, static tokens, and every way a token is refused', async (t
   t.test('wrong audience', async () => refused(await hs256({ ...good, aud: 'billing' }), /another audience/));
   t.test('expired beyond the skew', async () => refused(await hs256({ ...good, exp: Math.floor(Date.now() / 1000) - 120 }), /has expired/));
   t.test('not yet valid', async () => refused(await hs256({ ...good, nbf: Math.floor(Date.now() / 1000) + 300 }), /not valid yet/));
+  t.test('no expiry', async () => {
+    const forever = await new SignJWT(good).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(SECRET));
+    await refused(forever, /has no expiry \(exp\); tokens must expire/);
+  });
   t.test('no subject', async () => refused(await hs256({ iss: 'issuer-a', aud: 'uploads' }), /names no subject/));
   t.test('malformed', async () => refused('abc.def.ghi', /malformed|not a JWT/));
   t.test('not a JWT nor a static token', async () => refused('plain-garbage', /not a JWT .* nor a known static token/));
@@ -236,7 +240,11 @@ t.test('query tokens when AUTH_QUERY_TOKEN=true: accepted, never logged', async 
   t.equal(await download.text(), 'abc');
   const id = new URL(url).pathname.split('/').pop() as string;
   const logFile = join(logDir, `app-${process.pid}.log`);
-  await until(() => readFileSync(logFile, 'utf8').includes(`${id}?access_token=[redacted]`), 'the GET log line');
+  await until(() => readFileSync(logFile, 'utf8').includes(`${id}?access_token=[REDACTED]`), 'the GET log line');
+  // The parameter's name percent-encoded: still the token (URLSearchParams decodes it), still redacted.
+  const encoded = await fetch(`${url}?access%5Ftoken=${token}`);
+  t.equal(encoded.status, 200);
+  await until(() => readFileSync(logFile, 'utf8').includes(`${id}?access%5Ftoken=[REDACTED]`), 'the encoded GET log line');
   t.notOk(readFileSync(logFile, 'utf8').includes(token), 'the token is not in the log');
 });
 

@@ -4,11 +4,11 @@
  * included; the owner is never shown nor forgeable; read-only, locations, size, types and
  * id prefix claims hold; tus-js-client uploads with a bearer token.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { AbortMultipartUploadCommand, GetObjectCommand, ListMultipartUploadsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { Metadata } from '@tus/utils';
 import { type JWTPayload, SignJWT } from 'jose';
 import t from 'tap';
@@ -121,6 +121,62 @@ t.test('an upload whose owner cannot be read: 503, never passed on unchecked', a
   t.equal((await fetch(`${app.url}/files/${id}`, { method: 'DELETE', headers: { ...TUS, ...bob } })).status, 404);
 });
 
+t.test('an upload whose multipart upload S3 no longer has: 404 like an unknown id, not 503 forever', async (t) => {
+  const server = s3TestServer();
+  const root = uniqueRoot('owner-gone');
+  const env = { ...s3LocationEnv(server, root), AUTH_JWT_SECRET: SECRET };
+  const alice = bearer(await token({ sub: 'alice' }));
+  const bob = bearer(await token({ sub: 'bob' }));
+  const first = await startApp(env);
+  const created = await fetch(`${first.url}/files/`, {
+    method: 'POST',
+    headers: { ...TUS, ...alice, 'Upload-Length': String(6 * 1024 * 1024) },
+  });
+  const id = (created.headers.get('location') as string).split('/').pop() as string;
+  const sent = await fetch(`${first.url}/files/${id}`, {
+    method: 'PATCH',
+    headers: { ...TUS, ...alice, 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' },
+    body: randomData(5 * 1024 * 1024 + 1),
+  });
+  t.equal(sent.status, 204);
+  await first.close();
+  // A lifecycle rule (or an operator) aborts the multipart upload behind the server's back.
+  const client = verifyClient(server);
+  const { Uploads = [] } = await client.send(new ListMultipartUploadsCommand({ Bucket: server.bucket, Prefix: root }));
+  t.equal(Uploads.length, 1);
+  for (const u of Uploads) await client.send(new AbortMultipartUploadCommand({ Bucket: server.bucket, Key: u.Key, UploadId: u.UploadId }));
+  const app = await startApp(env);
+  t.teardown(() => app.close());
+  const unknown = `${app.url}/files/ffffffffffffffffffffffffffffffff`;
+  for (const method of ['HEAD', 'DELETE', 'GET']) {
+    const theirs = await observed(await fetch(`${app.url}/files/${id}`, { method, headers: { ...TUS, ...bob } }));
+    t.same(theirs, await observed(await fetch(unknown, { method, headers: { ...TUS, ...bob } })), `${method}: as an unknown id`);
+    t.equal(theirs.status, 404, method);
+  }
+});
+
+t.test('owners are qualified by the kind of token and the issuer', async (t) => {
+  const STATIC = randomBytes(16).toString('hex');
+  const app = await startApp({
+    AUTH_JWT_SECRET: SECRET,
+    AUTH_STATIC_TOKENS: `ci:${createHash('sha256').update(STATIC).digest('hex')}`,
+  });
+  t.teardown(() => app.close());
+  const create = async (who: Record<string, string>) =>
+    (await fetch(`${app.url}/files/`, { method: 'POST', headers: { ...TUS, ...who, 'Upload-Length': '1' } })).headers.get(
+      'location',
+    ) as string;
+  const headAs = async (url: string, who: Record<string, string>) =>
+    (await fetch(url, { method: 'HEAD', headers: { ...TUS, ...who } })).status;
+  const ciUpload = await create(bearer(STATIC));
+  t.equal(await headAs(ciUpload, bearer(STATIC)), 200);
+  t.equal(await headAs(ciUpload, bearer(await token({ sub: 'token:ci' }))), 404, 'a JWT whose sub spells the static subject');
+  const fromA = await create(bearer(await token({ sub: 'sam', iss: 'issuer-a' })));
+  t.equal(await headAs(fromA, bearer(await token({ sub: 'sam', iss: 'issuer-a' }))), 200);
+  t.equal(await headAs(fromA, bearer(await token({ sub: 'sam', iss: 'issuer-b' }))), 404, 'the same sub from another issuer');
+  t.equal(await headAs(fromA, bearer(await token({ id: 'sam', iss: 'issuer-a' }))), 200, "Directus's id is the same subject");
+});
+
 t.test('claims narrow what a token may do', async (t) => {
   const server = s3TestServer();
   const root = uniqueRoot('claims');
@@ -170,6 +226,13 @@ t.test('claims narrow what a token may do', async (t) => {
     const deferred = await post(small, { 'Upload-Defer-Length': '1' });
     t.equal(deferred.status, 400);
     t.match(await deferred.text(), /limits uploads to 10 bytes: declare Upload-Length/);
+    // The same subject's unlimited token makes a partial of unknown length; the limited one may not finalise it.
+    const unlimited = await token({ sub: 'erin' });
+    const partial = await post(unlimited, { 'Upload-Defer-Length': '1', 'Upload-Concat': 'partial' });
+    t.equal(partial.status, 201);
+    const final = await post(small, { 'Upload-Concat': `final;${partial.headers.get('location')}` });
+    t.equal(final.status, 400);
+    t.match(await final.text(), /every partial upload must have its length declared/);
   });
 
   t.test('types', async (t) => {
