@@ -125,7 +125,7 @@ async function spool(
   let reserved = 0;
   const reserve = (bytes: number) => {
     if (!space || bytes <= reserved) return;
-    if (!space.reserve(bytes - reserved)) throw new TempSpaceFull();
+    if (!space.reserve(bytes - reserved)) throw new TempSpaceFull(space.max > 0 && bytes > space.max);
     reserved = bytes;
   };
   reserve(Math.min(announced ?? 0, maxBytes));
@@ -149,9 +149,10 @@ async function spool(
   };
   try {
     await pipeline(
-      body,
-      async function* (source: AsyncIterable<Buffer>) {
-        for await (const chunk of source) {
+      // The request is not destroyed when the spool stops early (too large, no space): it can
+      // still be answered (413, 503) before its connection is closed.
+      async function* () {
+        for await (const chunk of body.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
           if (size + chunk.length > maxBytes) throw new SpoolTooLarge();
           reserve(size + chunk.length);
           for (const [, hash] of hashes) hash.update(chunk);

@@ -25,7 +25,13 @@ export class TempSpace {
   }
 }
 
-/** The temp directory cannot take the body now (other spools hold the space): retry later. */
+/**
+ * The temp directory cannot take the body: other spools hold the space (retry later), or the
+ * body alone is larger than the total (`alone`: it never will).
+ */
 export class TempSpaceFull extends Error {
   override name = 'TempSpaceFull';
+  constructor(readonly alone: boolean) {
+    super(alone ? 'the body is larger than TUS_TEMP_MAX_SIZE' : 'TUS_TEMP_MAX_SIZE is in use by other spools');
+  }
 }
