@@ -44,6 +44,16 @@ export interface HookTarget {
   maxResponseSize: number;
 }
 
+/** `url` without its credentials (fetch refuses them), which become an `Authorization: Basic` header. */
+export function splitCredentials(url: string): { url: string; authorization?: string } {
+  const parsed = new URL(url);
+  if (!parsed.username && !parsed.password) return { url };
+  const user = `${decodeURIComponent(parsed.username)}:${decodeURIComponent(parsed.password)}`;
+  parsed.username = '';
+  parsed.password = '';
+  return { url: parsed.toString(), authorization: `Basic ${Buffer.from(user).toString('base64')}` };
+}
+
 export interface HookCall {
   /** The exact bytes to send (and sign). */
   body: string;
@@ -55,15 +65,17 @@ export interface HookCall {
 }
 
 export async function callHook(target: HookTarget, call: HookCall): Promise<HookResponse> {
+  const { url, authorization } = splitCredentials(target.url);
   const timeout = AbortSignal.timeout(target.timeout);
   const signal = call.signal ? AbortSignal.any([timeout, call.signal]) : timeout;
   let response: Response;
   let text: string;
   try {
-    response = await fetch(target.url, {
+    response = await fetch(url, {
       method: 'POST',
       headers: {
         ...call.headers,
+        ...(authorization ? { Authorization: authorization } : {}),
         'Content-Type': 'application/json',
         'Idempotency-Key': call.idempotencyKey,
         [SIGNATURE_HEADER]: signatureHeader(target.secret, call.body),

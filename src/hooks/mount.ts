@@ -15,6 +15,7 @@ import { randomUUID } from 'node:crypto';
 import type { EventEmitter } from 'node:events';
 import { type DataStore, EVENTS, Upload } from '@tus/utils';
 import type { FastifyRequest } from 'fastify';
+import { grantOf } from '../auth/ownership.js';
 import { readWithoutLock } from '../stores/capabilities.js';
 import { type Answer, plain } from '../tus/answer.js';
 import { clientMetadata } from '../tus/concatenation.js';
@@ -97,7 +98,7 @@ export class MountHooks {
    */
   async preCreate(req: Request, metadata: Record<string, string | null> | undefined): Promise<string | undefined> {
     const length = req.headers.get('upload-length');
-    const changes = await this.decideCreation(contextOfWeb(req), {
+    const changes = await this.decideCreation(contextOfWeb(req), grantOf(req)?.prefix, {
       size: length !== null && /^\d+$/.test(length) ? Number(length) : undefined,
       metadata: metadata ?? {},
       isPartial: req.headers.get('upload-concat') === 'partial',
@@ -112,7 +113,7 @@ export class MountHooks {
     c: { size: number | undefined; metadata: Record<string, string | null> | undefined; partialIds: readonly string[] },
   ): Promise<CreateChanges | Answer> {
     const context = contextOfWeb(req);
-    const changes = await this.decideCreation(context, {
+    const changes = await this.decideCreation(context, grantOf(req)?.prefix, {
       size: c.size,
       metadata: c.metadata ?? {},
       isPartial: false,
@@ -124,8 +125,10 @@ export class MountHooks {
     return hookAnswer(changes, headers);
   }
 
+  /** `prefix`: a token's id prefix, put in front of the id the hook chooses. */
   private async decideCreation(
     context: HookContext | undefined,
+    prefix: string | undefined,
     upload: Parameters<typeof hookNewUpload>[0],
   ): Promise<CreateChanges | TusError> {
     if (!this.hooks.enabled('pre-create')) return {};
@@ -143,13 +146,14 @@ export class MountHooks {
     const changes: CreateChanges = {};
     const id = response.ChangeFileInfo?.ID;
     if (id !== undefined) {
-      if (!isUploadId(id)) {
+      const full = `${prefix ?? ''}${id}`;
+      if (!isUploadId(id) || !isUploadId(full)) {
         return {
           status_code: 502,
-          body: `The pre-create hook receiver (HOOKS_HTTP_URL) chose the upload id ${JSON.stringify(id.slice(0, 80))}, which is not valid (1 to 200 letters, digits, _ or -); nothing was created\n`,
+          body: `The pre-create hook receiver (HOOKS_HTTP_URL) chose the upload id ${JSON.stringify(id.slice(0, 80))}, which is not valid (1 to 200 letters, digits, _ or -${prefix ? `, after the token's prefix of ${prefix.length}` : ''}); nothing was created\n`,
         };
       }
-      const taken = await readWithoutLock(this.o.store, id).then(
+      const taken = await readWithoutLock(this.o.store, full).then(
         () => true,
         () => false,
       );

@@ -4,7 +4,7 @@ import t from 'tap';
 import { ConfigError, parseConfig } from '../../src/config/index.js';
 import { retryDelay } from '../../src/hooks/delivery.js';
 import { DEFAULT_EVENTS } from '../../src/hooks/events.js';
-import { HookFailure, parseHookResponse } from '../../src/hooks/http-hook.js';
+import { HookFailure, parseHookResponse, splitCredentials } from '../../src/hooks/http-hook.js';
 import { canonicalHeaderName, redactHeaders, redactUri } from '../../src/hooks/payload.js';
 import { Progress } from '../../src/hooks/progress.js';
 import { signatureHeader, verifySignature } from '../../src/hooks/signature.js';
@@ -217,4 +217,12 @@ t.test('HOOKS_* configuration', async (t) => {
     /HOOKS_RETRY_MAX_DELAY=1000: must not be shorter than HOOKS_RETRY_DELAY/,
   );
   t.match(problems({ HOOKS_HTTP_URL: 'http://x/h', ...SECRETS, HOOKS_HTTP_FORWARD_HEADERS: 'X Bad' }), /"X Bad" is not a header name/);
+});
+
+t.test('credentials in HOOKS_HTTP_URL become Basic authentication (fetch refuses them in the URL)', async (t) => {
+  t.same(splitCredentials('https://hooks.example.com/tus'), { url: 'https://hooks.example.com/tus' });
+  t.same(splitCredentials('https://app:p%40ss@hooks.example.com/tus?x=1'), {
+    url: 'https://hooks.example.com/tus?x=1',
+    authorization: `Basic ${Buffer.from('app:p@ss').toString('base64')}`,
+  });
 });
