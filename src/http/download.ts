@@ -7,7 +7,7 @@ import type { DataStore } from '@tus/utils';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import parseRange from 'range-parser';
 import { isRangedReader, isUploadReader } from '../stores/capabilities.js';
-import { contentDispositionOf, contentTypeOf, isSafeInline } from '../stores/content-headers.js';
+import { contentTypeOf, servedDisposition } from '../stores/content-headers.js';
 
 export async function download(
   request: FastifyRequest,
@@ -34,7 +34,7 @@ export async function download(
   }
   const size = upload.size;
   const type = contentTypeOf(upload.metadata);
-  const disposition = contentDispositionOf(upload.metadata, isSafeInline(type) ? 'inline' : 'attachment');
+  const disposition = servedDisposition(upload.metadata);
   reply
     .header('Content-Type', type)
     .header('Accept-Ranges', 'bytes')

@@ -20,10 +20,20 @@ export function fileNameOf(metadata: Metadata): string | undefined {
   return clean || undefined;
 }
 
-/** `inline; filename="..."; filename*=UTF-8''...` (RFC 6266), or undefined without a filename. */
+/**
+ * `inline; filename="..."; filename*=UTF-8''...` (RFC 6266); `attachment` alone for a type not
+ * safe inline without a filename (an HTML or SVG upload must never render on our origin); else
+ * undefined without a filename.
+ */
 export function contentDispositionOf(metadata: Metadata, type: 'inline' | 'attachment' = 'inline'): string | undefined {
   const name = fileNameOf(metadata);
-  return name ? contentDisposition(name, { type }) : undefined;
+  if (name) return contentDisposition(name, { type });
+  return type === 'attachment' ? 'attachment' : undefined;
+}
+
+/** The disposition a finished upload is served with: inline only for types safe to show. */
+export function servedDisposition(metadata: Metadata): string | undefined {
+  return contentDispositionOf(metadata, isSafeInline(contentTypeOf(metadata)) ? 'inline' : 'attachment');
 }
 
 /** Types a browser may show inline from our origin; anything else (HTML, SVG, PDF) downloads. */

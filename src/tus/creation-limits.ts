@@ -46,11 +46,13 @@ function globPart(value: string, pattern: string): boolean {
 const escapeRegex = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /**
- * The types an upload's metadata declares: `filetype` (tus-js-client, Uppy) and `type`
- * (Uppy, Directus); both are checked when both are sent. None: application/octet-stream.
+ * The types an upload's metadata declares: `filetype` (tus-js-client, Uppy), `contentType`
+ * and `type` (Uppy, Directus); all are checked when several are sent, since any may become the
+ * served Content-Type. None: application/octet-stream.
  */
 export function declaredTypes(metadata: ReadonlyMap<string, string | null>): string[] {
-  const types = ['filetype', 'type'].flatMap((key) => {
+  // Every key the served Content-Type may come from (src/stores/content-headers.ts contentTypeOf).
+  const types = ['filetype', 'contentType', 'type'].flatMap((key) => {
     const value = metadata.get(key)?.trim();
     return value ? [value] : [];
   });
@@ -74,7 +76,7 @@ export function checkCreation(headers: Headers, limits: CreationLimits): Answer 
     metadata = parsed.metadata;
   }
   const partial = headers['upload-concat'] === 'partial';
-  if (!partial || metadata.has('filetype') || metadata.has('type')) {
+  if (!partial || metadata.has('filetype') || metadata.has('contentType') || metadata.has('type')) {
     for (const type of declaredTypes(metadata)) {
       for (const list of limits.mimeTypes) {
         if (!list.some((pattern) => typeMatches(type, pattern))) {

@@ -8,7 +8,13 @@ import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AbortMultipartUploadCommand, GetObjectCommand, ListMultipartUploadsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import {
+  AbortMultipartUploadCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  PutObjectCommand,
+} from '@aws-sdk/client-s3';
 import { Metadata } from '@tus/utils';
 import { type JWTPayload, SignJWT } from 'jose';
 import t from 'tap';
@@ -241,6 +247,36 @@ t.test('claims narrow what a token may do', async (t) => {
     const text = await post(images, { 'Upload-Length': '2', 'Upload-Metadata': `filetype ${b64('text/plain')}` });
     t.equal(text.status, 415);
     t.match(await text.text(), /text\/plain/);
+    // contentType is served as Content-Type too, so it is checked too; on partials as well.
+    const smuggled = await post(images, {
+      'Upload-Length': '2',
+      'Upload-Metadata': `type ${b64('image/png')},contentType ${b64('text/html')}`,
+    });
+    t.equal(smuggled.status, 415);
+    t.match(await smuggled.text(), /text\/html/);
+    const partial = await post(images, {
+      'Upload-Length': '2',
+      'Upload-Concat': 'partial',
+      'Upload-Metadata': `contentType ${b64('text/html')}`,
+    });
+    t.equal(partial.status, 415);
+  });
+
+  t.test('an SVG without a filename downloads as an attachment, never inline', async (t) => {
+    const images = await token({ sub: 'frank', tus: { types: ['image/*'] } });
+    const created = await post(images, { 'Upload-Length': '5', 'Upload-Metadata': `filetype ${b64('image/svg+xml')}` });
+    const url = created.headers.get('location') as string;
+    await fetch(url, {
+      method: 'PATCH',
+      headers: { ...TUS, ...bearer(images), 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' },
+      body: '<svg>',
+    });
+    const download = await fetch(url, { headers: bearer(images) });
+    t.equal(download.headers.get('content-type'), 'image/svg+xml');
+    t.equal(download.headers.get('content-disposition'), 'attachment');
+    const id = url.split('/').pop() as string;
+    const object = await verifyClient(server).send(new HeadObjectCommand({ Bucket: server.bucket, Key: `${root}${id}` }));
+    t.equal(object.ContentDisposition, 'attachment', 'the S3 object too');
   });
 
   t.test('prefix: the ids, and so the object keys, start with it', async (t) => {

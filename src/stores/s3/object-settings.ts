@@ -1,6 +1,6 @@
 /** Headers of the objects the store writes: ACL, encryption, Content-Type, Content-Disposition. */
 import type { S3Location } from '../../config/index.js';
-import { contentDispositionOf, contentTypeOf } from '../content-headers.js';
+import { contentTypeOf, servedDisposition } from '../content-headers.js';
 
 export { contentDispositionOf, contentTypeOf } from '../content-headers.js';
 
@@ -26,7 +26,8 @@ export function encryptionParams(location: S3Location): EncryptionParams {
 
 /** ACL and object headers go on the final object only (at CreateMultipartUpload or PutObject). */
 export function finalObjectParams(location: S3Location, metadata: Record<string, string | null> | undefined): FinalObjectParams {
-  const disposition = contentDispositionOf(metadata);
+  // The bucket may serve the object itself (public-read, presigned links): the same rule as downloads.
+  const disposition = servedDisposition(metadata);
   return {
     ...(location.acl ? { ACL: location.acl } : {}),
     ...encryptionParams(location),
