@@ -68,6 +68,11 @@ for (const driver of drivers()) {
     t.equal(sneaky.status, 415, 'type (Uppy, Directus) is checked as well as filetype');
     const byType = await post(app.url, { 'Upload-Length': '10', 'Upload-Metadata': meta({ type: 'application/x-msdownload' }) });
     t.equal(byType.status, 415, 'type alone');
+    const byContentType = await post(app.url, {
+      'Upload-Length': '10',
+      'Upload-Metadata': meta({ type: 'image/png', contentType: 'text/html' }),
+    });
+    t.equal(byContentType.status, 415, 'contentType (which downloads serve) is checked too');
     const tooLarge = await post(app.url, { 'Upload-Length': '1001', 'Upload-Metadata': meta({ filetype: 'image/png' }) });
     t.equal(tooLarge.status, 413);
     t.equal(await tooLarge.text(), 'Upload-Length 1001 is larger than the largest upload allowed here (1000 bytes); nothing was created\n');

@@ -23,14 +23,39 @@ t.test('declared types: filetype and type, both checked; none is application/oct
   t.same(declaredTypes(new Map()), ['application/octet-stream']);
   t.same(declaredTypes(new Map([['filetype', 'image/png']])), ['image/png']);
   t.same(declaredTypes(new Map([['type', 'text/html']])), ['text/html']);
-  t.same(declaredTypes(new Map([['filetype', 'image/png'], ['type', 'text/html']])), ['image/png', 'text/html']);
-  t.same(declaredTypes(new Map([['filetype', null], ['type', '']])), ['application/octet-stream']);
+  t.same(
+    declaredTypes(
+      new Map([
+        ['filetype', 'image/png'],
+        ['type', 'text/html'],
+      ]),
+    ),
+    ['image/png', 'text/html'],
+  );
+  t.same(
+    declaredTypes(
+      new Map([
+        ['filetype', null],
+        ['type', ''],
+      ]),
+    ),
+    ['application/octet-stream'],
+  );
 });
 
 t.test('metadata: which limit, which pair, what is wrong', async (t) => {
   const limits = { maxSize: 40, maxKeys: 2 };
-  t.same(parseUploadMetadata(`a ${b64('x')},b`, limits), { ok: true, metadata: new Map([['a', 'x'], ['b', null]]) });
-  t.match(parseUploadMetadata(`a ${b64('x'.repeat(40))}`, limits), { ok: false, problem: /is 58 bytes; at most 40 .*TUS_MAX_METADATA_SIZE/ });
+  t.same(parseUploadMetadata(`a ${b64('x')},b`, limits), {
+    ok: true,
+    metadata: new Map([
+      ['a', 'x'],
+      ['b', null],
+    ]),
+  });
+  t.match(parseUploadMetadata(`a ${b64('x'.repeat(40))}`, limits), {
+    ok: false,
+    problem: /is 58 bytes; at most 40 .*TUS_MAX_METADATA_SIZE/,
+  });
   t.match(parseUploadMetadata('a,b,c', limits), { ok: false, problem: /has 3 keys; at most 2 .*TUS_MAX_METADATA_KEYS/ });
   const wide = { maxSize: 4096, maxKeys: 64 };
   t.match(parseUploadMetadata('a eA==, b eA==', wide), { ok: false, problem: /pair 2 \(" b eA=="\) must be "key base64value"/ });
