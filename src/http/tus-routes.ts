@@ -227,7 +227,9 @@ async function createFinalUpload(o: TusRoutesOptions, request: FastifyRequest, c
   hooks?.attach(webRequest, request);
   const creation = createFinal({
     request: webRequest,
-    ...(hooks ? { preCreate: (upload) => hooks.preCreateFinal(webRequest, upload) } : {}),
+    ...(hooks
+      ? { preCreate: (upload) => hooks.preCreateFinal(webRequest, upload), preFinish: (upload) => hooks.preFinish(webRequest, upload) }
+      : {}),
     header: parsed,
     metadataHeader: header(request, 'upload-metadata'),
     lengthHeader: header(request, 'upload-length'),

@@ -108,6 +108,8 @@ export interface FinalRequest {
   idPrefix?: string | undefined;
   /** A token's own size limit: partials of unknown length could grow past it, so they are refused. */
   tokenMaxSize?: number | undefined;
+  /** The pre-finish hook once the final upload is assembled: what it adds to the answer; it throws @tus/server's error shape when it fails. */
+  preFinish?: (upload: Upload) => Promise<{ status_code?: number; headers?: Record<string, string>; body?: string }>;
   /** The pre-create hook: an answer refuses the upload; otherwise the id and metadata it chose, if any. */
   preCreate?: (upload: {
     size: number | undefined;
@@ -169,10 +171,22 @@ export async function createFinal(r: FinalRequest): Promise<Answer> {
         return plain(409, 'Upload-Concat: a partial upload changed while the final upload was created; send the POST again');
       await r.store.concatenate(id, ids, finalMetadata);
       const upload = new Upload({ id, size: total, offset: total, metadata: finalMetadata, creation_date: new Date().toISOString() });
-      // The same events @tus/server emits for uploads it creates and finishes.
+      // The same events @tus/server emits for uploads it creates and finishes, and its onUploadFinish (pre-finish hook).
       events.emit(EVENTS.POST_CREATE, r.request, upload, url);
+      let finish: Awaited<ReturnType<NonNullable<FinalRequest['preFinish']>>> = {};
+      try {
+        finish = (await r.preFinish?.(upload)) ?? {};
+      } catch (error) {
+        const failed = error as { status_code?: number; body?: string };
+        if (failed.status_code === undefined) throw error;
+        return plain(failed.status_code, failed.body ?? '');
+      }
       events.emit(EVENTS.POST_FINISH, r.request, new Response(null, { status: 201 }), upload);
-      return { status: 201, body: '', headers: { ...headers, 'Upload-Offset': String(total) } };
+      return {
+        status: finish.status_code ?? 201,
+        body: finish.body ?? '',
+        headers: { ...headers, 'Upload-Offset': String(total), ...finish.headers },
+      };
     });
   }
   // concatenation-unfinished: recorded now, assembled when the last partial finishes. Each

@@ -367,7 +367,7 @@ t.test('pre-finish: its HTTPResponse is merged into the last PATCH’s answer; i
 });
 
 t.test('concatenation: pre-create sees the final upload (IsFinal, PartialUploads) and post-finish follows', async (t) => {
-  const { receiver, app } = await setup(t, { HOOKS_ENABLED_EVENTS: 'pre-create,post-finish' });
+  const { receiver, app } = await setup(t, { HOOKS_ENABLED_EVENTS: 'pre-create,pre-finish,post-finish' });
   const parts: string[] = [];
   for (const text of ['ab', 'cd']) {
     const url = await createUpload(app.url, 2, { 'Upload-Concat': 'partial' });
@@ -376,13 +376,18 @@ t.test('concatenation: pre-create sees the final upload (IsFinal, PartialUploads
   }
   const final = `final-${randomBytes(4).toString('hex')}`;
   receiver.respond = (hook) =>
-    hook.type === 'pre-create' && hook.body.Event.Upload.IsFinal ? { body: { ChangeFileInfo: { ID: final } } } : {};
+    hook.type === 'pre-create' && hook.body.Event.Upload.IsFinal
+      ? { body: { ChangeFileInfo: { ID: final } } }
+      : hook.type === 'pre-finish' && hook.body.Event.Upload.IsFinal
+        ? { body: { HTTPResponse: { Header: { 'X-Assembled': hook.body.Event.Upload.ID } } } }
+        : {};
   const res = await fetch(`${app.url}/files/`, {
     method: 'POST',
     headers: { ...TUS, 'Upload-Concat': `final;${parts.map((p) => new URL(p).pathname).join(' ')}` },
   });
   t.equal(res.status, 201);
   t.equal(new URL(res.headers.get('location') as string).pathname, `/files/${final}`);
+  t.equal(res.headers.get('x-assembled'), final, 'pre-finish of the final upload, merged into its 201');
   const pre = receiver.of('pre-create').at(-1);
   t.match(pre?.body.Event.Upload, { ID: '', Size: 4, IsFinal: true, IsPartial: false, PartialUploads: parts.map(idOf) });
   t.match(receiver.of('pre-create')[0]?.body.Event.Upload, { IsPartial: true, IsFinal: false, PartialUploads: null });
