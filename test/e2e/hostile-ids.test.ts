@@ -68,7 +68,7 @@ for (const [name, env] of drivers) {
     for (const target of targets) {
       for (const method of ['HEAD', 'PATCH', 'DELETE', 'GET']) {
         const body = method === 'PATCH' ? 'xy' : undefined;
-        const headers =
+        const headers: Record<string, string> =
           method === 'PATCH' ? { 'Upload-Offset': '3', 'Content-Type': 'application/offset+octet-stream', 'Content-Length': '2' } : {};
         const res = await raw(app.url, method, target, headers, body);
         t.equal(res.status, 404, `${method} ${target}`);
