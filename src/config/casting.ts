@@ -52,7 +52,8 @@ export function size(fallback: number, { min = 0, max = Number.MAX_SAFE_INTEGER 
     .transform((value: Raw, ctx): number => {
       if (unset(value)) return fallback;
       const v = value.trim();
-      const n = /^\d+$/.test(v) ? Number(v) : bytes.parse(v);
+      // bytes.parse reads an unknown unit as bytes ("5gib" is 5): only its own units are accepted.
+      const n = /^\d+$/.test(v) ? Number(v) : /^\d+(\.\d+)?\s*(b|kb|mb|gb|tb|pb)$/i.test(v) ? bytes.parse(v) : null;
       if (n === null || !Number.isInteger(n) || Number.isNaN(n)) {
         ctx.addIssue({ code: 'custom', message: 'expected a size in bytes or with a unit, such as 5242880, 10mb or 5gb' });
         return z.NEVER;
@@ -175,7 +176,10 @@ export function seconds(fallback: number, { min = 1 } = {}) {
       const v = value.trim();
       const n = /^\d+(\.\d+)?$/.test(v) ? Number(v) * 1000 : ms(v as ms.StringValue);
       if (typeof n !== 'number' || !Number.isFinite(n) || n < min) {
-        ctx.addIssue({ code: 'custom', message: `expected a number of seconds, or a duration with a unit such as 500ms or 1m (at least ${min} ms)` });
+        ctx.addIssue({
+          code: 'custom',
+          message: `expected a number of seconds, or a duration with a unit such as 500ms or 1m (at least ${min} ms)`,
+        });
         return z.NEVER;
       }
       return Math.round(n);

@@ -62,4 +62,8 @@ t.test('misconfigurations stop the start, naming the variable', async (t) => {
   t.match(problems({ RATE_LIMITER_DURATION: 'soon' }), [/^RATE_LIMITER_DURATION="soon": expected a number of seconds/]);
   t.match(problems({ TUS_BODY_IDLE_TIMEOUT: '-1' }), [/^TUS_BODY_IDLE_TIMEOUT="-1"/]);
   t.match(problems({ TUS_TEMP_MAX_SIZE: 'lots' }), [/^TUS_TEMP_MAX_SIZE=/]);
+  // bytes.parse alone would read these as 5 and 1 bytes.
+  t.match(problems({ FILES_MAX_UPLOAD_SIZE: '5gib' }), [/^FILES_MAX_UPLOAD_SIZE="5gib": expected a size in bytes or with a unit/]);
+  t.match(problems({ TUS_TEMP_MAX_SIZE: '1 banana' }), [/^TUS_TEMP_MAX_SIZE="1 banana": expected a size/]);
+  t.equal(parseConfig({ FILES_MAX_UPLOAD_SIZE: '1.5 GB' }).maxUploadSize, 1.5 * 1024 ** 3);
 });
