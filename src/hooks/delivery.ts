@@ -130,7 +130,13 @@ export class Delivery {
     const started = performance.now();
     const seconds = () => (performance.now() - started) / 1000;
     try {
-      await callHook(this.o.target, { body: entry.body, idempotencyKey: entry.key, headers: job.headers, signal: this.closing.signal });
+      await callHook(this.o.target, {
+        body: entry.body,
+        idempotencyKey: entry.key,
+        headers: job.headers,
+        signal: this.closing.signal,
+        statusOnly: true,
+      });
     } catch (error) {
       if (this.closing.signal.aborted) return;
       job.failures += 1;

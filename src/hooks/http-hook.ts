@@ -62,6 +62,8 @@ export interface HookCall {
   headers?: Record<string, string> | undefined;
   /** Aborts the request (the server is closing). */
   signal?: AbortSignal | undefined;
+  /** Only whether the receiver took it matters (durable events): any 2xx, whatever its body. */
+  statusOnly?: boolean;
 }
 
 export async function callHook(target: HookTarget, call: HookCall): Promise<HookResponse> {
@@ -84,7 +86,10 @@ export async function callHook(target: HookTarget, call: HookCall): Promise<Hook
       signal,
       redirect: 'manual',
     });
-    text = await readLimited(response, target.maxResponseSize);
+    if (call.statusOnly) {
+      await response.body?.cancel().catch(() => undefined);
+      text = '';
+    } else text = await readLimited(response, target.maxResponseSize);
   } catch (error) {
     if (error instanceof HookFailure) throw error;
     if (call.signal?.aborted) throw new HookFailure('aborted', 'the server is closing');
@@ -95,6 +100,7 @@ export async function callHook(target: HookTarget, call: HookCall): Promise<Hook
   if (response.status < 200 || response.status > 299) {
     throw new HookFailure('status', `the receiver answered ${response.status}`, response.status);
   }
+  if (call.statusOnly) return {};
   return parseHookResponse(text, response.headers.get('content-type'));
 }
 
