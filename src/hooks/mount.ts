@@ -85,7 +85,9 @@ export class MountHooks {
 
   /** Front door: the request's context, linked to the web Request @tus/server gets. */
   attach(web: Request, request: FastifyRequest): void {
-    if (this.hooks.active) linkContext(request.raw, () => this.hooks.context(request), web);
+    // Only requests that can cause an event (HEAD, OPTIONS and GET cause none).
+    if (!this.hooks.active || !['POST', 'PATCH', 'DELETE'].includes(request.method)) return;
+    linkContext(request.raw, () => this.hooks.context(request), web);
   }
 
   private contextOf(request: FastifyRequest): HookContext {
