@@ -142,7 +142,7 @@ t.test('an upload whose multipart upload S3 no longer has: 404 like an unknown i
   const sent = await fetch(`${first.url}/files/${id}`, {
     method: 'PATCH',
     headers: { ...TUS, ...alice, 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' },
-    body: randomData(5 * 1024 * 1024 + 1),
+    body: randomData(5 * 1024 * 1024 + 1) as unknown as BodyInit,
   });
   t.equal(sent.status, 204);
   await first.close();
