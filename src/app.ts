@@ -207,6 +207,7 @@ async function mountLocation(
       maxMetadataSize: config.maxMetadataSize,
       maxMetadataKeys: config.maxMetadataKeys,
       bodyIdleTimeout: config.bodyIdleTimeout,
+      bodyMinRate: config.bodyMinRate,
       tempSpace,
     },
     ...(metrics ? { onBytes: (n: number) => metrics.bytesReceived.inc(labels, n) } : {}),

@@ -190,6 +190,7 @@ export function parseConfig(env: Env): Config {
     maxMetadataSize: server.TUS_MAX_METADATA_SIZE,
     maxMetadataKeys: server.TUS_MAX_METADATA_KEYS,
     bodyIdleTimeout: server.TUS_BODY_IDLE_TIMEOUT,
+    bodyMinRate: server.TUS_BODY_MIN_RATE,
     tempMaxSize: server.TUS_TEMP_MAX_SIZE,
     headersTimeout: server.SERVER_HEADERS_TIMEOUT,
     maxHeaderSize: server.SERVER_MAX_HEADER_SIZE,

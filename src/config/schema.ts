@@ -70,6 +70,7 @@ export const serverSchema = z.object({
   TUS_MAX_METADATA_SIZE: size(4096, { min: 1 }),
   TUS_MAX_METADATA_KEYS: int(64, { min: 1 }),
   TUS_BODY_IDLE_TIMEOUT: duration(60_000),
+  TUS_BODY_MIN_RATE: size(1024),
   TUS_TEMP_MAX_SIZE: size(1024 * MIB),
   SERVER_HEADERS_TIMEOUT: duration(60_000),
   SERVER_MAX_HEADER_SIZE: size(16 * 1024, { min: 1024 }),

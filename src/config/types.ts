@@ -74,6 +74,8 @@ export interface Config {
   readonly maxMetadataKeys: number;
   /** Milliseconds a request body may send nothing before it is cut off (what arrived is kept); 0: never. */
   readonly bodyIdleTimeout: number;
+  /** Bytes a second a request body must average over bodyIdleTimeout; 0: any byte will do. */
+  readonly bodyMinRate: number;
   /** Bytes all checksum spools together may hold in the temp directory; 0: no limit. */
   readonly tempMaxSize: number;
   /** Milliseconds a client has to send a request's headers (Node's headersTimeout); 0: no limit. */

@@ -1,33 +1,47 @@
 /**
- * TUS_BODY_IDLE_TIMEOUT: a request body that sends nothing for that long is cut off (the
- * connection is closed). The stores keep what arrived, as when a client goes away, and the tus
- * client resumes from the offset HEAD reports. Only the body counts: the watch ends once the
- * body has arrived whole, however long the store then takes (completing a multipart upload,
- * waiting for a lock), and while received bytes wait in the request's buffer (the store is
- * slower than the client, not the client idle) the client is not blamed.
+ * TUS_BODY_IDLE_TIMEOUT and TUS_BODY_MIN_RATE: a request body must bring at least
+ * `minRate` bytes a second (at least one byte) over every stretch of the idle timeout, or it is
+ * cut off (the connection is closed): a client that sends nothing, or trickles a byte a
+ * second, cannot hold a connection. The stores keep what arrived, as when a client goes away,
+ * and the tus client resumes from the offset HEAD reports. Only the body counts: the watch ends
+ * once the body has arrived whole, however long the store then takes (completing a multipart
+ * upload), and while received bytes wait unread in the request's buffer (the store slower
+ * than the client, or waiting for the upload's lock) the client is not blamed.
  */
 import type { IncomingMessage } from 'node:http';
 
+export interface BodyPace {
+  /** Milliseconds; 0: no watch. */
+  idleMs: number;
+  /** Bytes a second the body must average over `idleMs`; 0: any byte will do. */
+  minRate: number;
+}
+
 /**
- * Watch `req`'s body; after `idleMs` without a byte from the client, while the server waits
- * for one, `onIdle` runs and the request is destroyed. Returns a function that ends the watch.
+ * Watch `req`'s body; when it brings less than its due over `idleMs` while the server waits
+ * for it, `onSlow` runs (with the bytes it brought) and the request is destroyed. Returns a
+ * function that ends the watch.
  */
-export function watchBodyIdle(req: IncomingMessage, idleMs: number, onIdle: (idleMs: number) => void): () => void {
+export function watchBodyIdle(req: IncomingMessage, pace: BodyPace, onSlow: (bytes: number) => void): () => void {
+  const { idleMs, minRate } = pace;
   if (idleMs <= 0 || req.complete) return () => undefined;
   const socket = req.socket;
-  let lastBytes = socket.bytesRead;
-  let lastProgress = Date.now();
+  // Bytes due per stretch of idleMs.
+  const due = Math.max(1, Math.floor((minRate * idleMs) / 1000));
+  let since = socket.bytesRead;
+  let sinceAt = Date.now();
   const tick = () => {
     if (req.complete || req.destroyed || socket.destroyed) return stop();
-    // Bytes read from the socket, or bytes waiting for the store to take them: not idle.
-    if (socket.bytesRead !== lastBytes || req.readableLength > 0) {
-      lastBytes = socket.bytesRead;
-      lastProgress = Date.now();
+    const brought = socket.bytesRead - since;
+    // Enough bytes, or bytes waiting for the store to take them: the client keeps pace.
+    if (brought >= due || req.readableLength > 0) {
+      since = socket.bytesRead;
+      sinceAt = Date.now();
       return;
     }
-    if (Date.now() - lastProgress >= idleMs) {
+    if (Date.now() - sinceAt >= idleMs) {
       stop();
-      onIdle(idleMs);
+      onSlow(brought);
       // No error: the body ends early, like a client that went away (what arrived is kept).
       req.destroy();
     }

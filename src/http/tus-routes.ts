@@ -82,6 +82,8 @@ export interface RouteLimits {
   maxMetadataKeys: number;
   /** Milliseconds; 0: none. */
   bodyIdleTimeout: number;
+  /** Bytes a second a body must average over bodyIdleTimeout; 0: any byte. */
+  bodyMinRate: number;
   /** Space of every checksum spool together (TUS_TEMP_MAX_SIZE). */
   tempSpace: TempSpace;
 }
@@ -320,13 +322,14 @@ async function roomForBody(o: TusRoutesOptions, request: FastifyRequest, id: str
   return (upload.size ?? limit) - upload.offset;
 }
 
-/** TUS_BODY_IDLE_TIMEOUT: a body that sends nothing for that long is cut off; the stores keep what arrived. */
+/** TUS_BODY_IDLE_TIMEOUT, TUS_BODY_MIN_RATE: a body that stalls or trickles is cut off; the stores keep what arrived. */
 function watchBody(o: TusRoutesOptions, request: FastifyRequest, id: string | undefined): void {
   if (request.method !== 'PATCH' && request.method !== 'POST') return;
-  watchBodyIdle(request.raw, o.limits.bodyIdleTimeout, (idleMs) =>
+  const pace = { idleMs: o.limits.bodyIdleTimeout, minRate: o.limits.bodyMinRate };
+  watchBodyIdle(request.raw, pace, (bytes) =>
     request.log.warn(
-      { location: o.location, uploadId: id },
-      `the request body sent nothing for ${idleMs} ms (TUS_BODY_IDLE_TIMEOUT): connection closed, what arrived is kept`,
+      { location: o.location, uploadId: id, bytes, ...pace },
+      `the request body brought ${bytes} bytes in ${pace.idleMs} ms (TUS_BODY_IDLE_TIMEOUT, TUS_BODY_MIN_RATE): connection closed, what arrived is kept`,
     ),
   );
 }

@@ -1,7 +1,8 @@
 /**
  * Slow and oversized clients, over real sockets: request headers too large (431) or too slow
- * (SERVER_HEADERS_TIMEOUT, 408), a request body that stops sending (TUS_BODY_IDLE_TIMEOUT: cut,
- * what arrived kept, on both drivers; a slow but steady body and a slow S3 are not cut), and
+ * (SERVER_HEADERS_TIMEOUT, 408), a request body that stops sending or trickles
+ * (TUS_BODY_IDLE_TIMEOUT, TUS_BODY_MIN_RATE: cut, what arrived kept, on both drivers; a body
+ * keeping the pace, one waiting for a lock and a slow S3 are not cut), and
  * per-IP rate limiting (429).
  */
 import { once } from 'node:events';
@@ -114,8 +115,50 @@ for (const driver of drivers) {
     t.equal(sha256(Buffer.from(await done.arrayBuffer())), sha256(data));
   });
 
-  t.test(`${driver.name}: a slow but steady body is not cut`, async (t) => {
-    const app = await startApp({ ...driver.env(), TUS_BODY_IDLE_TIMEOUT: '1500' });
+  t.test(`${driver.name}: TUS_BODY_MIN_RATE cuts a body that trickles; one that keeps the pace is not cut`, async (t) => {
+    // 200 bytes a second over 1.5 s: 300 bytes due per stretch.
+    const app = await startApp({ ...driver.env(), TUS_BODY_IDLE_TIMEOUT: '1500', TUS_BODY_MIN_RATE: '200' });
+    t.teardown(() => app.close());
+    const data = randomData(4000);
+    const slowUrl = await createUpload(app.url, data.length);
+    const slow = rawConnection(slowUrl);
+    slow.socket.write(patchHead(slowUrl, 0, data.length));
+    // 10 bytes every 200 ms: 50 bytes a second.
+    let sent = 0;
+    const trickle = setInterval(() => {
+      if (slow.closedAt() !== undefined) return;
+      slow.socket.write(data.subarray(sent, sent + 10));
+      sent += 10;
+    }, 200);
+    t.teardown(() => clearInterval(trickle));
+    const started = Date.now();
+    await until(() => slow.closedAt() !== undefined, 'the trickling body to be cut off', 8000);
+    clearInterval(trickle);
+    const after = (slow.closedAt() as number) - started;
+    t.ok(after >= 1400 && after < 3500, `cut after ${after} ms although it never stopped sending`);
+    const offset = Number((await head(slowUrl)).headers.get('upload-offset'));
+    t.ok(offset > 0 && offset <= sent && sent - offset <= 20, `what arrived is kept: ${offset} of the ${sent} bytes written`);
+
+    const paceUrl = await createUpload(app.url, 2000);
+    const paced = rawConnection(paceUrl);
+    paced.socket.write(patchHead(paceUrl, 0, 2000));
+    // 100 bytes every 200 ms: 500 bytes a second, for 4 s.
+    let written = 0;
+    const steady = setInterval(() => {
+      if (written >= 2000) return;
+      paced.socket.write(data.subarray(written, written + 100));
+      written += 100;
+    }, 200);
+    t.teardown(() => clearInterval(steady));
+    await until(() => paced.received().includes('\r\n\r\n') || paced.closedAt() !== undefined, 'the paced answer', 15000);
+    clearInterval(steady);
+    t.match(paced.received(), /^HTTP\/1\.1 204 No Content\r\n/);
+    t.match(paced.received(), /Upload-Offset: 2000\r\n/i);
+    paced.socket.destroy();
+  });
+
+  t.test(`${driver.name}: with TUS_BODY_MIN_RATE=0 a slow but steady body is not cut`, async (t) => {
+    const app = await startApp({ ...driver.env(), TUS_BODY_IDLE_TIMEOUT: '1500', TUS_BODY_MIN_RATE: '0' });
     t.teardown(() => app.close());
     const data = randomData(12);
     const url = await createUpload(app.url, data.length);
@@ -136,7 +179,7 @@ for (const driver of drivers) {
   });
 
   t.test(`${driver.name}: a body the server does not read yet (waiting for the upload's lock) is not idle`, async (t) => {
-    const app = await startApp({ ...driver.env(), TUS_BODY_IDLE_TIMEOUT: '1500' });
+    const app = await startApp({ ...driver.env(), TUS_BODY_IDLE_TIMEOUT: '1500', TUS_BODY_MIN_RATE: '0' });
     t.teardown(() => app.close());
     const url = await createUpload(app.url, 16 * MiB);
     // A holds the lock, sending one byte every 400 ms; B asks for the lock, which A releases

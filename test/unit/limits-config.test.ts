@@ -18,6 +18,7 @@ t.test('defaults', async (t) => {
   t.equal(c.maxMetadataSize, 4096);
   t.equal(c.maxMetadataKeys, 64);
   t.equal(c.bodyIdleTimeout, 60_000);
+  t.equal(c.bodyMinRate, 1024);
   t.equal(c.tempMaxSize, 1024 ** 3);
   t.equal(c.headersTimeout, 60_000);
   t.equal(c.maxHeaderSize, 16 * 1024);
