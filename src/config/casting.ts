@@ -71,18 +71,25 @@ export function size(fallback: number, { min = 0, max = Number.MAX_SAFE_INTEGER 
 
 /** A duration in milliseconds: a plain number of milliseconds or a unit such as `10m`, `24h`, `7d`. */
 export function duration(fallback: number, { min = 0 } = {}) {
+  return durationIn(
+    1,
+    fallback,
+    min,
+    `expected a duration in milliseconds or with a unit, such as 5000, 30s, 10m, 24h (at least ${min} ms)`,
+  );
+}
+
+/** A duration in milliseconds from a plain number of `plainUnit` milliseconds, or with a unit (ms's syntax). */
+function durationIn(plainUnit: number, fallback: number, min: number, message: string) {
   return z
     .string()
     .optional()
     .transform((value: Raw, ctx): number => {
       if (unset(value)) return fallback;
       const v = value.trim();
-      const n = /^\d+$/.test(v) ? Number(v) : ms(v as ms.StringValue);
+      const n = /^\d+(\.\d+)?$/.test(v) ? Number(v) * plainUnit : ms(v as ms.StringValue);
       if (typeof n !== 'number' || !Number.isFinite(n) || n < min) {
-        ctx.addIssue({
-          code: 'custom',
-          message: `expected a duration in milliseconds or with a unit, such as 5000, 30s, 10m, 24h (at least ${min} ms)`,
-        });
+        ctx.addIssue({ code: 'custom', message });
         return z.NEVER;
       }
       return Math.round(n);
@@ -168,22 +175,12 @@ export function cron(fallback: string) {
 
 /** A duration in milliseconds where a plain number counts seconds (Directus's RATE_LIMITER_DURATION); units too (`500ms`, `1m`). */
 export function seconds(fallback: number, { min = 1 } = {}) {
-  return z
-    .string()
-    .optional()
-    .transform((value: Raw, ctx): number => {
-      if (unset(value)) return fallback;
-      const v = value.trim();
-      const n = /^\d+(\.\d+)?$/.test(v) ? Number(v) * 1000 : ms(v as ms.StringValue);
-      if (typeof n !== 'number' || !Number.isFinite(n) || n < min) {
-        ctx.addIssue({
-          code: 'custom',
-          message: `expected a number of seconds, or a duration with a unit such as 500ms or 1m (at least ${min} ms)`,
-        });
-        return z.NEVER;
-      }
-      return Math.round(n);
-    });
+  return durationIn(
+    1000,
+    fallback,
+    min,
+    `expected a number of seconds, or a duration with a unit such as 500ms or 1m (at least ${min} ms)`,
+  );
 }
 
 /** Comma-separated MIME types with `*` wildcards (such as `image/*`; star/star allows all), lower-cased. */
