@@ -7,6 +7,7 @@ import type { Config } from './config/index.js';
 import { Hooks } from './hooks/hooks.js';
 import { MountHooks } from './hooks/mount.js';
 import { storageOf } from './hooks/payload.js';
+import { registerBodyWatch } from './http/body-idle.js';
 import { registerCors } from './http/cors.js';
 import { registerDemoPage } from './http/demo.js';
 import { RequestTracker } from './http/drain.js';
@@ -114,6 +115,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     app.addHook('onClose', async () => hooks.close());
   }
 
+  // Before any hook that may answer early (the rate limiter's 429): every request body is watched.
+  registerBodyWatch(app, { idleMs: config.bodyIdleTimeout, minRate: config.bodyMinRate });
   registerRequestLog(app, metrics);
   await registerCors(app, config.cors);
   // Before every route it limits (after CORS, so a 429 carries the CORS headers).
@@ -206,8 +209,6 @@ async function mountLocation(
       mimeTypes: location?.mimeTypeAllowList ?? config.mimeTypeAllowList,
       maxMetadataSize: config.maxMetadataSize,
       maxMetadataKeys: config.maxMetadataKeys,
-      bodyIdleTimeout: config.bodyIdleTimeout,
-      bodyMinRate: config.bodyMinRate,
       tempSpace,
     },
     ...(metrics ? { onBytes: (n: number) => metrics.bytesReceived.inc(labels, n) } : {}),

@@ -9,6 +9,7 @@
  * than the client, or waiting for the upload's lock) the client is not blamed.
  */
 import type { IncomingMessage } from 'node:http';
+import type { FastifyInstance } from 'fastify';
 
 export interface BodyPace {
   /** Milliseconds; 0: no watch. */
@@ -54,4 +55,26 @@ export function watchBodyIdle(req: IncomingMessage, pace: BodyPace, onSlow: (byt
   };
   req.once('close', stop);
   return stop;
+}
+
+/**
+ * Watch the body of every request, not only an upload's: a body behind an answer that does not
+ * read it (a 404, a probe, a DELETE, the rate limiter's 429) is read off the wire by Node after
+ * the answer, and would otherwise hold its connection for as long as it trickles. Registered
+ * before every other hook, so that no early answer escapes it.
+ */
+export function registerBodyWatch(app: FastifyInstance, pace: BodyPace): void {
+  if (pace.idleMs <= 0) return;
+  app.addHook('onRequest', (request, _reply, done) => {
+    const { headers } = request;
+    if (headers['transfer-encoding'] !== undefined || Number(headers['content-length'] ?? 0) > 0) {
+      watchBodyIdle(request.raw, pace, (bytes) =>
+        request.log.warn(
+          { location: request.tus?.location, uploadId: request.tus?.uploadId, bytes, ...pace },
+          `the request body brought ${bytes} bytes in ${pace.idleMs} ms (TUS_BODY_IDLE_TIMEOUT, TUS_BODY_MIN_RATE): connection closed, what arrived is kept`,
+        ),
+      );
+    }
+    done();
+  });
 }

@@ -19,7 +19,9 @@ export interface RateLimiterConfig {
 const EXEMPT_PATHS = new Set(['/healthz', '/readyz']);
 
 export function isExempt(request: FastifyRequest): boolean {
-  return request.method === 'OPTIONS' || EXEMPT_PATHS.has(request.url.split('?')[0] ?? '');
+  // An OPTIONS with X-HTTP-Method-Override becomes that method in the tus routes: counted.
+  const options = request.method === 'OPTIONS' && request.headers['x-http-method-override'] === undefined;
+  return options || EXEMPT_PATHS.has(request.url.split('?')[0] ?? '');
 }
 
 /** Register before the routes it covers (its hook applies to routes registered after it). */

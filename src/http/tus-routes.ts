@@ -42,7 +42,6 @@ import { requestWithDirectBody } from '../tus/engine.js';
 import { checkTusRequest } from '../tus/protocol-guard.js';
 import { type TempSpace, TempSpaceFull } from '../tus/temp-space.js';
 import { uploadIdOf } from '../tus/upload-id.js';
-import { watchBodyIdle } from './body-idle.js';
 import { download } from './download.js';
 import type { RequestTracker } from './drain.js';
 
@@ -69,7 +68,7 @@ export interface TusRoutesOptions {
   onBytes?: (bytes: number) => void;
   /** Bearer-token authentication; undefined: off. */
   authenticate?: Authenticate | undefined;
-  /** Limits besides maxSize (src/tus/creation-limits.ts, src/http/body-idle.ts, src/tus/temp-space.ts). */
+  /** Limits besides maxSize (src/tus/creation-limits.ts, src/tus/temp-space.ts; bodies: src/http/body-idle.ts, app-wide). */
   limits: RouteLimits;
   /** HTTP hooks of this mount (src/hooks/mount.ts); undefined: off. */
   hooks?: MountHooks | undefined;
@@ -80,10 +79,6 @@ export interface RouteLimits {
   mimeTypes: readonly string[];
   maxMetadataSize: number;
   maxMetadataKeys: number;
-  /** Milliseconds; 0: none. */
-  bodyIdleTimeout: number;
-  /** Bytes a second a body must average over bodyIdleTimeout; 0: any byte. */
-  bodyMinRate: number;
   /** Space of every checksum spool together (TUS_TEMP_MAX_SIZE). */
   tempSpace: TempSpace;
 }
@@ -322,18 +317,6 @@ async function roomForBody(o: TusRoutesOptions, request: FastifyRequest, id: str
   return (upload.size ?? limit) - upload.offset;
 }
 
-/** TUS_BODY_IDLE_TIMEOUT, TUS_BODY_MIN_RATE: a body that stalls or trickles is cut off; the stores keep what arrived. */
-function watchBody(o: TusRoutesOptions, request: FastifyRequest, id: string | undefined): void {
-  if (request.method !== 'PATCH' && request.method !== 'POST') return;
-  const pace = { idleMs: o.limits.bodyIdleTimeout, minRate: o.limits.bodyMinRate };
-  watchBodyIdle(request.raw, pace, (bytes) =>
-    request.log.warn(
-      { location: o.location, uploadId: id, bytes, ...pace },
-      `the request body brought ${bytes} bytes in ${pace.idleMs} ms (TUS_BODY_IDLE_TIMEOUT, TUS_BODY_MIN_RATE): connection closed, what arrived is kept`,
-    ),
-  );
-}
-
 /** Step 3: the cached state is trusted unless the request says it may be stale. */
 function refreshState(store: DataStore, request: FastifyRequest, id: string | undefined): void {
   if (!id || !isStateCache(store)) return;
@@ -420,8 +403,8 @@ export const tusRoutes: FastifyPluginAsync<TusRoutesOptions> = async (app: Fasti
     // An empty Upload-Metadata means no metadata (tus-py-client sends one for a file without any).
     const metadata = request.headers['upload-metadata'];
     if (typeof metadata === 'string' && metadata.trim() === '') delete request.headers['upload-metadata'];
+    // (TUS_BODY_IDLE_TIMEOUT, TUS_BODY_MIN_RATE: every request's body is watched, src/http/body-idle.ts registerBodyWatch.)
     request.tus = { location: o.location, ...(id ? { uploadId: id } : {}) };
-    watchBody(o, request, id);
     if (o.authenticate && request.method !== 'OPTIONS') {
       const refused = await authorize(o, request, id);
       if (refused) return send(o, request, reply, refused);
