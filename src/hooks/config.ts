@@ -38,6 +38,24 @@ export interface RawHooks {
   HOOKS_RETRY_MAX_AGE: number;
 }
 
+/** Headers a hook request sets itself or that frame the client's request (lower case). */
+const UNFORWARDABLE = new Set([
+  'content-length',
+  'transfer-encoding',
+  'content-encoding',
+  'content-type',
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'upgrade',
+  'te',
+  'trailer',
+  'expect',
+  'host',
+  'idempotency-key',
+  'tus-hook-signature',
+]);
+
 /** Shortest HOOKS_HTTP_SECRET accepted. */
 export const MIN_SECRET_LENGTH = 16;
 
@@ -61,6 +79,14 @@ export function parseHooks(raw: RawHooks, problems: string[]): HooksConfig | und
   const badHeader = forwardHeaders.find((h) => !/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(h));
   if (badHeader !== undefined) {
     problems.push(`HOOKS_HTTP_FORWARD_HEADERS=${JSON.stringify(raw.HOOKS_HTTP_FORWARD_HEADERS)}: "${badHeader}" is not a header name`);
+  }
+  // The client's framing (its Content-Length would make every hook request wait for bytes that never
+  // come) and the hook request's own headers (its signature, key and type) cannot be forwarded.
+  const notForwardable = forwardHeaders.find((h) => UNFORWARDABLE.has(h.toLowerCase()));
+  if (notForwardable !== undefined) {
+    problems.push(
+      `HOOKS_HTTP_FORWARD_HEADERS=${JSON.stringify(raw.HOOKS_HTTP_FORWARD_HEADERS)}: "${notForwardable}" cannot be forwarded (it describes the client's request or is set by the hook request itself)`,
+    );
   }
   if (raw.HOOKS_RETRY_MAX_DELAY < raw.HOOKS_RETRY_DELAY) {
     problems.push(

@@ -71,9 +71,9 @@ export class Delivery {
   /**
    * Store `entry` in `outbox`, then deliver it. Resolves once it is stored: the client's answer
    * waits for that. If it cannot be stored it is still delivered, from memory only (logged).
+   * While closing it is still stored (an upload finishing during the shutdown), for the next start.
    */
   async enqueue(outbox: Outbox, entry: OutboxEntry, headers?: Record<string, string>): Promise<void> {
-    if (this.closing.signal.aborted) return;
     try {
       await outbox.add(entry);
     } catch (error) {

@@ -3,6 +3,9 @@
  * read at most the size limit of the answer, and parse tusd's HookResponse from a 2xx.
  * Beyond tusd: the request is signed (Tus-Hook-Signature) and carries an Idempotency-Key;
  * a 2xx with an empty body is an empty HookResponse (tusd insists on a JSON body).
+ * Field names are matched as Go's encoding/json matches them (tusd's receivers may write
+ * `rejectUpload` or `httpResponse`): exactly, else ignoring case; a decision such as
+ * RejectUpload is never missed for its spelling.
  */
 import { SIGNATURE_HEADER, signatureHeader } from './signature.js';
 
@@ -73,15 +76,15 @@ export async function callHook(target: HookTarget, call: HookCall): Promise<Hook
   let response: Response;
   let text: string;
   try {
+    // Ours replace forwarded ones whatever their case (a plain object would send both).
+    const headers = new Headers(call.headers);
+    if (authorization) headers.set('Authorization', authorization);
+    headers.set('Content-Type', 'application/json');
+    headers.set('Idempotency-Key', call.idempotencyKey);
+    headers.set(SIGNATURE_HEADER, signatureHeader(target.secret, call.body));
     response = await fetch(url, {
       method: 'POST',
-      headers: {
-        ...call.headers,
-        ...(authorization ? { Authorization: authorization } : {}),
-        'Content-Type': 'application/json',
-        'Idempotency-Key': call.idempotencyKey,
-        [SIGNATURE_HEADER]: signatureHeader(target.secret, call.body),
-      },
+      headers,
       body: call.body,
       signal,
       redirect: 'manual',
@@ -142,18 +145,29 @@ export function parseHookResponse(text: string, contentType: string | null): Hoo
   return checkShape(parsed as Record<string, unknown>);
 }
 
+/**
+ * The value of struct field `name` in a decoded JSON object, as Go's encoding/json finds it
+ * (tusd decodes hook responses with it): the key spelled exactly, else one equal to it
+ * ignoring case.
+ */
+function field(object: object, name: string): unknown {
+  if (Object.hasOwn(object, name)) return (object as Record<string, unknown>)[name];
+  return Object.entries(object).find(([key]) => key.toLowerCase() === name.toLowerCase())?.[1];
+}
+
 function checkShape(r: Record<string, unknown>): HookResponse {
   const wrong = (field: string, expected: string) => new HookFailure('invalid', `${field} must be ${expected}`);
   const out: HookResponse = {};
   for (const flag of ['RejectUpload', 'RejectTermination', 'StopUpload'] as const) {
-    if (r[flag] === undefined || r[flag] === null) continue;
-    if (typeof r[flag] !== 'boolean') throw wrong(flag, 'true or false');
-    out[flag] = r[flag];
+    const value = field(r, flag);
+    if (value === undefined || value === null) continue;
+    if (typeof value !== 'boolean') throw wrong(flag, 'true or false');
+    out[flag] = value;
   }
-  const http = r.HTTPResponse;
+  const http = field(r, 'HTTPResponse');
   if (http !== undefined && http !== null) {
     if (typeof http !== 'object') throw wrong('HTTPResponse', 'an object');
-    const { StatusCode, Body, Header } = http as Record<string, unknown>;
+    const [StatusCode, Body, Header] = ['StatusCode', 'Body', 'Header'].map((name) => field(http, name));
     const res: HookHTTPResponse = {};
     if (StatusCode !== undefined && StatusCode !== null && StatusCode !== 0) {
       if (!Number.isInteger(StatusCode) || (StatusCode as number) < 200 || (StatusCode as number) > 599)
@@ -165,16 +179,16 @@ function checkShape(r: Record<string, unknown>): HookResponse {
       res.Body = Body;
     }
     if (Header !== undefined && Header !== null) {
-      if (typeof Header !== 'object' || Object.values(Header).some((v) => typeof v !== 'string'))
+      if (typeof Header !== 'object' || Array.isArray(Header) || Object.values(Header).some((v) => typeof v !== 'string'))
         throw wrong('HTTPResponse.Header', 'an object of strings');
       res.Header = Header as Record<string, string>;
     }
     out.HTTPResponse = res;
   }
-  const change = r.ChangeFileInfo;
+  const change = field(r, 'ChangeFileInfo');
   if (change !== undefined && change !== null) {
     if (typeof change !== 'object') throw wrong('ChangeFileInfo', 'an object');
-    const { ID, MetaData } = change as Record<string, unknown>;
+    const [ID, MetaData] = ['ID', 'MetaData'].map((name) => field(change, name));
     out.ChangeFileInfo = {};
     if (ID !== undefined && ID !== null && ID !== '') {
       if (typeof ID !== 'string') throw wrong('ChangeFileInfo.ID', 'a string');

@@ -1,10 +1,14 @@
 /** The pieces of the hook module that need no server: signature, backoff, response parsing, redaction, throttling, configuration. */
 import { createHmac } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import t from 'tap';
 import { ConfigError, parseConfig } from '../../src/config/index.js';
-import { retryDelay } from '../../src/hooks/delivery.js';
+import { Delivery, retryDelay } from '../../src/hooks/delivery.js';
 import { DEFAULT_EVENTS } from '../../src/hooks/events.js';
-import { HookFailure, parseHookResponse, splitCredentials } from '../../src/hooks/http-hook.js';
+import { callHook, HookFailure, parseHookResponse, splitCredentials } from '../../src/hooks/http-hook.js';
+import { Outbox } from '../../src/hooks/outbox.js';
 import { canonicalHeaderName, redactHeaders, redactUri } from '../../src/hooks/payload.js';
 import { Progress } from '../../src/hooks/progress.js';
 import { signatureHeader, verifySignature } from '../../src/hooks/signature.js';
@@ -84,6 +88,33 @@ t.test('hook responses are tusd HookResponses; anything else is an invalid answe
     t.throws(() => parseHookResponse(text, type), { name: 'HookFailure', kind: 'invalid', message: why }, text);
   }
   t.ok(new HookFailure('status', 'x', 500) instanceof Error);
+});
+
+t.test('field names match as in tusd (Go encoding/json): exactly, else ignoring case', async (t) => {
+  // A receiver written for tusd may answer in any case; a rejection must not be missed for its spelling.
+  t.same(
+    parseHookResponse(
+      JSON.stringify({
+        rejectUpload: true,
+        REJECTTERMINATION: true,
+        stopupload: true,
+        httpResponse: { statusCode: 403, body: 'no', header: { 'X-A': 'b' } },
+        changeFileInfo: { id: 'abc', metaData: { K: 'v' } },
+      }),
+      'application/json',
+    ),
+    {
+      RejectUpload: true,
+      RejectTermination: true,
+      StopUpload: true,
+      HTTPResponse: { StatusCode: 403, Body: 'no', Header: { 'X-A': 'b' } },
+      ChangeFileInfo: { ID: 'abc', MetaData: { K: 'v' } },
+    },
+    'header names and metadata keys (map keys) keep their case',
+  );
+  t.same(parseHookResponse('{"rejectupload":true,"RejectUpload":false}', null), { RejectUpload: false }, 'the exact spelling first');
+  t.throws(() => parseHookResponse('{"rejectUpload":"yes"}', null), { kind: 'invalid', message: /RejectUpload must be true or false/ });
+  t.throws(() => parseHookResponse('{"HTTPResponse":{"Header":["x"]}}', null), { kind: 'invalid', message: /Header must be an object/ });
 });
 
 t.test('redaction: credential headers and query parameters, canonical header names', async (t) => {
@@ -217,6 +248,33 @@ t.test('HOOKS_* configuration', async (t) => {
     /HOOKS_RETRY_MAX_DELAY=1000: must not be shorter than HOOKS_RETRY_DELAY/,
   );
   t.match(problems({ HOOKS_HTTP_URL: 'http://x/h', ...SECRETS, HOOKS_HTTP_FORWARD_HEADERS: 'X Bad' }), /"X Bad" is not a header name/);
+  // The client's Content-Length on a hook request made every hook wait for bytes that never came (504s).
+  for (const name of ['Content-Length', 'transfer-encoding', 'Host', 'idempotency-key', 'Tus-Hook-Signature', 'Content-Type']) {
+    t.match(
+      problems({ HOOKS_HTTP_URL: 'http://x/h', ...SECRETS, HOOKS_HTTP_FORWARD_HEADERS: `X-Tenant,${name}` }),
+      new RegExp(`HOOKS_HTTP_FORWARD_HEADERS="X-Tenant,${name}": "${name}" cannot be forwarded`),
+      name,
+    );
+  }
+});
+
+t.test('the hook request’s own headers win over forwarded ones, whatever their case', async (t) => {
+  const server = createServer((req, res) => {
+    seen.push(req.headers);
+    req.resume().on('end', () => res.writeHead(204).end());
+  });
+  const seen: IncomingHttpHeaders[] = [];
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.teardown(() => server.close());
+  const { port } = server.address() as AddressInfo;
+  await callHook(
+    { url: `http://app:pw@127.0.0.1:${port}/hooks`, secret: KEY, timeout: 5000, maxResponseSize: 100 },
+    { body: '{}', idempotencyKey: 'key-1', headers: { authorization: 'Bearer client-token', 'x-tenant': 'acme' } },
+  );
+  t.equal(seen[0]?.authorization, `Basic ${Buffer.from('app:pw').toString('base64')}`, 'only the URL’s credentials');
+  t.equal(seen[0]?.['x-tenant'], 'acme');
+  t.equal(seen[0]?.['idempotency-key'], 'key-1');
 });
 
 t.test('credentials in HOOKS_HTTP_URL become Basic authentication (fetch refuses them in the URL)', async (t) => {
@@ -225,4 +283,29 @@ t.test('credentials in HOOKS_HTTP_URL become Basic authentication (fetch refuses
     url: 'https://hooks.example.com/tus?x=1',
     authorization: `Basic ${Buffer.from('app:p@ss').toString('base64')}`,
   });
+});
+
+t.test('a durable hook recorded while the server closes is stored for the next start, not dropped', async (t) => {
+  const records = new Map<string, string>();
+  const keeper = {
+    putRecord: async (_kind: string, name: string, text: string) => void records.set(name, text),
+    readRecord: async (_kind: string, name: string) => records.get(name),
+    deleteRecord: async (_kind: string, name: string) => void records.delete(name),
+    listRecords: async () => [...records.keys()],
+  };
+  const outbox = new Outbox('local', keeper);
+  const quiet = { info() {}, warn() {}, error() {} };
+  const delivery = new Delivery({
+    // Nothing listens there: an attempt would fail (and be retried), never succeed.
+    target: { url: 'http://127.0.0.1:9/hooks', secret: KEY, timeout: 1000, maxResponseSize: 100 },
+    retryDelay: 10,
+    retryMaxDelay: 10,
+    retryMaxAge: 0,
+    log: quiet,
+  });
+  await delivery.close();
+  const entry = { key: 'k-1', event: 'post-finish' as const, uploadId: 'u1', createdAt: Date.now(), body: '{"Type":"post-finish"}' };
+  await delivery.enqueue(outbox, entry);
+  t.same(JSON.parse(records.get('k-1') ?? 'null'), entry, 'in the outbox');
+  t.same(delivery.pending(), {}, 'no attempt while closed');
 });
