@@ -73,6 +73,17 @@ export function validHeaders(headers: Record<string, string> | undefined): Recor
   return valid;
 }
 
+/** `second` over `first`, as tusd's MergeWith: its status and body when given, its headers over the first's. */
+export function mergeHookResponses(first: HookHTTPResponse, second: HookHTTPResponse): HookHTTPResponse {
+  const status = second.StatusCode ?? first.StatusCode;
+  const body = second.Body ? second.Body : first.Body;
+  return {
+    ...(status !== undefined ? { StatusCode: status } : {}),
+    ...(body !== undefined ? { Body: body } : {}),
+    ...(first.Header || second.Header ? { Header: { ...first.Header, ...second.Header } } : {}),
+  };
+}
+
 /** `response` with a hook's HTTPResponse merged in (tusd's MergeWith). */
 export async function mergeResponse(response: Response, hook: HookHTTPResponse): Promise<Response> {
   const headers = new Headers(response.headers);

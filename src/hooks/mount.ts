@@ -23,6 +23,7 @@ import { isUploadId } from '../tus/upload-id.js';
 import {
   failedHook,
   hookAnswer,
+  mergeHookResponses,
   mergeResponse,
   REJECTED,
   rejection,
@@ -67,6 +68,8 @@ export interface Receiving {
 
 export class MountHooks {
   private readonly outbox: Outbox;
+  /** Requests to an upload that was complete before they began: @tus/server finishes it again, hooks do not. */
+  private readonly refinishing = new WeakSet<Request>();
 
   constructor(
     readonly hooks: Hooks,
@@ -195,9 +198,18 @@ export class MountHooks {
     upload.metadata = { ...chosen, ...Object.fromEntries(reserved) };
   }
 
+  /**
+   * The engine, before it writes a body: a PATCH with an empty body to an upload
+   * complete already makes @tus/server finish it again. tusd answers it without events; here
+   * it brings neither pre-finish nor a second post-finish (with a new idempotency key).
+   */
+  beforeWrite(req: Request, upload: Upload): void {
+    if (upload.size !== undefined && upload.offset === upload.size) this.refinishing.add(req);
+  }
+
   /** onUploadFinish: pre-finish's HTTPResponse for the answer; a failure still records post-finish (the upload is complete). */
   async preFinish(req: Request, upload: Upload): Promise<{ status_code?: number; headers?: Record<string, string>; body?: string }> {
-    if (!this.hooks.enabled('pre-finish')) return {};
+    if (!this.hooks.enabled('pre-finish') || this.refinishing.has(req)) return {};
     const context = contextOfWeb(req);
     let response: HookResponse;
     try {
@@ -209,6 +221,12 @@ export class MountHooks {
       throw failedHook('pre-finish', error, 'every byte is stored and the upload is complete');
     }
     const http = response.HTTPResponse;
+    if (context) {
+      // Merged into the answer with what pre-create asked for, pre-finish last (tusd's order), and
+      // over @tus/server's answer once it is made: a creation keeps its Location whatever the status.
+      if (http) context.answer = { response: context.answer ? mergeHookResponses(context.answer.response, http) : http, always: false };
+      return {};
+    }
     return {
       ...(http?.StatusCode ? { status_code: http.StatusCode } : {}),
       ...(http?.Header ? { headers: validHeaders(http.Header) } : {}),
@@ -281,7 +299,7 @@ export class MountHooks {
     }
     if (this.hooks.enabled('post-finish')) {
       engine.on(EVENTS.POST_FINISH, (req: Request, _res: Response, upload: Upload) => {
-        this.durable('post-finish', this.upload(upload), contextOfWeb(req));
+        if (!this.refinishing.has(req)) this.durable('post-finish', this.upload(upload), contextOfWeb(req));
       });
     }
     if (this.hooks.enabled('post-terminate')) {

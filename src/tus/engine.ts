@@ -165,6 +165,7 @@ function readBodiesDirectly(server: Server, store: BodyWriter, hooks: MountHooks
       const direct = webStream ? directBodies.get(webStream) : undefined;
       if (!direct) return original(webStream, upload, maxBodySize, context);
       if (context.signal.aborted) throw ERRORS.ABORTED;
+      if (direct.request) hooks?.beforeWrite(direct.request, upload);
       const receiving = direct.request ? hooks?.receiving(direct.request, upload) : undefined;
       const offset = await store
         .writeBody(upload.id, upload.offset, direct.body, {

@@ -352,6 +352,24 @@ for (const [driver, storage] of drivers) {
     await new Promise((r) => setTimeout(r, 300));
     t.equal(receiver.of('post-finish').length, 3, 'not sent again once delivered');
   });
+
+  t.test(`${driver}: an empty PATCH to a complete upload finishes nothing again (as tusd)`, async (t) => {
+    const { receiver, app } = await setup(t, { HOOKS_ENABLED_EVENTS: 'pre-finish,post-finish' }, storage());
+    // post-finish stays undelivered, so what was recorded is counted by the pending gauge.
+    receiver.respond = (hook) => (hook.type === 'post-finish' ? { status: 503 } : {});
+    const url = await createUpload(app.url, 3);
+    t.equal((await patch(url, 0, Buffer.from('abc'))).status, 204);
+    for (let i = 0; i < 3; i++) {
+      const again = await patch(url, 3, Buffer.alloc(0));
+      t.equal(again.status, 204);
+      t.equal(again.headers.get('upload-offset'), '3');
+    }
+    t.equal(receiver.of('pre-finish').length, 1, 'pre-finish once');
+    // Recorded before each answer: a repeat would be pending by now.
+    t.equal(await metric(app.url, `tus_hook_deliveries_pending{location="${driver}"}`), 1, 'one post-finish recorded');
+    await until(() => receiver.of('post-finish').length >= 1, 'post-finish attempted');
+    t.same(new Set(receiver.of('post-finish').map((h) => h.body.IdempotencyKey)).size, 1, 'one event');
+  });
 }
 
 t.test('pre-finish: its HTTPResponse is merged into the last PATCH’s answer; if it fails, post-finish still comes', async (t) => {
@@ -370,6 +388,28 @@ t.test('pre-finish: its HTTPResponse is merged into the last PATCH’s answer; i
   t.match(await failed.text(), /pre-finish hook receiver .* answered 503; every byte is stored and the upload is complete/);
   t.equal((await head(second)).headers.get('upload-offset'), '2');
   await until(() => receiver.of('post-finish').some((h) => h.body.Event.Upload.ID === idOf(second)), 'post-finish of the second upload');
+});
+
+t.test('creation-with-upload: pre-finish merged over pre-create (tusd’s order), and the 201’s Location kept', async (t) => {
+  const { receiver, app } = await setup(t, { HOOKS_ENABLED_EVENTS: 'pre-create,pre-finish' });
+  receiver.respond = (hook) =>
+    hook.type === 'pre-create'
+      ? { body: { HTTPResponse: { Header: { 'X-Who': 'pre-create', 'X-Project': '42' }, Body: 'from pre-create' } } }
+      : hook.type === 'pre-finish'
+        ? { body: { HTTPResponse: { StatusCode: 200, Header: { 'X-Who': 'pre-finish' }, Body: '{"file":"ready"}' } } }
+        : {};
+  const res = await fetch(`${app.url}/files/`, {
+    method: 'POST',
+    headers: { ...TUS, 'Upload-Length': '3', ...octet },
+    body: 'abc',
+  });
+  t.equal(res.status, 200, 'pre-finish’s status');
+  t.equal(await res.text(), '{"file":"ready"}', 'pre-finish’s body');
+  t.equal(res.headers.get('x-who'), 'pre-finish', 'pre-finish’s header over pre-create’s');
+  t.equal(res.headers.get('x-project'), '42', 'pre-create’s other headers kept');
+  const location = res.headers.get('location');
+  t.ok(location, 'the client still learns the upload’s URL');
+  t.equal((await head(new URL(location as string, app.url).toString())).headers.get('upload-offset'), '3');
 });
 
 t.test('concatenation: pre-create sees the final upload (IsFinal, PartialUploads) and post-finish follows', async (t) => {
