@@ -15,6 +15,8 @@ export interface HookContext {
   subject: string | undefined;
   /** HOOKS_HTTP_FORWARD_HEADERS found on the request: sent as headers of its hook requests, never stored. */
   forwarded: Record<string, string>;
+  /** The upload id a pre-create hook chose, held for this request until it ends (Hooks.claim). */
+  claimed?: string;
   /** Metadata a pre-create hook set (ChangeFileInfo.MetaData), applied when the upload is created. */
   metadata?: Record<string, string>;
   /** A hook's HTTPResponse for the client: on the success answer only, or on whatever is answered (a rejection). */

@@ -150,42 +150,50 @@ export class MountHooks {
     if (context && response.HTTPResponse) context.answer = { response: response.HTTPResponse, always: false };
     const changes: CreateChanges = {};
     const id = response.ChangeFileInfo?.ID;
-    if (id !== undefined) {
-      const full = `${prefix ?? ''}${id}`;
-      if (!isUploadId(id) || !isUploadId(full)) {
-        return {
-          status_code: 502,
-          body: `The pre-create hook receiver (HOOKS_HTTP_URL) chose the upload id ${JSON.stringify(id.slice(0, 80))}, which is not valid (1 to 200 letters, digits, _ or -${prefix ? `, after the token's prefix of ${prefix.length}` : ''}); nothing was created\n`,
-        };
-      }
-      const taken = await readWithoutLock(this.o.store, full).then(
-        () => true,
-        () => false,
-      );
-      if (taken) {
-        return {
-          status_code: 502,
-          body: 'The pre-create hook receiver (HOOKS_HTTP_URL) chose an upload id that is already in use; nothing was created\n',
-        };
-      }
-      changes.id = id;
+    const full = `${prefix ?? ''}${id}`;
+    if (id !== undefined && (!isUploadId(id) || !isUploadId(full))) {
+      return {
+        status_code: 502,
+        body: `The pre-create hook receiver (HOOKS_HTTP_URL) chose the upload id ${JSON.stringify(id.slice(0, 80))}, which is not valid (1 to 200 letters, digits, _ or -${prefix ? `, after the token's prefix of ${prefix.length}` : ''}); nothing was created\n`,
+      };
     }
     const metadata = response.ChangeFileInfo?.MetaData;
     if (metadata) {
       const allowed = clientMetadata(metadata) as Record<string, string>;
-      const bad = Object.keys(allowed).find((key) => !/^[^\s,]+$/.test(key));
+      // Printable ASCII without commas, as clients' keys: a control character made every HEAD of the upload fail.
+      const bad = Object.keys(allowed).find((key) => !/^[\x21-\x2b\x2d-\x7e]+$/.test(key) || key in Object.prototype);
       if (bad !== undefined) {
         return {
           status_code: 502,
-          body: `The pre-create hook receiver (HOOKS_HTTP_URL) set the metadata key ${JSON.stringify(bad.slice(0, 80))}, which is not valid (no spaces or commas); nothing was created\n`,
+          body: `The pre-create hook receiver (HOOKS_HTTP_URL) set the metadata key ${JSON.stringify(bad.slice(0, 80))}, which is not valid (printable ASCII without spaces or commas, not a name every object has); nothing was created\n`,
         };
       }
       if (Object.keys(allowed).length < Object.keys(metadata).length) {
         this.hooks.log.warn({ location: this.o.location }, 'pre-create hook set reserved metadata keys; they are ignored');
       }
       changes.metadata = allowed;
-      if (context) context.metadata = allowed;
     }
+    if (id !== undefined) {
+      // Claimed until the request ends (settle): a concurrent creation given the same id would
+      // pass the check below too, and its creation would replace this one (and its owner).
+      const claimed = context !== undefined && this.hooks.claim(this.o.location, full);
+      const taken =
+        (context !== undefined && !claimed) ||
+        (await readWithoutLock(this.o.store, full).then(
+          () => true,
+          () => false,
+        ));
+      if (taken) {
+        if (claimed) this.hooks.release(this.o.location, full);
+        return {
+          status_code: 502,
+          body: 'The pre-create hook receiver (HOOKS_HTTP_URL) chose an upload id that is already in use; nothing was created\n',
+        };
+      }
+      if (context) context.claimed = full;
+      changes.id = id;
+    }
+    if (context && changes.metadata) context.metadata = changes.metadata;
     return changes;
   }
 
@@ -323,10 +331,18 @@ export class MountHooks {
     context?.pending.push(stored);
   }
 
+  /** The request is over (its upload created, or not): the id pre-create chose is no longer held. */
+  private releaseClaim(context: HookContext): void {
+    if (context.claimed === undefined) return;
+    this.hooks.release(this.o.location, context.claimed);
+    delete context.claimed;
+  }
+
   /** Before @tus/server's answer goes out: its durable hooks stored, a hook's HTTPResponse merged in. */
   async settle(request: FastifyRequest, response: Response): Promise<Response> {
     const context = contextOfNode(request.raw);
     if (!context) return response;
+    this.releaseClaim(context);
     await Promise.allSettled(context.pending);
     const answer = context.answer;
     if (!answer || (!answer.always && response.status >= 300)) return response;
@@ -337,6 +353,7 @@ export class MountHooks {
   async settleAnswer(request: FastifyRequest, answer: Answer): Promise<Answer> {
     const context = contextOfNode(request.raw);
     if (!context) return answer;
+    this.releaseClaim(context);
     await Promise.allSettled(context.pending);
     const hook = context.answer;
     if (!hook || hook.always || answer.status >= 300) return answer;

@@ -219,6 +219,47 @@ t.test('pre-create: ChangeFileInfo sets the id and replaces the metadata', async
   t.same(uploadFiles(app).sort(), [chosen, `${chosen}-part`, `${chosen}-part.json`, `${chosen}.json`].sort());
 });
 
+t.test('pre-create: two creations given the same id at once: one is created, the other refused', async (t) => {
+  const { receiver, app } = await setup(t, { HOOKS_ENABLED_EVENTS: 'pre-create' });
+  const chosen = `doc-${randomBytes(6).toString('hex')}`;
+  // Both answers come together, so both creations check the id before either creates it.
+  let waiting: Array<() => void> = [];
+  receiver.respond = async (hook) => {
+    if (hook.type !== 'pre-create') return {};
+    await new Promise<void>((resolve) => {
+      waiting.push(resolve);
+      if (waiting.length === 2) for (const go of waiting) go();
+    });
+    return { body: { ChangeFileInfo: { ID: chosen, MetaData: { who: hook.body.Event.Upload.MetaData.who } } } };
+  };
+  const create = (who: string) =>
+    fetch(`${app.url}/files/`, { method: 'POST', headers: { ...TUS, 'Upload-Length': '3', 'Upload-Metadata': `who ${b64(who)}` } });
+  const answers = await Promise.all([create('alice'), create('bob')]);
+  t.same(answers.map((a) => a.status).sort(), [201, 502], 'one created, one refused');
+  const refused = answers.find((a) => a.status === 502) as Response;
+  t.match(await refused.text(), /chose an upload id that is already in use; nothing was created/);
+  const created = answers.find((a) => a.status === 201) as Response;
+  const state = await head(new URL(created.headers.get('location') as string, app.url).toString());
+  const winner = answers.indexOf(created) === 0 ? 'alice' : 'bob';
+  t.same(Metadata.parse(state.headers.get('upload-metadata') as string), { who: winner }, 'the upload is the one its creator was told of');
+  // Once the creation is over the id is free of its claim, and refused as in use by the upload itself.
+  waiting = [];
+  receiver.respond = (hook) => (hook.type === 'pre-create' ? { body: { ChangeFileInfo: { ID: `${chosen}-2` } } } : {});
+  t.equal((await create('carol')).status, 201);
+  t.equal((await create('dave')).status, 502);
+});
+
+t.test('pre-create: metadata keys a client could not send are refused (they broke every HEAD)', async (t) => {
+  const { receiver, app } = await setup(t, { HOOKS_ENABLED_EVENTS: 'pre-create' });
+  for (const key of ['a\u0001b', 'tab\there', 'clé', 'constructor']) {
+    receiver.respond = (hook) => (hook.type === 'pre-create' ? { body: { ChangeFileInfo: { MetaData: { [key]: 'v' } } } } : {});
+    const res = await fetch(`${app.url}/files/`, { method: 'POST', headers: { ...TUS, 'Upload-Length': '3' } });
+    t.equal(res.status, 502, JSON.stringify(key));
+    t.match(await res.text(), /set the metadata key .* which is not valid .*nothing was created/);
+  }
+  t.same(uploadFiles(app), [], 'nothing created');
+});
+
 t.test('blocking hooks fail closed when the receiver is down, too slow or failing', async (t) => {
   const port = await freePort(); // nothing listens there
   const down = await startApp(hookEnv(`http://127.0.0.1:${port}/hooks`));
