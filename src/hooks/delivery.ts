@@ -35,11 +35,21 @@ export interface DeliveryOptions {
 
 interface Job {
   outbox: Outbox;
-  entry: OutboxEntry;
+  entry: Omit<OutboxEntry, 'body'>;
+  /**
+   * The body, while in memory: dropped after a failed attempt when the outbox holds it, and read
+   * from there for the next attempt, so a receiver that is down for long costs no memory per
+   * event beyond its key (bodies carry the client's headers: up to SERVER_MAX_HEADER_SIZE each).
+   */
+  body: string | undefined;
+  /** The outbox holds the entry. */
+  stored: boolean;
   /** Forwarded client headers: kept in memory only (they may be credentials), so absent after a restart. */
   headers: Record<string, string> | undefined;
   failures: number;
 }
+
+const withoutBody = ({ body: _body, ...rest }: OutboxEntry): Omit<OutboxEntry, 'body'> => rest;
 
 /**
  * The wait before the next attempt after `failures` failed ones: `base`, doubled per failure up
@@ -74,15 +84,17 @@ export class Delivery {
    * While closing it is still stored (an upload finishing during the shutdown), for the next start.
    */
   async enqueue(outbox: Outbox, entry: OutboxEntry, headers?: Record<string, string>): Promise<void> {
+    let stored = outbox.durable;
     try {
       await outbox.add(entry);
     } catch (error) {
+      stored = false;
       this.o.log.error(
         { err: error, location: outbox.location, event: entry.event, uploadId: entry.uploadId, idempotencyKey: entry.key },
         'hook delivery could not be stored in the outbox: it is kept in memory only and lost if the server stops before it is delivered',
       );
     }
-    this.schedule({ outbox, entry, headers, failures: 0 }, 0);
+    this.schedule({ outbox, entry: withoutBody(entry), body: entry.body, stored, headers, failures: 0 }, 0);
   }
 
   /** Deliver what the outboxes hold (at start: entries left by an earlier run). Returns how many. */
@@ -100,7 +112,7 @@ export class Delivery {
       }
       for (const entry of entries) {
         if (this.jobs.has(entry.key)) continue;
-        this.schedule({ outbox, entry, headers: undefined, failures: 0 }, 0);
+        this.schedule({ outbox, entry: withoutBody(entry), body: undefined, stored: true, headers: undefined, failures: 0 }, 0);
         resumed += 1;
       }
       if (entries.length > 0) this.o.log.info({ location: outbox.location, count: entries.length }, 'delivering hooks left in the outbox');
@@ -130,8 +142,15 @@ export class Delivery {
     const started = performance.now();
     const seconds = () => (performance.now() - started) / 1000;
     try {
+      const body = job.body ?? (await outbox.body(entry.key));
+      if (body === undefined) {
+        // No longer in the outbox: delivered meanwhile (another instance resumed it too), or removed.
+        this.jobs.delete(entry.key);
+        this.o.log.info(details, 'hook no longer in the outbox: not sent again');
+        return;
+      }
       await callHook(this.o.target, {
-        body: entry.body,
+        body,
         idempotencyKey: entry.key,
         headers: job.headers,
         signal: this.closing.signal,
@@ -151,6 +170,7 @@ export class Delivery {
         await outbox.remove(entry.key).catch(() => undefined);
         return;
       }
+      if (job.stored) job.body = undefined;
       const wait = retryDelay(job.failures, this.o.retryDelay, this.o.retryMaxDelay);
       this.o.onResult?.(entry.event, 'failed', seconds());
       this.o.log.warn({ ...details, attempts: job.failures, reason, retryInMs: wait }, 'hook delivery failed; will retry');

@@ -51,6 +51,14 @@ export class Outbox {
     await this.keeper?.putRecord(OUTBOX_KIND, entry.key, JSON.stringify(entry));
   }
 
+  /** The body of the stored entry `key`; undefined when it is no longer stored (delivered, maybe by another instance). */
+  async body(key: string): Promise<string | undefined> {
+    const text = await this.keeper?.readRecord(OUTBOX_KIND, key);
+    if (text === undefined) return undefined;
+    const entry: unknown = JSON.parse(text);
+    return isEntry(entry) && entry.key === key ? entry.body : undefined;
+  }
+
   async remove(key: string): Promise<void> {
     await this.keeper?.deleteRecord(OUTBOX_KIND, key);
   }

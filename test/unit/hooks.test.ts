@@ -12,6 +12,7 @@ import { Outbox } from '../../src/hooks/outbox.js';
 import { canonicalHeaderName, redactHeaders, redactUri } from '../../src/hooks/payload.js';
 import { Progress } from '../../src/hooks/progress.js';
 import { signatureHeader, verifySignature } from '../../src/hooks/signature.js';
+import { until } from '../helpers/wait.js';
 
 const SECRETS = { HOOKS_HTTP_SECRET: 'unit-test-hook-secret-81f2' } as const;
 const KEY = SECRETS.HOOKS_HTTP_SECRET;
@@ -308,4 +309,53 @@ t.test('a durable hook recorded while the server closes is stored for the next s
   await delivery.enqueue(outbox, entry);
   t.same(JSON.parse(records.get('k-1') ?? 'null'), entry, 'in the outbox');
   t.same(delivery.pending(), {}, 'no attempt while closed');
+});
+
+t.test('an undelivered hook waits in the outbox, not in memory: read again for each retry, dropped once gone', async (t) => {
+  const records = new Map<string, string>();
+  let reads = 0;
+  const keeper = {
+    putRecord: async (_kind: string, name: string, text: string) => void records.set(name, text),
+    readRecord: async (_kind: string, name: string) => {
+      reads += 1;
+      return records.get(name);
+    },
+    deleteRecord: async (_kind: string, name: string) => void records.delete(name),
+    listRecords: async () => [...records.keys()],
+  };
+  const bodies: string[] = [];
+  const receiver = createServer((req, res) => {
+    let text = '';
+    req.setEncoding('utf8').on('data', (c: string) => (text += c));
+    req.on('end', () => {
+      bodies.push(text);
+      res.writeHead(503).end();
+    });
+  });
+  receiver.listen(0, '127.0.0.1');
+  await once(receiver, 'listening');
+  const { port } = receiver.address() as AddressInfo;
+  const delivery = new Delivery({
+    target: { url: `http://127.0.0.1:${port}/hooks`, secret: KEY, timeout: 5000, maxResponseSize: 100 },
+    retryDelay: 20,
+    retryMaxDelay: 20,
+    retryMaxAge: 0,
+    log: { info() {}, warn() {}, error() {} },
+  });
+  t.teardown(async () => {
+    await delivery.close();
+    receiver.close();
+  });
+  const outbox = new Outbox('local', keeper);
+  const body = '{"Type":"post-finish","n":1}';
+  await delivery.enqueue(outbox, { key: 'k-2', event: 'post-finish', uploadId: 'u2', createdAt: Date.now(), body });
+  await until(() => bodies.length >= 3, 'three attempts');
+  t.ok(reads >= 2, `retries read the body from the outbox (${reads} reads)`);
+  t.same(new Set(bodies), new Set([body]), 'the same body every time');
+  // Delivered by another instance (or given up there): nothing more is sent.
+  records.delete('k-2');
+  await until(() => Object.keys(delivery.pending()).length === 0, 'nothing pending');
+  const sent = bodies.length;
+  await new Promise((r) => setTimeout(r, 100));
+  t.equal(bodies.length, sent, 'no attempt once the record is gone');
 });
