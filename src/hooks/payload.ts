@@ -54,7 +54,8 @@ export const REDACTED = '[REDACTED]';
 
 /** Header names whose values are credentials (besides any name that says so, see `isSecretName`). */
 const SECRET_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie', 'set-cookie']);
-const isSecretName = (name: string) => /token|secret|passw|api[-_]?key|session|credential|signature|^auth|jwt/i.test(name);
+const isSecretName = (name: string) =>
+  /token|secret|passw|api[-_]?key|(^|[-_])key$|session|credential|signature|^sig$|auth|jwt|cookie/i.test(name);
 
 /** Go's http.CanonicalHeaderKey: `upload-length` -> `Upload-Length`. */
 export function canonicalHeaderName(name: string): string {

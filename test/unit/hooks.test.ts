@@ -145,6 +145,27 @@ t.test('redaction: credential headers and query parameters, canonical header nam
   t.equal(redactUri('/files/abc'), '/files/abc');
   t.equal(redactUri('/files/?access_token=x.y.z&a=1&api_key=k&flag'), '/files/?access_token=[REDACTED]&a=1&api_key=[REDACTED]&flag');
   t.equal(redactUri('/files/?Access%5FToken=x'), '/files/?Access%5FToken=[REDACTED]', 'encoded names too');
+  // Other common credential names: X-Authorization, Azure's subscription and function keys, a `key`
+  // or SAS `sig` query parameter.
+  t.same(
+    redactHeaders({
+      'x-authorization': ['Bearer abc'],
+      'ocp-apim-subscription-key': ['k1'],
+      'x-functions-key': ['k2'],
+      'x-access-key': ['k3'],
+      'x-session-cookie': ['c'],
+      'x-tenant': ['acme'],
+    }),
+    {
+      'X-Authorization': ['[REDACTED]'],
+      'Ocp-Apim-Subscription-Key': ['[REDACTED]'],
+      'X-Functions-Key': ['[REDACTED]'],
+      'X-Access-Key': ['[REDACTED]'],
+      'X-Session-Cookie': ['[REDACTED]'],
+      'X-Tenant': ['acme'],
+    },
+  );
+  t.equal(redactUri('/files/?key=AIza1&sig=abc%3D&sp=r&monkey=1'), '/files/?key=[REDACTED]&sig=[REDACTED]&sp=r&monkey=1');
 });
 
 t.test('post-receive is throttled to the interval, reported once at the end, and StopUpload aborts', async (t) => {
