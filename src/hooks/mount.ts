@@ -209,10 +209,11 @@ export class MountHooks {
   /**
    * The engine, before it writes a body: a PATCH with an empty body to an upload
    * complete already makes @tus/server finish it again. tusd answers it without events; here
-   * it brings neither pre-finish nor a second post-finish (with a new idempotency key).
+   * it brings neither pre-finish nor a second post-finish (with a new idempotency key). A
+   * request declaring Upload-Length (a deferred length, set just now) does complete it.
    */
   beforeWrite(req: Request, upload: Upload): void {
-    if (upload.size !== undefined && upload.offset === upload.size) this.refinishing.add(req);
+    if (upload.size !== undefined && upload.offset === upload.size && req.headers.get('upload-length') === null) this.refinishing.add(req);
   }
 
   /** onUploadFinish: pre-finish's HTTPResponse for the answer; a failure still records post-finish (the upload is complete). */

@@ -410,6 +410,13 @@ for (const [driver, storage] of drivers) {
     t.equal(await metric(app.url, `tus_hook_deliveries_pending{location="${driver}"}`), 1, 'one post-finish recorded');
     await until(() => receiver.of('post-finish').length >= 1, 'post-finish attempted');
     t.same(new Set(receiver.of('post-finish').map((h) => h.body.IdempotencyKey)).size, 1, 'one event');
+
+    // An empty PATCH that declares a deferred length equal to the offset does finish the upload.
+    const deferred = await createUpload(app.url, 'deferred');
+    t.equal((await patch(deferred, 0, Buffer.from('xyz'))).status, 204);
+    t.equal((await patch(deferred, 3, Buffer.alloc(0), { 'Upload-Length': '3' })).status, 204);
+    t.equal(receiver.of('pre-finish').at(-1)?.body.Event.Upload.ID, idOf(deferred), 'pre-finish of the deferred upload');
+    t.equal(await metric(app.url, `tus_hook_deliveries_pending{location="${driver}"}`), 2, 'its post-finish recorded');
   });
 }
 
