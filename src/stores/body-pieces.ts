@@ -62,6 +62,9 @@ export async function* bodyPieces(body: Readable, stop?: AbortSignal, onPiece?: 
       }
       if (failure) throw failure;
       if (ended || body.readableEnded) return;
+      // Destroyed before these listeners were attached (the client left while the request
+      // waited for its lock or a hook): no event will come, the cut is seen here.
+      if (body.destroyed) throw new BodyCut('the request body ended before its announced end');
       await new Promise<void>((resolve) => {
         wake = resolve;
       });

@@ -2,11 +2,16 @@
  * Limits a hostile client tried to get around (adversarial review of issue 12), over raw
  * sockets against the real app: a body trickled behind an answer that did not read it (a
  * 404, a probe, a DELETE, a 429) is cut like an upload's; OPTIONS with X-HTTP-Method-Override
- * is counted by the rate limiter like the method it becomes.
+ * is counted by the rate limiter like the method it becomes; a client that goes away while
+ * its request waits (here for a slow pre-create hook) leaves no request, lock or open file
+ * behind, on both drivers.
  */
+import { readdirSync, readlinkSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import t from 'tap';
 import { createUpload, startApp, TUS } from '../helpers/app.js';
+import { HookReceiver } from '../helpers/hook-receiver.js';
+import { s3LocationEnv, s3TestServer, uniqueRoot } from '../helpers/s3.js';
 import { until } from '../helpers/wait.js';
 
 /** A raw connection that writes `head`, then one byte every `everyMs`: what it received, when it was closed. */
@@ -87,3 +92,51 @@ t.test('OPTIONS with X-HTTP-Method-Override is rate limited like the method it b
   t.match(await third.text(), /^Too many requests from 127\.0\.0\.1: at most 2 per 60 s/);
   t.equal((await fetch(`${app.url}/files/`, { method: 'OPTIONS' })).status, 204, 'a plain OPTIONS is still not counted');
 });
+
+const HOOK_SECRET = 'limits-hostile-hook-secret-0123456789';
+const drivers: Array<[string, () => Record<string, string>]> = [
+  ['local', () => ({})],
+  ['s3', () => s3LocationEnv(s3TestServer(), uniqueRoot('hostile'))],
+];
+
+for (const [name, env] of drivers) {
+  t.test(`${name}: a body whose client left while the request waited is not waited for forever`, async (t) => {
+    const receiver = await HookReceiver.start(HOOK_SECRET);
+    t.teardown(() => receiver.close());
+    let answer: (() => void) | undefined;
+    receiver.respond = () => new Promise((resolve) => (answer = () => resolve({})));
+    const app = await startApp({
+      ...env(),
+      HOOKS_HTTP_URL: receiver.url,
+      HOOKS_HTTP_SECRET: HOOK_SECRET,
+      HOOKS_ENABLED_EVENTS: 'pre-create',
+      HOOKS_HTTP_TIMEOUT: '30s',
+    });
+    t.teardown(() => app.close());
+    const { port } = new URL(app.url);
+    const client = connect(Number(port), '127.0.0.1');
+    client.on('error', () => undefined);
+    client.write(
+      'POST /files/ HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\nUpload-Length: 50\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: 50\r\n\r\nabcde',
+    );
+    // The creation waits for its pre-create hook; meanwhile the client goes away.
+    await until(() => answer !== undefined, 'the pre-create hook', 5000);
+    client.destroy();
+    await until(
+      () => new Promise<boolean>((resolve) => app.app.server.getConnections((_e, n) => resolve(n === 0))),
+      'the server to see the client leave',
+      5000,
+    );
+    (answer as () => void)();
+    // The upload is created and its body (which ended long ago) stored: the request ends.
+    await until(() => app.app.tusRequests.size === 0, 'the request to finish', 5000);
+    const open = readdirSync('/proc/self/fd').filter((fd) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${fd}`).startsWith(app.root);
+      } catch {
+        return false;
+      }
+    });
+    t.same(open, [], 'no upload file left open');
+  });
+}
