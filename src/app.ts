@@ -81,7 +81,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     requestIdHeader: 'x-request-id',
     // One line per request is written by registerRequestLog instead.
     logController: new LogController({ disableRequestLogging: true }),
-    trustProxy: config.trustProxy,
+    trustProxy: typeof config.trustProxy === 'boolean' ? config.trustProxy : [...config.trustProxy],
     // Uploads can be long; the tus client resumes if a connection dies.
     requestTimeout: 0,
     connectionTimeout: 0,
@@ -175,7 +175,7 @@ async function mountLocation(
     locker: store.locker,
     maxSize,
     ...(config.publicUrl ? { publicUrl: config.publicUrl } : {}),
-    trustProxy: config.trustProxy,
+    trustProxy: config.trustProxy !== false,
     terminateFinished: config.terminateFinished,
     log: app.log,
     hooks: mountHooks,

@@ -2,6 +2,7 @@
  * Zod schemas that cast environment strings the Directus way. An empty string counts
  * as unset, so `FOO=` in a .env file falls back to the default.
  */
+import { isIP } from 'node:net';
 import bytes from 'bytes';
 import { Cron } from 'croner';
 import ms from 'ms';
@@ -26,6 +27,41 @@ export function optionalBool() {
       if (v === 'false' || v === '0') return false;
       ctx.addIssue({ code: 'custom', message: 'expected true or false' });
       return z.NEVER;
+    });
+}
+
+/** An address of a proxy to trust: an IP, a CIDR range, or proxy-addr's `loopback`, `linklocal`, `uniquelocal`. */
+function isProxyAddress(entry: string): boolean {
+  if (['loopback', 'linklocal', 'uniquelocal'].includes(entry)) return true;
+  const [address = '', prefix, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  return prefix === undefined || (/^\d+$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128));
+}
+
+/**
+ * IP_TRUST_PROXY: `true` (every hop, as Express's `trust proxy`), `false`, or the proxies'
+ * addresses, comma-separated: the client is then the last address a trusted proxy saw, which a
+ * client cannot forge.
+ */
+export function trustProxy(fallback: boolean) {
+  return z
+    .string()
+    .optional()
+    .transform((value: Raw, ctx): boolean | string[] => {
+      if (unset(value)) return fallback;
+      const v = value.trim().toLowerCase();
+      if (v === 'true' || v === '1') return true;
+      if (v === 'false' || v === '0') return false;
+      const entries = value.split(',').map((entry) => entry.trim().toLowerCase());
+      if (!entries.every(isProxyAddress)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: "expected true, false or the proxies' addresses (IPs, CIDR ranges such as 10.0.0.0/8, loopback), comma-separated",
+        });
+        return z.NEVER;
+      }
+      return entries;
     });
 }
 

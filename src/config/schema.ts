@@ -3,7 +3,7 @@
  * Keys are the variable names (server level) or the suffix after `STORAGE_<LOC>_`.
  */
 import { z } from 'zod';
-import { bool, cron, duration, int, mimeTypes, oneOf, optionalBool, required, seconds, size, text, url } from './casting.js';
+import { bool, cron, duration, int, mimeTypes, oneOf, optionalBool, required, seconds, size, text, trustProxy, url } from './casting.js';
 
 export const MIB = 1024 * 1024;
 export const S3_MIN_PART_SIZE = 5 * MIB;
@@ -86,7 +86,7 @@ export const serverSchema = z.object({
   METRICS_ENABLED: bool(true),
   METRICS_TOKENS: text(),
   SHUTDOWN_TIMEOUT: duration(30000),
-  IP_TRUST_PROXY: bool(false),
+  IP_TRUST_PROXY: trustProxy(false),
   /** Unset: on unless authentication is on (see demoEnabled in index.ts). */
   DEMO_ENABLED: optionalBool(),
   CORS_ENABLED: bool(true),

@@ -98,8 +98,8 @@ export interface Config {
   readonly metrics: { readonly enabled: boolean; readonly tokens: readonly string[] };
   /** Milliseconds running requests get to save their bytes after SIGTERM. */
   readonly shutdownTimeout: number;
-  /** Trust X-Forwarded-* / Forwarded for the client address and the Location header. */
-  readonly trustProxy: boolean;
+  /** Trust X-Forwarded-* / Forwarded for the client address and the Location header: from every hop, or from these proxies' addresses. */
+  readonly trustProxy: boolean | readonly string[];
   /** Serve the demo upload page at /. */
   readonly demoEnabled: boolean;
   /** Bearer tokens (JWT, Directus, static); `enabled` false: anyone may upload. */

@@ -2,13 +2,16 @@
  * Limits a hostile client tried to get around (adversarial review of issue 12), over raw
  * sockets against the real app: a body trickled behind an answer that did not read it (a
  * 404, a probe, a DELETE, a 429) is cut like an upload's; OPTIONS with X-HTTP-Method-Override
- * is counted by the rate limiter like the method it becomes; a client that goes away while
+ * is counted by the rate limiter like the method it becomes; behind a proxy named in
+ * IP_TRUST_PROXY, a forged X-Forwarded-For entry does not give a client a fresh count;
+ * a client that goes away while
  * its request waits (here for a slow pre-create hook) leaves no request, lock or open file
  * behind, on both drivers.
  */
 import { readdirSync, readlinkSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import t from 'tap';
+import { ConfigError, parseConfig } from '../../src/config/index.js';
 import { createUpload, startApp, TUS } from '../helpers/app.js';
 import { HookReceiver } from '../helpers/hook-receiver.js';
 import { s3LocationEnv, s3TestServer, uniqueRoot } from '../helpers/s3.js';
@@ -91,6 +94,55 @@ t.test('OPTIONS with X-HTTP-Method-Override is rate limited like the method it b
   t.equal(third.status, 429);
   t.match(await third.text(), /^Too many requests from 127\.0\.0\.1: at most 2 per 60 s/);
   t.equal((await fetch(`${app.url}/files/`, { method: 'OPTIONS' })).status, 204, 'a plain OPTIONS is still not counted');
+});
+
+t.test('IP_TRUST_PROXY with the proxy addresses: a forged X-Forwarded-For entry does not escape the rate limiter', async (t) => {
+  // The test client plays the proxy (127.0.0.1): what a proxy forwards is the client's own
+  // X-Forwarded-For (forged) followed by the address the proxy saw (203.0.113.7).
+  const app = await startApp({
+    RATE_LIMITER_ENABLED: 'true',
+    RATE_LIMITER_POINTS: '2',
+    RATE_LIMITER_DURATION: '60',
+    IP_TRUST_PROXY: '127.0.0.1',
+  });
+  t.teardown(() => app.close());
+  const from = (forged: string) =>
+    fetch(`${app.url}/files/`, {
+      method: 'POST',
+      headers: { ...TUS, 'Upload-Length': '1', 'X-Forwarded-For': `${forged}, 203.0.113.7` },
+    });
+  t.equal((await from('198.51.100.1')).status, 201);
+  t.equal((await from('198.51.100.2')).status, 201);
+  const third = await from('198.51.100.3');
+  t.equal(third.status, 429, 'the client is the address the trusted proxy saw');
+  t.match(await third.text(), /^Too many requests from 203\.0\.113\.7: at most 2 per 60 s/);
+  const other = await fetch(`${app.url}/files/`, {
+    method: 'POST',
+    headers: { ...TUS, 'Upload-Length': '1', 'X-Forwarded-For': '203.0.113.8' },
+  });
+  t.equal(other.status, 201, 'another client behind the proxy has its own count');
+  const forwarded = await fetch(`${app.url}/files/`, {
+    method: 'POST',
+    headers: { ...TUS, 'Upload-Length': '1', 'X-Forwarded-Proto': 'https', 'X-Forwarded-Host': 'up.example.com' },
+  });
+  t.match(forwarded.headers.get('location'), /^https:\/\/up\.example\.com\/files\/[0-9a-f]{32}$/, 'the Location follows the proxy');
+
+  t.same(parseConfig({ IP_TRUST_PROXY: ' 10.0.0.0/8, loopback,fd00::/8 ,192.168.1.1' }).trustProxy, [
+    '10.0.0.0/8',
+    'loopback',
+    'fd00::/8',
+    '192.168.1.1',
+  ]);
+  t.equal(parseConfig({ IP_TRUST_PROXY: 'true' }).trustProxy, true);
+  t.equal(parseConfig({}).trustProxy, false);
+  for (const bad of ['10.0.0.0/33', 'proxy.example.com', '10.0.0.1,,nope']) {
+    t.throws(() => parseConfig({ IP_TRUST_PROXY: bad }), ConfigError);
+    try {
+      parseConfig({ IP_TRUST_PROXY: bad });
+    } catch (error) {
+      t.match((error as ConfigError).problems, [/^IP_TRUST_PROXY=.*expected true, false or the proxies' addresses/]);
+    }
+  }
 });
 
 const HOOK_SECRET = 'limits-hostile-hook-secret-0123456789';
