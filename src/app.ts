@@ -18,6 +18,10 @@ import { registerRequestLog } from './http/request-log.js';
 import { clientErrorHandler, httpServerOptions } from './http/server-limits.js';
 import { tusRoutes } from './http/tus-routes.js';
 import { createLogger } from './logger.js';
+import { connectRedis, type RedisConnections, redisProbe } from './redis/connection.js';
+import { RedisLocker } from './redis/locker.js';
+import { runAlone } from './redis/run-alone.js';
+import { RedisVersions } from './redis/versions.js';
 import { isClosable, isConcatenator, isPartCounter, isProber } from './stores/capabilities.js';
 import { createStore } from './stores/index.js';
 import { tempBytesInUse } from './tus/checksum.js';
@@ -58,20 +62,43 @@ export interface LocationStore {
   locker: TimedLocker;
 }
 
-/** One DataStore and one locker per location (the locker is shared by the location's mounts). */
-export function createStores(config: Config, logger: Logger, metrics?: Metrics): LocationStore[] {
+/**
+ * One DataStore and one locker per location (the locker is shared by the location's mounts).
+ * With Redis the locks and the versions of cached state are shared by every instance.
+ */
+export function createStores(config: Config, logger: Logger, metrics?: Metrics, redis?: RedisConnections): LocationStore[] {
   return config.locations.map((l) => ({
     name: l.name,
     datastore: createStore(l, {
       expiration: config.uploadExpiration,
       maxUploadSize: l.maxUploadSize ?? config.maxUploadSize,
       logger: logger.child({ location: l.name }),
+      ...(redis && config.redis
+        ? { versions: new RedisVersions(redis.redis, `${config.redis.prefix}${l.name}:`, versionLifetime(config)) }
+        : {}),
       ...(metrics
         ? { onS3Call: (operation, result, seconds) => metrics.s3Latency.observe({ location: l.name, operation, result }, seconds) }
         : {}),
     }),
-    locker: new TimedLocker(defaultLocker(), (seconds) => metrics?.lockWait.observe({ location: l.name }, seconds)),
+    locker: new TimedLocker(
+      redis && config.redis
+        ? new RedisLocker({
+            redis: redis.redis,
+            subscriber: redis.subscriber,
+            prefix: `${config.redis.prefix}${l.name}:`,
+            ttl: config.lockTtl,
+            wait: config.lockTimeout,
+            log: logger.child({ location: l.name }),
+          })
+        : defaultLocker(config.lockTimeout),
+      (seconds) => metrics?.lockWait.observe({ location: l.name }, seconds),
+    ),
   }));
+}
+
+/** A version outlives every cache entry (a day) and every unfinished upload. */
+function versionLifetime(config: Config): number {
+  return Math.max(7 * 24 * 3600 * 1000, 2 * config.uploadExpiration);
 }
 
 export async function buildApp(config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
@@ -101,7 +128,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
         hooksPending: () => hooks?.delivery.pending() ?? {},
       })
     : undefined;
-  const stores = createStores(config, logger, metrics);
+  const redis = config.redis ? connectRedis(config.redis) : undefined;
+  const stores = createStores(config, logger, metrics, redis);
   const hooks = config.hooks
     ? new Hooks(config.hooks, logger.child({ component: 'hooks' }), {
         request: (event, result, seconds) => metrics?.hookRequests.observe({ event, result }, seconds),
@@ -124,20 +152,29 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   if (metrics) registerMetricsRoute(app, metrics, config.metrics.tokens);
   registerHealthRoutes(
     app,
-    stores.flatMap((s) => (isProber(s.datastore) ? [{ name: s.name, probe: s.datastore.probe.bind(s.datastore) }] : [])),
+    [
+      ...stores.flatMap((s) => (isProber(s.datastore) ? [{ name: s.name, probe: s.datastore.probe.bind(s.datastore) }] : [])),
+      ...(redis ? [{ name: 'redis', probe: () => redisProbe(redis) }] : []),
+    ],
     () => app.tusRequests.draining,
   );
   if (config.demoEnabled)
     registerDemoPage(app, { mounts: demoMounts(config), authEnabled: config.auth.enabled, publicUrl: config.publicUrl });
   if (config.cleanupSchedule && config.uploadExpiration > 0) {
-    const job = scheduleCleanup(config.cleanupSchedule, stores, logger, (location, n) =>
-      metrics?.uploads.inc({ event: 'expired', location }, n),
+    const job = scheduleCleanup(
+      config.cleanupSchedule,
+      stores,
+      logger,
+      (location, n) => metrics?.uploads.inc({ event: 'expired', location }, n),
+      // Several instances: one runs each scheduled cleanup.
+      redis && config.redis ? (run) => runAlone(redis.redis, `${config.redis?.prefix}cleanup`, config.lockTtl, run) : undefined,
     );
     app.addHook('onClose', async () => job.stop());
   }
   app.addHook('onClose', async () => {
-    // Close the S3 sockets.
+    // Close the S3 sockets, and Redis (locks not released by now expire by their TTL).
     for (const s of stores) if (isClosable(s.datastore)) s.datastore.close();
+    await redis?.close();
   });
 
   const authenticate = createAuthenticator(config.auth);

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import type { z } from 'zod';
 import { parseAuth } from '../auth/config.js';
 import { parseHooks } from '../hooks/config.js';
+import { parseRedis } from '../redis/config.js';
 import { type Env, readEnvironment } from './env.js';
 import { DRIVERS, KNOWN_SUFFIXES, localLocationSchema, s3CrossChecks, s3LocationSchema, serverSchema } from './schema.js';
 import type { Config, Location, LocationLimits, S3Location } from './types.js';
@@ -170,6 +171,7 @@ export function parseConfig(env: Env): Config {
 
   const origins = parseOrigins(env.CORS_ORIGIN, problems);
   const auth = server ? parseAuth(server, problems) : undefined;
+  const redis = server ? parseRedis(server, problems) : undefined;
   const hooks = server ? parseHooks(server, problems) : undefined;
   if (problems.length > 0 || !server || !auth) throw new ConfigError(problems);
   if (!auth.enabled && locations.some((l) => l.driver === 's3')) {
@@ -214,6 +216,9 @@ export function parseConfig(env: Env): Config {
       maxAge: server.CORS_MAX_AGE,
     },
     auth,
+    ...(redis ? { redis } : {}),
+    lockTimeout: server.TUS_LOCK_TIMEOUT,
+    lockTtl: server.TUS_LOCK_TTL,
     ...(hooks ? { hooks } : {}),
     locations,
     warnings,

@@ -1,5 +1,6 @@
 import type { AuthConfig } from '../auth/config.js';
 import type { HooksConfig } from '../hooks/config.js';
+import type { RedisConfig } from '../redis/config.js';
 import type { LOG_LEVELS, S3_ACLS, S3_SSE } from './schema.js';
 
 /** What one location may narrow for itself (STORAGE_<LOC>_MAX_UPLOAD_SIZE, STORAGE_<LOC>_MIME_TYPE_ALLOW_LIST). */
@@ -102,6 +103,12 @@ export interface Config {
   readonly trustProxy: boolean | readonly string[];
   /** Serve the demo upload page at /. */
   readonly demoEnabled: boolean;
+  /** Shared state of several instances (locks, cache versions, one cleanup); absent: this instance alone. */
+  readonly redis?: RedisConfig;
+  /** Milliseconds a request waits for an upload's lock before 423 Locked. */
+  readonly lockTimeout: number;
+  /** Milliseconds a Redis lock lives without renewal (a crashed holder's lock frees itself). */
+  readonly lockTtl: number;
   /** Bearer tokens (JWT, Directus, static); `enabled` false: anyone may upload. */
   readonly auth: AuthConfig;
   /** HTTP hooks (tusd v2's format, signed); undefined when HOOKS_HTTP_URL is unset. */

@@ -34,6 +34,17 @@ export interface StateCache {
   cachedOffset(id: string): number | undefined;
 }
 
+/**
+ * Versions of upload state shared by several instances (Redis): a cache entry is trusted only
+ * at the version it was read at; every change bumps the version before it starts.
+ */
+export interface UploadVersions {
+  /** The current version (undefined: unchanged since versions were kept). */
+  current(id: string): Promise<string | undefined>;
+  /** A new version, taken before a change. */
+  bump(id: string): Promise<string>;
+}
+
 /** A read that never changes anything (no cache fill, no completion): for callers without the lock. */
 export interface UploadReader {
   readUpload(id: string): Promise<Upload>;

@@ -1,7 +1,7 @@
 import type { DataStore } from '@tus/utils';
 import type { Logger } from 'pino';
 import type { Location } from '../config/index.js';
-import { isConcatenator } from './capabilities.js';
+import { isConcatenator, type UploadVersions } from './capabilities.js';
 import { createLocalStore } from './local/index.js';
 import { createS3Store } from './s3/index.js';
 
@@ -12,6 +12,8 @@ export interface StoreOptions {
   maxUploadSize: number;
   logger?: Logger;
   onS3Call?: (operation: string, result: 'ok' | 'error', seconds: number) => void;
+  /** Shared versions of upload state (Redis), for stores that cache it. */
+  versions?: UploadVersions | undefined;
 }
 
 /** The tus DataStore for one storage location, by its driver. */

@@ -58,6 +58,8 @@ export async function adjustAnswer(response: Response, c: AdjustContext): Promis
   }
   // A lock not released in time (@tus/server's 500, mapped to 423 in the engine): when to retry.
   if (response.status === 423) headers.set('Retry-After', '3');
+  // A store or the lock service (Redis) unavailable for a moment: when to retry.
+  if (response.status === 503 && !headers.has('retry-after')) headers.set('Retry-After', '3');
   // @tus/server builds Responses without a reason phrase ("HTTP/1.1 204 "); add the standard one.
   return new Response(response.body, {
     status: response.status,

@@ -29,14 +29,20 @@ export async function cleanupExpired(
   return removed;
 }
 
-/** Start the schedule; never two runs at once (`protect`). */
+/**
+ * Start the schedule; never two runs at once (`protect`), and with `alone` (a lock shared by
+ * several instances) never two instances at once: an instance that finds it taken skips the run.
+ */
 export function scheduleCleanup(
   schedule: string,
   stores: readonly NamedStore[],
   log: Logger,
   onRemoved?: (location: string, count: number) => void,
+  alone?: (run: () => Promise<void>) => Promise<boolean>,
 ): Cron {
   return new Cron(schedule, { protect: true, catch: (error) => log.error({ err: error }, 'scheduled cleanup failed') }, async () => {
-    await cleanupExpired(stores, log, onRemoved);
+    const run = async () => void (await cleanupExpired(stores, log, onRemoved));
+    if (!alone) return run();
+    if (!(await alone(run))) log.info('scheduled cleanup skipped: another instance is running it');
   });
 }

@@ -115,8 +115,9 @@ function lengthProblem(req: Request): string {
   return `Upload-Length ${length} cannot be set: the length is set once, on an upload created with Upload-Defer-Length: 1, and not below the bytes already received`;
 }
 
-export function defaultLocker(): Locker {
-  return new MemoryLocker();
+/** One process's locks (without Redis); `wait`: milliseconds before 423 Locked. */
+export function defaultLocker(wait?: number): Locker {
+  return wait ? new MemoryLocker({ acquireLockTimeout: wait }) : new MemoryLocker();
 }
 
 /** Request bodies a BodyWriter store reads itself, keyed by the placeholder stream @tus/server sees. */

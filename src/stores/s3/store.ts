@@ -26,6 +26,7 @@ import type {
   RecordKeeper,
   StateCache,
   UploadReader,
+  UploadVersions,
 } from '../capabilities.js';
 import { assemble } from './assemble.js';
 import { Bucket } from './bucket.js';
@@ -37,6 +38,9 @@ import { S3Upload } from './upload.js';
 import type { UploadInfo } from './upload-state.js';
 import { writeBody } from './write-body.js';
 
+/** How long a cached state lives when versions are shared (their Redis keys live longer). */
+const CACHE_TTL = 24 * 3600 * 1000;
+
 export interface S3StoreOptions {
   location: S3Location;
   client: S3Client;
@@ -45,6 +49,8 @@ export interface S3StoreOptions {
   /** Largest upload accepted (0: the S3 limit of 5 TiB); bounds deferred-length part plans. */
   maxUploadSize: number;
   logger?: Logger | undefined;
+  /** Shared versions of upload state (several instances); absent: the cache is this instance's alone. */
+  versions?: UploadVersions | undefined;
 }
 
 export class S3Store
@@ -56,10 +62,16 @@ export class S3Store
   readonly sender: PartSender;
   private readonly expiration: number;
   private readonly maxUploadSize: number;
-  private readonly cache = new LRUCache<string, S3Upload>({ max: 10_000 });
+  private readonly cache: LRUCache<string, S3Upload>;
+  private readonly versions: UploadVersions | undefined;
+  /** The version each cached state was read or written at. */
+  private readonly seen = new WeakMap<S3Upload, string | undefined>();
 
   constructor(options: S3StoreOptions) {
     super();
+    this.versions = options.versions;
+    // With shared versions an entry must not outlive its version's key in Redis (see RedisVersions).
+    this.cache = new LRUCache<string, S3Upload>({ max: 10_000, ...(this.versions ? { ttl: CACHE_TTL } : {}) });
     this.location = options.location;
     this.expiration = options.expiration;
     this.maxUploadSize = options.maxUploadSize;
@@ -105,18 +117,37 @@ export class S3Store
       await created.sendWhole(Buffer.alloc(0), 0);
       await created.finishedWhole();
     }
+    const version = await this.versions?.bump(upload.id);
     await created.saveInfo();
-    this.cache.set(upload.id, created);
+    this.remember(created, version);
     return this.toUpload(created);
+  }
+
+  /** The cached state, if no other instance changed the upload since it was cached. */
+  private async cached(id: string): Promise<S3Upload | undefined> {
+    const upload = this.cache.get(id);
+    if (!upload || !this.versions) return upload;
+    if ((await this.versions.current(id)) === this.seen.get(upload)) return upload;
+    this.cache.delete(id);
+    return undefined;
+  }
+
+  private remember(upload: S3Upload, version: string | undefined): void {
+    this.cache.set(upload.info.id, upload);
+    this.seen.set(upload, version);
   }
 
   /** The upload's state for a caller holding its lock: cached, or loaded (finishing an interrupted completion). */
   private async locked(id: string): Promise<S3Upload> {
-    const cached = this.cache.get(id);
+    const cached = await this.cached(id);
     if (cached) return cached;
+    let version = await this.versions?.current(id);
     const upload = await S3Upload.load(this.bucket, uploadKeys(this.location.root, id));
-    if (upload.completionDue) await upload.complete();
-    this.cache.set(id, upload);
+    if (upload.completionDue) {
+      version = await this.versions?.bump(id);
+      await upload.complete();
+    }
+    this.remember(upload, version);
     return upload;
   }
 
@@ -126,7 +157,7 @@ export class S3Store
   }
 
   async readUpload(id: string): Promise<Upload> {
-    return this.toUpload(this.cache.get(id) ?? (await S3Upload.load(this.bucket, uploadKeys(this.location.root, id))));
+    return this.toUpload((await this.cached(id)) ?? (await S3Upload.load(this.bucket, uploadKeys(this.location.root, id))));
   }
 
   invalidate(id: string): void {
@@ -163,8 +194,9 @@ export class S3Store
     }
     // Without a known length nothing else bounds the body.
     const limit = upload.info.size ?? (this.maxUploadSize > 0 ? this.maxUploadSize : MAX_OBJECT_SIZE);
+    const version = await this.versions?.bump(id);
     try {
-      return await writeBody(upload, this.sender, body, {
+      const written = await writeBody(upload, this.sender, body, {
         expectedBytes: options.expectedBytes,
         maxBytes: Math.min(options.maxBytes, limit - offset),
         stop: options.stop,
@@ -172,6 +204,8 @@ export class S3Store
         equalParts: this.location.equalPartSize,
         maxUploadSize: this.maxUploadSize,
       });
+      this.seen.set(upload, version);
+      return written;
     } catch (error) {
       // What S3 holds after a failure is read again by the next request.
       this.cache.delete(id);
@@ -181,12 +215,17 @@ export class S3Store
 
   override async declareUploadLength(id: string, length: number): Promise<void> {
     if (length > MAX_OBJECT_SIZE) throw ERRORS.ERR_MAX_SIZE_EXCEEDED;
-    await (await this.locked(id)).declareLength(length);
+    const upload = await this.locked(id);
+    const version = await this.versions?.bump(id);
+    this.cache.delete(id);
+    await upload.declareLength(length);
+    this.remember(upload, version);
   }
 
   override async remove(id: string): Promise<void> {
     const keys = uploadKeys(this.location.root, id);
     this.cache.delete(id);
+    await this.versions?.bump(id);
     let upload: S3Upload;
     try {
       upload = await S3Upload.load(this.bucket, keys);
@@ -231,17 +270,22 @@ export class S3Store
     const partials = await Promise.all(partialIds.map((p) => this.locked(p)));
     const size = partials.reduce((total, p) => total + (p.info.size ?? 0), 0);
     const target = this.newUpload(id, size, metadata);
+    const version = await this.versions?.bump(id);
+    this.cache.delete(id);
     // Parts of the final upload follow the partials' boundaries, not a plan.
     await assemble(target, partials, this.bucket, this.sender);
     await target.saveInfo();
-    this.cache.set(id, target);
+    this.remember(target, version);
     return size;
   }
 
   async setMetadata(id: string, metadata: Record<string, string | null>): Promise<void> {
     const upload = await this.locked(id);
+    const version = await this.versions?.bump(id);
+    this.cache.delete(id);
     upload.info.metadata = metadata;
     await upload.saveInfo();
+    this.remember(upload, version);
   }
 
   probe(signal: AbortSignal): Promise<void> {
@@ -250,7 +294,7 @@ export class S3Store
 
   /** Bytes start..end (inclusive) of a finished upload, for GET. */
   async openRange(id: string, start: number, end: number): Promise<Readable> {
-    const upload = this.cache.get(id) ?? (await S3Upload.load(this.bucket, uploadKeys(this.location.root, id)));
+    const upload = (await this.cached(id)) ?? (await S3Upload.load(this.bucket, uploadKeys(this.location.root, id)));
     // Every byte is stored but the object is not assembled yet (the completion was interrupted
     // or is running): the next HEAD or PATCH, which hold the lock, finish it.
     if (!upload.finished) {

@@ -1,0 +1,68 @@
+/**
+ * The Redis connections of one instance: one for commands, one for the lock release channel.
+ * Commands fail at once while Redis is away (no offline queue), so requests answer 503 instead
+ * of hanging; ioredis reconnects by itself, and the instance recovers when Redis returns.
+ */
+import { Redis, type RedisOptions } from 'ioredis';
+import type { RedisConfig } from './config.js';
+
+export interface RedisConnections {
+  redis: Redis;
+  subscriber: Redis;
+  /** PING within a second: false while Redis is away. */
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+export function connectRedis(config: RedisConfig): RedisConnections {
+  const options: RedisOptions = {
+    // Try again every half second at most, forever: the instance must recover by itself.
+    retryStrategy: (times) => Math.min(times * 100, 500),
+    connectTimeout: 2000,
+    maxRetriesPerRequest: 1,
+    ...(config.url
+      ? {}
+      : {
+          host: config.host as string,
+          port: config.port,
+          db: config.db,
+          ...(config.username ? { username: config.username } : {}),
+          ...(config.password ? { password: config.password } : {}),
+        }),
+  };
+  const make = (offlineQueue: boolean) => {
+    const client = config.url
+      ? new Redis(config.url, { ...options, enableOfflineQueue: offlineQueue })
+      : new Redis({ ...options, enableOfflineQueue: offlineQueue });
+    // Errors are reported by the requests that need Redis and by /readyz; ioredis reconnects.
+    client.on('error', () => undefined);
+    return client;
+  };
+  const redis = make(false);
+  // The subscription is queued until connected, and renewed by ioredis after a reconnection.
+  const subscriber = make(true);
+  return {
+    redis,
+    subscriber,
+    async ping() {
+      if (redis.status !== 'ready') return false;
+      const timeout = new Promise<false>((resolve) => setTimeout(() => resolve(false), 1000).unref());
+      return Promise.race([
+        redis.ping().then(
+          (answer) => answer === 'PONG',
+          () => false,
+        ),
+        timeout,
+      ]);
+    },
+    async close() {
+      redis.disconnect();
+      subscriber.disconnect();
+    },
+  };
+}
+
+/** /readyz's check of Redis. */
+export async function redisProbe(connections: RedisConnections): Promise<void> {
+  if (!(await connections.ping())) throw new Error('Redis does not answer (REDIS / REDIS_HOST): upload locks are unavailable');
+}
