@@ -139,7 +139,12 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   if (hooks) {
     // Hooks left in the outboxes by an earlier run are delivered once the server is up;
     // at close, deliveries in flight stop (they stay in the outboxes).
-    app.addHook('onReady', async () => void hooks.start().catch((error) => app.log.error({ err: error }, 'hook outbox resume failed')));
+    // With several instances (Redis), one resumes the outboxes at a time; the others leave them to it.
+    const resume = () =>
+      redis && config.redis
+        ? runAlone(redis.redis, `${config.redis.prefix}hooks-resume`, config.lockTtl, () => hooks.start())
+        : hooks.start();
+    app.addHook('onReady', async () => void resume().catch((error) => app.log.error({ err: error }, 'hook outbox resume failed')));
     app.addHook('onClose', async () => hooks.close());
   }
 
