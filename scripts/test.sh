@@ -11,11 +11,25 @@ fi
 
 # A real S3-compatible server for test/s3 (OpenStack Swift with s3api), unless S3_TEST_ENDPOINT
 # points at another one. Installed from Debian packages when missing; stopped by PID at exit.
+# Test servers started here are stopped by PID at exit, in reverse order.
+STOP_AT_EXIT=()
+trap 'for ((i = ${#STOP_AT_EXIT[@]} - 1; i >= 0; i--)); do ${STOP_AT_EXIT[i]}; done' EXIT
 if [ -z "${S3_TEST_ENDPOINT:-}" ]; then
   echo "== starting the S3 test server (scripts/s3-server.sh)"
   bash scripts/s3-server.sh start || exit 1
-  trap 'bash scripts/s3-server.sh stop' EXIT
+  STOP_AT_EXIT+=("bash scripts/s3-server.sh stop")
   set -a; . .s3-test/env; set +a
+fi
+
+# Redis with a password for the multi-instance tests (scripts/redis-server.sh, state under
+# .redis-test/), unless REDIS_TEST_URL points at another one. The same script installs Debian's
+# redis-server and haproxy when missing; the tests start HAProxy themselves (test/helpers/haproxy.ts).
+bash scripts/redis-server.sh install || exit 1
+if [ -z "${REDIS_TEST_URL:-}" ]; then
+  echo "== starting the Redis test server (scripts/redis-server.sh)"
+  bash scripts/redis-server.sh start || exit 1
+  STOP_AT_EXIT+=("bash scripts/redis-server.sh stop")
+  set -a; . "${REDIS_TEST_DIR:-.redis-test}/env"; set +a
 fi
 
 # Headless Chromium for test/browser (Debian's package; playwright cannot download browsers here).
