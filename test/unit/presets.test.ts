@@ -27,6 +27,7 @@ const expected: Record<string, Omit<Partial<S3Location>, 'driver'> & { endpointH
     endpointHost: '0123456789abcdef0123456789abcdef.r2.cloudflarestorage.com',
   },
   'minio.env': { driver: 's3', forcePathStyle: true, endpointHost: 'minio:9000' },
+  'versitygw.env': { driver: 's3', forcePathStyle: true, endpointHost: 's3:7070' },
   'b2.env': { driver: 's3', region: 'us-west-004', endpointHost: 's3.us-west-004.backblazeb2.com' },
   'local.env': { driver: 'local' },
 };
