@@ -155,7 +155,8 @@ t.test('the scaled file: replicas behind HAProxy, sharing Redis', async (t) => {
   t.equal(config.redis?.url, env.REDIS, 'the config loader takes REDIS');
   t.same(redis.healthcheck?.test, ['CMD', 'redis-cli', '--no-auth-warning', '-a', password, 'ping']);
   t.equal(tus.depends_on?.redis?.condition, 'service_healthy');
-  t.equal(env.IP_TRUST_PROXY, 'true', 'client addresses from X-Forwarded-For (HAProxy option forwardfor)');
+  // Client addresses from HAProxy's X-Forwarded-For (option forwardfor), trusted from private networks only.
+  t.same(config.trustProxy, ['172.16.0.0/12', '192.168.0.0/16', '10.0.0.0/8']);
 
   // HAProxy: its configuration mounted where the official image reads it, naming the replicas.
   const lb = services.lb as Service;
