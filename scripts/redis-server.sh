@@ -2,9 +2,9 @@
 # A real Redis for tests and benchmarks: Debian's redis-server on 127.0.0.1, with a password,
 # no persistence (--save '' --appendonly no), daemonized, all state under $REDIS_TEST_DIR
 # (default .redis-test/): redis.conf (mode 600: the password is not on a command line), the
-# pidfile, the log, the chosen port and password. Port: $REDIS_TEST_PORT, or the first free
-# one from 16379 up, kept for later starts. Password: $REDIS_TEST_PASSWORD, or a random one,
-# kept likewise.
+# pidfile, the log, the chosen port and password. Port: $REDIS_TEST_PORT, or the one of the
+# last start while it is free, or the first free one from 16379 up. Password:
+# $REDIS_TEST_PASSWORD, or a random one kept for later starts.
 #   scripts/redis-server.sh install | start | stop | status | env
 # `install` also installs Debian's haproxy (the load balancer of the multi-instance tests,
 # started per test by test/helpers/haproxy.ts). `start` installs if missing, starts Redis,
@@ -39,7 +39,8 @@ running() { [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
 
 choose_port() {
   if [ -n "${REDIS_TEST_PORT:-}" ]; then echo "$REDIS_TEST_PORT"; return; fi
-  if [ -f "$DIR/port" ]; then cat "$DIR/port"; return; fi
+  # The port of the last start, unless something else holds it now.
+  if [ -f "$DIR/port" ] && ! port_open "$(cat "$DIR/port")"; then cat "$DIR/port"; return; fi
   local p=16379
   while port_open "$p"; do p=$((p + 1)); done
   echo "$p"
