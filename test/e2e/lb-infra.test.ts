@@ -5,11 +5,13 @@
  * helper's configuration and with docker/haproxy.cfg itself: round robin, a 20 MiB request body
  * streamed to the instance while the client is still sending it, the /readyz health check.
  */
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, request, type Server } from 'node:http';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import t, { type Test } from 'tap';
 import { randomData, sha256 } from '../helpers/bytes.js';
 import { checkHaproxyConfig, type RunningHaproxy, runHaproxy, startHaproxy } from '../helpers/haproxy.js';
@@ -231,4 +233,26 @@ t.test('docker/haproxy.cfg', async (t) => {
     await until(async () => (await answeredBy(proxy.url, 2)).includes('b'), 'b back (rise 2)');
     t.pass('back in rotation');
   });
+});
+
+t.test('scripts/haproxy.sh: docker/haproxy.cfg in front of instances on this machine, stopped by PID', async (t) => {
+  const run = promisify(execFile);
+  const [a, b] = await twoInstances(t);
+  const port = await freePort();
+  const env = { ...process.env, HAPROXY_TEST_DIR: join(ROOT, `.tap/haproxy-${process.pid}`) };
+  const script = join(ROOT, 'scripts/haproxy.sh');
+  t.teardown(async () => {
+    await run('bash', [script, 'stop'], { env });
+    rmSync(env.HAPROXY_TEST_DIR, { recursive: true, force: true });
+  });
+  const { stdout } = await run('bash', [script, 'start', String(port), a.address, b.address], { env });
+  t.equal(stdout.trim(), `http://127.0.0.1:${port}`, 'prints its URL');
+  const url = stdout.trim();
+  await until(async () => new Set(await answeredBy(url, 2)).size === 2, 'both instances up');
+  const names = await answeredBy(url, 4);
+  for (let i = 1; i < names.length; i++) t.not(names[i], names[i - 1], `request ${i + 1} went to the other instance`);
+  t.match((await run('bash', [script, 'status'], { env })).stdout, /^haproxy running \(pid \d+\)/);
+  await run('bash', [script, 'stop'], { env });
+  t.equal((await run('bash', [script, 'status'], { env })).stdout.trim(), 'haproxy stopped');
+  await t.rejects(fetch(url), 'the port is closed');
 });
