@@ -51,6 +51,7 @@ t.test('a holder that does not let go: 423 (ERR_LOCK_TIMEOUT) after the wait', a
   await t.rejects(
     l.newLock('u2').lock(never, () => undefined),
     { ...ERRORS.ERR_LOCK_TIMEOUT },
+    'lock timeout (423)',
   );
   t.ok(Date.now() - started >= 550, 'waited');
   await holder.unlock();
