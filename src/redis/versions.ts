@@ -3,7 +3,12 @@
  * no other instance changed the upload: each change bumps the version first (under the
  * upload's lock, before any byte moves, so a holder that crashes mid-change still leaves the
  * new version behind), and a cache entry remembers the version it was read at.
+ *
+ * A version is a random token, not a counter: a Redis restarted empty (no persistence) would
+ * count again from 1, and a cache entry from before the restart would match a version reached
+ * by other instances' changes since (an instance then wrote at its stale offset).
  */
+import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { UploadVersions } from '../stores/capabilities.js';
 import { REDIS_UNAVAILABLE } from './locker.js';
@@ -30,10 +35,9 @@ export class RedisVersions implements UploadVersions {
 
   async bump(id: string): Promise<string> {
     try {
-      const [[, version]] = (await this.redis.multi().incr(this.key(id)).pexpire(this.key(id), this.keep).exec()) as [
-        [Error | null, number],
-      ];
-      return String(version);
+      const version = randomUUID();
+      await this.redis.set(this.key(id), version, 'PX', this.keep);
+      return version;
     } catch {
       throw REDIS_UNAVAILABLE;
     }

@@ -513,3 +513,47 @@ t.test('Redis stopped for a few seconds: 503 with Retry-After naming Redis, /rea
   t.equal(await storedSha(root, id), sha256(data), 'the upload created before the outage is byte-exact');
   await nothingOrphaned(t, root, finished);
 });
+
+t.test(
+  'Redis restarted empty twice: state an instance cached while the upload had no version is not trusted after the next restart',
+  async (t) => {
+    const { root, a, b } = await cluster(t, 'restarts');
+    const size = 3 * MiB;
+    const data = randomData(size);
+    const url = await createUpload(a.url, size);
+    const id = idOf(url);
+    const onB = `${b.url}/files/${id}`;
+    const other = await createUpload(a.url, MiB);
+    t.teardown(() => redis.start());
+
+    /** Stop and start Redis (empty again: no persistence); wait until the instance answers a locked request on `probe`. */
+    const restart = async (probe: string) => {
+      await redis.stop();
+      await redis.start();
+      await headWithin(probe, 15_000);
+    };
+
+    // A reads the upload right after a restart: no version in Redis yet.
+    await restart(url);
+    t.equal(offsetOf(await head(url)), 0, 'HEAD on A after the first restart: 0 (A caches it with no version)');
+    await headWithin(onB, 15_000);
+    const moved = await patch(onB, 0, data.subarray(0, MiB));
+    t.equal(moved.status, 204, 'B stores the first MiB (a version is set)');
+    // The second restart loses that version too: "no version" again, as when A cached it.
+    await restart(`${a.url}/files/${idOf(other)}`);
+    await headWithin(onB, 15_000);
+
+    const stale = await patch(url, 0, randomData(MiB));
+    t.equal(stale.status, 409, "A's cached offset 0 is stale: 409, nothing written");
+    t.equal(stale.headers.get('upload-offset'), String(MiB));
+    await stale.arrayBuffer();
+    const rest = await patch(url, MiB, data.subarray(MiB));
+    t.equal(rest.status, 204, 'A completes it from the right offset');
+    t.equal(offsetOf(rest), size);
+    t.equal(await storedSha(root, id), sha256(data), 'the object is byte-exact');
+    const small = randomData(MiB);
+    t.equal((await patch(other, 0, small)).status, 204);
+    t.equal(await storedSha(root, idOf(other)), sha256(small));
+    await nothingOrphaned(t, root, [id, idOf(other)]);
+  },
+);

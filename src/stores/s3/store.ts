@@ -123,11 +123,16 @@ export class S3Store
     return this.toUpload(created);
   }
 
-  /** The cached state, if no other instance changed the upload since it was cached. */
+  /**
+   * The cached state, if no other instance changed the upload since it was cached. An entry
+   * read while the upload had no version (its key lost with a Redis restarted empty) is never
+   * trusted: a change since, its version lost too, would look like no change.
+   */
   private async cached(id: string): Promise<S3Upload | undefined> {
     const upload = this.cache.get(id);
     if (!upload || !this.versions) return upload;
-    if ((await this.versions.current(id)) === this.seen.get(upload)) return upload;
+    const seen = this.seen.get(upload);
+    if (seen !== undefined && (await this.versions.current(id)) === seen) return upload;
     this.cache.delete(id);
     return undefined;
   }
