@@ -50,7 +50,7 @@ t.test('a holder that does not let go: 423 (ERR_LOCK_TIMEOUT) after the wait', a
   const started = Date.now();
   await t.rejects(
     l.newLock('u2').lock(never, () => undefined),
-    { ...ERRORS.ERR_LOCK_TIMEOUT },
+    { ...ERRORS.ERR_LOCK_TIMEOUT } as Record<string, unknown>,
     'lock timeout (423)',
   );
   t.ok(Date.now() - started >= 550, 'waited');
