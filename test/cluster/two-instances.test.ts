@@ -329,6 +329,21 @@ t.test('a stalled PATCH on A; the client resumes through B, which takes over; cu
   t.teardown(() => stalled.socket.destroy());
   await stalled.send(data.subarray(0, 6 * MiB));
   await waitInsidePatch(t, a, id);
+  if (WITH_REDIS) {
+    // The holder renews its lock while the request runs (every third of the TTL).
+    const first = Number(await redisCommand(redis, 'PTTL', lockKey(id)));
+    let later = first;
+    await until(
+      async () => {
+        later = Number(await redisCommand(redis, 'PTTL', lockKey(id)));
+        return later > first;
+      },
+      'the lock to be renewed',
+      LOCK_TTL,
+      50,
+    );
+    t.ok(later > first && later <= LOCK_TTL, `the lock is renewed while A's PATCH runs (PTTL ${first} ms, then ${later} ms)`);
+  }
 
   const { res, waited } = await headWithin(onB, LOCK_TIMEOUT + 2000);
   const offset = offsetOf(res);
