@@ -22,7 +22,7 @@ import { connectRedis, type RedisConnections, redisProbe } from './redis/connect
 import { RedisLocker } from './redis/locker.js';
 import { runAlone } from './redis/run-alone.js';
 import { RedisVersions } from './redis/versions.js';
-import { isClosable, isConcatenator, isPartCounter, isProber } from './stores/capabilities.js';
+import { isClosable, isConcatenator, isPartCounter, isProber, isStateCache } from './stores/capabilities.js';
 import { createStore } from './stores/index.js';
 import { tempBytesInUse } from './tus/checksum.js';
 import { scheduleCleanup } from './tus/cleanup.js';
@@ -130,6 +130,11 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     : undefined;
   const redis = config.redis ? connectRedis(config.redis) : undefined;
   const stores = createStores(config, logger, metrics, redis);
+  // Redis back after an outage may have lost the versions (no persistence, or an older snapshot):
+  // no cached state is trusted from before.
+  redis?.redis.on('ready', () => {
+    for (const s of stores) if (isStateCache(s.datastore)) s.datastore.invalidateAll();
+  });
   const hooks = config.hooks
     ? new Hooks(config.hooks, logger.child({ component: 'hooks' }), {
         request: (event, result, seconds) => metrics?.hookRequests.observe({ event, result }, seconds),

@@ -32,6 +32,8 @@ export interface StateCache {
   invalidate(id: string): void;
   /** The cached offset, if the state is cached. */
   cachedOffset(id: string): number | undefined;
+  /** Forget every cached state (the shared versions may have been lost). */
+  invalidateAll(): void;
 }
 
 /**

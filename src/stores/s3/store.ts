@@ -169,6 +169,10 @@ export class S3Store
     this.cache.delete(id);
   }
 
+  invalidateAll(): void {
+    this.cache.clear();
+  }
+
   cachedOffset(id: string): number | undefined {
     return this.cache.get(id)?.offset;
   }
