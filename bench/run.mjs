@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // npm run bench [-- --quick] [-- --only a,b]: our server vs the direct S3 upload (ceiling) vs
 // @tus/server + @tus/s3-store (peer), interleaved, on the same bytes. See bench/README.md.
+// npm run bench:cluster [-- --quick] (--cluster): scenario (c) against one instance and against
+// two behind HAProxy with Redis, interleaved.
 import { execFileSync, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -325,12 +327,14 @@ let runNumber = 0;
 async function runTarget(target, scenario, partSize) {
   const run = ++runNumber;
   const seeds = Array.from({ length: scenario.uploads }, (_, i) => run * 1000 + i);
-  const pids = target.server ? tree(target.server.child.pid) : [];
+  // `servers`: the processes of a target made of several instances (--cluster), summed for CPU.
+  const servers = target.servers ?? (target.server ? [target.server] : []);
+  const pids = servers.flatMap((s) => tree(s.child.pid));
   const s3Before = cpuSeconds(s3Pids());
   const ownCpu = () => process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6;
   const clientBefore = ownCpu();
-  const cpuBefore = target.server ? cpuSeconds(pids) : clientBefore;
-  const sample = sampler(target.server?.child.pid, target.server?.tmp);
+  const cpuBefore = servers.length ? cpuSeconds(pids) : clientBefore;
+  const samples = servers.length ? servers.map((s) => sampler(s.child.pid, s.tmp)) : [sampler()];
   patchWaits = [];
   const started = process.hrtime.bigint();
   let keys;
@@ -361,7 +365,7 @@ async function runTarget(target, scenario, partSize) {
       );
     }
   } else {
-    const base = target.server.base;
+    const base = target.base ?? target.server.base;
     const one = (seed) =>
       scenario.small
         ? create(base, scenario.size, { seed }).then((url) => url.split('/').pop())
@@ -370,12 +374,15 @@ async function runTarget(target, scenario, partSize) {
       seeds.map((seed) => () => one(seed)),
       scenario.concurrent ?? 1,
     );
-    keys = ids.map((id) => (target.name === 'ours' ? `bench/ours/${id}` : id));
+    keys = ids.map((id) => (target.name === 'peer' ? id : `bench/ours/${id}`));
   }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  const { peakRss, peakDisk } = sample.stop();
+  const peaks = samples.map((s) => s.stop());
+  // Per instance: the largest of the instances' own peaks.
+  const peakRss = Math.max(...peaks.map((p) => p.peakRss));
+  const peakDisk = Math.max(...peaks.map((p) => p.peakDisk));
   const clientAfter = ownCpu();
-  const cpuAfter = target.server ? cpuSeconds(pids) : clientAfter;
+  const cpuAfter = servers.length ? cpuSeconds(pids) : clientAfter;
   const waits = patchWaits.length ? median(patchWaits) : undefined;
   return {
     seconds,
@@ -527,7 +534,167 @@ function report(rows, seconds) {
   writeFileSync(join(ROOT, `bench/results/latest${QUICK ? '-quick' : partial ? '-partial' : ''}.md`), text);
 }
 
-main().catch((error) => {
+// ---- --cluster: scenario (c) against one instance and against two behind HAProxy + Redis --------
+/** A bash script of scripts/ with extra environment; its stdout. */
+const script = (name, scriptArgs, env) =>
+  execFileSync('bash', [join(ROOT, 'scripts', name), ...scriptArgs], {
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  }).trim();
+const pidOf = (file) => {
+  try {
+    return Number(readFileSync(file, 'utf8'));
+  } catch {
+    return undefined;
+  }
+};
+
+async function clusterMain() {
+  execFileSync('npm', ['run', '--silent', 'build'], { cwd: ROOT, stdio: 'inherit' });
+  const scenario =
+    SCENARIOS.find((s) => s.id === 'c') ??
+    (() => {
+      throw new Error('--cluster runs scenario (c): drop --only');
+    })();
+  const chunk = 5 * MiB;
+  mkdirSync(TMP, { recursive: true });
+  // Redis for the bench: its own directory, port and random password; stopped at the end.
+  const redisEnv = {
+    REDIS_TEST_DIR: join(TMP, 'redis'),
+    REDIS_TEST_PORT: String(await freePort()),
+    REDIS_TEST_PASSWORD: randomBytes(18).toString('hex'),
+  };
+  const haproxyEnv = { HAPROXY_TEST_DIR: join(TMP, 'haproxy') };
+  const started = Date.now();
+  const running = [];
+  let redisStarted = false;
+  let haproxyStarted = false;
+  try {
+    script('redis-server.sh', ['start'], redisEnv);
+    redisStarted = true;
+    const REDIS = `redis://:${redisEnv.REDIS_TEST_PASSWORD}@127.0.0.1:${redisEnv.REDIS_TEST_PORT}/0`;
+    const dist = [...nodeArgs, join(ROOT, 'dist/main.js')];
+    const one = await startServer('one', dist, oursEnv(chunk));
+    running.push(one);
+    const pair = [
+      await startServer('pair-1', dist, { ...oursEnv(chunk), REDIS }),
+      await startServer('pair-2', dist, { ...oursEnv(chunk), REDIS }),
+    ];
+    running.push(...pair);
+    // HAProxy with docker/haproxy.cfg (round robin, bodies streamed, /readyz checks), through
+    // scripts/haproxy.sh, which replaces only the bind address and Docker's DNS.
+    const lbPort = await freePort();
+    const lb = script('haproxy.sh', ['start', String(lbPort), ...pair.map((s) => s.base.replace('http://', ''))], haproxyEnv);
+    haproxyStarted = true;
+    const haproxyLog = join(haproxyEnv.HAPROXY_TEST_DIR, 'haproxy.log');
+    const perInstance = () => {
+      const counts = { 'tus-1': 0, 'tus-2': 0 };
+      for (const m of readFileSync(haproxyLog, 'utf8').matchAll(/ instances\/(tus-\d+) /g)) counts[m[1]] = (counts[m[1]] ?? 0) + 1;
+      return counts;
+    };
+    // Both instances must pass HAProxy's /readyz check before the first run.
+    for (
+      let i = 0;
+      i < 100 &&
+      !(await request(`${lb}/files/`, 'OPTIONS', {}).then(
+        (r) => r.statusCode === 204 || r.statusCode === 200,
+        () => false,
+      ));
+      i++
+    )
+      await new Promise((r) => setTimeout(r, 100));
+    const helpers = () => [pidOf(join(haproxyEnv.HAPROXY_TEST_DIR, 'haproxy.pid')), pidOf(join(redisEnv.REDIS_TEST_DIR, 'redis.pid'))];
+
+    const results = { one: [], two: [] };
+    const verified = { one: true, two: true };
+    const requests = [];
+    for (let r = 0; r < RUNS; r++) {
+      // Interleaved, and the order alternates, so the machine's drift hits both alike.
+      const targets = [
+        { name: 'one', server: one },
+        { name: 'two', servers: pair, base: lb },
+      ];
+      for (const target of r % 2 ? targets.reverse() : targets) {
+        const [haproxyPid, redisPid] = helpers();
+        const before = { haproxy: cpuSeconds([haproxyPid]), redis: cpuSeconds([redisPid]), counts: perInstance() };
+        const result = await runTarget(target, scenario, chunk);
+        result.haproxyCpu = cpuSeconds([haproxyPid]) - before.haproxy;
+        result.redisCpu = cpuSeconds([redisPid]) - before.redis;
+        if (target.name === 'two') {
+          const after = perInstance();
+          requests.push(Object.fromEntries(Object.keys(after).map((k) => [k, after[k] - (before.counts[k] ?? 0)])));
+        }
+        verified[target.name] &&= await verifyAndClean(result, scenario.size);
+        results[target.name].push(result);
+        process.stderr.write(`  c cluster run ${r + 1} ${target.name}: ${result.seconds.toFixed(2)} s\n`);
+      }
+    }
+    const totalBytes = scenario.size * scenario.uploads;
+    const perGiB = (xs) => median(xs) / (totalBytes / GiB);
+    const summary = {};
+    for (const name of ['one', 'two']) {
+      const rs = results[name];
+      const seconds = median(rs.map((x) => x.seconds));
+      summary[name] = {
+        mibPerSecond: totalBytes / MiB / seconds,
+        seconds,
+        runs: rs.map((x) => x.seconds),
+        cpuSecondsPerGiB: perGiB(rs.map((x) => x.cpu)),
+        peakRssMiBPerInstance: Math.max(...rs.map((x) => x.peakRss)) / MiB,
+        s3CpuSecondsPerGiB: perGiB(rs.map((x) => x.s3cpu)),
+        clientCpuSecondsPerGiB: perGiB(rs.map((x) => x.clientCpu)),
+        haproxyCpuSecondsPerGiB: perGiB(rs.map((x) => x.haproxyCpu)),
+        redisCpuSecondsPerGiB: perGiB(rs.map((x) => x.redisCpu)),
+        patchWaitMs: median(rs.map((x) => x.waits ?? 0)),
+        verified: verified[name],
+      };
+    }
+    const ratio = summary.two.mibPerSecond / summary.one.mibPerSecond;
+    const row = (label, r, lbCpu) =>
+      `| ${label} | ${r.mibPerSecond.toFixed(0)} | ${r.cpuSecondsPerGiB.toFixed(2)} | ${r.peakRssMiBPerInstance.toFixed(0)} | ${lbCpu} | ${r.s3CpuSecondsPerGiB.toFixed(2)} | ${r.patchWaitMs.toFixed(0)} | ${r.verified ? 'yes' : 'NO'} |`;
+    const lines = [
+      '| target | MiB/s | server CPU s/GiB (all instances) | peak RSS MiB per instance | HAProxy + Redis CPU s/GiB | S3 CPU s/GiB | PATCH wait ms | verified |',
+      '|---|---:|---:|---:|---:|---:|---:|---|',
+      row('one instance', summary.one, '-'),
+      row(
+        'two instances, HAProxy + Redis',
+        summary.two,
+        `${summary.two.haproxyCpuSecondsPerGiB.toFixed(2)} + ${summary.two.redisCpuSecondsPerGiB.toFixed(2)}`,
+      ),
+      '',
+      `two/one: ${ratio.toFixed(2)}x (runs, s: one ${summary.one.runs.map((x) => x.toFixed(1)).join(', ')}; two ${summary.two.runs.map((x) => x.toFixed(1)).join(', ')})`,
+      `requests per instance through HAProxy, per run: ${requests
+        .map((c) =>
+          Object.entries(c)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(' / '),
+        )
+        .join('; ')}`,
+    ];
+    const seconds = (Date.now() - started) / 1000;
+    const machine = `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / GiB).toFixed(0)} GiB, Node ${process.version}`;
+    const header = `tus-s3-server cluster benchmark, ${new Date().toISOString()}, ${machine}, ${QUICK ? 'quick' : 'full'} (${RUNS} run(s) per target, median), S3: ${S3.endpoint}, ${seconds.toFixed(0)} s`;
+    const what = `(c) ${scenario.title}, chunk ${chunk / MiB} MiB: one instance directly vs two instances (REDIS set) behind HAProxy (docker/haproxy.cfg, round robin), interleaved; all ${cpus().length} cores shared by every process`;
+    const text = `${header}\n${what}\n\n${lines.join('\n')}\n`;
+    process.stdout.write(text);
+    mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
+    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+    writeFileSync(
+      join(ROOT, `bench/results/${stamp}-cluster${QUICK ? '-quick' : ''}.json`),
+      `${JSON.stringify({ header, machine, quick: QUICK, runs: RUNS, scenario: 'c', chunkMiB: chunk / MiB, ratio, requests, ...summary }, null, 2)}\n`,
+    );
+    writeFileSync(join(ROOT, `bench/results/latest-cluster${QUICK ? '-quick' : ''}.md`), text);
+  } finally {
+    if (haproxyStarted) script('haproxy.sh', ['stop'], haproxyEnv);
+    for (const s of running) await s.stop();
+    if (redisStarted) script('redis-server.sh', ['stop'], redisEnv);
+    rmSync(TMP, { recursive: true, force: true });
+  }
+  process.exit(0);
+}
+
+(args.includes('--cluster') ? clusterMain : main)().catch((error) => {
   console.error(error);
   process.exit(1);
 });
