@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { ERRORS, type Lock, type Locker, type RequestRelease } from '@tus/utils';
 import type { Redis } from 'ioredis';
+import { RELEASE, RENEW } from './scripts.js';
 
 export interface RedisLockerOptions {
   /** Commands (SET, PUBLISH, scripts). */
@@ -28,9 +29,6 @@ export const REDIS_UNAVAILABLE = Object.freeze({
   status_code: 503,
   body: 'Upload locks are unavailable (Redis does not answer); nothing was changed, retry in a moment\n',
 });
-
-const RENEW = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
-const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
 
 export class RedisLocker implements Locker {
   /** Release requests for the locks this instance holds, by upload id. */

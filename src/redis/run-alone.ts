@@ -5,9 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-
-const RENEW = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
-const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
+import { RELEASE, RENEW } from './scripts.js';
 
 export async function runAlone(redis: Redis, key: string, ttl: number, run: () => Promise<void>): Promise<boolean> {
   const token = randomUUID();
