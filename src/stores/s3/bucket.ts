@@ -8,9 +8,11 @@ import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
+  type CreateMultipartUploadCommandOutput,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
   type ListObjectsV2CommandOutput,
   ListPartsCommand,
@@ -123,11 +125,42 @@ export class Bucket {
   }
 
   async createMultipart(key: string, metadata: Metadata): Promise<string> {
-    const res = await this.call('CreateMultipartUpload', key, () =>
-      this.client.send(new CreateMultipartUploadCommand({ Bucket: this.name, Key: key, ...finalObjectParams(this.location, metadata) })),
-    );
+    let res: CreateMultipartUploadCommandOutput;
+    try {
+      res = await this.call('CreateMultipartUpload', key, () =>
+        this.client.send(new CreateMultipartUploadCommand({ Bucket: this.name, Key: key, ...finalObjectParams(this.location, metadata) })),
+      );
+    } catch (error) {
+      // An attempt whose answer was lost (a reset, a timeout) may have created one all the same.
+      await this.abortOthers(key, undefined);
+      throw error;
+    }
     if (!res.UploadId) throw this.fail('CreateMultipartUpload returned no UploadId.');
+    // Retried: earlier attempts whose answers were lost may have created multipart uploads
+    // that nothing names; they would never be completed nor aborted.
+    if ((res.$metadata.attempts ?? 1) > 1) await this.abortOthers(key, res.UploadId);
     return res.UploadId;
+  }
+
+  /**
+   * Abort the multipart uploads of `key` but `keep`. Called only while creating the one
+   * multipart upload of a tus upload (under its lock, before `.info` names any), so any other is
+   * an orphan. Best effort: without s3:ListBucketMultipartUploads it is skipped (logged).
+   */
+  private async abortOthers(key: string, keep: string | undefined): Promise<void> {
+    try {
+      const listed = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.name, Prefix: key }));
+      for (const upload of listed.Uploads ?? []) {
+        if (upload.Key !== key || !upload.UploadId || upload.UploadId === keep) continue;
+        await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.name, Key: key, UploadId: upload.UploadId }));
+        this.log?.warn(
+          { key, uploadId: upload.UploadId },
+          'aborted a multipart upload left by a CreateMultipartUpload whose answer was lost',
+        );
+      }
+    } catch (error) {
+      this.log?.warn({ key, err: error }, 'multipart uploads left by a retried CreateMultipartUpload were not looked for');
+    }
   }
 
   /** Every part of a multipart upload, or undefined when the multipart upload is gone (completed or aborted). */
