@@ -28,6 +28,9 @@ import { explainS3Error, isNoSuchUpload, isNotFound, StoreError } from './errors
 import { encryptionParams, finalObjectParams } from './object-settings.js';
 import type { Part } from './upload-state.js';
 
+/** Failures after which an operation may have happened on S3 all the same (its answer lost). */
+const LOST_ANSWER = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'TimeoutError', 'RequestTimeout', 'InternalError']);
+
 export type Metadata = Record<string, string | null> | undefined;
 /** A request body: bytes, or a stream of exactly `length` bytes. */
 export type Body = Buffer | Readable;
@@ -131,8 +134,9 @@ export class Bucket {
         this.client.send(new CreateMultipartUploadCommand({ Bucket: this.name, Key: key, ...finalObjectParams(this.location, metadata) })),
       );
     } catch (error) {
-      // An attempt whose answer was lost (a reset, a timeout) may have created one all the same.
-      await this.abortOthers(key, undefined);
+      // An attempt whose answer was lost (a reset, a timeout, a failure after the fact) may have
+      // created one all the same; not when S3 was never reached or refused the request.
+      if (error instanceof StoreError && LOST_ANSWER.has(error.cause)) await this.abortOthers(key, undefined);
       throw error;
     }
     if (!res.UploadId) throw this.fail('CreateMultipartUpload returned no UploadId.');
@@ -149,10 +153,14 @@ export class Bucket {
    */
   private async abortOthers(key: string, keep: string | undefined): Promise<void> {
     try {
-      const listed = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.name, Prefix: key }));
+      // Bounded: it must not make a failing request much slower when S3 is slow or down.
+      const abortSignal = AbortSignal.timeout(2 * this.location.connectionTimeout);
+      const listed = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.name, Prefix: key }), { abortSignal });
       for (const upload of listed.Uploads ?? []) {
         if (upload.Key !== key || !upload.UploadId || upload.UploadId === keep) continue;
-        await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.name, Key: key, UploadId: upload.UploadId }));
+        await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.name, Key: key, UploadId: upload.UploadId }), {
+          abortSignal,
+        });
         this.log?.warn(
           { key, uploadId: upload.UploadId },
           'aborted a multipart upload left by a CreateMultipartUpload whose answer was lost',
