@@ -169,7 +169,16 @@ export async function createFinal(r: FinalRequest): Promise<Answer> {
       const current = await Promise.all(ids.map((p) => r.store.getUpload(p).catch(() => undefined)));
       if (!current.every((p) => p && isFinished(p)))
         return plain(409, 'Upload-Concat: a partial upload changed while the final upload was created; send the POST again');
-      await r.store.concatenate(id, ids, finalMetadata);
+      try {
+        await r.store.concatenate(id, ids, finalMetadata);
+      } catch (error) {
+        const failed = error as { status_code?: number; body?: string };
+        // The final upload was never announced: remove what the attempt left (its state, an open multipart upload).
+        await r.store.remove(id).catch(() => {});
+        if (failed.status_code === undefined) throw error;
+        const reason = (failed.body ?? '').trim().replace(/;? ?the upload can be resumed\.?$/, '.');
+        return plain(failed.status_code, `${reason} The final upload was not created: send the POST again.`);
+      }
       const upload = new Upload({ id, size: total, offset: total, metadata: finalMetadata, creation_date: new Date().toISOString() });
       // The same events @tus/server emits for uploads it creates and finishes, and its onUploadFinish (pre-finish hook).
       events.emit(EVENTS.POST_CREATE, r.request, upload, url);

@@ -284,3 +284,53 @@ t.test('CreateMultipartUpload retried under connection resets leaves no multipar
   await assertComplete(t, r, second, data);
   await assertNoOrphans(t, r, [url, second]);
 });
+
+t.test('UploadPartCopy and ListParts failing for good: a clear error, then the same requests succeed byte-exact', async (t) => {
+  const r = await rig(t, 'copy', 17);
+  const a = seededData(6 * MiB, 7);
+  const b = seededData(5 * MiB + 9, 8);
+  const partials: string[] = [];
+  for (const data of [a, b]) {
+    const url = await createUpload(r.app.url, data.length, { 'Upload-Concat': 'partial' });
+    t.equal((await patch(url, 0, data)).status, 204, 'partial uploaded');
+    partials.push(url);
+  }
+  const concat = () =>
+    fetch(`${r.app.url}/files/`, {
+      method: 'POST',
+      headers: { 'Tus-Resumable': '1.0.0', 'Upload-Concat': `final;${partials.map((u) => new URL(u).pathname).join(' ')}` },
+    });
+  r.proxy.setRules([{ op: 'UploadPartCopy', fault: 'slowdown503' }]);
+  const failed = await concat();
+  const failedBody = await failed.text();
+  t.equal(failed.status, 503, `concatenation fails: ${failedBody.trim()}`);
+  clear(t, [{ status: failed.status, body: failedBody }]);
+  t.match(failedBody, /UploadPartCopy.*SlowDown.*The final upload was not created: send the POST again\./s, 'says to send the POST again');
+  t.notMatch(failedBody, /can be resumed/, 'not that a final upload that does not exist can be resumed');
+  t.ok(r.proxy.seen('UploadPartCopy').length >= 3, 'UploadPartCopy was retried');
+  r.proxy.clear();
+  await assertNoOrphans(t, r, partials);
+
+  const res = await concat();
+  t.equal(res.status, 201, 'concatenation succeeds once the fault stops');
+  const final = new URL(res.headers.get('location') as string, r.app.url).toString();
+  await assertComplete(t, r, final, Buffer.concat([a, b]));
+
+  // A fresh instance must read the parts of an unfinished upload: ListParts fails, then works.
+  const data = seededData(11 * MiB, 9);
+  const url = await createUpload(r.app.url, data.length);
+  t.equal((await patch(url, 0, data.subarray(0, 5 * MiB))).status, 204, 'first part stored');
+  const other = await startApp(s3LocationEnv(server, r.root, { STORAGE_S3_ENDPOINT: r.proxy.url, STORAGE_S3_MAX_ATTEMPTS: '2' }));
+  t.teardown(() => other.close());
+  r.proxy.setRules([{ op: 'ListParts', fault: 'error500' }]);
+  const otherUrl = `${other.url}${new URL(url).pathname}`;
+  const h = await head(otherUrl);
+  const hBody = await h.text();
+  t.equal(h.status, 503, 'HEAD on another instance fails while ListParts fails');
+  clear(t, [{ status: h.status, body: hBody || 'S3 (HEAD has no body)' }]);
+  r.proxy.clear();
+  t.equal(await offsetOf(otherUrl), 5 * MiB, 'then HEAD answers the stored offset');
+  t.same(await resume(otherUrl, data, 6 * MiB), [], 'resumed on the other instance');
+  await assertComplete(t, r, url, data);
+  await assertNoOrphans(t, r, [...partials, final, url]);
+});
