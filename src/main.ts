@@ -3,6 +3,7 @@ import { buildApp, createStores } from './app.js';
 import { ConfigError, loadConfig } from './config/index.js';
 import { createLogger } from './logger.js';
 import { cleanupExpired } from './tus/cleanup.js';
+import { sweepSpools } from './tus/spool-sweep.js';
 
 async function main(): Promise<void> {
   let config: ReturnType<typeof loadConfig>;
@@ -23,6 +24,8 @@ async function main(): Promise<void> {
     process.exit(0);
   }
   const app = await buildApp(config);
+  // Checksum spools a killed predecessor left in TUS_TEMP_DIR.
+  await sweepSpools(config.tempDir, app.log);
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) {

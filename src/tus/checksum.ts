@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { crc32 } from 'node:zlib';
+import { spoolPrefix } from './spool-sweep.js';
 import { type TempSpace, TempSpaceFull } from './temp-space.js';
 
 let spooledBytes = 0;
@@ -131,7 +132,7 @@ async function spool(
   reserve(Math.min(announced ?? 0, maxBytes));
   let dir: string;
   try {
-    dir = await mkdtemp(join(tempDir, 'tus-checksum-'));
+    dir = await mkdtemp(join(tempDir, spoolPrefix()));
   } catch (error) {
     space?.release(reserved);
     throw error;

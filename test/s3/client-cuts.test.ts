@@ -19,39 +19,14 @@ import { createUpload, patch, startApp } from '../helpers/app.js';
 import { sha256 } from '../helpers/bytes.js';
 import { settledOffset } from '../helpers/cut-request.js';
 import { listKeys, objectSha256, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
+import { seeded, seededData, sizeFromEnv } from '../helpers/seeded.js';
 
 const MiB = 1024 * 1024;
 const PART = 5 * MiB;
 
-function size(text: string | undefined, fallback: number): number {
-  if (!text) return fallback;
-  const m = /^(\d+)\s*(MiB|KiB)?$/i.exec(text.trim());
-  if (!m) throw new Error(`SIZE: ${text} is not a byte count or <n>MiB`);
-  return Number(m[1]) * (m[2]?.toLowerCase() === 'mib' ? MiB : m[2] ? 1024 : 1);
-}
-
 const SEED = Number(process.env.SEED ?? randomInt(2 ** 31));
 const CUTS = Number(process.env.CUTS ?? 10);
-const SIZE = size(process.env.SIZE, 24 * MiB + 321);
-
-/** mulberry32: a small seeded generator, so a seed replays the same cut points and data. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(a ^ (a >>> 15), 1 | a);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Seeded bytes (fast: four bytes per draw). */
-function seededData(random: () => number, length: number): Buffer {
-  const data = Buffer.alloc(length);
-  for (let i = 0; i + 4 <= length; i += 4) data.writeUInt32LE(Math.floor(random() * 2 ** 32), i);
-  for (let i = length - (length % 4); i < length; i++) data[i] = Math.floor(random() * 256);
-  return data;
-}
+const SIZE = sizeFromEnv(process.env.SIZE, 24 * MiB + 321);
 
 /**
  * Absolute cut points (bytes of the upload received when the connection ends), strictly

@@ -1,0 +1,166 @@
+/**
+ * Server crashes (issue 14, item 3): the built server as its own process, killed with SIGKILL at
+ * seeded random moments (after a random number of bytes of a PATCH were sent, and right after
+ * the last byte of the completing PATCH), started again on the same root, and the upload
+ * resumed with HEAD + PATCH: the offset never claims more than was sent nor less than was
+ * acknowledged, the object is byte-exact, nothing is orphaned. A checksum spool a killed
+ * process left in TUS_TEMP_DIR is removed when the next one starts.
+ *
+ * SEED=<n> replays a run (the seed is printed); KILLS (PATCH kills before the completion kill),
+ * SIZE (bytes, or "64MiB") and COMPLETION_DELAY_MS (the completion kill lands up to this long
+ * after the last byte was sent) make other runs.
+ */
+import { randomInt } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
+import t from 'tap';
+import { spoolHost } from '../../src/tus/spool-sweep.js';
+import { createUpload, head, patch } from '../helpers/app.js';
+import { sha256 } from '../helpers/bytes.js';
+import { type ServerProcess, startProcess } from '../helpers/process.js';
+import { listKeys, objectSha256, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
+import { seeded, seededData, sizeFromEnv } from '../helpers/seeded.js';
+import { until } from '../helpers/wait.js';
+
+const MiB = 1024 * 1024;
+const SEED = Number(process.env.SEED ?? randomInt(2 ** 31));
+const KILLS = Number(process.env.KILLS ?? 2);
+const SIZE = sizeFromEnv(process.env.SIZE, 16 * MiB + 77);
+const COMPLETION_DELAY_MS = Number(process.env.COMPLETION_DELAY_MS ?? 300);
+const server = s3TestServer();
+const client = verifyClient(server);
+
+/**
+ * PATCH the rest of the upload from `offset`, and SIGKILL the server once `sent` bytes were
+ * handed to the socket (all of them: the kill lands right after the last byte, during completion).
+ */
+async function patchThenKill(
+  proc: ServerProcess,
+  url: string,
+  offset: number,
+  rest: Uint8Array,
+  sent: number,
+  delayMs: number,
+): Promise<void> {
+  const req = request(url, {
+    method: 'PATCH',
+    headers: {
+      'Tus-Resumable': '1.0.0',
+      'Upload-Offset': String(offset),
+      'Content-Type': 'application/offset+octet-stream',
+      'Content-Length': String(rest.length),
+    },
+  });
+  req.on('error', () => {});
+  req.on('response', (res) => res.resume());
+  const step = 256 * 1024;
+  let written = 0;
+  while (written < sent) {
+    const piece = rest.subarray(written, Math.min(sent, written + step));
+    await new Promise<void>((resolve) => req.write(piece, () => resolve()));
+    written += piece.length;
+  }
+  if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
+  await proc.stop('SIGKILL');
+  req.destroy();
+}
+
+t.test('SIGKILL during PATCHes and during completion: a new process resumes byte-exact, nothing orphaned', async (t) => {
+  const random = seeded(SEED);
+  const data = seededData(random, SIZE);
+  const root = uniqueRoot('crash');
+  const tempDir = mkdtempSync(join(tmpdir(), 'tus-crash-temp-'));
+  const env = s3LocationEnv(server, root, { TUS_TEMP_DIR: tempDir });
+  let proc = await startProcess(env);
+  t.teardown(() => proc.stop('SIGKILL'));
+  const url0 = await createUpload(proc.url, data.length);
+  const id = url0.split('/').pop() as string;
+  const urlOf = (p: ServerProcess) => `${p.url}/files/${id}`;
+  let acknowledged = 0;
+  const log: string[] = [];
+  for (let k = 0; k <= KILLS; k++) {
+    const rest = data.subarray(acknowledged);
+    // The last kill lands right after the last byte (completion); the others after a random count.
+    // (after a seeded delay of up to COMPLETION_DELAY_MS, to land while the server stores the end).
+    const last = k === KILLS;
+    const sent = last ? rest.length : 1 + Math.floor(random() * (rest.length - 1));
+    const delay = last ? Math.floor(random() * COMPLETION_DELAY_MS) : 0;
+    await patchThenKill(proc, urlOf(proc), acknowledged, rest, sent, delay);
+    proc = await startProcess(env);
+    const res = await head(urlOf(proc));
+    t.equal(res.status, 200, `kill ${k}: the new process knows the upload`);
+    const offset = Number(res.headers.get('upload-offset'));
+    log.push(`kill ${k}: from ${acknowledged} sent ${sent}${last ? ` +${delay} ms` : ''} -> HEAD ${offset}`);
+    if (offset > acknowledged + sent || offset < acknowledged) {
+      t.fail(`kill ${k}: HEAD offset ${offset} outside [${acknowledged}, ${acknowledged + sent}]`);
+      break;
+    }
+    acknowledged = offset;
+  }
+  t.comment(`SEED=${SEED} KILLS=${KILLS} SIZE=${SIZE}; ${log.join('; ')}`);
+  if (acknowledged < data.length) {
+    const done = await patch(urlOf(proc), acknowledged, data.subarray(acknowledged));
+    t.equal(done.status, 204, 'the rest completes from the HEAD offset');
+    t.equal(done.headers.get('upload-offset'), String(data.length));
+  }
+  const final = await head(urlOf(proc));
+  t.equal(final.headers.get('upload-offset'), String(data.length), 'HEAD: complete');
+  t.same(await objectSha256(client, server.bucket, `${root}${id}`), { sha256: sha256(data), size: data.length }, 'byte-exact');
+  t.same(await listKeys(client, server.bucket, root), [`${root}${id}`, `${root}${id}.info`], 'no tail or other object left');
+  const mpu = await client.send(new ListMultipartUploadsCommand({ Bucket: server.bucket, Prefix: root }));
+  t.same(mpu.Uploads ?? [], [], 'no multipart upload left under the root');
+  t.same(readdirSync(tempDir), [], 'TUS_TEMP_DIR is empty');
+  t.equal(await proc.stop('SIGTERM'), 0);
+});
+
+t.test('a checksum spool left by a killed process is removed at start-up; nothing else is', async (t) => {
+  const root = uniqueRoot('spool');
+  const tempDir = mkdtempSync(join(tmpdir(), 'tus-crash-temp-'));
+  const env = s3LocationEnv(server, root, { TUS_TEMP_DIR: tempDir });
+  // Other programs' files, another host's spool, and a spool of a live process (this test runner).
+  const keep = ['other-program.tmp', 'tus-checksum-elsewhere-1-abcdef', `tus-checksum-${spoolHost}-${process.pid}-live00`];
+  writeFileSync(join(tempDir, keep[0] as string), 'not ours');
+  mkdirSync(join(tempDir, keep[1] as string));
+  mkdirSync(join(tempDir, keep[2] as string));
+  let proc = await startProcess(env);
+  t.teardown(() => proc.stop('SIGKILL'));
+  const data = Buffer.alloc(2 * MiB + 5, 7);
+  const url0 = await createUpload(proc.url, data.length);
+  const id = url0.split('/').pop() as string;
+  const digest = `sha256 ${Buffer.from(sha256(data), 'hex').toString('base64')}`;
+
+  // Half the body of a checksum PATCH, then the kill while it is spooled.
+  const req = request(url0, {
+    method: 'PATCH',
+    headers: {
+      'Tus-Resumable': '1.0.0',
+      'Upload-Offset': '0',
+      'Content-Type': 'application/offset+octet-stream',
+      'Content-Length': String(data.length),
+      'Upload-Checksum': digest,
+    },
+  });
+  req.on('error', () => {});
+  req.write(data.subarray(0, MiB));
+  const prefix = `tus-checksum-${spoolHost}-${proc.child.pid}-`;
+  let spool = '';
+  await until(() => {
+    spool = readdirSync(tempDir).find((n) => n.startsWith(prefix)) ?? '';
+    return spool !== '' && existsSync(join(tempDir, spool, 'body')) && statSync(join(tempDir, spool, 'body')).size === MiB;
+  }, 'the spool holds the first mebibyte');
+  await proc.stop('SIGKILL');
+  req.destroy();
+  t.ok(existsSync(join(tempDir, spool, 'body')), `the dead process left ${spool}`);
+
+  proc = await startProcess(env);
+  t.same(readdirSync(tempDir).sort(), [...keep].sort(), 'at start-up its spool is gone; the other entries stay');
+  t.equal((await head(`${proc.url}/files/${id}`)).headers.get('upload-offset'), '0', 'nothing of the unverified body was stored');
+  const done = await patch(`${proc.url}/files/${id}`, 0, data, { 'Upload-Checksum': digest });
+  t.equal(done.status, 204);
+  t.same(await objectSha256(client, server.bucket, `${root}${id}`), { sha256: sha256(data), size: data.length });
+  t.same(readdirSync(tempDir).sort(), [...keep].sort(), 'the new spool was removed after its request');
+  t.equal(await proc.stop('SIGTERM'), 0);
+});
