@@ -13,6 +13,7 @@ import { registerDemoPage } from './http/demo.js';
 import { RequestTracker } from './http/drain.js';
 import { registerHealthRoutes } from './http/health.js';
 import { Metrics, registerMetricsRoute } from './http/metrics.js';
+import { frameworkErrors, registerPlainErrors } from './http/plain-errors.js';
 import { registerRateLimit } from './http/rate-limit.js';
 import { registerRequestLog } from './http/request-log.js';
 import { clientErrorHandler, httpServerOptions } from './http/server-limits.js';
@@ -117,7 +118,10 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     // Header size and headers timeout (SERVER_*), answered in plain text (src/http/server-limits.ts).
     http: httpServerOptions(config),
     clientErrorHandler: clientErrorHandler(config, logger),
+    // Malformed URLs answered in plain text, like unknown routes (registerPlainErrors).
+    frameworkErrors,
   });
+  registerPlainErrors(app);
   for (const warning of config.warnings) app.log.warn(warning);
   app.decorate('tusRequests', new RequestTracker());
 
