@@ -335,3 +335,28 @@ t.test('UploadPartCopy and ListParts failing for good: a clear error, then the s
   await assertComplete(t, r, url, data);
   await assertNoOrphans(t, r, [...partials, final, url]);
 });
+
+t.test('concatenation-unfinished: UploadPartCopy failing while the final is assembled, then the final HEAD assembles it', async (t) => {
+  const r = await rig(t, 'copy-late', 18);
+  const a = seededData(5 * MiB + 3, 10);
+  const b = seededData(6 * MiB, 11);
+  const partials = [
+    await createUpload(r.app.url, a.length, { 'Upload-Concat': 'partial' }),
+    await createUpload(r.app.url, b.length, { 'Upload-Concat': 'partial' }),
+  ];
+  t.equal((await patch(partials[0] as string, 0, a)).status, 204, 'first partial finished');
+  const res = await fetch(`${r.app.url}/files/`, {
+    method: 'POST',
+    headers: { 'Tus-Resumable': '1.0.0', 'Upload-Concat': `final;${partials.map((u) => new URL(u).pathname).join(' ')}` },
+  });
+  t.equal(res.status, 201, 'final upload recorded, waiting for the second partial');
+  const final = new URL(res.headers.get('location') as string, r.app.url).toString();
+  r.proxy.setRules([{ op: 'UploadPartCopy', fault: 'slowdown503' }]);
+  t.equal((await patch(partials[1] as string, 0, b)).status, 204, 'second partial finished (its assembly fails behind it)');
+  t.ok(r.proxy.seen('UploadPartCopy').length >= 1, 'the assembly was tried');
+  const during = await head(final);
+  t.not(during.status, 200, `HEAD of the final while the copies fail: ${during.status}, not a claim of bytes`);
+  r.proxy.clear();
+  await assertComplete(t, r, final, Buffer.concat([a, b]));
+  await assertNoOrphans(t, r, [...partials, final]);
+});

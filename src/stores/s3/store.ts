@@ -276,16 +276,39 @@ export class S3Store
   }
 
   async concatenate(id: string, partialIds: readonly string[], metadata: Record<string, string | null> | undefined): Promise<number> {
+    // The state of a final upload waiting for its partials (cached by the caller, which holds its
+    // lock), put back on failure.
+    const waiting = this.cache.get(id);
+    const before = waiting ? JSON.stringify(waiting.info) : undefined;
     const partials = await Promise.all(partialIds.map((p) => this.locked(p)));
     const size = partials.reduce((total, p) => total + (p.info.size ?? 0), 0);
     const target = this.newUpload(id, size, metadata);
     const version = await this.versions?.bump(id);
     this.cache.delete(id);
-    // Parts of the final upload follow the partials' boundaries, not a plan.
-    await assemble(target, partials, this.bucket, this.sender);
-    await target.saveInfo();
+    try {
+      // Parts of the final upload follow the partials' boundaries, not a plan.
+      await assemble(target, partials, this.bucket, this.sender);
+      await target.saveInfo();
+    } catch (error) {
+      await this.undoConcatenation(target, before);
+      throw error;
+    }
     this.remember(target, version);
     return size;
+  }
+
+  /**
+   * Best effort: abort the multipart upload of a failed assembly and put back the state of a
+   * waiting final upload (a new one's is removed by its caller, concatenation.ts).
+   */
+  private async undoConcatenation(target: S3Upload, before: string | undefined): Promise<void> {
+    try {
+      if (target.info.uploadId && !target.finished) await this.bucket.abort(target.info.key, target.info.uploadId);
+      if (target.finished || before === undefined) return;
+      await this.bucket.putPrivate(target.keys.info, Buffer.from(before), Buffer.byteLength(before), { ContentType: 'application/json' });
+    } catch (error) {
+      this.bucket.warn({ key: target.keys.info, err: error }, 'a failed concatenation was not undone');
+    }
   }
 
   async setMetadata(id: string, metadata: Record<string, string | null>): Promise<void> {
