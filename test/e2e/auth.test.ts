@@ -12,6 +12,7 @@ import { exportJWK, exportSPKI, generateKeyPair, type JWK, type JWTPayload, Sign
 import t from 'tap';
 import { parseConfig } from '../../src/config/index.js';
 import { logDir, startApp, TUS } from '../helpers/app.js';
+import { configProblems } from '../helpers/config.js';
 import { until } from '../helpers/wait.js';
 
 const SECRET = randomBytes(32).toString('hex');
@@ -249,14 +250,7 @@ t.test('query tokens when AUTH_QUERY_TOKEN=true: accepted, never logged', async 
 });
 
 t.test('configuration: bad keys and tokens stop the start, naming the variable; a loud warning without auth on S3', async (t) => {
-  const problems = (env: Record<string, string>) => {
-    try {
-      parseConfig(env);
-      return '';
-    } catch (error) {
-      return (error as Error).message;
-    }
-  };
+  const problems = (env: Record<string, string>) => configProblems(env).join('\n');
   t.match(problems({ AUTH_JWT_PUBLIC_KEY: 'not a key' }), /AUTH_JWT_PUBLIC_KEY: not a PEM public key/);
   t.match(problems({ AUTH_JWT_SECRET: 'short' }), /AUTH_JWT_SECRET: too short/);
   t.match(problems({ AUTH_JWT_JWKS_FILE: '/nonexistent/jwks.json' }), /AUTH_JWT_JWKS_FILE="\/nonexistent\/jwks.json": cannot read/);

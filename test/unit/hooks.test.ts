@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import t from 'tap';
-import { ConfigError, parseConfig } from '../../src/config/index.js';
+import { parseConfig } from '../../src/config/index.js';
 import { Delivery, retryDelay } from '../../src/hooks/delivery.js';
 import { DEFAULT_EVENTS } from '../../src/hooks/events.js';
 import { callHook, HookFailure, parseHookResponse, splitCredentials } from '../../src/hooks/http-hook.js';
@@ -12,6 +12,7 @@ import { Outbox } from '../../src/hooks/outbox.js';
 import { canonicalHeaderName, redactHeaders, redactUri } from '../../src/hooks/payload.js';
 import { Progress } from '../../src/hooks/progress.js';
 import { signatureHeader, verifySignature } from '../../src/hooks/signature.js';
+import { configProblems } from '../helpers/config.js';
 import { until } from '../helpers/wait.js';
 
 const SECRETS = { HOOKS_HTTP_SECRET: 'unit-test-hook-secret-81f2' } as const;
@@ -239,15 +240,7 @@ t.test('HOOKS_* configuration', async (t) => {
   t.match(custom, { timeout: 2000, maxResponseSize: 65536, forwardHeaders: ['Authorization', 'X-Tenant'], progressInterval: 250 });
   t.equal(custom?.retryMaxAge, 7 * 86_400_000);
 
-  const problems = (env: Record<string, string>) => {
-    try {
-      parseConfig(env);
-    } catch (error) {
-      if (error instanceof ConfigError) return error.problems.join('\n');
-      throw error;
-    }
-    return '';
-  };
+  const problems = (env: Record<string, string>) => configProblems(env).join('\n');
   t.match(
     problems({ HOOKS_HTTP_URL: 'http://x/h', ...SECRETS, HOOKS_ENABLED_EVENTS: 'post-finish,on-finish' }),
     /HOOKS_ENABLED_EVENTS="post-finish,on-finish": unknown event "on-finish"; expected a comma-separated list of pre-create, post-create/,

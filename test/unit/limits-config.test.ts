@@ -1,16 +1,9 @@
 /** The limits' variables: defaults, casting, per-location overrides, and misconfigurations named. */
 import t from 'tap';
-import { ConfigError, parseConfig } from '../../src/config/index.js';
+import { parseConfig } from '../../src/config/index.js';
+import { configProblems } from '../helpers/config.js';
 
-const problems = (env: Record<string, string>) => {
-  try {
-    parseConfig(env);
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  return [];
-};
+const problems = configProblems;
 
 t.test('defaults', async (t) => {
   const c = parseConfig({});

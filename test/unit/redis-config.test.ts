@@ -1,15 +1,9 @@
 /** REDIS_* as in Directus: a URL or the parts; mistakes stop the start naming the variable, never showing a password. */
 import t from 'tap';
 import { parseConfig } from '../../src/config/index.js';
+import { configProblems } from '../helpers/config.js';
 
-const problems = (env: Record<string, string>) => {
-  try {
-    parseConfig(env);
-    return '';
-  } catch (error) {
-    return (error as Error).message;
-  }
-};
+const problems = (env: Record<string, string>) => configProblems(env).join('\n');
 
 t.test('unset: no Redis (one instance)', async (t) => {
   t.equal(parseConfig({}).redis, undefined);
