@@ -15,9 +15,25 @@ t.test('AccessDenied names the IAM permissions, the bucket policy and STORAGE_<L
     t.equal(e.cause, code);
     t.equal(
       e.body,
-      `${refused(code, 403)} Check the IAM permissions of the credentials (s3:PutObject, s3:GetObject, s3:DeleteObject, s3:ListBucket, s3:AbortMultipartUpload, s3:ListMultipartUploadParts on the bucket and its objects), the bucket policy, and that STORAGE_MEDIA_ACL is allowed by the bucket's Object Ownership setting.\n`,
+      `${refused(code, 403)} S3 denied UploadPart: grant s3:PutObject on arn:aws:s3:::uploads-b/* in the IAM permissions of the credentials or the bucket policy (the README's minimal IAM policy lists every action the server uses), and check that STORAGE_MEDIA_ACL is allowed by the bucket's Object Ownership setting.\n`,
     );
   }
+  const named = (operation: string, root?: string) =>
+    explainS3Error(s3('AccessDenied', 403), { location: 'media', bucket: 'b', operation, ...(root ? { root } : {}) }).body;
+  t.match(named('PutObject', 'tus/'), /S3 denied PutObject: grant s3:PutObject on arn:aws:s3:::b\/tus\/\* in/, 'names the root');
+  t.match(named('GetObject'), /S3 denied GetObject: grant s3:GetObject on arn:aws:s3:::b\/\* in/);
+  t.match(named('HeadObject'), /S3 denied HeadObject: grant s3:GetObject on arn:aws:s3:::b\/\* in/);
+  t.match(named('DeleteObject'), /S3 denied DeleteObject: grant s3:DeleteObject on/);
+  t.match(named('AbortMultipartUpload'), /S3 denied AbortMultipartUpload: grant s3:AbortMultipartUpload on/);
+  t.match(named('ListParts'), /S3 denied ListParts: grant s3:ListMultipartUploadParts on arn:aws:s3:::b\/\* in/);
+  t.match(named('UploadPartCopy'), /S3 denied UploadPartCopy: grant s3:PutObject and s3:GetObject on/);
+  t.match(
+    named('ListObjectsV2', 'tus/'),
+    /S3 denied ListObjectsV2: grant s3:ListBucket on arn:aws:s3:::b in/,
+    'a bucket action names the bucket',
+  );
+  t.match(named('ListMultipartUploads'), /grant s3:ListBucketMultipartUploads on arn:aws:s3:::b in/);
+  t.match(named('SomethingNew'), /S3 denied SomethingNew: grant the matching s3: action on arn:aws:s3:::b and its objects in/);
   const e = explainS3Error(s3('AccessDenied', 403), { location: 'eu-archive', bucket: 'b', operation: 'PutObject' });
   t.match(e.body, /^Storage location "eu-archive": S3 refused PutObject on bucket "b" \(AccessDenied, HTTP 403\)\./, 'no key: none named');
   t.match(e.body, /STORAGE_EU-ARCHIVE_ACL/, 'the variable prefix is the location name in capitals');

@@ -52,7 +52,13 @@ export class Bucket {
     } catch (error) {
       // Ours already explained; an abort is a streamed part we cut short ourselves.
       if (error instanceof StoreError || (error instanceof Error && error.name === 'AbortError')) throw error;
-      const explained = explainS3Error(error, { location: this.location.name, bucket: this.name, operation, key });
+      const explained = explainS3Error(error, {
+        location: this.location.name,
+        bucket: this.name,
+        operation,
+        key,
+        root: this.location.root,
+      });
       this.log?.error({ operation, key, cause: explained.cause, err: error }, explained.body.trim());
       throw explained;
     }

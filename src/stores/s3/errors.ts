@@ -50,8 +50,38 @@ const NETWORK = new Set([
   'RequestTimeout',
 ]);
 
-/** What went wrong, in words that name what to check. `where` names the location, bucket and operation. */
-export function explainS3Error(error: unknown, where: { location: string; bucket: string; operation: string; key?: string }): StoreError {
+/** The IAM action each S3 call needs, and whether it applies to the bucket itself (not its objects). */
+const ACTIONS: Record<string, { action: string; bucketLevel?: true }> = {
+  PutObject: { action: 's3:PutObject' },
+  CreateMultipartUpload: { action: 's3:PutObject' },
+  UploadPart: { action: 's3:PutObject' },
+  CompleteMultipartUpload: { action: 's3:PutObject' },
+  UploadPartCopy: { action: 's3:PutObject and s3:GetObject' },
+  GetObject: { action: 's3:GetObject' },
+  HeadObject: { action: 's3:GetObject' },
+  DeleteObject: { action: 's3:DeleteObject' },
+  AbortMultipartUpload: { action: 's3:AbortMultipartUpload' },
+  ListParts: { action: 's3:ListMultipartUploadParts' },
+  ListObjectsV2: { action: 's3:ListBucket', bucketLevel: true },
+  ListMultipartUploads: { action: 's3:ListBucketMultipartUploads', bucketLevel: true },
+};
+
+/** "S3 denied PutObject: grant s3:PutObject on arn:aws:s3:::bucket/root*". */
+function deniedAction(where: { bucket: string; operation: string; root?: string }): string {
+  const known = ACTIONS[where.operation];
+  if (!known) return `S3 denied ${where.operation}: grant the matching s3: action on arn:aws:s3:::${where.bucket} and its objects`;
+  const resource = known.bucketLevel ? `arn:aws:s3:::${where.bucket}` : `arn:aws:s3:::${where.bucket}/${where.root ?? ''}*`;
+  return `S3 denied ${where.operation}: grant ${known.action} on ${resource}`;
+}
+
+/**
+ * What went wrong, in words that name what to check. `where` names the location, bucket and
+ * operation (and the location's key prefix, `root`, for the resource an access denial names).
+ */
+export function explainS3Error(
+  error: unknown,
+  where: { location: string; bucket: string; operation: string; key?: string; root?: string },
+): StoreError {
   const errno = (error as AwsLikeError | undefined)?.code;
   const code = errno && NETWORK.has(errno) ? errno : s3ErrorCode(error);
   const status = (error as AwsLikeError | undefined)?.$metadata?.httpStatusCode;
@@ -71,7 +101,7 @@ export function explainS3Error(error: unknown, where: { location: string; bucket
     case 'AccessDenied':
     case 'AllAccessDisabled':
     case 'Forbidden':
-      hint = `Check the IAM permissions of the credentials (s3:PutObject, s3:GetObject, s3:DeleteObject, s3:ListBucket, s3:AbortMultipartUpload, s3:ListMultipartUploadParts on the bucket and its objects), the bucket policy, and that ${v}ACL is allowed by the bucket's Object Ownership setting.`;
+      hint = `${deniedAction(where)} in the IAM permissions of the credentials or the bucket policy (the README's minimal IAM policy lists every action the server uses), and check that ${v}ACL is allowed by the bucket's Object Ownership setting.`;
       break;
     case 'InvalidAccessKeyId':
     case 'SignatureDoesNotMatch':
