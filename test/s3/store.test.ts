@@ -13,8 +13,13 @@ const server = s3TestServer();
 const verify = verifyClient(server);
 const newId = () => randomBytes(16).toString('hex');
 
-/** What the minimal IAM policy allows (README): calls outside this set must never be sent. */
+/**
+ * What the minimal IAM policy allows (README), plus ListMultipartUploads: the best-effort sweep
+ * of orphaned multipart uploads, which that policy may deny (then it warns once and stops).
+ * Calls outside this set must never be sent.
+ */
 const ALLOWED = new Set([
+  'ListMultipartUploads',
   'PutObject',
   'GetObject',
   'HeadObject',

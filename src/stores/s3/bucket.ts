@@ -142,22 +142,22 @@ export class Bucket {
     } catch (error) {
       // An attempt whose answer was lost (a reset, a timeout, a failure after the fact) may have
       // created one all the same; not when S3 was never reached or refused the request.
-      if (error instanceof StoreError && LOST_ANSWER.has(error.cause)) await this.abortOthers(key, undefined);
+      if (error instanceof StoreError && LOST_ANSWER.has(error.cause)) await this.abortStrays(key, undefined);
       throw error;
     }
     if (!res.UploadId) throw this.fail('CreateMultipartUpload returned no UploadId.');
-    // Retried: earlier attempts whose answers were lost may have created multipart uploads
-    // that nothing names; they would never be completed nor aborted.
-    if ((res.$metadata.attempts ?? 1) > 1) await this.abortOthers(key, res.UploadId);
     return res.UploadId;
   }
 
   /**
-   * Abort the multipart uploads of `key` but `keep`. Called only while creating the one
-   * multipart upload of a tus upload (under its lock, before `.info` names any), so any other is
-   * an orphan. Best effort: without s3:ListBucketMultipartUploads it is skipped (logged).
+   * Abort the multipart uploads of `key` but `keep`. Called only where no `.info` names any
+   * other (while creating the one multipart upload of a tus upload under its lock, or removing an
+   * upload whose `.info` names none), so any other is an orphan: left by a CreateMultipartUpload
+   * whose answer was lost, or by a process killed before `.info` recorded it. Best effort: without
+   * s3:ListBucketMultipartUploads it is skipped, with one warning per bucket.
    */
-  private async abortOthers(key: string, keep: string | undefined): Promise<void> {
+  async abortStrays(key: string, keep: string | undefined): Promise<void> {
+    if (this.strayListingDenied) return;
     try {
       // Bounded: it must not make a failing request much slower when S3 is slow or down.
       const abortSignal = AbortSignal.timeout(2 * this.location.connectionTimeout);
@@ -169,13 +169,24 @@ export class Bucket {
         });
         this.log?.warn(
           { key, uploadId: upload.UploadId },
-          'aborted a multipart upload left by a CreateMultipartUpload whose answer was lost',
+          'aborted a multipart upload that no upload names (a lost answer or a killed process)',
         );
       }
     } catch (error) {
-      this.log?.warn({ key, err: error }, 'multipart uploads left by a retried CreateMultipartUpload were not looked for');
+      if ((error as { name?: string }).name === 'AccessDenied') {
+        this.strayListingDenied = true;
+        this.log?.warn(
+          { bucket: this.name, location: this.location.name },
+          'multipart uploads that no upload names are not looked for: grant s3:ListBucketMultipartUploads to have them aborted (or set a lifecycle rule AbortIncompleteMultipartUpload)',
+        );
+        return;
+      }
+      this.log?.warn({ key, err: error }, 'multipart uploads that no upload names were not looked for');
     }
   }
+
+  /** Set once S3 refused ListMultipartUploads: the stray sweep is then skipped. */
+  private strayListingDenied = false;
 
   /** Every part of a multipart upload, or undefined when the multipart upload is gone (completed or aborted). */
   async listParts(key: string, uploadId: string): Promise<Part[] | undefined> {

@@ -134,6 +134,10 @@ export class S3Upload {
         throw error;
       }
       this.info.uploadId = uploadId;
+      // Earlier multipart uploads of this key are orphans: created by attempts whose answers
+      // were lost, or by a process killed before `.info` named them. Swept beside the first
+      // part, not before it: nothing will ever name them.
+      void this.bucket.abortStrays(this.info.key, uploadId);
       return uploadId;
     })().finally(() => {
       this.creatingMultipart = undefined;
@@ -226,6 +230,8 @@ export class S3Upload {
   /** Abort the multipart upload and delete every object; `.info` last, so a failed termination can be retried. */
   async remove(): Promise<void> {
     if (this.info.uploadId && !this.finished) await this.bucket.abort(this.info.key, this.info.uploadId);
+    // A process killed between CreateMultipartUpload and `.info` left one no `.info` names.
+    else if (!this.finished) await this.bucket.abortStrays(this.info.key, undefined);
     await Promise.all([this.bucket.delete(this.keys.tail), this.finished ? this.bucket.delete(this.info.key) : Promise.resolve()]);
     await this.bucket.delete(this.keys.info);
   }
