@@ -38,9 +38,13 @@ t.test('S3 failures answer with what to check, never a bare 500 with a stack', a
     ],
     [
       'access denied',
-      { STORAGE_S3_KEY: 'test:reader', STORAGE_S3_SECRET: 'tus-s3-reader-secret-93b7d4e1' },
+      // A user granted nothing on the bucket (Swift's tempauth reader, or the one scripts/ceph-server.sh creates).
+      {
+        STORAGE_S3_KEY: process.env.S3_TEST_READER_KEY ?? 'test:reader',
+        STORAGE_S3_SECRET: process.env.S3_TEST_READER_SECRET ?? 'tus-s3-reader-secret-93b7d4e1',
+      },
       502,
-      /AccessDenied.*IAM permissions.*bucket policy/,
+      /AccessDenied.*S3 denied PutObject: grant s3:PutObject on arn:aws:s3:::[^ ]+\/t-errors-[0-9a-f]+\/\* in the IAM permissions.*bucket policy/,
     ],
   ];
   for (const [name, extra, status, pattern] of cases) {
