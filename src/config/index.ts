@@ -131,6 +131,7 @@ function s3LocationOf(name: string, v: z.infer<ReturnType<typeof s3LocationSchem
     ...(v.SERVER_SIDE_ENCRYPTION_KMS_KEY_ID ? { kmsKeyId: v.SERVER_SIDE_ENCRYPTION_KMS_KEY_ID } : {}),
     connectionTimeout: v.CONNECTION_TIMEOUT,
     socketTimeout: v.SOCKET_TIMEOUT,
+    requestTimeout: v.REQUEST_TIMEOUT,
     maxSockets: v.MAX_SOCKETS,
     keepAlive: v.KEEP_ALIVE,
     chunkSize: v.TUS__CHUNK_SIZE,

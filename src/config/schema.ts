@@ -155,6 +155,7 @@ export const s3LocationSchema = (defaultChunkSize: number) =>
     SERVER_SIDE_ENCRYPTION_KMS_KEY_ID: text(),
     CONNECTION_TIMEOUT: duration(5000),
     SOCKET_TIMEOUT: duration(120000),
+    REQUEST_TIMEOUT: duration(10000),
     MAX_SOCKETS: int(500, { min: 1, max: 100000 }),
     KEEP_ALIVE: bool(true),
     TUS__CHUNK_SIZE: size(defaultChunkSize, { min: S3_MIN_PART_SIZE, max: S3_MAX_PART_SIZE }),

@@ -34,6 +34,8 @@ export interface S3Location extends LocationLimits {
   readonly kmsKeyId?: string;
   readonly connectionTimeout: number;
   readonly socketTimeout: number;
+  /** ms an S3 request without a large body may wait for its answer, per attempt. */
+  readonly requestTimeout: number;
   readonly maxSockets: number;
   readonly keepAlive: boolean;
   /** Preferred part size in bytes. */

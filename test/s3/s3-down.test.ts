@@ -1,7 +1,8 @@
 /**
  * S3 down at start and mid-run: a TCP proxy between the server and S3 is taken down (connections
  * refused, open ones reset) and brought back. /readyz says why, tus requests answer 503 quickly,
- * nothing crashes, and the service returns by itself.
+ * nothing crashes, and the service returns by itself. A blackholed S3 (connections accepted,
+ * never answered) costs requests their timeouts, not minutes.
  */
 import t from 'tap';
 import { createUpload, head, patch, TUS } from '../helpers/app.js';
@@ -115,5 +116,70 @@ t.test('S3 goes away mid-upload: PATCH answers 503 with Retry-After, then the up
   const id = new URL(url).pathname.split('/').pop();
   t.equal((await objectSha256(client, server.bucket, `${root}${id}`)).sha256, sha256(data), 'byte-exact');
   await until(async () => (await readyz(srv.url)).status === 200, '/readyz 200 again', 15_000, 200);
+  t.equal(srv.child.exitCode, null, 'never crashed');
+});
+
+t.test('S3 accepts connections but never answers (a partition): requests answer 503 within the timeouts, then resume', async (t) => {
+  const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port) });
+  t.teardown(() => proxy.close());
+  const root = uniqueRoot('s3-blackhole');
+  // Small requests wait REQUEST_TIMEOUT per attempt, parts SOCKET_TIMEOUT of silence.
+  const timeouts = { STORAGE_S3_REQUEST_TIMEOUT: '1000', STORAGE_S3_SOCKET_TIMEOUT: '3000', STORAGE_S3_MAX_ATTEMPTS: '2' };
+  const srv = await startProcess(s3LocationEnv(server, root, { STORAGE_S3_ENDPOINT: proxy.url, ...timeouts }));
+  t.teardown(() => srv.stop('SIGKILL'));
+
+  const data = randomData(12 * MIB);
+  const url = await createUpload(srv.url, data.length);
+  const first = await patch(url, 0, data.subarray(0, 6 * MIB));
+  t.equal(first.status, 204);
+
+  proxy.blackhole();
+  // Two attempts of 1 s each plus the SDK's back-off: well under 8 s; with the old behaviour
+  // (no per-request timeout) a HEAD waited SOCKET_TIMEOUT per attempt, a POST likewise.
+  const BOUND_MS = 8000;
+  // A PATCH whose part meets the silence (its state is cached): bounded by SOCKET_TIMEOUT per
+  // attempt, not a hang.
+  let started = Date.now();
+  const failed = await patch(url, 6 * MIB, data.subarray(6 * MIB, 11 * MIB));
+  const patchMs = Date.now() - started;
+  t.equal(failed.status, 503, `PATCH: 503 in ${patchMs} ms (${(await failed.text()).trim()})`);
+  t.ok(patchMs < 30_000, `PATCH answered in ${patchMs} ms (< 30 s)`);
+  started = Date.now();
+  const headed = await head(url);
+  const headMs = Date.now() - started;
+  t.equal(headed.status, 503, 'HEAD: 503');
+  t.ok(headMs < BOUND_MS, `HEAD answered in ${headMs} ms (< ${BOUND_MS})`);
+
+  started = Date.now();
+  const created = await fetch(`${srv.url}/files/`, { method: 'POST', headers: { ...TUS, 'Upload-Length': '10' } });
+  const createMs = Date.now() - started;
+  t.equal(created.status, 503, 'POST: 503');
+  t.match(await created.text(), /REQUEST_TIMEOUT/, 'the message names the timeout to check');
+  t.ok(createMs < BOUND_MS, `POST answered in ${createMs} ms (< ${BOUND_MS})`);
+
+  started = Date.now();
+  const ready = await readyz(srv.url);
+  t.equal(ready.status, 503, `/readyz: 503 in ${Date.now() - started} ms`);
+
+  t.equal(srv.child.exitCode, null, 'still running');
+
+  await proxy.up();
+  let offset = -1;
+  await until(
+    async () => {
+      const h = await head(url);
+      if (h.status !== 200) return false;
+      offset = Number(h.headers.get('upload-offset'));
+      return true;
+    },
+    'HEAD answers once S3 answers again',
+    20_000,
+    200,
+  );
+  t.ok(offset >= 6 * MIB && offset <= 11 * MIB, `resume offset ${offset} is within what was sent`);
+  const rest = await patch(url, offset, data.subarray(offset));
+  t.equal(rest.status, 204, 'the rest is accepted');
+  const id = new URL(url).pathname.split('/').pop();
+  t.equal((await objectSha256(client, server.bucket, `${root}${id}`)).sha256, sha256(data), 'byte-exact');
   t.equal(srv.child.exitCode, null, 'never crashed');
 });

@@ -70,6 +70,7 @@ t.test('s3 location: every variable and its default', async (t) => {
     forcePathStyle: false,
     connectionTimeout: 5000,
     socketTimeout: 120000,
+    requestTimeout: 10000,
     maxSockets: 500,
     keepAlive: true,
     chunkSize: 5242880,

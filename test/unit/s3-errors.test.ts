@@ -74,7 +74,7 @@ t.test('network errors are 503 naming ENDPOINT and the timeouts', async (t) => {
     t.equal(e.cause, code);
     t.equal(
       e.body,
-      `Storage location "media": S3 did not answer UploadPart on bucket "uploads-b" key "abc.info" (${code}). Check STORAGE_MEDIA_ENDPOINT, DNS and the network, and STORAGE_MEDIA_CONNECTION_TIMEOUT / STORAGE_MEDIA_SOCKET_TIMEOUT; the upload can be resumed.\n`,
+      `Storage location "media": S3 did not answer UploadPart on bucket "uploads-b" key "abc.info" (${code}). Check STORAGE_MEDIA_ENDPOINT, DNS and the network, and STORAGE_MEDIA_CONNECTION_TIMEOUT / STORAGE_MEDIA_SOCKET_TIMEOUT / STORAGE_MEDIA_REQUEST_TIMEOUT; the upload can be resumed.\n`,
     );
   }
 });

@@ -29,6 +29,9 @@ import { encryptionParams, finalObjectParams } from './object-settings.js';
 import type { Part } from './upload-state.js';
 
 /** Failures after which an operation may have happened on S3 all the same (its answer lost). */
+/** Bodies up to this size (state objects, small tails) are sent with the quick request timeout. */
+const QUICK_BODY = 64 * 1024;
+
 const LOST_ANSWER = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'TimeoutError', 'RequestTimeout', 'InternalError']);
 
 export type Metadata = Record<string, string | null> | undefined;
@@ -64,6 +67,14 @@ export class Bucket {
     }
   }
 
+  /**
+   * Options of a call without a large body: its answer is due within `_REQUEST_TIMEOUT` per
+   * attempt, so an S3 that accepts connections but never answers fails it in seconds.
+   */
+  private get quick(): { requestTimeout: number } {
+    return { requestTimeout: this.location.requestTimeout };
+  }
+
   warn(details: Record<string, unknown>, message: string): void {
     this.log?.warn(details, message);
   }
@@ -84,17 +95,17 @@ export class Bucket {
 
   private async put(key: string, body: Body, length: number, params: object, signal?: AbortSignal): Promise<void> {
     await this.call('PutObject', key, () =>
-      this.client.send(
-        new PutObjectCommand({ Bucket: this.name, Key: key, Body: body, ContentLength: length, ...params }),
-        signal ? { abortSignal: signal } : {},
-      ),
+      this.client.send(new PutObjectCommand({ Bucket: this.name, Key: key, Body: body, ContentLength: length, ...params }), {
+        ...(signal ? { abortSignal: signal } : {}),
+        ...(length <= QUICK_BODY ? this.quick : {}),
+      }),
     );
   }
 
   /** The whole object as text, or undefined when it does not exist. */
   async readText(key: string): Promise<string | undefined> {
     try {
-      const res = await this.client.send(new GetObjectCommand({ Bucket: this.name, Key: key }));
+      const res = await this.client.send(new GetObjectCommand({ Bucket: this.name, Key: key }), this.quick);
       return (await res.Body?.transformToString()) ?? '';
     } catch (error) {
       if (isNotFound(error)) return undefined;
@@ -105,7 +116,7 @@ export class Bucket {
   /** Bytes start..end (inclusive) as a stream. */
   async openRange(key: string, start: number, end: number): Promise<Readable> {
     const res = await this.call('GetObject', key, () =>
-      this.client.send(new GetObjectCommand({ Bucket: this.name, Key: key, Range: `bytes=${start}-${end}` })),
+      this.client.send(new GetObjectCommand({ Bucket: this.name, Key: key, Range: `bytes=${start}-${end}` }), this.quick),
     );
     return res.Body as Readable;
   }
@@ -113,7 +124,7 @@ export class Bucket {
   /** Bytes start..end (inclusive) in memory (small pieces only). */
   async readRange(key: string, start: number, end: number): Promise<Buffer> {
     return this.call('GetObject', key, async () => {
-      const res = await this.client.send(new GetObjectCommand({ Bucket: this.name, Key: key, Range: `bytes=${start}-${end}` }));
+      const res = await this.client.send(new GetObjectCommand({ Bucket: this.name, Key: key, Range: `bytes=${start}-${end}` }), this.quick);
       return Buffer.from((await res.Body?.transformToByteArray()) ?? new Uint8Array());
     });
   }
@@ -121,7 +132,7 @@ export class Bucket {
   /** Size and user metadata of an object, or undefined when it does not exist. */
   async head(key: string): Promise<{ size: number; metadata: Record<string, string> } | undefined> {
     try {
-      const res = await this.client.send(new HeadObjectCommand({ Bucket: this.name, Key: key }));
+      const res = await this.client.send(new HeadObjectCommand({ Bucket: this.name, Key: key }), this.quick);
       return { size: res.ContentLength ?? 0, metadata: res.Metadata ?? {} };
     } catch (error) {
       if (isNotFound(error)) return undefined;
@@ -130,14 +141,17 @@ export class Bucket {
   }
 
   async delete(key: string): Promise<void> {
-    await this.call('DeleteObject', key, () => this.client.send(new DeleteObjectCommand({ Bucket: this.name, Key: key })));
+    await this.call('DeleteObject', key, () => this.client.send(new DeleteObjectCommand({ Bucket: this.name, Key: key }), this.quick));
   }
 
   async createMultipart(key: string, metadata: Metadata): Promise<string> {
     let res: CreateMultipartUploadCommandOutput;
     try {
       res = await this.call('CreateMultipartUpload', key, () =>
-        this.client.send(new CreateMultipartUploadCommand({ Bucket: this.name, Key: key, ...finalObjectParams(this.location, metadata) })),
+        this.client.send(
+          new CreateMultipartUploadCommand({ Bucket: this.name, Key: key, ...finalObjectParams(this.location, metadata) }),
+          this.quick,
+        ),
       );
     } catch (error) {
       // An attempt whose answer was lost (a reset, a timeout, a failure after the fact) may have
@@ -197,6 +211,7 @@ export class Bucket {
       try {
         page = await this.client.send(
           new ListPartsCommand({ Bucket: this.name, Key: key, UploadId: uploadId, ...(marker ? { PartNumberMarker: marker } : {}) }),
+          this.quick,
         );
       } catch (error) {
         if (isNoSuchUpload(error)) return undefined;
@@ -259,7 +274,7 @@ export class Bucket {
   async abort(key: string, uploadId: string): Promise<void> {
     await this.call('AbortMultipartUpload', key, async () => {
       try {
-        await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.name, Key: key, UploadId: uploadId }));
+        await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.name, Key: key, UploadId: uploadId }), this.quick);
       } catch (error) {
         if (!isNoSuchUpload(error)) throw error;
       }
@@ -268,7 +283,10 @@ export class Bucket {
 
   async list(prefix: string, token: string | undefined): Promise<ListObjectsV2CommandOutput> {
     return this.call('ListObjectsV2', prefix, () =>
-      this.client.send(new ListObjectsV2Command({ Bucket: this.name, Prefix: prefix, ...(token ? { ContinuationToken: token } : {}) })),
+      this.client.send(
+        new ListObjectsV2Command({ Bucket: this.name, Prefix: prefix, ...(token ? { ContinuationToken: token } : {}) }),
+        this.quick,
+      ),
     );
   }
 

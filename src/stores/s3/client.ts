@@ -25,6 +25,8 @@ export function createS3Client(location: S3Location, overrides: Partial<S3Client
     requestHandler: new NodeHttpHandler({
       connectionTimeout: location.connectionTimeout,
       socketTimeout: location.socketTimeout,
+      // Per request (Bucket passes `requestTimeout` to calls without a large body): an error, not a warning.
+      throwOnRequestTimeout: true,
       httpAgent: new HttpAgent(agentOptions),
       httpsAgent: new HttpsAgent(agentOptions),
     }),

@@ -90,7 +90,7 @@ export function explainS3Error(
   if (NETWORK.has(code)) {
     return new StoreError(
       503,
-      `Storage location "${where.location}": S3 did not answer ${target} (${code}). Check ${v}ENDPOINT, DNS and the network, and ${v}CONNECTION_TIMEOUT / ${v}SOCKET_TIMEOUT; the upload can be resumed.\n`,
+      `Storage location "${where.location}": S3 did not answer ${target} (${code}). Check ${v}ENDPOINT, DNS and the network, and ${v}CONNECTION_TIMEOUT / ${v}SOCKET_TIMEOUT / ${v}REQUEST_TIMEOUT; the upload can be resumed.\n`,
       code,
     );
   }
