@@ -21,7 +21,10 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { writeBody } from './body-writer.mjs';
+import { runGroups } from './groups.mjs';
 import { cpuSeconds, sampler, tree } from './proc.mjs';
+import { rawMultipart, rawS3 } from './raw-s3.mjs';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const MiB = 1024 * 1024;
@@ -29,6 +32,10 @@ const GiB = 1024 * MiB;
 const args = process.argv.slice(2);
 const QUICK = args.includes('--quick');
 const ONLY = (args.find((a) => a.startsWith('--only='))?.slice(7) ?? '').split(',').filter(Boolean);
+// --groups=base,ceiling,writes,latency,memory picks the tables (default: all; "ceiling" alone runs
+// the base scenarios' ceiling rows only, without peer and ours).
+const ALL_GROUPS = ['base', 'writes', 'latency', 'memory'];
+const GROUPS = (args.find((a) => a.startsWith('--groups='))?.slice(9) ?? ALL_GROUPS.join(',')).split(',').filter(Boolean);
 const RUNS = QUICK ? 1 : Number(process.env.BENCH_RUNS || 3);
 // BENCH_SIZE_MIB overrides the large upload size (for profiling longer or shorter runs).
 const BIG = process.env.BENCH_SIZE_MIB ? Number(process.env.BENCH_SIZE_MIB) * MiB : QUICK ? 128 * MiB : GiB;
@@ -123,6 +130,8 @@ function expectedSha(seed, size) {
 }
 
 // ---- A minimal streaming tus client ----------------------------------------------------------
+/** The size of the client's body writes in the current run (undefined: 1 MiB blocks as they come; see body-writer.mjs). */
+let pieceSize;
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 function request(url, method, headers, body) {
   return new Promise((resolvePromise, reject) => {
@@ -142,7 +151,7 @@ function request(url, method, headers, body) {
     req.on('error', reject);
     if (!body) return req.end();
     (async () => {
-      for (const chunk of body) if (!req.write(chunk)) await once(req, 'drain');
+      await writeBody(req, body, pieceSize);
       req.end();
     })().catch(reject);
   });
@@ -246,12 +255,12 @@ async function freePort() {
   await new Promise((r) => probe.close(r));
   return port;
 }
-async function startServer(name, command, env) {
+async function startServer(name, command, env, node = process.execPath) {
   const tmp = join(TMP, name);
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
   const port = await freePort();
-  const child = spawn(process.execPath, command, {
+  const child = spawn(node, command, {
     env: { PATH: process.env.PATH, TMPDIR: tmp, PORT: String(port), HOST: '127.0.0.1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -304,10 +313,18 @@ const oursEnv = (chunk) => ({
 });
 
 // ---- Scenarios --------------------------------------------------------------------------------
+/** Scenario (a), (b), (c) or (e) with `size` bytes in all (the groups use other sizes than BIG). */
+const scenarioOf = (id, size) =>
+  ({
+    a: { id: 'a', title: `one ${size / MiB} MiB upload, single PATCH`, uploads: 1, size },
+    b: { id: 'b', title: `one ${size / MiB} MiB upload, 16 MiB PATCHes`, uploads: 1, size, patchSize: 16 * MiB },
+    c: { id: 'c', title: `8 concurrent ${size / 8 / MiB} MiB uploads`, uploads: 8, size: size / 8, concurrent: 8 },
+    e: { id: 'e', title: `one ${size / MiB} MiB deferred-length upload`, uploads: 1, size, deferred: true },
+  })[id];
 const SCENARIOS = [
-  { id: 'a', title: `one ${BIG / MiB} MiB upload, single PATCH`, uploads: 1, size: BIG },
-  { id: 'b', title: `one ${BIG / MiB} MiB upload, 16 MiB PATCHes`, uploads: 1, size: BIG, patchSize: 16 * MiB },
-  { id: 'c', title: `8 concurrent ${BIG / 8 / MiB} MiB uploads`, uploads: 8, size: BIG / 8, concurrent: 8 },
+  scenarioOf('a', BIG),
+  scenarioOf('b', BIG),
+  scenarioOf('c', BIG),
   {
     id: 'd',
     title: `${QUICK ? 100 : 500} uploads of 100 KiB, 16 at a time`,
@@ -316,7 +333,7 @@ const SCENARIOS = [
     concurrent: 16,
     small: true,
   },
-  { id: 'e', title: `one ${BIG / MiB} MiB deferred-length upload`, uploads: 1, size: BIG, deferred: true },
+  scenarioOf('e', BIG),
 ].filter((s) => ONLY.length === 0 || ONLY.includes(s.id));
 
 // BENCH_NODE_ARGS: extra node options for our server, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
@@ -336,9 +353,28 @@ async function runTarget(target, scenario, partSize) {
   const cpuBefore = servers.length ? cpuSeconds(pids) : clientBefore;
   const samples = servers.length ? servers.map((s) => sampler(s.child.pid, s.tmp)) : [sampler()];
   patchWaits = [];
+  pieceSize = target.pieceSize;
   const started = process.hrtime.bigint();
   let keys;
   if (target.name === 'ceiling') {
+    // The raw ceiling (bench/raw-s3.mjs), through target.endpoint (the latency proxy) if given.
+    keys = seeds.map((seed) => `bench/ceiling/${seed}`);
+    const raw = rawS3({ ...S3, endpoint: target.endpoint ?? S3.endpoint });
+    if (scenario.small) {
+      await pool(
+        seeds.map((seed, i) => () => raw.put(keys[i], bytes(seed, 0, scenario.size), scenario.size)),
+        scenario.concurrent,
+      );
+    } else {
+      await rawMultipart(
+        raw,
+        seeds.map((seed, i) => ({ key: keys[i], size: scenario.size, body: (start, end) => bytes(seed, start, end) })),
+        await ceilingPartSize(scenario, partSize),
+        target.inFlight,
+      );
+    }
+    raw.close();
+  } else if (target.name === 'ceiling (SDK)') {
     keys = seeds.map((seed) => `bench/ceiling/${seed}`);
     if (scenario.small) {
       await pool(
@@ -349,18 +385,9 @@ async function runTarget(target, scenario, partSize) {
         scenario.concurrent,
       );
     } else {
-      // The faster of 8 and 16 parts in flight counts: run the one not yet known to win.
-      // The same part size as ours: the store's own plan (deferred lengths start at 6 MiB).
-      const { planParts } = await import(join(ROOT, 'dist/stores/s3/part-size.js'));
-      const plan = planParts({
-        size: scenario.deferred ? undefined : scenario.size,
-        preferred: partSize,
-        equalParts: false,
-        maxUploadSize: 0,
-      });
       await directMultipart(
         seeds.map((seed, i) => ({ seed, size: scenario.size, key: keys[i] })),
-        plan.base,
+        await ceilingPartSize(scenario, partSize),
         target.inFlight,
       );
     }
@@ -397,6 +424,29 @@ async function runTarget(target, scenario, partSize) {
   };
 }
 
+/** The same part size as ours: the store's own plan (deferred lengths start at 6 MiB). */
+async function ceilingPartSize(scenario, partSize) {
+  const { planParts } = await import(join(ROOT, 'dist/stores/s3/part-size.js'));
+  return planParts({ size: scenario.deferred ? undefined : scenario.size, preferred: partSize, equalParts: false, maxUploadSize: 0 }).base;
+}
+
+/**
+ * The fastest of a ceiling `name` ('ceiling': raw, 'ceiling (SDK)') over parts in flight `counts`,
+ * each verified; its result gets `inFlight` and `verified`.
+ */
+async function bestCeiling(name, scenario, chunk, counts, extra = {}) {
+  let best;
+  let verified = true;
+  for (const inFlight of scenario.small ? [counts[0]] : counts) {
+    const result = await runTarget({ name, inFlight, ...extra }, scenario, chunk);
+    verified &&= await verifyAndClean(result, scenario.size);
+    result.inFlight = inFlight;
+    if (!best || result.seconds < best.seconds) best = result;
+  }
+  best.verified = verified;
+  return best;
+}
+
 async function verifyAndClean(result, size, extraKeys = []) {
   let ok = true;
   await pool(
@@ -422,85 +472,127 @@ const median = (xs) => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
+/** Medians (and peaks) of the runs of one target over `totalBytes` per run. */
+function summarize(rs, scenario, verified) {
+  const totalBytes = scenario.size * scenario.uploads;
+  const seconds = median(rs.map((x) => x.seconds));
+  return {
+    mibPerSecond: totalBytes / MiB / seconds,
+    uploadsPerSecond: scenario.uploads / seconds,
+    seconds,
+    cpuSecondsPerGiB: median(rs.map((x) => x.cpu)) / (totalBytes / GiB),
+    s3CpuSecondsPerGiB: median(rs.map((x) => x.s3cpu)) / (totalBytes / GiB),
+    clientCpuSecondsPerGiB: median(rs.map((x) => x.clientCpu)) / (totalBytes / GiB),
+    peakRssMiB: Math.max(...rs.map((x) => x.peakRss)) / MiB,
+    peakTempMiB: Math.max(...rs.map((x) => x.peakDisk)) / MiB,
+    verified,
+    runs: rs.map((x) => x.seconds),
+    inFlight: rs.map((x) => x.inFlight).filter(Boolean),
+    patchWaitMs: rs.some((x) => x.waits !== undefined) ? median(rs.map((x) => x.waits ?? 0)) : undefined,
+  };
+}
+
+/** Parts in flight tried for the raw ceiling: the first run tries all, later runs the first run's winner. */
+const CEILING_IN_FLIGHT = [8, 16, 32];
+const SDK_IN_FLIGHT = [8, 16];
+
 async function main() {
   execFileSync('npm', ['run', '--silent', 'build'], { cwd: ROOT, stdio: 'inherit' });
   const chunkSizes = QUICK ? [5 * MiB] : [5 * MiB, 16 * MiB];
-  const peer = await startServer('peer', [join(ROOT, 'bench/peer-server.mjs')], s3Settings);
-  const rows = [];
   const started = Date.now();
-  for (const chunk of chunkSizes) {
-    const ours = await startServer('ours', [...nodeArgs, join(ROOT, 'dist/main.js')], oursEnv(chunk));
+  const rows = [];
+  const servers = GROUPS.includes('base') ? ['peer', 'ours'] : [];
+  const baseWanted = GROUPS.includes('base') || GROUPS.includes('ceiling');
+  /** The raw ceiling's winning parts in flight per scenario and chunk, for the groups that follow. */
+  const ceilingWinners = new Map();
+  const peer = servers.length ? await startServer('peer', [join(ROOT, 'bench/peer-server.mjs')], s3Settings) : undefined;
+  for (const chunk of baseWanted ? chunkSizes : []) {
+    const ours = servers.length ? await startServer('ours', [...nodeArgs, join(ROOT, 'dist/main.js')], oursEnv(chunk)) : undefined;
     for (const scenario of SCENARIOS) {
       if (chunk !== chunkSizes[0] && !['a', 'b', 'c'].includes(scenario.id)) continue;
-      const results = { ceiling: [], peer: [], ours: [] };
-      const verified = { ceiling: true, peer: true, ours: true };
+      const names = ['ceiling', 'ceiling (SDK)', ...servers];
+      const results = Object.fromEntries(names.map((n) => [n, []]));
+      const verified = Object.fromEntries(names.map((n) => [n, true]));
+      let rawCounts = CEILING_IN_FLIGHT;
+      let sdkCounts = SDK_IN_FLIGHT;
       for (let r = 0; r < RUNS; r++) {
-        // Interleaved A B C so that the machine's drift hits every target alike.
-        for (const target of [
-          { name: 'ceiling', inFlight: 8 },
-          { name: 'peer', server: peer },
-          { name: 'ours', server: ours },
-        ]) {
-          let result = await runTarget(target, scenario, chunk);
-          if (target.name === 'ceiling' && !scenario.small) {
-            verified.ceiling &&= await verifyAndClean(result, scenario.size);
-            const sixteen = await runTarget({ name: 'ceiling', inFlight: 16 }, scenario, chunk);
-            if (sixteen.seconds < result.seconds) result = sixteen;
-            verified.ceiling &&= await verifyAndClean(sixteen, scenario.size);
+        // Interleaved A B C D so that the machine's drift hits every target alike.
+        for (const name of names) {
+          let result;
+          if (name === 'ceiling') {
+            result = await bestCeiling(name, scenario, chunk, rawCounts);
+            rawCounts = [result.inFlight];
+          } else if (name === 'ceiling (SDK)') {
+            result = await bestCeiling(name, scenario, chunk, sdkCounts);
+            sdkCounts = [result.inFlight];
           } else {
-            verified[target.name] &&= await verifyAndClean(result, scenario.size);
+            result = await runTarget({ name, server: name === 'peer' ? peer : ours }, scenario, chunk);
+            result.verified = await verifyAndClean(result, scenario.size);
           }
-          results[target.name].push(result);
-          process.stderr.write(`  ${scenario.id} chunk ${chunk / MiB} MiB run ${r + 1} ${target.name}: ${result.seconds.toFixed(2)} s\n`);
+          verified[name] &&= result.verified;
+          results[name].push(result);
+          process.stderr.write(
+            `  ${scenario.id} chunk ${chunk / MiB} MiB run ${r + 1} ${name}${result.inFlight ? ` (${result.inFlight} in flight)` : ''}: ${result.seconds.toFixed(2)} s\n`,
+          );
         }
       }
-      const totalBytes = scenario.size * scenario.uploads;
-      const summary = {};
-      for (const name of ['ceiling', 'peer', 'ours']) {
-        const rs = results[name];
-        const seconds = median(rs.map((x) => x.seconds));
-        summary[name] = {
-          mibPerSecond: totalBytes / MiB / seconds,
-          uploadsPerSecond: scenario.uploads / seconds,
-          seconds,
-          cpuSecondsPerGiB: median(rs.map((x) => x.cpu)) / (totalBytes / GiB),
-          s3CpuSecondsPerGiB: median(rs.map((x) => x.s3cpu)) / (totalBytes / GiB),
-          clientCpuSecondsPerGiB: median(rs.map((x) => x.clientCpu)) / (totalBytes / GiB),
-          peakRssMiB: Math.max(...rs.map((x) => x.peakRss)) / MiB,
-          peakTempMiB: Math.max(...rs.map((x) => x.peakDisk)) / MiB,
-          verified: verified[name],
-          runs: rs.map((x) => x.seconds),
-          patchWaitMs: rs.some((x) => x.waits !== undefined) ? median(rs.map((x) => x.waits ?? 0)) : undefined,
-        };
-      }
+      ceilingWinners.set(`${scenario.id}:${chunk}`, rawCounts[0]);
+      const summary = Object.fromEntries(names.map((n) => [n, summarize(results[n], scenario, verified[n])]));
       rows.push({ scenario: scenario.id, title: scenario.title, chunkMiB: chunk / MiB, ...summary });
     }
-    await ours.stop();
+    await ours?.stop();
   }
-  await peer.stop();
+  await peer?.stop();
+  // The groups of issue 15: client write sizes, S3 across a network, memory (bench/groups.mjs).
+  const groups = await runGroups(GROUPS, {
+    BIG,
+    QUICK,
+    S3,
+    ONLY,
+    scenarioOf,
+    RUNS,
+    MiB,
+    GiB,
+    ceilingWinners,
+    CEILING_IN_FLIGHT,
+    bestCeiling,
+    runTarget,
+    verifyAndClean,
+    summarize,
+    startServer: (name, env, node) => startServer(name, [...nodeArgs, join(ROOT, 'dist/main.js')], env, node),
+    startPeer: (name, env) => startServer(name, [join(ROOT, 'bench/peer-server.mjs')], { ...s3Settings, ...env }),
+    oursEnv,
+  });
   rmSync(TMP, { recursive: true, force: true });
-  report(rows, (Date.now() - started) / 1000);
+  report(rows, groups, (Date.now() - started) / 1000);
   process.exit(0);
 }
 
-function report(rows, seconds) {
+function report(rows, groups, seconds) {
   const pct = (x) => `${(x * 100).toFixed(0)}%`;
-  const lines = [
-    `| scen. | chunk | target | ${'MiB/s'.padStart(7)} | of ceiling | ours/peer | server RSS MiB | server CPU s/GiB | temp MiB | S3 CPU s/GiB | PATCH wait ms | verified |`,
-    '|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|',
-  ];
+  const lines = [];
+  if (rows.length) {
+    lines.push(
+      '### Base: (a)-(e) against the raw ceiling',
+      '',
+      `| scen. | chunk | target | ${'MiB/s'.padStart(7)} | of ceiling | ours/peer | server RSS MiB | server CPU s/GiB | temp MiB | S3 CPU s/GiB | PATCH wait ms | verified |`,
+      '|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|',
+    );
+  }
   for (const row of rows) {
-    for (const name of ['ceiling', 'peer', 'ours']) {
+    for (const name of ['ceiling', 'ceiling (SDK)', 'peer', 'ours']) {
       const r = row[name];
+      if (!r) continue;
       const rate = row.scenario === 'd' ? `${r.uploadsPerSecond.toFixed(1)}/s` : r.mibPerSecond.toFixed(0);
       const ratio = row.scenario === 'd' ? r.uploadsPerSecond / row.ceiling.uploadsPerSecond : r.mibPerSecond / row.ceiling.mibPerSecond;
       const vsPeer =
-        name === 'ours'
+        name === 'ours' && row.peer
           ? `${(row.scenario === 'd' ? r.uploadsPerSecond / row.peer.uploadsPerSecond : r.mibPerSecond / row.peer.mibPerSecond).toFixed(2)}x`
           : '';
-      const server = name !== 'ceiling';
+      const server = !name.startsWith('ceiling');
+      const label = name.startsWith('ceiling') && r.inFlight.length && row.scenario !== 'd' ? `${name}, ${r.inFlight[0]} in flight` : name;
       lines.push(
-        `| ${row.scenario} | ${row.chunkMiB} MiB | ${name} | ${rate} | ${pct(ratio)} | ${vsPeer} | ${server ? r.peakRssMiB.toFixed(0) : '-'} | ${server ? r.cpuSecondsPerGiB.toFixed(2) : `(${r.cpuSecondsPerGiB.toFixed(2)} client)`} | ${server ? r.peakTempMiB.toFixed(0) : '-'} | ${r.s3CpuSecondsPerGiB.toFixed(2)} | ${r.patchWaitMs === undefined ? '-' : r.patchWaitMs.toFixed(0)} | ${r.verified ? 'yes' : 'NO'} |`,
+        `| ${row.scenario} | ${row.chunkMiB} MiB | ${label} | ${rate} | ${pct(ratio)} | ${vsPeer} | ${server ? r.peakRssMiB.toFixed(0) : '-'} | ${server ? r.cpuSecondsPerGiB.toFixed(2) : `(${r.cpuSecondsPerGiB.toFixed(2)} client)`} | ${server ? r.peakTempMiB.toFixed(0) : '-'} | ${r.s3CpuSecondsPerGiB.toFixed(2)} | ${r.patchWaitMs === undefined ? '-' : r.patchWaitMs.toFixed(0)} | ${r.verified ? 'yes' : 'NO'} |`,
       );
     }
   }
@@ -509,28 +601,38 @@ function report(rows, seconds) {
   const budget = rows
     .filter((row) => row.scenario !== 'd')
     .map((row) => {
-      const parts = ['ceiling', 'peer', 'ours'].map((name) => {
-        const r = row[name];
-        const server = name === 'ceiling' ? 0 : r.cpuSecondsPerGiB;
-        const total = r.clientCpuSecondsPerGiB + server + r.s3CpuSecondsPerGiB;
-        return `${name} ${r.clientCpuSecondsPerGiB.toFixed(1)}+${server.toFixed(1)}+${r.s3CpuSecondsPerGiB.toFixed(1)}=${total.toFixed(1)} (${((cpus().length * 1024) / total).toFixed(0)} MiB/s)`;
-      });
+      const parts = ['ceiling', 'ceiling (SDK)', 'peer', 'ours']
+        .filter((name) => row[name])
+        .map((name) => {
+          const r = row[name];
+          const server = name.startsWith('ceiling') ? 0 : r.cpuSecondsPerGiB;
+          const total = r.clientCpuSecondsPerGiB + server + r.s3CpuSecondsPerGiB;
+          return `${name} ${r.clientCpuSecondsPerGiB.toFixed(1)}+${server.toFixed(1)}+${r.s3CpuSecondsPerGiB.toFixed(1)}=${total.toFixed(1)} (${((cpus().length * 1024) / total).toFixed(0)} MiB/s)`;
+        });
       return `- (${row.scenario}) ${row.chunkMiB} MiB: ${parts.join('; ')}`;
     });
-  lines.push('', 'CPU s/GiB, client + server + S3 (the MiB/s all cores busy with it would allow):', ...budget);
+  if (budget.length) lines.push('', 'CPU s/GiB, client + server + S3 (the MiB/s all cores busy with it would allow):', ...budget);
+  for (const group of groups) lines.push('', `### ${group.title}`, '', ...group.lines);
   const machine = `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / GiB).toFixed(0)} GiB, Node ${process.version}`;
-  const header = `tus-s3-server benchmark, ${new Date().toISOString()}, ${machine}, ${QUICK ? 'quick' : 'full'} (${RUNS} run(s) per target, median), S3: ${S3.endpoint}, ${seconds.toFixed(0)} s`;
+  const runsNote = `base rows ${RUNS} run(s) per target (median), ${groups.map((g) => `${g.id} ${g.runs} run(s)`).join(', ') || 'no other groups'}`;
+  const header = `tus-s3-server benchmark, ${new Date().toISOString()}, ${machine}, ${QUICK ? 'quick' : 'full'} (${runsNote}), groups ${GROUPS.join(',')}, S3: ${S3.endpoint}, ${seconds.toFixed(0)} s`;
   const scenarios = [...new Map(rows.map((r) => [r.scenario, r.title])).entries()].map(([id, title]) => `(${id}) ${title}`).join('; ');
-  const text = `${header}\n${scenarios}\n\n${lines.join('\n')}\n`;
+  const ceilingNote =
+    'ceiling: raw SigV4 requests (UNSIGNED-PAYLOAD, keep-alive, bench/raw-s3.mjs), the best of 8/16/32 parts in flight; ceiling (SDK): @aws-sdk/client-s3, best of 8/16; "of ceiling" is against the raw one.';
+  const text = `${header}\n${rows.length ? `${scenarios}\n${ceilingNote}\n` : ''}\n${lines.join('\n')}\n`;
   process.stdout.write(text);
   mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   writeFileSync(
     join(ROOT, `bench/results/${stamp}${QUICK ? '-quick' : ''}.json`),
-    `${JSON.stringify({ header, machine, quick: QUICK, runs: RUNS, rows }, null, 2)}\n`,
+    `${JSON.stringify({ header, machine, quick: QUICK, runs: RUNS, groups: GROUPS, rows, groupRows: groups.map(({ id, runs, rows: r }) => ({ id, runs, rows: r })) }, null, 2)}\n`,
   );
   // Only a complete default run replaces latest.md (the table the README quotes).
-  const partial = ONLY.length > 0 || process.env.BENCH_SIZE_MIB || Object.keys(process.env).some((k) => k.startsWith('BENCH_OURS_'));
+  const partial =
+    ONLY.length > 0 ||
+    process.env.BENCH_SIZE_MIB ||
+    ALL_GROUPS.some((g) => !GROUPS.includes(g)) ||
+    Object.keys(process.env).some((k) => k.startsWith('BENCH_OURS_'));
   writeFileSync(join(ROOT, `bench/results/latest${QUICK ? '-quick' : partial ? '-partial' : ''}.md`), text);
 }
 
