@@ -9,6 +9,7 @@
 import { pieceLabel } from './body-writer.mjs';
 import { startLatencyProxy } from './latency-proxy.mjs';
 import { node24 } from './node24.mjs';
+import { rss, tree } from './proc.mjs';
 
 const KiB = 1024;
 const pct = (x) => `${(x * 100).toFixed(0)}%`;
@@ -28,7 +29,7 @@ const serverCells = (r) => `${r.cpuSecondsPerGiB.toFixed(2)} | ${r.peakRssMiB.to
 
 // ---- writes: the client's write size ------------------------------------------------------------
 async function writesGroup(ctx) {
-  const runs = groupRuns(ctx, 2);
+  const runs = groupRuns(ctx, 1);
   const chunk = 5 * ctx.MiB;
   const pieces = list(process.env.BENCH_WRITE_SIZES_KIB, '16,64,1024').map((k) => Number(k) * KiB);
   const ids = list(process.env.BENCH_WRITES_SCENARIOS, 'a').filter((id) => ctx.ONLY.length === 0 || ctx.ONLY.includes(id));
@@ -189,7 +190,9 @@ async function memoryGroup(ctx) {
         for (const node of nodes) {
           const server = await ctx.startServer(`mem-${id}-${node.label.replace(/\W+/g, '')}`, ctx.oursEnv(chunk), node.bin);
           try {
+            const idleRss = rss(tree(server.child.pid));
             const result = await measured(ctx, { name: 'ours', server }, scenario, chunk);
+            result.idleRss = idleRss;
             results[node.label].push(result);
             log(
               `memory ${id} ${size / ctx.MiB} MiB run ${r + 1} ${node.label}: ${result.seconds.toFixed(2)} s, peak RSS ${(result.peakRss / ctx.MiB).toFixed(0)} MiB`,
@@ -205,6 +208,7 @@ async function memoryGroup(ctx) {
           title: scenario.title,
           sizeMiB: size / ctx.MiB,
           target: node.label,
+          idleRssMiB: Math.min(...results[node.label].map((x) => x.idleRss)) / ctx.MiB,
           ...ctx.summarize(
             results[node.label],
             scenario,
@@ -215,18 +219,18 @@ async function memoryGroup(ctx) {
     }
   }
   const lines = [
-    '| scen. | uploads | target | peak RSS MiB | RSS target | MiB/s | server CPU s/GiB | verified |',
-    '|---|---|---|---:|---|---:|---:|---|',
+    '| scen. | uploads | target | idle RSS MiB | peak RSS MiB | RSS target | MiB/s | server CPU s/GiB | verified |',
+    '|---|---|---|---:|---:|---|---:|---:|---|',
   ];
   for (const r of rows) {
     const limit = RSS_TARGET_MIB[r.scenario];
     lines.push(
-      `| ${r.scenario} | ${r.title} | ${r.target} | ${r.peakRssMiB.toFixed(0)} | <= ${limit} (${r.peakRssMiB <= limit ? 'met' : 'OVER'}) | ${r.mibPerSecond.toFixed(0)} | ${r.cpuSecondsPerGiB.toFixed(2)} | ${r.verified ? 'yes' : 'NO'} |`,
+      `| ${r.scenario} | ${r.title} | ${r.target} | ${r.idleRssMiB.toFixed(0)} | ${r.peakRssMiB.toFixed(0)} | <= ${limit} (${r.peakRssMiB <= limit ? 'met' : 'OVER'}) | ${r.mibPerSecond.toFixed(0)} | ${r.cpuSecondsPerGiB.toFixed(2)} | ${r.verified ? 'yes' : 'NO'} |`,
     );
   }
   lines.push(
     '',
-    `Our server with its defaults (chunk 5 MiB${Object.keys(process.env).some((k) => k.startsWith('BENCH_OURS_')) ? ', plus BENCH_OURS_* settings' : ''}), a fresh process per run, its process tree's RSS sampled every 50 ms; the peak should be flat in the upload size.${n24 || nodes.length > 1 ? '' : ' Node 24 rows skipped (BENCH_NODE24=0 or not installable).'}`,
+    `Our server with its defaults (chunk 5 MiB${Object.keys(process.env).some((k) => k.startsWith('BENCH_OURS_')) ? ', plus BENCH_OURS_* settings' : ''}), a fresh process per run (idle RSS: just started, before the upload), its process tree's RSS sampled every 50 ms; the peak should be flat in the upload size.${n24 || nodes.length > 1 ? '' : ' Node 24 rows skipped (BENCH_NODE24=0 or not installable).'}`,
   );
   return { id: 'memory', title: 'Memory: peak RSS of our server, 1x vs 4x the size, Node 20 and Node 24', runs, rows, lines };
 }
