@@ -186,6 +186,8 @@ async function run(): Promise<void> {
       .split('\n')
       .filter((l) => l.includes('ListMultipartUploads') || l.includes('ListBucketMultipartUploads'));
     t.comment(`${lines.length} log line(s) about the multipart-upload listing: ${lines.map((l) => l.slice(0, 240)).join(' | ')}`);
+    t.equal(lines.length, 1, 'one warning for the bucket, not one per upload');
+    t.match(lines[0] ?? '', /grant s3:ListBucketMultipartUploads/, 'it names the permission');
     for (const line of lines) t.match(line, /"level":(40|"warn")/, `only a warning: ${line.slice(0, 300)}`);
     t.notMatch(proc.output(), /"level":(50|"error")/, 'no error logged');
   });
