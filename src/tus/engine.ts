@@ -8,6 +8,7 @@ import { type CancellationContext, type DataStore, ERRORS, type Locker, Uid, typ
 import { grantOf, withOwner } from '../auth/ownership.js';
 import type { MountHooks } from '../hooks/mount.js';
 import { type BodyWriter, isBodyWriter, isConcatenator, readWithoutLock } from '../stores/capabilities.js';
+import { markWholeBody } from '../stores/whole-body.js';
 import { type Assembly, assembleWaitingFinals, markPartial } from './concatenation.js';
 import { uploadIdOf } from './upload-id.js';
 
@@ -50,6 +51,8 @@ export function createEngine(options: EngineOptions): Server {
       hooks?.applyCreateMetadata(req, upload);
       const { metadata } = markPartial(req, upload);
       const owned = withOwner(metadata, grantOf(req));
+      // The body is the whole upload: the store may write it in one request (see whole-body.ts).
+      if (bodyIsWholeUpload(req, upload)) markWholeBody(upload);
       return owned ? { metadata: owned } : {};
     },
     // concatenation-unfinished: before the last partial's PATCH is answered, the final uploads
@@ -138,6 +141,21 @@ export function requestWithDirectBody(
   directBodies.set(placeholder, direct);
   direct.request = new Request(url, { ...init, body: placeholder, duplex: 'half' } as RequestInit);
   return direct.request;
+}
+
+/**
+ * A creation-with-upload whose body @tus/server hands to the store (its Content-Type) and
+ * announces exactly the upload's length (Content-Length, or the verified checksum spool).
+ */
+function bodyIsWholeUpload(req: Request, upload: Upload): boolean {
+  const direct = req.body ? directBodies.get(req.body) : undefined;
+  return (
+    direct !== undefined &&
+    upload.size !== undefined &&
+    upload.size > 0 &&
+    direct.expectedBytes === upload.size &&
+    req.headers.get('content-type') === 'application/offset+octet-stream'
+  );
 }
 
 type WriteToStore = (

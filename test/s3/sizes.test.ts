@@ -45,7 +45,9 @@ t.test('sizes around the part limits, in one PATCH and in 3 MiB PATCHes', async 
         t.equal(meta.ContentType, 'application/pdf');
         t.equal(meta.ContentDisposition, `attachment; filename="r?sum? \\"final\\".pdf"; filename*=UTF-8''r%C3%A9sum%C3%A9%20%22final%22.pdf`);
         t.equal(partCountOf(meta.ETag), chunk === size ? onePatchParts : chunkedParts, 'part count');
-        t.same(await listKeys(client, server.bucket, `${root}${id}`), [`${root}${id}`, `${root}${id}.info`], 'no .part left');
+        // An empty upload is one PutObject carrying its state in the object's metadata: no .info.
+        const keys = size === 0 ? [`${root}${id}`] : [`${root}${id}`, `${root}${id}.info`];
+        t.same(await listKeys(client, server.bucket, `${root}${id}`), keys, 'no .part left');
       });
     }
   }

@@ -88,9 +88,19 @@ export class Bucket {
     return this.put(key, body, length, { ...extra, ...encryptionParams(this.location) });
   }
 
-  /** The final object in one request, with ACL, encryption and content headers. */
-  putFinal(key: string, body: Body, length: number, metadata: Metadata, signal?: AbortSignal): Promise<void> {
-    return this.put(key, body, length, finalObjectParams(this.location, metadata), signal);
+  /**
+   * The final object in one request, with ACL, encryption and content headers; `state`: user
+   * metadata carrying the upload's state (see object-state.ts).
+   */
+  putFinal(
+    key: string,
+    body: Body,
+    length: number,
+    metadata: Metadata,
+    signal?: AbortSignal,
+    state?: Record<string, string>,
+  ): Promise<void> {
+    return this.put(key, body, length, { ...finalObjectParams(this.location, metadata), ...(state ? { Metadata: state } : {}) }, signal);
   }
 
   private async put(key: string, body: Body, length: number, params: object, signal?: AbortSignal): Promise<void> {

@@ -28,12 +28,13 @@ import type {
   UploadReader,
   UploadVersions,
 } from '../capabilities.js';
+import { carriesWholeBody } from '../whole-body.js';
 import { assemble } from './assemble.js';
 import { Bucket } from './bucket.js';
 import { StoreError } from './errors.js';
 import { idFromInfoKey, uploadKeys } from './keys.js';
 import { PartSender } from './part-sender.js';
-import { MAX_OBJECT_SIZE, planParts } from './part-size.js';
+import { choosePartLength, MAX_OBJECT_SIZE, planParts } from './part-size.js';
 import { S3Upload } from './upload.js';
 import type { UploadInfo } from './upload-state.js';
 import { writeBody } from './write-body.js';
@@ -110,17 +111,50 @@ export class S3Store
     });
   }
 
+  /**
+   * An upload written whole in one PutObject carries its state in the object's metadata
+   * instead of `.info` (one S3 request for a small file sent with its creation): an empty
+   * upload now, or one whose creation brings its whole body, when that fits one PutObject.
+   * Its `.info` is then written only if the body does not arrive whole (cut short, or its
+   * PutObject failed), before anything else is stored (see S3Upload.stateDeferred).
+   */
   override async create(upload: Upload): Promise<Upload> {
     if (upload.size !== undefined && upload.size > MAX_OBJECT_SIZE) throw ERRORS.ERR_MAX_SIZE_EXCEEDED;
     const created = this.newUpload(upload.id, upload.size, upload.metadata, upload.creation_date);
+    const version = await this.versions?.bump(upload.id);
+    const deferred = this.statesInObjects && (upload.size === 0 || (carriesWholeBody(upload) && this.onePut(created)));
+    if (deferred) created.deferState();
     if (upload.size === 0) {
       await created.sendWhole(Buffer.alloc(0), 0);
       await created.finishedWhole();
     }
-    const version = await this.versions?.bump(upload.id);
-    await created.saveInfo();
+    if (!deferred) await created.saveInfo();
     this.remember(created, version);
     return this.toUpload(created);
+  }
+
+  /**
+   * An object's metadata is readable by whoever may read the object: with an ACL that lets
+   * others read it, the state (metadata, owner) stays in the private `.info`.
+   */
+  private get statesInObjects(): boolean {
+    const { acl } = this.location;
+    return acl === undefined || acl === 'private' || acl === 'bucket-owner-read' || acl === 'bucket-owner-full-control';
+  }
+
+  /** A body of the upload's whole length makes it one PutObject (the part cutter's rule for part 1). */
+  private onePut(upload: S3Upload): boolean {
+    const { size, plan } = upload.info;
+    if (size === undefined || size === 0) return false;
+    const first = choosePartLength(plan, {
+      partNumber: 1,
+      start: 0,
+      size,
+      available: size,
+      equalParts: this.location.equalPartSize,
+      maxUploadSize: this.maxUploadSize,
+    });
+    return first === size;
   }
 
   /**
@@ -213,11 +247,16 @@ export class S3Store
         equalParts: this.location.equalPartSize,
         maxUploadSize: this.maxUploadSize,
       });
+      // A creation whose body stored nothing (it brought no byte) still leaves its upload.
+      await upload.settleState();
       this.seen.set(upload, version);
       return written;
     } catch (error) {
       // What S3 holds after a failure is read again by the next request.
       this.cache.delete(id);
+      await upload
+        .settleState()
+        .catch((e: unknown) => this.bucket.warn({ key: upload.keys.info, err: e }, 'a new upload was not recorded'));
       throw error;
     }
   }
@@ -263,7 +302,8 @@ export class S3Store
         if (object.LastModified && now - object.LastModified.getTime() < this.expiration - 60_000) continue;
         try {
           const upload = await S3Upload.load(this.bucket, uploadKeys(this.location.root, id));
-          if (upload.finished || upload.completionDue || now - new Date(upload.info.creation_date).getTime() < this.expiration) continue;
+          // (Every byte in parts: finished in substance, the next HEAD completes it.)
+          if (upload.finished || upload.allInParts || now - new Date(upload.info.creation_date).getTime() < this.expiration) continue;
         } catch (error) {
           if (error !== ERRORS.FILE_NO_LONGER_EXISTS) throw error;
         }

@@ -7,6 +7,7 @@ import { ERRORS } from '@tus/utils';
 import type { Body, Bucket } from './bucket.js';
 import { StoreError } from './errors.js';
 import type { UploadKeys } from './keys.js';
+import { stateFromMetadata, stateMetadata } from './object-state.js';
 import type { CutPart } from './part-cutter.js';
 import { type CountedParts, countParts, type Part, partsBytes, type UploadInfo } from './upload-state.js';
 
@@ -23,6 +24,18 @@ export class S3Upload {
   private tailObject = false;
   /** The final object is complete. */
   finished = false;
+  /**
+   * The state lives in the final object's user metadata, not in `.info`: the upload arrived
+   * whole with its creation, in one PutObject (see object-state.ts).
+   */
+  stateInObject = false;
+  /**
+   * Not stored anywhere yet: a creation that carries the whole upload as its body. Its state
+   * goes into the final object's metadata with the one PutObject, or, if anything else is to
+   * be stored first (a tail, a part, an object too large for one PutObject), into `.info`
+   * before it (`settleState`).
+   */
+  private stateDeferred = false;
   private creatingMultipart: Promise<string> | undefined;
 
   constructor(
@@ -34,7 +47,7 @@ export class S3Upload {
   /** Read an upload's state from the bucket: `.info`, the parts, the tail. Never writes. */
   static async load(bucket: Bucket, keys: UploadKeys): Promise<S3Upload> {
     const text = await bucket.readText(keys.info);
-    if (text === undefined) throw ERRORS.FILE_NOT_FOUND;
+    if (text === undefined) return S3Upload.loadFromObject(bucket, keys);
     let info: UploadInfo;
     try {
       info = JSON.parse(text) as UploadInfo;
@@ -76,8 +89,37 @@ export class S3Upload {
     return upload;
   }
 
+  /**
+   * An upload without `.info`: finished, its state in the final object's metadata. An object
+   * without that state (or naming another upload) is not an upload.
+   */
+  private static async loadFromObject(bucket: Bucket, keys: UploadKeys): Promise<S3Upload> {
+    const object = await bucket.head(keys.object);
+    const info = object ? stateFromMetadata(object.metadata, keys.object, object.size) : undefined;
+    if (!info || !keys.object.endsWith(info.id)) throw ERRORS.FILE_NOT_FOUND;
+    const upload = new S3Upload(bucket, keys, info);
+    upload.finished = true;
+    upload.stateInObject = true;
+    return upload;
+  }
+
   get id(): string {
     return this.info.id;
+  }
+
+  /** Write no state until the body shows whether the upload arrives whole (see `stateDeferred`). */
+  deferState(): void {
+    this.stateDeferred = true;
+  }
+
+  /** The state is in no object yet (a deferred creation whose body has not settled it). */
+  get stateUnsaved(): boolean {
+    return this.stateDeferred;
+  }
+
+  /** Write a deferred state to `.info` (before anything but the whole final object is stored). */
+  async settleState(): Promise<void> {
+    if (this.stateDeferred) await this.saveInfo();
   }
 
   /** The parts that count, in order. */
@@ -104,9 +146,18 @@ export class S3Upload {
     return this.info.uploadId !== undefined && this.info.size !== undefined && this.partsEnd === this.info.size;
   }
 
-  /** Every byte is stored but CompleteMultipartUpload has not run (it was interrupted). */
+  /**
+   * Every byte is stored but the final object is not: CompleteMultipartUpload was interrupted,
+   * or the whole upload is in the tail (its PutObject failed; see `sendWhole`).
+   */
   get completionDue(): boolean {
-    return !this.finished && this.allInParts;
+    return !this.finished && (this.allInParts || this.wholeInTail);
+  }
+
+  /** A known-length upload without multipart upload whose every byte is in the tail. */
+  private get wholeInTail(): boolean {
+    const { size, uploadId } = this.info;
+    return uploadId === undefined && size !== undefined && size > 0 && this.tailBytes === size;
   }
 
   /** Bytes stored, readable back in order. */
@@ -152,8 +203,33 @@ export class S3Upload {
 
   /** The whole upload as the final object in one PutObject; the Part returned (number 0) stands for no multipart upload. */
   async sendWhole(body: Body, length: number, signal?: AbortSignal): Promise<Part> {
-    await this.bucket.putFinal(this.info.key, body, length, this.info.metadata, signal);
+    // A deferred state goes into the object's own metadata when it fits; otherwise `.info` first.
+    const state = this.stateDeferred ? stateMetadata(this.info) : undefined;
+    if (!state) await this.settleState();
+    try {
+      await this.bucket.putFinal(this.info.key, body, length, this.info.metadata, signal, state);
+    } catch (error) {
+      // The last attempt (bytes in memory) failed: keep them as `.info` and tail, so no byte
+      // that arrived is lost (a HEAD finishes the upload from them once S3 is back).
+      if (state && Buffer.isBuffer(body)) await this.keepAfterFailure(body);
+      throw error;
+    }
+    if (state) {
+      this.stateDeferred = false;
+      this.stateInObject = true;
+    }
     return { PartNumber: 0, ETag: '', Size: length };
+  }
+
+  /** Best effort: S3 just failed a request, these may fail too (the failure answered is the first). */
+  private async keepAfterFailure(body: Buffer): Promise<void> {
+    if (!this.stateDeferred || body.length === 0) return;
+    try {
+      await this.saveInfo();
+      await this.saveTail({ number: 1, start: 0, length: body.length, pieces: [body], whole: false });
+    } catch (error) {
+      this.bucket.warn({ key: this.keys.info, err: error }, 'the bytes of a failed PutObject were not kept');
+    }
   }
 
   async copyPart(partNumber: number, sourceKey: string, start: number, end: number): Promise<Part> {
@@ -182,6 +258,7 @@ export class S3Upload {
    */
   async saveTail(part: CutPart): Promise<void> {
     if (part.number !== this.nextPart) return;
+    await this.settleState();
     const body = Buffer.concat(part.pieces, part.length);
     await this.bucket.putPrivate(this.keys.tail, body, body.length, { Metadata: { [TAIL_PART]: String(part.number) } });
     this.tailObject = true;
@@ -198,6 +275,12 @@ export class S3Upload {
 
   /** Assemble the final object from the parts, then remove the tail object. */
   async complete(): Promise<void> {
+    if (this.wholeInTail) {
+      const bytes = await this.readTail();
+      await this.sendWhole(bytes ?? Buffer.alloc(0), this.tailBytes);
+      await this.finishedWhole();
+      return;
+    }
     const uploadId = await this.multipart();
     await this.bucket.complete(this.info.key, uploadId, this.parts.run);
     this.finished = true;
@@ -225,10 +308,15 @@ export class S3Upload {
   async saveInfo(info: UploadInfo = this.info): Promise<void> {
     const body = Buffer.from(JSON.stringify(info));
     await this.bucket.putPrivate(this.keys.info, body, body.length, { ContentType: 'application/json' });
+    // `.info` is read first: from now on it holds the state.
+    this.stateDeferred = false;
+    this.stateInObject = false;
   }
 
   /** Abort the multipart upload and delete every object; `.info` last, so a failed termination can be retried. */
   async remove(): Promise<void> {
+    // Nothing but the final object, which holds the state.
+    if (this.stateInObject) return this.bucket.delete(this.info.key);
     if (this.info.uploadId && !this.finished) await this.bucket.abort(this.info.key, this.info.uploadId);
     // A process killed between CreateMultipartUpload and `.info` left one no `.info` names.
     else if (!this.finished) await this.bucket.abortStrays(this.info.key, undefined);
