@@ -21,6 +21,7 @@ import { b64, createUpload, head, patch, type RunningApp, startApp, TUS } from '
 import { randomData, sha256 } from '../helpers/bytes.js';
 import { FaultProxy } from '../helpers/fault-proxy.js';
 import { HookReceiver } from '../helpers/hook-receiver.js';
+import { startRedis } from '../helpers/redis.js';
 import { headObject, listKeys, objectSha256, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
 import { makeStore, recordCommands, s3Location, writeStream } from '../helpers/store.js';
 import { uploadFile } from '../helpers/tus-client.js';
@@ -410,4 +411,26 @@ t.test('a PutObject that fails keeps .info and every byte; a HEAD finishes the u
   const againId = idOf(again.url as string);
   t.same(await listKeys(verify, server.bucket, root + againId), [root + againId]);
   t.equal((await head(again.url as string)).headers.get('upload-offset'), String(data.length));
+});
+
+t.test('two instances sharing Redis: a small file stored in one request, terminated by the other instance', async (t) => {
+  const redis = await startRedis();
+  t.teardown(() => redis.close());
+  const { proxy, app, root } = await rig(t, 'small-redis', { REDIS: redis.url });
+  const other = await startApp({ ...s3LocationEnv(server, root), REDIS: redis.url });
+  t.teardown(() => other.close());
+  const data = randomData(777);
+  const before = proxy.requests.length;
+  const { res, url } = await postWhole(app.url, data);
+  t.equal(res.status, 201);
+  const id = idOf(url as string);
+  t.same(requestsSince(proxy, before, root), [`PutObject ${id}`], 'one S3 request with Redis on');
+  // The first instance has it cached; the other reads it from the object, then terminates it.
+  const otherGet = await fetch(`${other.url}/files/${id}`, { headers: TUS });
+  t.equal(sha256(Buffer.from(await otherGet.arrayBuffer())), sha256(data), 'the other instance serves it');
+  t.equal((await fetch(`${other.url}/files/${id}`, { method: 'DELETE', headers: TUS })).status, 204);
+  // The first instance's cached state is stale (its version changed): read again, gone.
+  const get = await fetch(url as string, { headers: TUS });
+  t.equal(get.status, 404, 'GET on the first instance: 404, not its stale cache');
+  t.equal((await head(url as string)).status, 404);
 });
