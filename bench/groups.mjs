@@ -120,7 +120,9 @@ async function latencyGroup(ctx) {
       for (const id of ids) {
         const scenario = ctx.scenarioOf(id, size);
         const results = { ceiling: [], peer: [], ours: [] };
-        let counts = counts0;
+        // (b)'s direct upload is (a)'s (no PATCHes): it starts from (a)'s winner.
+        const a = rows.find((row) => row.scenario === 'a' && row.rttMs === rtt);
+        let counts = id === 'b' && a ? a.ceiling.inFlight.slice(0, 1) : counts0;
         for (let r = 0; r < runs; r++) {
           const ceiling = await ctx.bestCeiling('ceiling', scenario, chunk, counts, { endpoint: proxy.endpoint });
           counts = [ceiling.inFlight];

@@ -515,7 +515,8 @@ async function main() {
       const names = ['ceiling', 'ceiling (SDK)', ...servers];
       const results = Object.fromEntries(names.map((n) => [n, []]));
       const verified = Object.fromEntries(names.map((n) => [n, true]));
-      let rawCounts = CEILING_IN_FLIGHT;
+      // (b)'s direct upload is (a)'s (no PATCHes): it starts from (a)'s winner.
+      let rawCounts = (scenario.id === 'b' && ceilingWinners.has(`a:${chunk}`) && [ceilingWinners.get(`a:${chunk}`)]) || CEILING_IN_FLIGHT;
       const sdkCounts = SDK_IN_FLIGHT;
       for (let r = 0; r < RUNS; r++) {
         // Interleaved A B C D so that the machine's drift hits every target alike.
