@@ -77,14 +77,14 @@ async function writesGroup(ctx) {
     await ours.stop();
   }
   const lines = [
-    '| scen. | client writes | target | MiB/s | of ceiling | ours/peer | server CPU s/GiB | server RSS MiB | S3 CPU s/GiB | verified |',
-    '|---|---|---|---:|---:|---:|---:|---:|---:|---|',
+    '| scen. | client writes | target | MiB/s | of ceiling | ours/peer | server CPU s/GiB | server RSS MiB | S3 CPU s/GiB | server reads/MiB | verified |',
+    '|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|',
   ];
   for (const row of rows) {
     for (const name of ['peer', 'ours']) {
       const r = row[name];
       lines.push(
-        `| ${row.scenario} | ${pieceLabel(row.pieceSize)} | ${name} | ${r.mibPerSecond.toFixed(0)} | ${pct(r.mibPerSecond / row.ceiling.mibPerSecond)} | ${name === 'ours' ? `${(r.mibPerSecond / row.peer.mibPerSecond).toFixed(2)}x` : ''} | ${serverCells(r)} | ${r.verified ? 'yes' : 'NO'} |`,
+        `| ${row.scenario} | ${pieceLabel(row.pieceSize)} | ${name} | ${r.mibPerSecond.toFixed(0)} | ${pct(r.mibPerSecond / row.ceiling.mibPerSecond)} | ${name === 'ours' ? `${(r.mibPerSecond / row.peer.mibPerSecond).toFixed(2)}x` : ''} | ${serverCells(r)} | ${r.readsPerMiB.toFixed(1)} | ${r.verified ? 'yes' : 'NO'} |`,
       );
     }
   }
@@ -97,7 +97,7 @@ async function writesGroup(ctx) {
   });
   lines.push(
     '',
-    'Each piece is one socket write (Nagle off, uncorked, the next written once the kernel took the previous); chunk 5 MiB.',
+    'Each piece is one socket write (Nagle off, uncorked, the next written once the kernel took the previous); chunk 5 MiB. server reads/MiB: read(2) calls of the server per MiB uploaded (/proc/<pid>/io syscr; 16 = every read a full 64 KiB).',
     ...notes,
   );
   return { id: 'writes', title: 'Client write size: the server CPU per GiB when the body comes in small pieces', runs, rows, lines };

@@ -46,6 +46,17 @@ export function cpuSeconds(pids) {
   return pids.reduce((total, p) => total + (stat(p)?.cpu ?? 0), 0);
 }
 
+/** read(2) calls of the processes (from /proc/<pid>/io syscr): socket reads included. */
+export function readCalls(pids) {
+  return pids.reduce((total, p) => {
+    try {
+      return total + Number(/syscr:\s+(\d+)/.exec(readFileSync(`/proc/${p}/io`, 'utf8'))?.[1] ?? 0);
+    } catch {
+      return total;
+    }
+  }, 0);
+}
+
 export function rss(pids) {
   return pids.reduce((total, p) => total + rssBytes(p), 0);
 }

@@ -23,7 +23,7 @@ import {
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { writeBody } from './body-writer.mjs';
 import { runGroups } from './groups.mjs';
-import { cpuSeconds, sampler, tree } from './proc.mjs';
+import { cpuSeconds, readCalls, sampler, tree } from './proc.mjs';
 import { rawMultipart, rawS3 } from './raw-s3.mjs';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -353,6 +353,7 @@ async function runTarget(target, scenario, partSize) {
   const ownCpu = () => process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6;
   const clientBefore = ownCpu();
   const cpuBefore = servers.length ? cpuSeconds(pids) : clientBefore;
+  const readsBefore = readCalls(pids);
   const samples = servers.length ? servers.map((s) => sampler(s.child.pid, s.tmp)) : [sampler()];
   patchWaits = [];
   pieceSize = target.pieceSize;
@@ -412,12 +413,14 @@ async function runTarget(target, scenario, partSize) {
   const peakDisk = Math.max(...peaks.map((p) => p.peakDisk));
   const clientAfter = ownCpu();
   const cpuAfter = servers.length ? cpuSeconds(pids) : clientAfter;
+  const reads = readCalls(pids) - readsBefore;
   const waits = patchWaits.length ? median(patchWaits) : undefined;
   return {
     seconds,
     cpu: cpuAfter - cpuBefore,
     clientCpu: clientAfter - clientBefore,
     s3cpu: cpuSeconds(s3Pids()) - s3Before,
+    reads,
     peakRss,
     peakDisk,
     seeds,
@@ -485,6 +488,8 @@ function summarize(rs, scenario, verified) {
     cpuSecondsPerGiB: median(rs.map((x) => x.cpu)) / (totalBytes / GiB),
     s3CpuSecondsPerGiB: median(rs.map((x) => x.s3cpu)) / (totalBytes / GiB),
     clientCpuSecondsPerGiB: median(rs.map((x) => x.clientCpu)) / (totalBytes / GiB),
+    // The server's read(2) calls per MiB uploaded (client and S3 sockets, files): how finely the body arrives.
+    readsPerMiB: median(rs.map((x) => x.reads ?? 0)) / (totalBytes / MiB),
     peakRssMiB: Math.max(...rs.map((x) => x.peakRss)) / MiB,
     peakTempMiB: Math.max(...rs.map((x) => x.peakDisk)) / MiB,
     verified,
