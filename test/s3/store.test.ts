@@ -389,3 +389,59 @@ t.test('deferred length declared by a PATCH without a body completes the upload'
     t.same(await listKeys(verify, server.bucket, `${root}${id}`), [`${root}${id}`, `${root}${id}.info`]);
   }
 });
+
+t.test('PART_MEMORY bounds every byte of parts held: streamed parts, full parts and tails of all uploads together', async (t) => {
+  const root = uniqueRoot('memory');
+  const limit = 15 * MiB;
+  const { store, client } = makeStore(s3Location(server, root, { STORAGE_S3_PART_MEMORY: '15mb', STORAGE_S3_PART_CONCURRENCY: '60' }));
+  // Bytes of part bodies (UploadPart, PutObject of tails and whole uploads) in S3 requests at once,
+  // from the moment a request starts (a streamed part starts before its bytes arrive).
+  let inRequests = 0;
+  let maxInRequests = 0;
+  let maxHeld = 0;
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const name = context.commandName;
+      const length = Number((args.input as { ContentLength?: number }).ContentLength ?? 0);
+      if (name !== 'UploadPartCommand' && name !== 'PutObjectCommand') return next(args);
+      inRequests += length;
+      maxInRequests = Math.max(maxInRequests, inRequests);
+      maxHeld = Math.max(maxHeld, store.sender.memory.held);
+      try {
+        return await next(args);
+      } finally {
+        inRequests -= length;
+      }
+    },
+    { step: 'initialize', name: 'measureHeld' },
+  );
+  // Six uploads at once, each streamed in 64 KiB pieces: each would stream a 5 MiB part
+  // (30 MiB) if streams were not counted against the budget.
+  const uploads = Array.from({ length: 6 }, (_, i) => ({ id: newId(), data: randomData(17 * MiB + 1000 * i) }));
+  for (const u of uploads) await createUploadIn(store, u.id, u.data.length);
+  const sampler = setInterval(() => {
+    maxHeld = Math.max(maxHeld, store.sender.memory.held);
+  }, 2);
+  try {
+    const offsets = await Promise.all(
+      uploads.map(async (u) => {
+        const pieces: Buffer[] = [];
+        for (let i = 0; i < u.data.length; i += 64 * 1024) pieces.push(u.data.subarray(i, i + 64 * 1024));
+        return writeStream(store, u.id, 0, Readable.from(pieces), u.data.length);
+      }),
+    );
+    t.same(
+      offsets,
+      uploads.map((u) => u.data.length),
+    );
+  } finally {
+    clearInterval(sampler);
+  }
+  t.ok(maxInRequests > 5 * MiB, `parts did go in parallel (${(maxInRequests / MiB).toFixed(1)} MiB in requests at once)`);
+  t.ok(maxInRequests <= limit, `part bytes in S3 requests at once: ${(maxInRequests / MiB).toFixed(1)} MiB <= 15 MiB`);
+  t.ok(maxHeld <= limit, `reserved at most ${(maxHeld / MiB).toFixed(1)} MiB`);
+  t.equal(store.sender.memory.held, 0, 'everything given back');
+  for (const u of uploads) {
+    t.equal((await objectSha256(verify, server.bucket, `${root}${u.id}`)).sha256, sha256(u.data), `${u.id} byte-exact`);
+  }
+});

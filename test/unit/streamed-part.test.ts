@@ -94,12 +94,12 @@ t.test('StreamedPart: cut() before full resolves whole false and aborts with Par
 
 t.test('PartSender.startStream: undefined when streaming is off or PART_CONCURRENCY is reached', async (t) => {
   const never = fakeSend(() => new Promise<Part>(() => {}));
-  const off = new PartSender({ queueConcurrency: 4, partConcurrency: 4, streamParts: false });
+  const off = new PartSender({ queueConcurrency: 4, partConcurrency: 4, partMemory: 1024 * 1024 * 1024, streamParts: false });
   t.equal(off.startStream(cutPart(1, 10, []), never.send), undefined, 'STREAM_PARTS off');
   t.equal(off.inFlight, 0);
   t.equal(never.calls.length, 0, 'nothing sent');
 
-  const sender = new PartSender({ queueConcurrency: 4, partConcurrency: 2, streamParts: true });
+  const sender = new PartSender({ queueConcurrency: 4, partConcurrency: 2, partMemory: 1024 * 1024 * 1024, streamParts: true });
   const first = sender.startStream(cutPart(1, 10, []), never.send);
   t.ok(first instanceof StreamedPart);
   t.equal(first?.length, 10);
@@ -126,7 +126,7 @@ t.test('PartSender.startStream: undefined when streaming is off or PART_CONCURRE
 });
 
 t.test('a streamed part whose send fails after it filled is sent again once, as a Buffer of the same bytes', async (t) => {
-  const sender = new PartSender({ queueConcurrency: 2, partConcurrency: 2, streamParts: true });
+  const sender = new PartSender({ queueConcurrency: 2, partConcurrency: 2, partMemory: 1024 * 1024 * 1024, streamParts: true });
   let streamedBytes: Buffer | undefined;
   const { send, calls } = fakeSend(async (call, index) => {
     if (index === 0) {
@@ -161,7 +161,7 @@ t.test('a streamed part whose send fails after it filled is sent again once, as 
 });
 
 t.test('a streamed send that fails before the part is full is re-sent once it fills', async (t) => {
-  const sender = new PartSender({ queueConcurrency: 2, partConcurrency: 2, streamParts: true });
+  const sender = new PartSender({ queueConcurrency: 2, partConcurrency: 2, partMemory: 1024 * 1024 * 1024, streamParts: true });
   const { send, calls } = fakeSend(async (call, index) => {
     if (index === 0) throw new Error('connection reset');
     return stored(1, call.length);
@@ -180,7 +180,7 @@ t.test('a streamed send that fails before the part is full is re-sent once it fi
 });
 
 t.test('a streamed send that fails after cut() rejects with PartCut, and is not sent again', async (t) => {
-  const sender = new PartSender({ queueConcurrency: 2, partConcurrency: 2, streamParts: true });
+  const sender = new PartSender({ queueConcurrency: 2, partConcurrency: 2, partMemory: 1024 * 1024 * 1024, streamParts: true });
   const { send, calls } = fakeSend(
     (call) =>
       new Promise<Part>((_, reject) => {
@@ -208,7 +208,7 @@ t.test('a streamed send that fails after cut() rejects with PartCut, and is not 
 });
 
 t.test('dispatch of a buffered part sends Buffer.concat of its pieces', async (t) => {
-  const sender = new PartSender({ queueConcurrency: 2, partConcurrency: 2, streamParts: false });
+  const sender = new PartSender({ queueConcurrency: 2, partConcurrency: 2, partMemory: 1024 * 1024 * 1024, streamParts: false });
   const { send, calls } = fakeSend(async (call) => stored(5, call.length));
   const pieces = [bytes(3, 1), bytes(1, 2), bytes(6, 3)];
   const result = await sender.dispatch(cutPart(5, 10, pieces), send, undefined);
@@ -229,7 +229,7 @@ t.test('dispatch of a buffered part sends Buffer.concat of its pieces', async (t
 });
 
 t.test('inFlight counts full parts being sent and streams, and returns to 0', async (t) => {
-  const sender = new PartSender({ queueConcurrency: 2, partConcurrency: 4, streamParts: true });
+  const sender = new PartSender({ queueConcurrency: 2, partConcurrency: 4, partMemory: 1024 * 1024 * 1024, streamParts: true });
   const gates = [gate(), gate(), gate()];
   const { send, calls } = fakeSend(async (call, index) => {
     if (call.body instanceof Readable) await collect(call.body);

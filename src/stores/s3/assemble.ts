@@ -5,6 +5,7 @@
  */
 import type { Bucket } from './bucket.js';
 import { StoreError } from './errors.js';
+import { Reservation } from './part-memory.js';
 import type { PartSender } from './part-sender.js';
 import { MAX_PART_SIZE, MIN_PART_SIZE } from './part-size.js';
 import type { S3Upload } from './upload.js';
@@ -14,37 +15,52 @@ export async function assemble(target: S3Upload, partials: readonly S3Upload[], 
   const tasks: Array<Promise<Part>> = [];
   let pending: Buffer[] = [];
   let pendingSize = 0;
+  // Bytes read back to be sent as parts count against PART_MEMORY like any part's.
+  const reservation = new Reservation(sender.memory);
   const flush = () => {
     const body = Buffer.concat(pending, pendingSize);
     const number = tasks.length + 1;
-    tasks.push(sender.queue.add(() => target.sendPart(number, body, body.length)));
+    tasks.push(
+      sender.hold(
+        reservation.handOff(),
+        sender.queue.add(() => target.sendPart(number, body, body.length)),
+      ),
+    );
     pending = [];
     pendingSize = 0;
   };
-  for (const partial of partials) {
-    const source = partial.info.key;
-    const total = partial.info.size ?? 0;
-    let pos = 0;
-    while (pos < total) {
-      const left = total - pos;
-      if (pendingSize > 0 || left < MIN_PART_SIZE) {
-        // Top up the pending bytes to a full part (or take a small remainder whole).
-        const take = pendingSize > 0 ? Math.min(MIN_PART_SIZE - pendingSize, left) : left;
-        pending.push(await bucket.readRange(source, pos, pos + take - 1));
-        pendingSize += take;
-        pos += take;
-        if (pendingSize >= MIN_PART_SIZE) flush();
-        continue;
-      }
-      let length = Math.min(left, MAX_PART_SIZE);
-      if (left - length > 0 && left - length < MIN_PART_SIZE) length -= MIN_PART_SIZE;
-      const number = tasks.length + 1;
-      const start = pos;
-      tasks.push(sender.queue.add(() => target.copyPart(number, source, start, start + length - 1)));
-      pos += length;
-    }
+  try {
+    await readAndCopy();
+  } finally {
+    reservation.release();
   }
-  if (pendingSize > 0) flush();
+  async function readAndCopy(): Promise<void> {
+    for (const partial of partials) {
+      const source = partial.info.key;
+      const total = partial.info.size ?? 0;
+      let pos = 0;
+      while (pos < total) {
+        const left = total - pos;
+        if (pendingSize > 0 || left < MIN_PART_SIZE) {
+          // Top up the pending bytes to a full part (or take a small remainder whole).
+          const take = pendingSize > 0 ? Math.min(MIN_PART_SIZE - pendingSize, left) : left;
+          await reservation.cover(pendingSize + take);
+          pending.push(await bucket.readRange(source, pos, pos + take - 1));
+          pendingSize += take;
+          pos += take;
+          if (pendingSize >= MIN_PART_SIZE) flush();
+          continue;
+        }
+        let length = Math.min(left, MAX_PART_SIZE);
+        if (left - length > 0 && left - length < MIN_PART_SIZE) length -= MIN_PART_SIZE;
+        const number = tasks.length + 1;
+        const start = pos;
+        tasks.push(sender.queue.add(() => target.copyPart(number, source, start, start + length - 1)));
+        pos += length;
+      }
+    }
+    if (pendingSize > 0) flush();
+  }
   if (tasks.length === 0) {
     await target.sendWhole(Buffer.alloc(0), 0);
     await target.finishedWhole();

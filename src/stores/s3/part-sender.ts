@@ -6,6 +6,7 @@ import PQueue from 'p-queue';
 import type { Logger } from 'pino';
 import type { Body } from './bucket.js';
 import type { CutPart } from './part-cutter.js';
+import { PartMemory } from './part-memory.js';
 import { PartCut, StreamedPart } from './streamed-part.js';
 import type { Part } from './upload-state.js';
 
@@ -13,10 +14,12 @@ import type { Part } from './upload-state.js';
 export type Send = (body: Body, length: number, signal?: AbortSignal) => Promise<Part>;
 
 export interface PartSenderOptions {
-  /** Full parts sent at once (PART_CONCURRENCY, fewer when PART_MEMORY holds fewer chunks). */
+  /** Full parts sent at once (PART_CONCURRENCY). */
   queueConcurrency: number;
   /** Full parts plus parts streaming while they fill (PART_CONCURRENCY). */
   partConcurrency: number;
+  /** PART_MEMORY: bytes of parts held in memory at once, all uploads of the location together. */
+  partMemory: number;
   /** STREAM_PARTS. */
   streamParts: boolean;
   log?: Logger | undefined;
@@ -30,9 +33,22 @@ export class PartSender {
    * must not hold up the full parts of other uploads.
    */
   private streaming = 0;
+  /**
+   * Every byte of a part held in memory (filling, streaming, queued, being sent) is reserved
+   * here first: PART_MEMORY bounds the bytes, PART_CONCURRENCY the requests.
+   */
+  readonly memory: PartMemory;
 
   constructor(private readonly o: PartSenderOptions) {
     this.queue = new PQueue({ concurrency: Math.max(1, o.queueConcurrency) });
+    this.memory = new PartMemory(o.partMemory);
+  }
+
+  /** `task` holds `bytes` of the budget until it settles. */
+  hold<T>(bytes: number, task: Promise<T>): Promise<T> {
+    const give = () => this.memory.give(bytes);
+    task.then(give, give);
+    return task;
   }
 
   /** S3 part uploads in flight: full parts being sent plus parts streaming while they fill. */

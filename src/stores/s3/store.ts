@@ -67,6 +67,11 @@ export class S3Store
   private readonly versions: UploadVersions | undefined;
   /** The version each cached state was read or written at. */
   private readonly seen = new WeakMap<S3Upload, string | undefined>();
+  /**
+   * New uploads whose state is in memory only until their creation's body settles it (see
+   * `create`): kept apart from the cache, which may drop entries (HEAD, eviction) at any time.
+   */
+  private readonly unsaved = new Map<string, S3Upload>();
 
   constructor(options: S3StoreOptions) {
     super();
@@ -77,11 +82,11 @@ export class S3Store
     this.expiration = options.expiration;
     this.maxUploadSize = options.maxUploadSize;
     this.bucket = new Bucket(options.location, options.client, options.logger);
-    const { partConcurrency, partMemory, chunkSize, streamParts } = options.location;
+    const { partConcurrency, partMemory, streamParts } = options.location;
     this.sender = new PartSender({
-      // Full parts in flight: at most PART_CONCURRENCY, and no more chunks than PART_MEMORY holds.
-      queueConcurrency: Math.min(partConcurrency, Math.floor(partMemory / chunkSize)),
+      queueConcurrency: partConcurrency,
       partConcurrency,
+      partMemory,
       streamParts,
       log: options.logger,
     });
@@ -129,6 +134,7 @@ export class S3Store
       await created.finishedWhole();
     }
     if (!deferred) await created.saveInfo();
+    else if (created.stateUnsaved) this.unsaved.set(upload.id, created);
     this.remember(created, version);
     return this.toUpload(created);
   }
@@ -178,7 +184,7 @@ export class S3Store
 
   /** The upload's state for a caller holding its lock: cached, or loaded (finishing an interrupted completion). */
   private async locked(id: string): Promise<S3Upload> {
-    const cached = await this.cached(id);
+    const cached = this.unsaved.get(id) ?? (await this.cached(id));
     if (cached) return cached;
     let version = await this.versions?.current(id);
     const upload = await S3Upload.load(this.bucket, uploadKeys(this.location.root, id));
@@ -196,7 +202,8 @@ export class S3Store
   }
 
   async readUpload(id: string): Promise<Upload> {
-    return this.toUpload((await this.cached(id)) ?? (await S3Upload.load(this.bucket, uploadKeys(this.location.root, id))));
+    const upload = this.unsaved.get(id) ?? (await this.cached(id));
+    return this.toUpload(upload ?? (await S3Upload.load(this.bucket, uploadKeys(this.location.root, id))));
   }
 
   invalidate(id: string): void {
@@ -249,6 +256,7 @@ export class S3Store
       });
       // A creation whose body stored nothing (it brought no byte) still leaves its upload.
       await upload.settleState();
+      this.unsaved.delete(id);
       this.seen.set(upload, version);
       return written;
     } catch (error) {
@@ -257,6 +265,7 @@ export class S3Store
       await upload
         .settleState()
         .catch((e: unknown) => this.bucket.warn({ key: upload.keys.info, err: e }, 'a new upload was not recorded'));
+      this.unsaved.delete(id);
       throw error;
     }
   }

@@ -167,7 +167,7 @@ export class S3Upload {
   }
 
   /** The tail's bytes, when they begin the next part (not when that part is already counted). */
-  private get tailBytes(): number {
+  get tailBytes(): number {
     return this.tailPart === this.nextPart ? this.tail : 0;
   }
 
@@ -185,10 +185,6 @@ export class S3Upload {
         throw error;
       }
       this.info.uploadId = uploadId;
-      // Earlier multipart uploads of this key are orphans: created by attempts whose answers
-      // were lost, or by a process killed before `.info` named them. Swept beside the first
-      // part, not before it: nothing will ever name them.
-      void this.bucket.abortStrays(this.info.key, uploadId);
       return uploadId;
     })().finally(() => {
       this.creatingMultipart = undefined;
@@ -282,6 +278,10 @@ export class S3Upload {
       return;
     }
     const uploadId = await this.multipart();
+    // Any other multipart upload of the key is an orphan (a CreateMultipartUpload whose answer
+    // was lost, a process killed before `.info` named it). Swept before the completion, not
+    // after: a process killed in between leaves the completion, and so the sweep, to the next.
+    await this.bucket.abortStrays(this.info.key, uploadId);
     await this.bucket.complete(this.info.key, uploadId, this.parts.run);
     this.finished = true;
     this.tail = 0;
@@ -317,9 +317,11 @@ export class S3Upload {
   async remove(): Promise<void> {
     // Nothing but the final object, which holds the state.
     if (this.stateInObject) return this.bucket.delete(this.info.key);
-    if (this.info.uploadId && !this.finished) await this.bucket.abort(this.info.key, this.info.uploadId);
-    // A process killed between CreateMultipartUpload and `.info` left one no `.info` names.
-    else if (!this.finished) await this.bucket.abortStrays(this.info.key, undefined);
+    if (!this.finished) {
+      if (this.info.uploadId) await this.bucket.abort(this.info.key, this.info.uploadId);
+      // And those `.info` never named (a lost answer, a process killed before it was saved).
+      await this.bucket.abortStrays(this.info.key, undefined);
+    }
     await Promise.all([this.bucket.delete(this.keys.tail), this.finished ? this.bucket.delete(this.info.key) : Promise.resolve()]);
     await this.bucket.delete(this.keys.info);
   }

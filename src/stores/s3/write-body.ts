@@ -9,7 +9,9 @@
 import type { Readable } from 'node:stream';
 import { ERRORS } from '@tus/utils';
 import { bodyPieces, isBodyCut } from '../body-pieces.js';
+import { coalesce } from '../coalesce.js';
 import { type CutPart, PartCutter, type Remainder } from './part-cutter.js';
+import { Reservation } from './part-memory.js';
 import type { PartSender, Send } from './part-sender.js';
 import type { StreamedPart } from './streamed-part.js';
 import type { S3Upload } from './upload.js';
@@ -30,6 +32,19 @@ export interface WriteOptions {
 
 /** Returns the upload's offset afterwards. A failed part rejects (the parts before it count). */
 export async function writeBody(upload: S3Upload, sender: PartSender, body: Readable, o: WriteOptions): Promise<number> {
+  // Every byte held for a part is reserved against PART_MEMORY first (see PartMemory); what
+  // the request still holds when it ends is given back here.
+  const reservation = new Reservation(sender.memory);
+  try {
+    return await write(upload, sender, body, o, reservation);
+  } finally {
+    reservation.release();
+  }
+}
+
+async function write(upload: S3Upload, sender: PartSender, body: Readable, o: WriteOptions, reservation: Reservation): Promise<number> {
+  // The tail read back is the start of the first part.
+  await reservation.cover(upload.tailBytes);
   const cutter = new PartCutter(
     {
       plan: upload.info.plan,
@@ -49,7 +64,8 @@ export async function writeBody(upload: S3Upload, sender: PartSender, body: Read
     (part: Readonly<CutPart>): Send =>
     (bytes, length, signal) =>
       part.whole ? upload.sendWhole(bytes, length, signal) : upload.sendPart(part.number, bytes, length, signal);
-  const { sent, cut } = await sendParts(cutter, sender, sendOf, bodyPieces(body, o.stop, o.onProgress));
+  const pieces = coalesce(bodyPieces(body, o.stop, o.onProgress));
+  const { sent, cut } = await sendParts(cutter, sender, sendOf, pieces, reservation);
 
   const settled = await Promise.allSettled(sent);
   const accepted = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
@@ -79,16 +95,19 @@ async function sendParts(
   sender: PartSender,
   sendOf: (part: Readonly<CutPart>) => Send,
   pieces: AsyncIterable<Buffer>,
+  reservation: Reservation,
 ): Promise<{ sent: Array<Promise<Part>>; cut: unknown }> {
   const sent: Array<Promise<Part>> = [];
   let failed = false;
   let streamed: StreamedPart | undefined;
-  const begin = () => {
+  // A part's bytes are reserved before its first byte is read (the wait slows the client).
+  const begin = async () => {
+    await reservation.cover(cutter.current.length);
     streamed = cutter.willFill ? sender.startStream(cutter.current, sendOf(cutter.current)) : undefined;
   };
   let cut: unknown;
-  begin();
   try {
+    await begin();
     for await (let chunk of pieces) {
       while (chunk.length > 0 && !failed && !cutter.tooLarge) {
         const { piece, rest } = cutter.take(chunk);
@@ -96,13 +115,13 @@ async function sendParts(
         if (piece) streamed?.append(piece);
         if (!cutter.full) continue;
         const part = cutter.next();
-        const task = sender.dispatch(part, sendOf(part), streamed);
+        const task = sender.hold(reservation.handOff(), sender.dispatch(part, sendOf(part), streamed));
         task.catch(() => {
           failed = true;
         });
         sent.push(task);
         await sender.room();
-        begin();
+        await begin();
       }
       if (failed || cutter.tooLarge) break;
     }
