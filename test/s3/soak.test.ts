@@ -607,6 +607,10 @@ t.test('soak: small and large uploads at a steady concurrency; every upload byte
         note += ` (unreadable: ${(error as Error).message})`;
       }
     }
+    if (key.endsWith('.part')) {
+      const id = key.slice(root.length, -'.part'.length);
+      note += ` (tail of ${finishedIds.includes(id) ? 'a finished upload' : 'an upload the client gave up'}${present.has(`${root}${id}.info`) ? ', .info present' : ''})`;
+    }
     if (known) lateInfos++;
     else unexplained.push(note);
     if (strayNotes.length < 5) strayNotes.push(note);
