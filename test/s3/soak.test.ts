@@ -21,7 +21,7 @@
  * DRAIN_SLACK; over a long run it also breaks the ceiling and the level-off check.
  *
  * SEED=<n> replays the upload sizes and bytes; SOAK_SECONDS (CI default 25; the long run 300),
- * SOAK_CONCURRENCY (200), SOAK_LARGE (4), SOAK_LARGE_SIZE (bytes or "256MiB"; default 32MiB),
+ * SOAK_CONCURRENCY (200; 64 in runs of a minute or less), SOAK_LARGE (4), SOAK_LARGE_SIZE (bytes or "256MiB"; default 32MiB),
  * SOAK_TABLE_EVERY (rows of the printed table: every n-th second), SOAK_REPORT (a file to write
  * the table and the figures to, in Markdown), SOAK_SERVER_MAIN (another build's main.js, for
  * instance one with a leak put in on purpose, to see the soak fail).
@@ -51,7 +51,9 @@ const KiB = 1024;
 const MiB = 1024 * KiB;
 const SEED = Number(process.env.SEED ?? randomInt(2 ** 31));
 const SOAK_SECONDS = Number(process.env.SOAK_SECONDS ?? 25);
-const CONCURRENCY = Number(process.env.SOAK_CONCURRENCY ?? 200);
+// The short CI run keeps 64 in flight: 200 on the shared 2-core CI box overload the Swift test
+// server until its requests time out, which tests Swift, not this server.
+const CONCURRENCY = Number(process.env.SOAK_CONCURRENCY ?? (SOAK_SECONDS > 60 ? 200 : 64));
 const LARGE = Number(process.env.SOAK_LARGE ?? 4);
 const LARGE_SIZE = sizeFromEnv(process.env.SOAK_LARGE_SIZE, 32 * MiB);
 const TABLE_EVERY = Number(process.env.SOAK_TABLE_EVERY ?? (SOAK_SECONDS > 60 ? 10 : 1));

@@ -256,8 +256,10 @@ export class S3Upload {
     if (part.number !== this.nextPart) return;
     await this.settleState();
     const body = Buffer.concat(part.pieces, part.length);
-    await this.bucket.putPrivate(this.keys.tail, body, body.length, { Metadata: { [TAIL_PART]: String(part.number) } });
+    // Set first: a PutObject that failed (its answer lost, a timeout) may be stored all the
+    // same, and the completion or termination must then remove it.
     this.tailObject = true;
+    await this.bucket.putPrivate(this.keys.tail, body, body.length, { Metadata: { [TAIL_PART]: String(part.number) } });
     this.tailPart = part.number;
     this.tail = part.length;
   }
