@@ -542,7 +542,10 @@ t.test('soak: small and large uploads at a steady concurrency; every upload byte
   agent.destroy();
   const settled = () => {
     const now = sampleProcess(pid, serverPort, tempDir);
-    return now.clientSockets === 0 && now.fds - now.s3Sockets <= idle.fds - idle.s3Sockets + DRAIN_SLACK && now.tempMiB === 0;
+    // (The idle baseline may hold one client connection: the start-up health check's keep-alive.)
+    return (
+      now.clientSockets <= idle.clientSockets && now.fds - now.s3Sockets <= idle.fds - idle.s3Sockets + DRAIN_SLACK && now.tempMiB === 0
+    );
   };
   let drainSettled = true;
   try {
@@ -657,7 +660,10 @@ t.test('soak: small and large uploads at a steady concurrency; every upload byte
 
   // After the drain: back at the idle baseline, but for the S3 connections kept alive.
   t.ok(drainSettled, 'the server closed what the load opened within 30 s of the drain');
-  t.equal(end.clientSockets, 0, 'no client connection left');
+  t.ok(
+    end.clientSockets <= idle.clientSockets,
+    `no client connection left beyond the idle baseline (${end.clientSockets}, idle ${idle.clientSockets})`,
+  );
   t.ok(
     end.fds - end.s3Sockets <= idle.fds - idle.s3Sockets + DRAIN_SLACK,
     `descriptors other than S3 keep-alive connections back at the baseline: ${end.fds - end.s3Sockets} (idle ${idle.fds - idle.s3Sockets}, + ${DRAIN_SLACK} allowed)`,
