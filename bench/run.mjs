@@ -336,6 +336,16 @@ const SCENARIOS = [
     small: true,
   },
   scenarioOf('e', BIG),
+  {
+    // (d) as tus-js-client sends it with uploadDataDuringCreation: one POST with the bytes.
+    id: 'd-tjc',
+    title: `${QUICK ? 100 : 500} uploads of 100 KiB, 16 at a time, tus-js-client with uploadDataDuringCreation`,
+    uploads: QUICK ? 100 : 500,
+    size: 100 * 1024,
+    concurrent: 16,
+    small: true,
+    tusJsClient: true,
+  },
 ].filter((s) => ONLY.length === 0 || ONLY.includes(s.id));
 
 // BENCH_NODE_ARGS: extra node options for our server, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
@@ -397,9 +407,11 @@ async function runTarget(target, scenario, partSize) {
   } else {
     const base = target.base ?? target.server.base;
     const one = (seed) =>
-      scenario.small
-        ? create(base, scenario.size, { seed }).then((url) => url.split('/').pop())
-        : tusUpload(base, seed, scenario.size, { patchSize: scenario.patchSize ?? scenario.size, deferred: scenario.deferred });
+      scenario.tusJsClient
+        ? tusJsClientUpload(base, Buffer.concat([...bytes(seed, 0, scenario.size)])).then((url) => url.split('/').pop())
+        : scenario.small
+          ? create(base, scenario.size, { seed }).then((url) => url.split('/').pop())
+          : tusUpload(base, seed, scenario.size, { patchSize: scenario.patchSize ?? scenario.size, deferred: scenario.deferred });
     const ids = await pool(
       seeds.map((seed) => () => one(seed)),
       scenario.concurrent ?? 1,
@@ -427,6 +439,23 @@ async function runTarget(target, scenario, partSize) {
     keys,
     waits,
   };
+}
+
+/** One whole small file with tus-js-client in Node, its bytes in the creation POST; resolves the upload URL. */
+async function tusJsClientUpload(base, data) {
+  const { Upload } = await import('tus-js-client');
+  return new Promise((resolve, reject) => {
+    const upload = new Upload(data, {
+      endpoint: `${base}/files/`,
+      uploadDataDuringCreation: true,
+      storeFingerprintForResuming: false,
+      retryDelays: [],
+      metadata: { filename: 'bench.bin' },
+      onError: reject,
+      onSuccess: () => resolve(upload.url),
+    });
+    upload.start();
+  });
 }
 
 /** The same part size as ours: the store's own plan (deferred lengths start at 6 MiB). */
@@ -592,14 +621,17 @@ function report(rows, groups, seconds) {
     for (const name of ['ceiling', 'ceiling (SDK)', 'peer', 'ours']) {
       const r = row[name];
       if (!r) continue;
-      const rate = row.scenario === 'd' ? `${r.uploadsPerSecond.toFixed(1)}/s` : r.mibPerSecond.toFixed(0);
-      const ratio = row.scenario === 'd' ? r.uploadsPerSecond / row.ceiling.uploadsPerSecond : r.mibPerSecond / row.ceiling.mibPerSecond;
+      const rate = row.scenario.startsWith('d') ? `${r.uploadsPerSecond.toFixed(1)}/s` : r.mibPerSecond.toFixed(0);
+      const ratio = row.scenario.startsWith('d')
+        ? r.uploadsPerSecond / row.ceiling.uploadsPerSecond
+        : r.mibPerSecond / row.ceiling.mibPerSecond;
       const vsPeer =
         name === 'ours' && row.peer
-          ? `${(row.scenario === 'd' ? r.uploadsPerSecond / row.peer.uploadsPerSecond : r.mibPerSecond / row.peer.mibPerSecond).toFixed(2)}x`
+          ? `${(row.scenario.startsWith('d') ? r.uploadsPerSecond / row.peer.uploadsPerSecond : r.mibPerSecond / row.peer.mibPerSecond).toFixed(2)}x`
           : '';
       const server = !name.startsWith('ceiling');
-      const label = name.startsWith('ceiling') && r.inFlight.length && row.scenario !== 'd' ? `${name}, ${r.inFlight[0]} in flight` : name;
+      const label =
+        name.startsWith('ceiling') && r.inFlight.length && !row.scenario.startsWith('d') ? `${name}, ${r.inFlight[0]} in flight` : name;
       lines.push(
         `| ${row.scenario} | ${row.chunkMiB} MiB | ${label} | ${rate} | ${pct(ratio)} | ${vsPeer} | ${server ? r.peakRssMiB.toFixed(0) : '-'} | ${server ? r.cpuSecondsPerGiB.toFixed(2) : `(${r.cpuSecondsPerGiB.toFixed(2)} client)`} | ${server ? r.peakTempMiB.toFixed(0) : '-'} | ${r.s3CpuSecondsPerGiB.toFixed(2)} | ${r.patchWaitMs === undefined ? '-' : r.patchWaitMs.toFixed(0)} | ${r.verified ? 'yes' : 'NO'} |`,
       );
@@ -608,7 +640,7 @@ function report(rows, groups, seconds) {
   // The machine's CPU budget: client + server + S3 CPU per GiB, and the MiB/s that all cores
   // busy with it would allow. When the cores are saturated, this is what bounds each target.
   const budget = rows
-    .filter((row) => row.scenario !== 'd')
+    .filter((row) => !row.scenario.startsWith('d'))
     .map((row) => {
       const parts = ['ceiling', 'ceiling (SDK)', 'peer', 'ours']
         .filter((name) => row[name])
