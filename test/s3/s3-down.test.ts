@@ -26,6 +26,23 @@ async function readyz(
   return { status: res.status, body: (await res.json()) as never };
 }
 
+/** The offset HEAD answers once it answers 200 again (S3 is back), polled until `timeoutMs`. */
+async function offsetOnceBack(url: string, what: string, timeoutMs: number): Promise<number> {
+  let offset = -1;
+  await until(
+    async () => {
+      const h = await head(url);
+      if (h.status !== 200) return false;
+      offset = Number(h.headers.get('upload-offset'));
+      return true;
+    },
+    what,
+    timeoutMs,
+    100,
+  );
+  return offset;
+}
+
 t.test('S3 unreachable at start: the server starts, says why, answers 503 quickly, and returns by itself', async (t) => {
   const proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port) });
   t.teardown(() => proxy.close());
@@ -97,18 +114,7 @@ t.test('S3 goes away mid-upload: PATCH answers 503 with Retry-After, then the up
   t.equal((await readyz(srv.url)).status, 503, '/readyz 503 (a fresh check, or the cached failure)');
 
   await proxy.up();
-  let offset = -1;
-  await until(
-    async () => {
-      const h = await head(url);
-      if (h.status !== 200) return false;
-      offset = Number(h.headers.get('upload-offset'));
-      return true;
-    },
-    'HEAD answers once S3 is back',
-    10_000,
-    100,
-  );
+  const offset = await offsetOnceBack(url, 'HEAD answers once S3 is back', 10_000);
   t.ok(offset >= 6 * MIB && offset <= 11 * MIB, `resume offset ${offset} is within what was sent`);
   const rest = await patch(url, offset, data.subarray(offset));
   t.equal(rest.status, 204, 'the rest is accepted');
@@ -164,18 +170,7 @@ t.test('S3 accepts connections but never answers (a partition): requests answer 
   t.equal(srv.child.exitCode, null, 'still running');
 
   await proxy.up();
-  let offset = -1;
-  await until(
-    async () => {
-      const h = await head(url);
-      if (h.status !== 200) return false;
-      offset = Number(h.headers.get('upload-offset'));
-      return true;
-    },
-    'HEAD answers once S3 answers again',
-    20_000,
-    200,
-  );
+  const offset = await offsetOnceBack(url, 'HEAD answers once S3 answers again', 20_000);
   t.ok(offset >= 6 * MIB && offset <= 11 * MIB, `resume offset ${offset} is within what was sent`);
   const rest = await patch(url, offset, data.subarray(offset));
   t.equal(rest.status, 204, 'the rest is accepted');
