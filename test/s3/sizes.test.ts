@@ -43,7 +43,10 @@ t.test('sizes around the part limits, in one PATCH and in 3 MiB PATCHes', async 
         t.equal(stored.sha256, sha256(data), 'sha256');
         const meta = await headObject(client, server.bucket, `${root}${id}`);
         t.equal(meta.ContentType, 'application/pdf');
-        t.equal(meta.ContentDisposition, `attachment; filename="r?sum? \\"final\\".pdf"; filename*=UTF-8''r%C3%A9sum%C3%A9%20%22final%22.pdf`);
+        t.equal(
+          meta.ContentDisposition,
+          `attachment; filename="r?sum? \\"final\\".pdf"; filename*=UTF-8''r%C3%A9sum%C3%A9%20%22final%22.pdf`,
+        );
         t.equal(partCountOf(meta.ETag), chunk === size ? onePatchParts : chunkedParts, 'part count');
         // An empty upload is one PutObject carrying its state in the object's metadata: no .info.
         const keys = size === 0 ? [`${root}${id}`] : [`${root}${id}`, `${root}${id}.info`];

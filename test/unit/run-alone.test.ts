@@ -20,7 +20,12 @@ t.test('a second runner finds the job taken and does not run it', async (t) => {
   const first = runAlone(client, 'job:a', 2000, () => new Promise<void>((resolve) => (release = resolve)));
   await until(async () => (await redisCommand(redis, 'EXISTS', 'job:a')) === 1, 'first runner holds the key');
   let ranSecond = false;
-  t.equal(await runAlone(client, 'job:a', 2000, async () => void (ranSecond = true)), false);
+  t.equal(
+    await runAlone(client, 'job:a', 2000, async () => {
+      ranSecond = true;
+    }),
+    false,
+  );
   t.equal(ranSecond, false);
   release();
   t.equal(await first, true);
