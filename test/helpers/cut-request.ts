@@ -1,17 +1,18 @@
-/** Send a PATCH whose body is cut off: headers announce `declared` bytes, only `sent` arrive, then the socket dies. */
 import { request } from 'node:http';
 
-export async function cutPatch(url: string, offset: number, data: Uint8Array, sent: number, declared = data.length): Promise<void> {
+/**
+ * Send a request whose body is cut off: its headers announce the length, only `sent` bytes of
+ * `data` arrive, then the socket dies. Resolves once the exchange is over, whatever the answer.
+ */
+export async function cutRequest(
+  url: string,
+  method: string,
+  headers: Record<string, string>,
+  data: Uint8Array,
+  sent: number,
+): Promise<void> {
   await new Promise<void>((resolve) => {
-    const req = request(url, {
-      method: 'PATCH',
-      headers: {
-        'Tus-Resumable': '1.0.0',
-        'Upload-Offset': String(offset),
-        'Content-Type': 'application/offset+octet-stream',
-        'Content-Length': String(declared),
-      },
-    });
+    const req = request(url, { method, headers });
     req.on('error', () => resolve());
     req.on('response', (res) => {
       res.resume();
@@ -22,6 +23,22 @@ export async function cutPatch(url: string, offset: number, data: Uint8Array, se
     // the announced length: the server sees the body cut off after exactly `sent` bytes.
     req.write(data.subarray(0, sent), () => req.socket?.end());
   });
+}
+
+/** Send a PATCH whose body is cut off: headers announce `declared` bytes, only `sent` arrive, then the socket dies. */
+export function cutPatch(url: string, offset: number, data: Uint8Array, sent: number, declared = data.length): Promise<void> {
+  return cutRequest(
+    url,
+    'PATCH',
+    {
+      'Tus-Resumable': '1.0.0',
+      'Upload-Offset': String(offset),
+      'Content-Type': 'application/offset+octet-stream',
+      'Content-Length': String(declared),
+    },
+    data,
+    sent,
+  );
 }
 
 /** Poll HEAD until the offset stops moving (the interrupted request has released its lock). */

@@ -8,7 +8,6 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -19,6 +18,7 @@ import t, { type Test } from 'tap';
 import { markWholeBody } from '../../src/stores/whole-body.js';
 import { b64, createUpload, head, patch, type RunningApp, startApp, TUS } from '../helpers/app.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
+import { cutRequest } from '../helpers/cut-request.js';
 import { FaultProxy } from '../helpers/fault-proxy.js';
 import { HookReceiver } from '../helpers/hook-receiver.js';
 import { startRedis } from '../helpers/redis.js';
@@ -313,19 +313,8 @@ t.test("tus-js-client's uploadDataDuringCreation: a small file in one POST, one 
 
 /** A POST whose headers announce the whole file but only `sent` bytes arrive before the socket ends. */
 function cutPost(base: string, size: number, data: Buffer, sent: number): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const req = request(`${base}/files/`, {
-      method: 'POST',
-      headers: { ...TUS, 'Upload-Length': String(size), 'Content-Type': OCTETS, 'Content-Length': String(size) },
-    });
-    req.on('error', () => resolve());
-    req.on('response', (res) => {
-      res.resume();
-      res.on('end', () => resolve());
-    });
-    req.on('close', () => resolve());
-    req.write(data.subarray(0, sent), () => req.socket?.end());
-  });
+  const headers = { ...TUS, 'Upload-Length': String(size), 'Content-Type': OCTETS, 'Content-Length': String(size) };
+  return cutRequest(`${base}/files/`, 'POST', headers, data, sent);
 }
 
 t.test('a POST cut short keeps .info and the bytes that arrived; the upload resumes byte-exact', async (t) => {

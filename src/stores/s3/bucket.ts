@@ -46,6 +46,7 @@ export class Bucket {
     private readonly log?: Logger,
   ) {
     this.name = location.bucket;
+    this.quick = { requestTimeout: location.requestTimeout };
   }
 
   /** Run one S3 call; a failure becomes a StoreError that says what to check. */
@@ -71,9 +72,7 @@ export class Bucket {
    * Options of a call without a large body: its answer is due within `_REQUEST_TIMEOUT` per
    * attempt, so an S3 that accepts connections but never answers fails it in seconds.
    */
-  private get quick(): { requestTimeout: number } {
-    return { requestTimeout: this.location.requestTimeout };
-  }
+  private readonly quick: { requestTimeout: number };
 
   warn(details: Record<string, unknown>, message: string): void {
     this.log?.warn(details, message);
