@@ -7,6 +7,7 @@
  */
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { resetSocket } from './reset-socket.js';
 
 export type S3Operation =
   | 'CreateMultipartUpload'
@@ -197,7 +198,7 @@ export class FaultProxy {
     const rule = this.pick(c);
     if (rule) record.fault = rule.fault;
     const reset = () => {
-      req.socket.resetAndDestroy();
+      resetSocket(req.socket);
     };
     switch (rule?.fault) {
       case 'error500':
@@ -242,7 +243,7 @@ export class FaultProxy {
       if (lost) {
         // Let S3 finish the operation, then lose its answer.
         up.resume();
-        up.on('end', () => req.socket.resetAndDestroy());
+        up.on('end', () => resetSocket(req.socket));
         return;
       }
       record.status = up.statusCode ?? 0;

@@ -2,6 +2,7 @@
 import { once } from 'node:events';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 
+import { resetSocket } from './reset-socket.js';
 export interface TcpProxy {
   port: number;
   url: string;
@@ -55,7 +56,7 @@ export async function startTcpProxy(target: { host: string; port: number }, port
   const down = async (): Promise<void> => {
     const srv = server;
     server = undefined;
-    for (const s of sockets) s.resetAndDestroy();
+    for (const s of sockets) resetSocket(s);
     sockets.clear();
     if (srv) await new Promise<void>((resolve) => srv.close(() => resolve()));
   };
