@@ -19,7 +19,7 @@
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import type { Server } from '@tus/server';
-import type { DataStore, Locker, Upload } from '@tus/utils';
+import { type DataStore, EVENTS, type Locker, type Upload } from '@tus/utils';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
 import { NodeRequest, sendNodeResponse } from 'srvx/node';
 import { type Authenticate, isAnswer } from '../auth/authenticate.js';
@@ -44,6 +44,7 @@ import { type TempSpace, TempSpaceFull } from '../tus/temp-space.js';
 import { uploadIdOf } from '../tus/upload-id.js';
 import { download } from './download.js';
 import type { RequestTracker } from './drain.js';
+import { checkAppend, sendUploadResumptionSupported, toIetfAnswer, toIetfResponse, translateRequest } from './ietf.js';
 
 export interface TusRoutesOptions {
   /** Mount path without trailing slash. */
@@ -101,7 +102,8 @@ function bytesStored(request: FastifyRequest, response: Response): number {
   return request.method === 'PATCH' && before !== undefined ? Math.max(0, after - before) : 0;
 }
 
-function send(o: TusRoutesOptions, request: FastifyRequest, reply: FastifyReply, answer: Answer) {
+function send(o: TusRoutesOptions, request: FastifyRequest, reply: FastifyReply, tusAnswer: Answer) {
+  const answer = request.ietf ? toIetfAnswer(tusAnswer, request.ietf) : tusAnswer;
   if (answer.status >= 400) request.log.info({ location: o.location, status: answer.status }, answer.body.trim());
   if (REASONS[answer.status]) reply.raw.statusMessage = REASONS[answer.status] as string;
   if (answer.headers?.Connection === 'close') closing.add(request.raw.socket);
@@ -188,6 +190,11 @@ async function check(o: TusRoutesOptions, request: FastifyRequest, id: string | 
   if (method === 'PATCH') {
     const refused = await refusePatchToFinal(id, (upload) => readWithoutLock(o.datastore, upload));
     if (refused) return refused;
+    if (request.ietf && id) {
+      const upload = await readWithoutLock(o.datastore, id).catch(() => undefined);
+      const refusedAppend = checkAppend(request, upload);
+      if (refusedAppend) return refusedAppend;
+    }
   }
   if (method === 'HEAD' && id) {
     // A final upload still waiting for its partials is answered from them (concatenation-unfinished).
@@ -345,6 +352,10 @@ function handOver(o: TusRoutesOptions, request: FastifyRequest, reply: FastifyRe
   }
   attachGrant(webRequest, request.grant);
   o.hooks?.attach(webRequest, request);
+  const ietf = request.ietf;
+  if (ietf && request.method === 'POST') {
+    informers.set(webRequest, (location) => sendUploadResumptionSupported(reply.raw, ietf.version, location));
+  }
   const handling = o.engine.handleWeb(webRequest);
   o.tracker.track(request.raw, handling);
   return handling;
@@ -381,7 +392,10 @@ async function forward(o: TusRoutesOptions, request: FastifyRequest, reply: Fast
     });
     // @tus/server closes the connection after an error: nothing pipelined behind it runs.
     if (adjusted.headers.get('connection')?.toLowerCase() === 'close') closing.add(request.raw.socket);
-    await sendNodeResponse(reply.raw, adjusted);
+    const answer = request.ietf
+      ? await toIetfResponse(adjusted, request.ietf, request.method, { maxSize: effectiveMaxSize(o.maxSize, request.grant) })
+      : adjusted;
+    await sendNodeResponse(reply.raw, answer);
   } catch (error) {
     request.log.error({ err: error, location: o.location }, 'tus handler failed');
     if (!reply.raw.headersSent) reply.raw.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8', 'Tus-Resumable': '1.0.0' });
@@ -395,10 +409,15 @@ export const tusRoutes: FastifyPluginAsync<TusRoutesOptions> = async (app: Fasti
   app.removeAllContentTypeParsers();
   // Leave every body untouched for the store to stream.
   app.addContentTypeParser('*', (_request, _payload, done) => done(null));
+  // 104 Upload Resumption Supported: told as soon as @tus/server has created the upload.
+  o.engine.on(EVENTS.POST_CREATE, (req: Request, _upload: Upload, url: string) => informers.get(req)?.(url));
   const handle = async (request: FastifyRequest, reply: FastifyReply) => {
     // 1.
     const override = methodOverride(request);
     if (typeof override === 'object') return send(o, request, reply, override);
+    // Resumable Uploads for HTTP (the IETF draft): its headers become tus's (src/http/ietf.ts).
+    const refusedIetf = translateRequest(request);
+    if (refusedIetf) return send(o, request, reply, refusedIetf);
     const id = uploadIdOf(request.url, o.path);
     // An empty Upload-Metadata means no metadata (tus-py-client sends one for a file without any).
     const metadata = request.headers['upload-metadata'];
@@ -465,6 +484,8 @@ function methodOverride(request: FastifyRequest): Answer | undefined {
  * HEAD pipelined after a PATCH must see what that PATCH stored.
  */
 const connectionTurns = new WeakMap<Socket, Promise<unknown>>();
+/** IETF creations waiting to tell their upload's URL early (104), by the web Request @tus/server sees. */
+const informers = new WeakMap<Request, (location: string) => void>();
 /** Connections whose last answer closes them. */
 const closing = new WeakSet<Socket>();
 function inTurn<T>(socket: Socket, run: () => Promise<T>): Promise<T> {
