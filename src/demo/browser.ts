@@ -13,6 +13,8 @@ const TOKEN_KEY = 'tus-s3-server.token';
 const dashboard = document.getElementById('dashboard') as HTMLElement;
 const picker = document.getElementById('location') as HTMLSelectElement | null;
 const tokenField = document.getElementById('token') as HTMLInputElement | null;
+const protocolPicker = document.getElementById('protocol') as HTMLSelectElement | null;
+type Protocol = 'tus' | 'ietf-draft-03' | 'ietf-draft-05';
 const uploaded = document.getElementById('uploaded') as HTMLElement;
 const speed = document.getElementById('speed') as HTMLElement;
 
@@ -53,6 +55,13 @@ const uppy = new Uppy({ autoProceed: false })
       return token ? { Authorization: `Bearer ${token}` } : {};
     },
   });
+
+protocolPicker?.addEventListener('change', () => {
+  // Files that start after this speak the chosen protocol; running uploads keep theirs.
+  // (Uppy's plugin types omit tus-js-client's `protocol`, which the plugin passes through.)
+  const tus = uppy.getPlugin('Tus') as unknown as { setOptions(options: { protocol: Protocol }): void } | undefined;
+  tus?.setOptions({ protocol: protocolPicker.value as Protocol });
+});
 
 picker?.addEventListener('change', () => {
   // Files that start after this go to the chosen location; running uploads keep theirs.

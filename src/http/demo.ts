@@ -128,6 +128,14 @@ ${options.mounts.map((m) => `    <option value="${escapeHtml(endpointOf(m))}">${
   <input id="token" type="password" autocomplete="off" spellcheck="false" placeholder="sent as Authorization: Bearer …">
 </label>`
     : '';
+  // tus-js-client speaks tus 1.0.0 or the IETF draft (src/http/ietf.ts) to the same endpoints.
+  const protocol = `<label>Protocol
+  <select id="protocol">
+    <option value="tus">tus 1.0.0</option>
+    <option value="ietf-draft-03">IETF draft -03 (interop version 5)</option>
+    <option value="ietf-draft-05">IETF draft -05 (interop version 6)</option>
+  </select>
+</label>`;
   const where =
     first && options.mounts.length === 1 ? `<p class="endpoint">Uploads go to <code>${escapeHtml(endpointOf(first))}</code>.</p>` : '';
   return `<!doctype html>
@@ -143,7 +151,9 @@ ${options.mounts.map((m) => `    <option value="${escapeHtml(endpointOf(m))}">${
 <body>
 <h1>tus-s3-server</h1>
 <p>Resumable uploads with the <a href="https://tus.io/">tus</a> protocol. Drop files below or browse; pause, resume or retry each one.</p>
-${picker || token ? `<div class="settings">\n${picker}\n${token}\n</div>` : ''}
+<div class="settings">
+${[picker, protocol, token].filter(Boolean).join('\n')}
+</div>
 ${where}
 <div id="dashboard" data-endpoint="${escapeHtml(first ? endpointOf(first) : '')}"></div>
 <p id="speed" hidden></p>

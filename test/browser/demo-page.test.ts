@@ -188,6 +188,41 @@ t.test('the demo page', async (t) => {
     t.same(errors, [], 'no browser errors');
   });
 
+  t.test('the protocol switch: the Dashboard uploads over the IETF draft (interop version 6), byte-exact', async (t) => {
+    const app = await startApp({});
+    t.teardown(() => app.close());
+    const { page, errors } = await openDemo(browser, `${app.url}/`);
+    t.teardown(() => page.close());
+    t.same(
+      await page.locator('#protocol option').evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value)),
+      ['tus', 'ietf-draft-03', 'ietf-draft-05'],
+      'tus 1.0.0 first, then the two drafts',
+    );
+    // What the browser sends: every upload request in the draft's dialect, none in tus's.
+    const sent: Array<{ method: string; interop?: string; tus?: string }> = [];
+    page.on('request', (r) => {
+      if (!r.url().startsWith(`${app.url}/files/`) || r.method() === 'OPTIONS') return;
+      const h = r.headers();
+      sent.push({ method: r.method(), interop: h['upload-draft-interop-version'], tus: h['tus-resumable'] });
+    });
+    await page.locator('#protocol').selectOption('ietf-draft-05');
+    const file = { name: 'over-ietf.bin', data: randomData(9 * MiB + 5) };
+    await addFiles(page, [file]);
+    await clickUpload(page);
+    const url = (await finished(page, 1)).get(file.name) as string;
+    t.match(url, upload(`${app.url}/files/`));
+    t.ok(
+      sent.some((r) => r.method === 'POST') && sent.some((r) => r.method === 'PATCH'),
+      `requests: ${sent.map((r) => r.method).join(' ')}`,
+    );
+    t.ok(
+      sent.every((r) => r.interop === '6' && r.tus === undefined),
+      'each carried Upload-Draft-Interop-Version: 6 and no Tus-Resumable',
+    );
+    await assertStored(t, url, file.data);
+    t.same(errors, [], 'no browser errors');
+  });
+
   t.test('several locations: the picker sets the endpoint and the upload lands in the chosen one', async (t) => {
     const root = uniqueRoot('demo');
     const app = await startApp({ ...s3LocationEnv(s3TestServer(), root), STORAGE_LOCATIONS: 'local,s3', STORAGE_LOCAL_DRIVER: 'local' });
