@@ -15,8 +15,9 @@ import t, { type Test } from 'tap';
 import * as tus from 'tus-js-client';
 import { type RunningApp, startApp, TUS } from '../helpers/app.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
+import { HookReceiver } from '../helpers/hook-receiver.js';
 import { listKeys, objectSha256, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
-import { until } from '../helpers/wait.js';
+import { metric, until } from '../helpers/wait.js';
 
 const MiB = 1024 * 1024;
 const V6 = { 'Upload-Draft-Interop-Version': '6' } as const;
@@ -225,7 +226,11 @@ for (const driver of drivers) {
 
     t.test('a single-request upload (Upload-Complete: ?1) is answered 201 with the whole offset', async (t) => {
       const body = randomData(100_000);
-      const res = await fetch(endpoint, { method: 'POST', headers: { ...V6, 'Upload-Complete': '?1', 'Content-Type': 'image/png' }, body: bodyOf(body) });
+      const res = await fetch(endpoint, {
+        method: 'POST',
+        headers: { ...V6, 'Upload-Complete': '?1', 'Content-Type': 'image/png' },
+        body: bodyOf(body),
+      });
       t.equal(res.status, 201, await res.text());
       t.equal(res.headers.get('upload-offset'), String(body.length));
       t.equal(res.headers.get('upload-complete'), '?1');
@@ -277,7 +282,11 @@ for (const driver of drivers) {
 
     t.test('one upload, two protocols: created over IETF and finished over tus, and the other way round', async (t) => {
       const bytes = randomData(3000);
-      const created = await fetch(endpoint, { method: 'POST', headers: { ...V6, 'Upload-Complete': '?0' }, body: bodyOf(bytes.subarray(0, 1000)) });
+      const created = await fetch(endpoint, {
+        method: 'POST',
+        headers: { ...V6, 'Upload-Complete': '?0' },
+        body: bodyOf(bytes.subarray(0, 1000)),
+      });
       t.equal(created.status, 201);
       t.equal(created.headers.get('upload-offset'), '1000', 'creation with the first bytes, length not yet known');
       const url = new URL(created.headers.get('location') as string, endpoint).href;
@@ -391,4 +400,43 @@ t.test('authentication, ownership and Upload-Limit apply to IETF requests', asyn
     headers: { ...V6, ...as('alice'), 'Upload-Complete': '?0', 'Upload-Length': String(2 * MiB) },
   });
   t.equal(tooBig.status, 413, 'an upload over FILES_MAX_UPLOAD_SIZE is refused');
+});
+
+t.test('hooks and metrics see IETF uploads as they see tus ones', async (t) => {
+  const secret = 'ietf-hook-secret-3f9a0c';
+  const receiver = await HookReceiver.start(secret);
+  const app = await startApp({
+    HOOKS_HTTP_URL: receiver.url,
+    HOOKS_HTTP_SECRET: secret,
+    HOOKS_ENABLED_EVENTS: 'pre-create,post-create,post-finish',
+  });
+  t.teardown(async () => {
+    await app.close();
+    await receiver.close();
+  });
+  const endpoint = `${app.url}/files/`;
+  // pre-create refuses uploads without a filename, as an application would.
+  receiver.respond = (hook) =>
+    hook.type === 'pre-create' && !hook.body.Event.Upload.MetaData.filename
+      ? { body: { RejectUpload: true, HTTPResponse: { StatusCode: 422, Body: 'a filename is required' } } }
+      : {};
+  const created = () => metric(app.url, 'tus_uploads_total{event="created",location="local"}');
+  const before = await created();
+  const refused = await fetch(endpoint, { method: 'POST', headers: { ...V6, 'Upload-Complete': '?1' }, body: 'hello' });
+  t.equal(refused.status, 422, 'pre-create refused the IETF upload');
+  t.equal(await refused.text(), 'a filename is required');
+  t.equal(refused.headers.get('location'), null, 'nothing created');
+  const named = await fetch(endpoint, {
+    method: 'POST',
+    headers: { ...V6, 'Upload-Complete': '?1', 'Upload-Metadata': `filename ${Buffer.from('hi.txt').toString('base64')}` },
+    body: 'hello',
+  });
+  t.equal(named.status, 201);
+  const id = idOf(new URL(named.headers.get('location') as string, endpoint).href);
+  await until(() => receiver.of('post-finish').length === 1, 'post-finish delivered');
+  const finished = receiver.of('post-finish')[0];
+  t.equal(finished?.body.Event.Upload.ID, id, 'post-finish names the IETF upload');
+  t.equal(finished?.body.Event.Upload.Size, 5, 'with its size');
+  t.equal(receiver.of('post-create').length, 1, 'post-create once (not for the refused one)');
+  t.equal((await created()) - before, 1, 'tus_uploads_total{event="created"} counted it');
 });
