@@ -22,6 +22,8 @@ export interface IetfRequest {
   complete: boolean;
   /** The request's Upload-Offset (PATCH). */
   offset?: number;
+  /** The upload's length when known (declared, or set by this request): Upload-Complete is offset === length. */
+  length?: number;
 }
 
 declare module 'fastify' {
@@ -74,7 +76,9 @@ const completedUpload = (version: number) =>
   problem(version, 400, 'completed-upload', 'The upload is already complete: nothing more can be appended');
 
 /** Upload-Complete: a structured-field boolean, `?1` or `?0`. */
-function parseComplete(value: string | undefined): boolean | undefined {
+function parseComplete(header: string | undefined): boolean | undefined {
+  // Structured-field parameters (";x=1") may follow the value; they mean nothing here.
+  const value = header?.split(';')[0]?.trim();
   if (value === '?1') return true;
   if (value === '?0') return false;
   return undefined;
@@ -87,6 +91,13 @@ function bodyLength(request: FastifyRequest): number | 'unknown' {
   return request.headers['transfer-encoding'] !== undefined ? 'unknown' : 0;
 }
 
+/** The interop version a request asks for, if it is one served here (for answers given before translation). */
+export function servedVersion(request: FastifyRequest): number | undefined {
+  const raw = one(request.headers['upload-draft-interop-version']);
+  const version = raw !== undefined && /^\d{1,3}$/.test(raw) ? Number(raw) : undefined;
+  return version !== undefined && (INTEROP_VERSIONS as readonly number[]).includes(version) ? version : undefined;
+}
+
 /**
  * Step 1 for an IETF request: checks the interop version and the draft's headers, then rewrites
  * the request's headers into tus's (mutating them, so every later step reads tus). Returns the
@@ -96,7 +107,8 @@ export function translateRequest(request: FastifyRequest): Answer | undefined {
   const headers = request.headers;
   const raw = one(headers['upload-draft-interop-version']);
   if (raw === undefined) return undefined;
-  const version = Number(raw);
+  // A structured-field integer: digits only (not "0x6" or "6.0").
+  const version = /^\d{1,3}$/.test(raw) ? Number(raw) : Number.NaN;
   const supported = INTEROP_VERSIONS.join(' and ');
   if (!(INTEROP_VERSIONS as readonly number[]).includes(version)) {
     const newest = INTEROP_VERSIONS[INTEROP_VERSIONS.length - 1] as number;
@@ -130,6 +142,13 @@ export function translateRequest(request: FastifyRequest): Answer | undefined {
   }
   const body = bodyLength(request);
   const contentType = one(headers['content-type']);
+  if (headers['upload-concat'] !== undefined) {
+    return ietfPlain(
+      version,
+      400,
+      'Upload-Concat is a tus extension the draft does not have: concatenate uploads over tus (Tus-Resumable: 1.0.0)',
+    );
+  }
   if (method === 'POST') {
     const declared = one(headers['upload-length']);
     const length = declared === undefined ? undefined : integer(declared);
@@ -151,13 +170,15 @@ export function translateRequest(request: FastifyRequest): Answer | undefined {
       if (complete) headers['upload-length'] = String(body);
       else headers['upload-defer-length'] = '1';
     }
+    const known = integer(one(headers['upload-length']));
+    if (known !== undefined) ietf.length = known;
     // The body's own type, when it says something, becomes the upload's `filetype` (as tusd does).
     const type = contentType?.split(';')[0]?.trim().toLowerCase();
     if (
       type &&
       type !== PARTIAL_UPLOAD &&
       type !== 'application/octet-stream' &&
-      !/(^|,)\s*filetype\s/.test(one(headers['upload-metadata']) ?? '')
+      !/(^|,)\s*filetype(\s|,|$)/.test(one(headers['upload-metadata']) ?? '')
     ) {
       const entry = `filetype ${Buffer.from(type).toString('base64')}`;
       const metadata = one(headers['upload-metadata']);
@@ -199,6 +220,7 @@ export function checkAppend(request: FastifyRequest, upload: Upload | undefined)
   if (!ietf || request.method !== 'PATCH' || !upload || ietf.offset === undefined) return undefined;
   const { version } = ietf;
   const size = upload.size;
+  if (size !== undefined) ietf.length = size;
   if (size !== undefined && upload.offset === size) return completedUpload(version);
   if (upload.offset !== ietf.offset) return mismatchingOffset(version, upload.offset, ietf.offset);
   const body = bodyLength(request);
@@ -208,8 +230,10 @@ export function checkAppend(request: FastifyRequest, upload: Upload | undefined)
     return undefined;
   }
   const end = ietf.offset + body;
-  if (size === undefined) request.headers['upload-length'] = String(end);
-  else if (end !== size) {
+  if (size === undefined) {
+    request.headers['upload-length'] = String(end);
+    ietf.length = end;
+  } else if (end !== size) {
     return problem(
       version,
       400,
@@ -246,15 +270,12 @@ export async function toIetfResponse(response: Response, ietf: IetfRequest, meth
     for (const [name, value] of Object.entries(answer.headers ?? {})) headers.set(name, value);
     body = answer.body;
   }
+  if (status === 201 && !headers.has('upload-offset')) headers.set('Upload-Offset', '0');
   const offset = headers.get('upload-offset');
   if (status < 300 && offset !== null && (method === 'HEAD' || method === 'PATCH' || method === 'POST')) {
-    const length = headers.get('upload-length');
-    const complete = !deferred && length !== null ? Number(length) === Number(offset) : method !== 'HEAD' && ietf.complete;
-    headers.set('Upload-Complete', complete ? '?1' : '?0');
-  }
-  if (status === 201 && offset === null) {
-    headers.set('Upload-Offset', '0');
-    headers.set('Upload-Complete', '?0');
+    // What is stored, never what the client hoped: complete once the offset is the length.
+    const length = deferred ? undefined : (headers.get('upload-length') ?? ietf.length);
+    headers.set('Upload-Complete', length !== undefined && Number(length) === Number(offset) ? '?1' : '?0');
   }
   if ((method === 'HEAD' || method === 'OPTIONS' || status === 201) && c.maxSize > 0) headers.set('Upload-Limit', `max-size=${c.maxSize}`);
   if (method === 'HEAD') headers.set('Cache-Control', 'no-store');

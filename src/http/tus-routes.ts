@@ -44,7 +44,7 @@ import { type TempSpace, TempSpaceFull } from '../tus/temp-space.js';
 import { uploadIdOf } from '../tus/upload-id.js';
 import { download } from './download.js';
 import type { RequestTracker } from './drain.js';
-import { checkAppend, sendUploadResumptionSupported, toIetfAnswer, toIetfResponse, translateRequest } from './ietf.js';
+import { checkAppend, sendUploadResumptionSupported, servedVersion, toIetfAnswer, toIetfResponse, translateRequest } from './ietf.js';
 
 export interface TusRoutesOptions {
   /** Mount path without trailing slash. */
@@ -103,7 +103,10 @@ function bytesStored(request: FastifyRequest, response: Response): number {
 }
 
 function send(o: TusRoutesOptions, request: FastifyRequest, reply: FastifyReply, tusAnswer: Answer) {
-  const answer = request.ietf ? toIetfAnswer(tusAnswer, request.ietf) : tusAnswer;
+  // An IETF request refused before its translation (a bad method override) is answered in its terms too.
+  const version = request.ietf ? undefined : servedVersion(request);
+  const ietf = request.ietf ?? (version !== undefined ? { version, complete: false } : undefined);
+  const answer = ietf ? toIetfAnswer(tusAnswer, ietf) : tusAnswer;
   if (answer.status >= 400) request.log.info({ location: o.location, status: answer.status }, answer.body.trim());
   if (REASONS[answer.status]) reply.raw.statusMessage = REASONS[answer.status] as string;
   if (answer.headers?.Connection === 'close') closing.add(request.raw.socket);

@@ -344,6 +344,68 @@ for (const driver of drivers) {
       t.equal((await ietfHead(url)).offset, 0, 'nothing stored');
     });
 
+    t.test('Upload-Complete in every answer is what is stored, whatever the request hoped', async (t) => {
+      const complete = (res: Response) => res.headers.get('upload-complete');
+      const empty = await fetch(endpoint, { method: 'POST', headers: { ...V6, 'Upload-Complete': '?1', 'Content-Length': '0' } });
+      t.equal(empty.status, 201);
+      t.equal(complete(empty), '?1', 'an empty file sent whole is complete');
+      const emptyUrl = new URL(empty.headers.get('location') as string, endpoint).href;
+      t.equal((await ietfHead(emptyUrl)).complete, '?1', 'and HEAD agrees');
+      // ?0 whose body reaches the declared length: complete all the same.
+      const filled = await fetch(endpoint, {
+        method: 'POST',
+        headers: { ...V6, 'Upload-Complete': '?0', 'Upload-Length': '5' },
+        body: 'hello',
+      });
+      t.equal(complete(filled), '?1', 'a ?0 creation that carries every byte is complete');
+      const created = await fetch(endpoint, { method: 'POST', headers: { ...V6, 'Upload-Complete': '?0', 'Upload-Length': '5' } });
+      const url = new URL(created.headers.get('location') as string, endpoint).href;
+      const reaching = await fetch(url, {
+        method: 'PATCH',
+        headers: { ...V6, 'Upload-Offset': '0', 'Upload-Complete': '?0', 'Content-Type': 'application/partial-upload' },
+        body: 'abcde',
+      });
+      t.equal(reaching.status, 204);
+      t.equal(complete(reaching), '?1', 'a ?0 append that reaches the length is complete');
+      // A chunked ?1 creation that ends short of its declared length: stored, but not complete.
+      const short = await fetch(endpoint, {
+        method: 'POST',
+        headers: { ...V6, 'Upload-Complete': '?1', 'Upload-Length': '10' },
+        body: new ReadableStream({
+          start(controller) {
+            controller.enqueue(new TextEncoder().encode('hello'));
+            controller.close();
+          },
+        }),
+        duplex: 'half',
+      } as RequestInit);
+      t.equal(short.status, 201, await short.text());
+      t.equal(short.headers.get('upload-offset'), '5');
+      t.equal(complete(short), '?0', 'five bytes of ten are not complete, even with ?1');
+      const shortUrl = new URL(short.headers.get('location') as string, endpoint).href;
+      t.equal((await ietfHead(shortUrl)).complete, '?0', 'and HEAD agrees');
+    });
+
+    t.test("refused in the draft's terms: concatenation, a bad method override, loose versions; parameters ignored", async (t) => {
+      const concat = await fetch(endpoint, { method: 'POST', headers: { ...V6, 'Upload-Complete': '?1', 'Upload-Concat': 'partial' } });
+      t.equal(concat.status, 400);
+      t.match(await concat.text(), /Upload-Concat is a tus extension/);
+      const override = await fetch(endpoint, {
+        method: 'POST',
+        headers: { ...V6, 'Upload-Complete': '?0', 'X-HTTP-Method-Override': 'FOO' },
+      });
+      t.equal(override.status, 400);
+      t.equal(override.headers.get('upload-draft-interop-version'), '6', 'answered as an IETF request');
+      t.equal(override.headers.get('tus-resumable'), null, 'without tus headers');
+      for (const loose of ['0x6', '6.0', ' 6x']) {
+        const res = await fetch(endpoint, { method: 'POST', headers: { 'Upload-Draft-Interop-Version': loose, 'Upload-Complete': '?0' } });
+        t.equal(res.status, 400, `interop version ${JSON.stringify(loose)} refused`);
+      }
+      const params = await fetch(endpoint, { method: 'POST', headers: { ...V6, 'Upload-Complete': '?1;x=1' }, body: 'ok' });
+      t.equal(params.status, 201, 'Upload-Complete: ?1;x=1 is ?1');
+      t.equal(params.headers.get('upload-complete'), '?1');
+    });
+
     t.test('OPTIONS and CORS: the IETF headers may be sent and read by a browser', async (t) => {
       const preflight = await fetch(endpoint, {
         method: 'OPTIONS',
