@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import t from 'tap';
 import { startApp } from '../helpers/app.js';
-import { launchBrowser, servePages } from '../helpers/browser.js';
+import { launchBrowser, openPage, servePages } from '../helpers/browser.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
 import { s3LocationEnv, s3TestServer, uniqueRoot } from '../helpers/s3.js';
 
@@ -63,11 +63,7 @@ t.test('tus-js-client in Chromium over the IETF draft, cut and resumed, cross-or
     t.teardown(() => app.close());
     for (const protocol of ['ietf-draft-03', 'ietf-draft-05'] as const) {
       t.test(`${protocol} on the ${name} location`, async (t) => {
-        const page = await browser.newPage();
-        const errors: string[] = [];
-        page.on('pageerror', (e) => errors.push(String(e)));
-        page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
-        await page.goto(`${pages.url}/ietf.html`);
+        const { page, errors } = await openPage(browser, `${pages.url}/ietf.html`);
         const result = (await page.evaluate(
           `window.cutAndResume(${JSON.stringify(`${app.url}/files/`)}, ${JSON.stringify(protocol)}, ${12.5 * MiB})`,
         )) as { url: string; firstUrl: string; resumedFrom: number; requests: string[] };

@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import { SignJWT } from 'jose';
 import t from 'tap';
 import { startApp } from '../helpers/app.js';
-import { launchBrowser, servePages, uppyBundle } from '../helpers/browser.js';
+import { launchBrowser, openPage, servePages, uppyBundle } from '../helpers/browser.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
 import { s3LocationEnv, s3TestServer, uniqueRoot } from '../helpers/s3.js';
 
@@ -69,11 +69,7 @@ t.test('browsers upload 20 MiB cross-origin with progress', async (t) => {
     t.teardown(() => app.close());
     for (const client of ['tus', 'uppy'] as const) {
       t.test(`${client} on the ${name} location`, async (t) => {
-        const page = await browser.newPage();
-        const errors: string[] = [];
-        page.on('pageerror', (e) => errors.push(String(e)));
-        page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
-        await page.goto(`${pages.url}/${client}.html`);
+        const { page, errors } = await openPage(browser, `${pages.url}/${client}.html`);
         const result = (await page.evaluate(`window.run${client === 'tus' ? 'Tus' : 'Uppy'}(${JSON.stringify(`${app.url}/files/`)})`)) as {
           url: string;
           progress: Array<[number, number]>;

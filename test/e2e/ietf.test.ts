@@ -37,6 +37,8 @@ const s3 = s3TestServer();
 const s3Client = verifyClient(s3);
 /** A Buffer as a fetch body (the DOM types do not know Buffer). */
 const bodyOf = (data: Buffer) => data as unknown as BodyInit;
+/** The absolute URL a creation answered with. */
+const locationOf = (res: Response, base: string) => new URL(res.headers.get('location') as string, base).href;
 const idOf = (url: string) => new URL(url).pathname.split('/').pop() as string;
 const drivers: Driver[] = [
   {
@@ -234,7 +236,7 @@ for (const driver of drivers) {
       t.equal(res.status, 201, await res.text());
       t.equal(res.headers.get('upload-offset'), String(body.length));
       t.equal(res.headers.get('upload-complete'), '?1');
-      const url = new URL(res.headers.get('location') as string, endpoint).href;
+      const url = locationOf(res, endpoint);
       t.equal(await driver.stored(app, root, url), sha256(body));
       // The body's type became the upload's filetype, served on download.
       const got = await fetch(url);
@@ -247,7 +249,7 @@ for (const driver of drivers) {
       t.equal(created.status, 201);
       t.equal(created.headers.get('upload-offset'), '0');
       t.equal(created.headers.get('upload-complete'), '?0');
-      const url = new URL(created.headers.get('location') as string, endpoint).href;
+      const url = locationOf(created, endpoint);
       const append = (offset: number, complete: string, body: string) =>
         fetch(url, {
           method: 'PATCH',
@@ -289,7 +291,7 @@ for (const driver of drivers) {
       });
       t.equal(created.status, 201);
       t.equal(created.headers.get('upload-offset'), '1000', 'creation with the first bytes, length not yet known');
-      const url = new URL(created.headers.get('location') as string, endpoint).href;
+      const url = locationOf(created, endpoint);
       const tusHead = await fetch(url, { method: 'HEAD', headers: TUS });
       t.equal(tusHead.headers.get('upload-offset'), '1000', 'tus HEAD sees the IETF upload');
       t.equal(tusHead.headers.get('upload-defer-length'), '1', 'tus sees its length deferred');
@@ -303,7 +305,7 @@ for (const driver of drivers) {
       t.equal(await driver.stored(app, root, url), sha256(bytes));
 
       const tusCreated = await fetch(endpoint, { method: 'POST', headers: { ...TUS, 'Upload-Length': '3000' } });
-      const tusUrl = new URL(tusCreated.headers.get('location') as string, endpoint).href;
+      const tusUrl = locationOf(tusCreated, endpoint);
       const first = await fetch(tusUrl, {
         method: 'PATCH',
         headers: { ...TUS, 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' },
@@ -333,7 +335,7 @@ for (const driver of drivers) {
       t.equal(noComplete.status, 400);
       t.match(await noComplete.text(), /Upload-Complete must be \?1 .* or \?0/);
       const created = await fetch(endpoint, { method: 'POST', headers: { ...V6, 'Upload-Complete': '?0', 'Upload-Length': '3' } });
-      const url = new URL(created.headers.get('location') as string, endpoint).href;
+      const url = locationOf(created, endpoint);
       const wrongType = await fetch(url, {
         method: 'PATCH',
         headers: { ...V6, 'Upload-Offset': '0', 'Upload-Complete': '?1', 'Content-Type': 'application/offset+octet-stream' },
@@ -349,7 +351,7 @@ for (const driver of drivers) {
       const empty = await fetch(endpoint, { method: 'POST', headers: { ...V6, 'Upload-Complete': '?1', 'Content-Length': '0' } });
       t.equal(empty.status, 201);
       t.equal(complete(empty), '?1', 'an empty file sent whole is complete');
-      const emptyUrl = new URL(empty.headers.get('location') as string, endpoint).href;
+      const emptyUrl = locationOf(empty, endpoint);
       t.equal((await ietfHead(emptyUrl)).complete, '?1', 'and HEAD agrees');
       // ?0 whose body reaches the declared length: complete all the same.
       const filled = await fetch(endpoint, {
@@ -359,7 +361,7 @@ for (const driver of drivers) {
       });
       t.equal(complete(filled), '?1', 'a ?0 creation that carries every byte is complete');
       const created = await fetch(endpoint, { method: 'POST', headers: { ...V6, 'Upload-Complete': '?0', 'Upload-Length': '5' } });
-      const url = new URL(created.headers.get('location') as string, endpoint).href;
+      const url = locationOf(created, endpoint);
       const reaching = await fetch(url, {
         method: 'PATCH',
         headers: { ...V6, 'Upload-Offset': '0', 'Upload-Complete': '?0', 'Content-Type': 'application/partial-upload' },
@@ -382,7 +384,7 @@ for (const driver of drivers) {
       t.equal(short.status, 201, await short.text());
       t.equal(short.headers.get('upload-offset'), '5');
       t.equal(complete(short), '?0', 'five bytes of ten are not complete, even with ?1');
-      const shortUrl = new URL(short.headers.get('location') as string, endpoint).href;
+      const shortUrl = locationOf(short, endpoint);
       t.equal((await ietfHead(shortUrl)).complete, '?0', 'and HEAD agrees');
     });
 
@@ -445,7 +447,7 @@ t.test('authentication, ownership and Upload-Limit apply to IETF requests', asyn
   });
   t.equal(created.status, 201);
   t.equal(created.headers.get('upload-limit'), `max-size=${1024 * 1024}`, 'Upload-Limit names the maximum size');
-  const url = new URL(created.headers.get('location') as string, endpoint).href;
+  const url = locationOf(created, endpoint);
   const alices = await ietfHead(url, { ...V6, ...as('alice') });
   t.equal(alices.status, 200);
   t.equal(alices.headers.get('upload-limit'), `max-size=${1024 * 1024}`);
@@ -494,7 +496,7 @@ t.test('hooks and metrics see IETF uploads as they see tus ones', async (t) => {
     body: 'hello',
   });
   t.equal(named.status, 201);
-  const id = idOf(new URL(named.headers.get('location') as string, endpoint).href);
+  const id = idOf(locationOf(named, endpoint));
   await until(() => receiver.of('post-finish').length === 1, 'post-finish delivered');
   const finished = receiver.of('post-finish')[0];
   t.equal(finished?.body.Event.Upload.ID, id, 'post-finish names the IETF upload');
