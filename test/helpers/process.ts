@@ -41,10 +41,10 @@ export interface ServerProcess {
 
 export async function startProcess(
   env: Record<string, string>,
-  options: { cwd?: string; node?: string; main?: string } = {},
+  options: { cwd?: string; node?: string; main?: string; nodeOptions?: string[] } = {},
 ): Promise<ServerProcess> {
   const port = await freePort();
-  const child = spawn(options.node ?? process.execPath, [options.main ?? MAIN], {
+  const child = spawn(options.node ?? process.execPath, [...(options.nodeOptions ?? []), options.main ?? MAIN], {
     cwd: options.cwd,
     env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
