@@ -10,6 +10,7 @@ import type { ServerResponse } from 'node:http';
 import type { Upload } from '@tus/utils';
 import type { FastifyRequest } from 'fastify';
 import type { Answer } from '../tus/answer.js';
+import { headerInteger } from '../tus/protocol-guard.js';
 
 export const INTEROP_VERSIONS = [5, 6] as const;
 export const PARTIAL_UPLOAD = 'application/partial-upload';
@@ -34,8 +35,7 @@ declare module 'fastify' {
 }
 
 const one = (value: string | string[] | undefined) => (typeof value === 'string' ? value.trim() : undefined);
-const integer = (value: string | undefined) =>
-  value !== undefined && /^\d+$/.test(value) && Number.isSafeInteger(Number(value)) ? Number(value) : undefined;
+const integer = headerInteger;
 
 /** An IETF error: plain text, or a problem document (RFC 9457) for the draft's problem types. */
 export function ietfPlain(version: number, status: number, body: string, headers: Record<string, string> = {}): Answer {
@@ -93,7 +93,11 @@ function bodyLength(request: FastifyRequest): number | 'unknown' {
 
 /** The interop version a request asks for, if it is one served here (for answers given before translation). */
 export function servedVersion(request: FastifyRequest): number | undefined {
-  const raw = one(request.headers['upload-draft-interop-version']);
+  return parseVersion(one(request.headers['upload-draft-interop-version']));
+}
+
+/** A structured-field integer (digits only: not "0x6" or "6.0") among the versions served here. */
+function parseVersion(raw: string | undefined): number | undefined {
   const version = raw !== undefined && /^\d{1,3}$/.test(raw) ? Number(raw) : undefined;
   return version !== undefined && (INTEROP_VERSIONS as readonly number[]).includes(version) ? version : undefined;
 }
@@ -107,10 +111,9 @@ export function translateRequest(request: FastifyRequest): Answer | undefined {
   const headers = request.headers;
   const raw = one(headers['upload-draft-interop-version']);
   if (raw === undefined) return undefined;
-  // A structured-field integer: digits only (not "0x6" or "6.0").
-  const version = /^\d{1,3}$/.test(raw) ? Number(raw) : Number.NaN;
+  const version = parseVersion(raw);
   const supported = INTEROP_VERSIONS.join(' and ');
-  if (!(INTEROP_VERSIONS as readonly number[]).includes(version)) {
+  if (version === undefined) {
     const newest = INTEROP_VERSIONS[INTEROP_VERSIONS.length - 1] as number;
     return ietfPlain(
       newest,
@@ -131,7 +134,7 @@ export function translateRequest(request: FastifyRequest): Answer | undefined {
   const ietf: IetfRequest = { version, complete: complete ?? false };
   request.ietf = ietf;
   headers['tus-resumable'] = '1.0.0';
-  if (method === 'OPTIONS' || method === 'HEAD' || method === 'DELETE' || method === 'GET') return undefined;
+  // OPTIONS, HEAD, DELETE, GET: the version header was all they needed.
   if (method !== 'POST' && method !== 'PATCH') return undefined;
   if (complete === undefined) {
     return ietfPlain(
@@ -247,7 +250,7 @@ export function checkAppend(request: FastifyRequest, upload: Upload | undefined)
 const TUS_ONLY = ['tus-resumable', 'tus-version', 'tus-extension', 'tus-max-size', 'tus-checksum-algorithm', 'upload-defer-length'];
 
 export interface IetfAnswerContext {
-  /** The upload's size, when known (for HEAD: Upload-Complete). */
+  /** The largest upload allowed (Upload-Limit: max-size); 0: none. */
   maxSize: number;
 }
 

@@ -39,7 +39,7 @@ import {
 import { assembleFinal, createFinal, parseConcatHeader, refusePatchToFinal, waitingFinalHead } from '../tus/concatenation.js';
 import { checkCreation, narrowLimits } from '../tus/creation-limits.js';
 import { requestWithDirectBody } from '../tus/engine.js';
-import { checkTusRequest } from '../tus/protocol-guard.js';
+import { checkTusRequest, headerInteger } from '../tus/protocol-guard.js';
 import { type TempSpace, TempSpaceFull } from '../tus/temp-space.js';
 import { uploadIdOf } from '../tus/upload-id.js';
 import { download } from './download.js';
@@ -86,8 +86,7 @@ export interface RouteLimits {
 
 const METHODS: HTTPMethods[] = ['POST', 'HEAD', 'PATCH', 'OPTIONS', 'DELETE', 'GET'];
 
-const integer = (value: string | string[] | undefined) =>
-  typeof value === 'string' && /^\d+$/.test(value) && Number.isSafeInteger(Number(value)) ? Number(value) : undefined;
+const integer = headerInteger;
 const header = (request: FastifyRequest, name: string) => {
   const value = request.headers[name];
   return typeof value === 'string' ? value : undefined;

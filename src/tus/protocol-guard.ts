@@ -44,7 +44,7 @@ export function checkTusRequest(method: string, headers: Headers): GuardAnswer |
     const offset = headers['upload-offset'];
     if (offset === undefined)
       return answer(400, 'PATCH needs an Upload-Offset header: the offset the body starts at (HEAD tells the current one)');
-    if (typeof offset !== 'string' || !/^\d+$/.test(offset) || !Number.isSafeInteger(Number(offset))) {
+    if (headerInteger(offset) === undefined) {
       return answer(400, `Upload-Offset must be a non-negative integer, not ${JSON.stringify(offset)}`);
     }
   }
@@ -70,4 +70,9 @@ export function checkTusRequest(method: string, headers: Headers): GuardAnswer |
     if (typeof parsed === 'string') return answer(400, parsed);
   }
   return undefined;
+}
+
+/** A header's value as a non-negative safe integer (digits only), or undefined. */
+export function headerInteger(value: string | string[] | undefined): number | undefined {
+  return typeof value === 'string' && /^\d+$/.test(value) && Number.isSafeInteger(Number(value)) ? Number(value) : undefined;
 }
