@@ -20,6 +20,7 @@ export function isExclusive(upload: Upload): boolean {
 
 /** An exclusive creation found the id taken; nothing was created and nothing else changed. */
 export class UploadIdTaken extends Error {
+  override readonly name = 'UploadIdTaken';
   readonly status_code = 409;
   readonly body = 'An upload with this id exists already; nothing was created\n';
   constructor() {
