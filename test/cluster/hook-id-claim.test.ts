@@ -8,8 +8,10 @@
  * the winner's bytes and ownership stand (the loser gets 404 for it). Without the claim, both got
  * 201 with the same Location and the later creation replaced the earlier one, owner included.
  *
- * Then the same race without Redis on one local directory shared by two processes: the local
- * store's exclusive create (open `wx`) alone refuses the second creation.
+ * Then the same race without Redis, where the store alone must refuse the second creation: on S3
+ * when the endpoint honours PutObject If-None-Match (skipped on Swift's s3api, which answers 501;
+ * run it against Ceph with `S3_TEST_*` from scripts/ceph-server.sh), and on one local directory
+ * shared by two processes (the file opened `wx`).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -22,7 +24,7 @@ import { randomData, sha256 } from '../helpers/bytes.js';
 import { HookReceiver } from '../helpers/hook-receiver.js';
 import { type ServerProcess, startProcess } from '../helpers/process.js';
 import { redisCommand, startRedis } from '../helpers/redis.js';
-import { listKeys, objectSha256, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
+import { honoursIfNoneMatch, listKeys, objectSha256, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
 
 const ROUNDS = 5;
 const HOOK_DELAY = 300;
@@ -173,6 +175,43 @@ t.test('S3 and Redis: simultaneous creations given the same id on two instances:
     "the bucket holds the winners' uploads, nothing else",
   );
 });
+
+// Where the S3 endpoint honours If-None-Match (Ceph radosgw, MinIO, AWS; not Swift's s3api), the
+// S3 store's exclusive create alone refuses the second creation, without Redis.
+const honours = await honoursIfNoneMatch(server, uniqueRoot('id-claim-probe'));
+t.test(
+  'S3 without Redis: the conditional create of .info refuses the second',
+  { skip: honours ? false : "the S3 test endpoint does not honour If-None-Match (Swift's s3api answers 501)" },
+  async (t) => {
+    const hooks = await receiver(t);
+    const root = uniqueRoot('id-claim-conditional');
+    const [a, b] = await instances(
+      t,
+      s3LocationEnv(server, root, {
+        HOOKS_HTTP_URL: hooks.url,
+        HOOKS_HTTP_SECRET: HOOK_SECRET,
+        HOOKS_ENABLED_EVENTS: 'pre-create',
+        AUTH_JWT_SECRET: JWT_SECRET,
+      }),
+    );
+    for (let round = 1; round <= ROUNDS; round++) {
+      const id = `race-${randomBytes(4).toString('hex')}-${round}`;
+      hooks.id = id;
+      const bodies = { alice: randomData(16 * 1024), bob: randomData(16 * 1024) };
+      const answers = round % 2 ? await race(a, b, bodies) : await race(b, a, bodies);
+      const statuses = [answers.alice.status, answers.bob.status];
+      t.same([...statuses].sort(), [201, 502], `round ${round}: exactly one 201 (alice ${statuses[0]}, bob ${statuses[1]})`);
+      const winner: User = answers.alice.status === 201 ? 'alice' : 'bob';
+      const loser: User = winner === 'alice' ? 'bob' : 'alice';
+      t.match(answers[loser].text, IN_USE, `round ${round}: the other hears the refusal`);
+      const base = `${b.url}/files/${id}`;
+      t.equal((await headAs(base, winner)).status, 200, `round ${round}: ${winner} sees the upload`);
+      t.equal((await headAs(base, loser)).status, 404, `round ${round}: ${loser} does not`);
+      const stored = await objectSha256(verify, server.bucket, `${root}${id}`);
+      t.equal(stored.sha256, sha256(bodies[winner]), `round ${round}: the object in the bucket is ${winner}'s`);
+    }
+  },
+);
 
 t.test('local disk without Redis: two instances on one directory; the exclusive create refuses the second', async (t) => {
   const hooks = await receiver(t);

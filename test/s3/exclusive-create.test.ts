@@ -12,12 +12,11 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { Upload } from '@tus/utils';
 import t from 'tap';
 import { markExclusive } from '../../src/stores/exclusive-create.js';
 import { LocalStore } from '../../src/stores/local/index.js';
-import { listKeys, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
+import { honoursIfNoneMatch, listKeys, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
 import { makeStore, recordCommands, s3Location, writeBody } from '../helpers/store.js';
 
 const server = s3TestServer();
@@ -31,27 +30,9 @@ const exclusive = (id: string, size: number, who: string) => {
   return upload;
 };
 
-/** What the endpoint does with a second conditional PutObject of one key: refuse it (412), refuse conditions (501), or store it. */
-async function endpointHonoursConditions(root: string): Promise<boolean> {
-  const Key = `${root}probe-${randomBytes(4).toString('hex')}`;
-  const put = () => verify.send(new PutObjectCommand({ Bucket: server.bucket, Key, Body: 'x', IfNoneMatch: '*' }));
-  try {
-    await put();
-    await put();
-    return false;
-  } catch (error) {
-    const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-    if (status === 412) return true;
-    if (status === 501) return false;
-    throw error;
-  } finally {
-    await verify.send(new DeleteObjectCommand({ Bucket: server.bucket, Key }));
-  }
-}
-
 t.test('S3: a second exclusive creation of an id is refused where the endpoint honours If-None-Match', async (t) => {
   const root = uniqueRoot('exclusive');
-  const honours = await endpointHonoursConditions(root);
+  const honours = await honoursIfNoneMatch(server, root);
   t.comment(`the endpoint ${honours ? 'honours' : 'does not honour'} PutObject If-None-Match: *`);
   const { store, client } = makeStore(s3Location(server, root));
   t.teardown(() => store.close());
