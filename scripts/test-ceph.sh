@@ -20,6 +20,6 @@ else
   files=(test/s3/*.test.ts test/ceph/*.test.ts
     test/e2e/protocol.test.ts test/e2e/tus-js-client.test.ts test/e2e/ops.test.ts test/e2e/ownership.test.ts
     test/e2e/hostile-ids.test.ts test/e2e/front-door.test.ts test/e2e/readme-walkthrough.test.ts
-    test/e2e/hooks-durable.test.ts)
+    test/e2e/hooks-durable.test.ts test/cluster/hook-id-claim.test.ts)
 fi
 bash scripts/test.sh "${files[@]}"

@@ -20,6 +20,7 @@ import { clientErrorHandler, httpServerOptions } from './http/server-limits.js';
 import { tusRoutes } from './http/tus-routes.js';
 import { createLogger } from './logger.js';
 import { connectRedis, type RedisConnections, redisProbe } from './redis/connection.js';
+import { RedisIdClaims } from './redis/id-claims.js';
 import { RedisLocker } from './redis/locker.js';
 import { runAlone } from './redis/run-alone.js';
 import { RedisVersions } from './redis/versions.js';
@@ -140,10 +141,15 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     for (const s of stores) if (isStateCache(s.datastore)) s.datastore.invalidateAll();
   });
   const hooks = config.hooks
-    ? new Hooks(config.hooks, logger.child({ component: 'hooks' }), {
-        request: (event, result, seconds) => metrics?.hookRequests.observe({ event, result }, seconds),
-        delivery: (event, result) => metrics?.hookDeliveries.inc({ event, result }),
-      })
+    ? new Hooks(
+        config.hooks,
+        logger.child({ component: 'hooks' }),
+        {
+          request: (event, result, seconds) => metrics?.hookRequests.observe({ event, result }, seconds),
+          delivery: (event, result) => metrics?.hookDeliveries.inc({ event, result }),
+        },
+        redis && config.redis ? new RedisIdClaims(redis.redis, config.redis.prefix, config.lockTtl) : undefined,
+      )
     : undefined;
   if (hooks) {
     // Hooks left in the outboxes by an earlier run are delivered once the server is up;

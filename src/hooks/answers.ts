@@ -23,6 +23,12 @@ export const TERMINATION_REJECTED =
 export const STOPPED =
   'ERR_UPLOAD_STOPPED: upload has been stopped by the server (its post-receive hook) and removed; it cannot be resumed\n';
 
+/** A pre-create hook chose an id that an upload has, or that another creation (on any instance) holds. */
+export const ID_IN_USE: TusError = Object.freeze({
+  status_code: 502,
+  body: 'The pre-create hook receiver (HOOKS_HTTP_URL) chose an upload id that is already in use; nothing was created\n',
+});
+
 export const TEXT_PLAIN = { 'Content-Type': 'text/plain; charset=utf-8' } as const;
 
 /** The answer to a request whose blocking hook failed; `consequence` says what did (not) happen. */

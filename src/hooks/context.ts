@@ -7,6 +7,7 @@
  */
 import type { Upload } from '@tus/utils';
 import type { HookHTTPResponse } from './http-hook.js';
+import type { IdClaim } from './id-claims.js';
 import type { HookHTTPRequest } from './payload.js';
 
 export interface HookContext {
@@ -15,8 +16,8 @@ export interface HookContext {
   subject: string | undefined;
   /** HOOKS_HTTP_FORWARD_HEADERS found on the request: sent as headers of its hook requests, never stored. */
   forwarded: Record<string, string>;
-  /** The upload id a pre-create hook chose, held for this request until it ends (Hooks.claim). */
-  claimed?: string;
+  /** The upload id a pre-create hook chose, held for this request until it ends (id-claims.ts). */
+  claimed?: { id: string; claim: IdClaim };
   /** Metadata a pre-create hook set (ChangeFileInfo.MetaData), applied when the upload is created. */
   metadata?: Record<string, string>;
   /** A hook's HTTPResponse for the client: on the success answer only, or on whatever is answered (a rejection). */

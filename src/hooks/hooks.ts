@@ -10,6 +10,7 @@ import type { HookContext } from './context.js';
 import { Delivery, type DeliveryLog, type DeliveryResult } from './delivery.js';
 import { DURABLE_EVENTS, type HookEvent } from './events.js';
 import { callHook, HookFailure, type HookResponse, type HookTarget } from './http-hook.js';
+import { type IdClaims, MemoryIdClaims } from './id-claims.js';
 import { Outbox } from './outbox.js';
 import { type HookRequest, hookHttpRequest } from './payload.js';
 
@@ -25,13 +26,13 @@ export class Hooks {
   private readonly target: HookTarget;
   private readonly outboxes = new Map<string, Outbox>();
   private readonly closing = new AbortController();
-  /** Upload ids pre-create chose whose creation is under way, by location (see `claim`). */
-  private readonly claims = new Map<string, Set<string>>();
 
   constructor(
     readonly config: HooksConfig,
     readonly log: DeliveryLog,
     private readonly metrics?: HookMetricsSink,
+    /** Upload ids pre-create chose whose creation is under way (in Redis when instances share locations). */
+    readonly claims: IdClaims = new MemoryIdClaims(),
   ) {
     this.target = { url: config.url, secret: config.secret, timeout: config.timeout, maxResponseSize: config.maxResponseSize };
     this.delivery = new Delivery({
@@ -67,26 +68,6 @@ export class Hooks {
       }
     }
     return outbox;
-  }
-
-  /**
-   * Hold `id` of `location` for one creation; false when another creation holds it. Two
-   * creations given the same id by pre-create both found it unused, and the second replaced
-   * the first, owner included. (Within this instance; instances sharing a bucket can still race.)
-   */
-  claim(location: string, id: string): boolean {
-    let ids = this.claims.get(location);
-    if (!ids) {
-      ids = new Set();
-      this.claims.set(location, ids);
-    }
-    if (ids.has(id)) return false;
-    ids.add(id);
-    return true;
-  }
-
-  release(location: string, id: string): void {
-    this.claims.get(location)?.delete(id);
   }
 
   /** What hooks need of a front-door request: address, redacted headers, subject, forwarded headers. */

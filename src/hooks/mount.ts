@@ -17,12 +17,14 @@ import { type DataStore, EVENTS, Upload } from '@tus/utils';
 import type { FastifyRequest } from 'fastify';
 import { grantOf } from '../auth/ownership.js';
 import { readWithoutLock } from '../stores/capabilities.js';
+import { markExclusive } from '../stores/exclusive-create.js';
 import { type Answer, plain } from '../tus/answer.js';
 import { clientMetadata } from '../tus/concatenation.js';
 import { isUploadId } from '../tus/upload-id.js';
 import {
   failedHook,
   hookAnswer,
+  ID_IN_USE,
   mergeHookResponses,
   mergeResponse,
   REJECTED,
@@ -37,6 +39,7 @@ import { contextOfNode, contextOfWeb, type HookContext, linkContext } from './co
 import type { HookEvent } from './events.js';
 import type { Hooks } from './hooks.js';
 import type { HookResponse } from './http-hook.js';
+import type { IdClaim } from './id-claims.js';
 import type { Outbox } from './outbox.js';
 import { type HookUpload, hookNewUpload, hookRequest, hookUpload, NO_HTTP_REQUEST, type StorageOf } from './payload.js';
 import { Progress } from './progress.js';
@@ -174,23 +177,27 @@ export class MountHooks {
       changes.metadata = allowed;
     }
     if (id !== undefined) {
-      // Claimed until the request ends (settle): a concurrent creation given the same id would
-      // pass the check below too, and its creation would replace this one (and its owner).
-      const claimed = context !== undefined && this.hooks.claim(this.o.location, full);
-      const taken =
-        (context !== undefined && !claimed) ||
-        (await readWithoutLock(this.o.store, full).then(
-          () => true,
-          () => false,
-        ));
-      if (taken) {
-        if (claimed) this.hooks.release(this.o.location, full);
-        return {
-          status_code: 502,
-          body: 'The pre-create hook receiver (HOOKS_HTTP_URL) chose an upload id that is already in use; nothing was created\n',
-        };
+      // Claimed until the request ends (`end`), on every instance when they share Redis: a
+      // concurrent creation given the same id would pass the check below too, and its creation
+      // would replace this one (and its owner). The store's exclusive create guards it as well.
+      let claim: IdClaim | undefined;
+      if (context) {
+        try {
+          claim = await this.hooks.claims.claim(this.o.location, full);
+        } catch (error) {
+          return error as TusError;
+        }
+        if (!claim) return ID_IN_USE;
       }
-      if (context) context.claimed = full;
+      const exists = await readWithoutLock(this.o.store, full).then(
+        () => true,
+        () => false,
+      );
+      if (exists) {
+        await claim?.release();
+        return ID_IN_USE;
+      }
+      if (context && claim) context.claimed = { id: full, claim };
       changes.id = id;
     }
     if (context && changes.metadata) context.metadata = changes.metadata;
@@ -333,17 +340,32 @@ export class MountHooks {
   }
 
   /** The request is over (its upload created, or not): the id pre-create chose is no longer held. */
-  private releaseClaim(context: HookContext): void {
-    if (context.claimed === undefined) return;
-    this.hooks.release(this.o.location, context.claimed);
+  private async releaseClaim(context: HookContext): Promise<void> {
+    const claimed = context.claimed;
+    if (claimed === undefined) return;
     delete context.claimed;
+    await claimed.claim.release();
+  }
+
+  /** The front door, when a creation's request ends whichever way: its claim released (if `settle` did not). */
+  async end(request: FastifyRequest): Promise<void> {
+    const context = contextOfNode(request.raw);
+    if (context) await this.releaseClaim(context);
+  }
+
+  /**
+   * onUploadCreate: an upload whose id pre-create chose is created only if no upload has that
+   * id, where the store can tell (exclusive-create.ts).
+   */
+  markChosenId(req: Request, upload: Upload): void {
+    if (contextOfWeb(req)?.claimed?.id === upload.id) markExclusive(upload);
   }
 
   /** Before @tus/server's answer goes out: its durable hooks stored, a hook's HTTPResponse merged in. */
   async settle(request: FastifyRequest, response: Response): Promise<Response> {
     const context = contextOfNode(request.raw);
     if (!context) return response;
-    this.releaseClaim(context);
+    await this.releaseClaim(context);
     await Promise.allSettled(context.pending);
     const answer = context.answer;
     if (!answer || (!answer.always && response.status >= 300)) return response;
@@ -354,7 +376,7 @@ export class MountHooks {
   async settleAnswer(request: FastifyRequest, answer: Answer): Promise<Answer> {
     const context = contextOfNode(request.raw);
     if (!context) return answer;
-    this.releaseClaim(context);
+    await this.releaseClaim(context);
     await Promise.allSettled(context.pending);
     const hook = context.answer;
     if (!hook || hook.always || answer.status >= 300) return answer;

@@ -250,7 +250,9 @@ async function createFinalUpload(o: TusRoutesOptions, request: FastifyRequest, c
     idPrefix: grant?.prefix,
     tokenMaxSize: grant?.maxSize,
     urlOf: (newId) => `${o.publicUrl ?? `${request.protocol}://${request.headers.host ?? 'localhost'}`}${o.path}/${newId}`,
-  }).then((answer) => (hooks ? hooks.settleAnswer(request, answer) : answer));
+  })
+    .then((answer) => (hooks ? hooks.settleAnswer(request, answer) : answer))
+    .finally(() => hooks?.end(request));
   o.tracker.track(request.raw, creation);
   return creation;
 }
@@ -404,6 +406,8 @@ async function forward(o: TusRoutesOptions, request: FastifyRequest, reply: Fast
     reply.raw.end('Internal error while handling the upload; see the server log\n');
   } finally {
     await spooled?.dispose();
+    // A creation's claim on the id pre-create chose, if the answer did not release it.
+    await o.hooks?.end(request);
   }
 }
 

@@ -59,8 +59,17 @@ export interface RangedReader {
 
 /** Builds a final upload from finished partial uploads (tus concatenation). */
 export interface Concatenator {
-  /** Create upload `id`, finished, holding the partials' bytes in order; returns its length. The caller holds the locks. */
-  concatenate(id: string, partialIds: readonly string[], metadata: Record<string, string | null> | undefined): Promise<number>;
+  /**
+   * Create upload `id`, finished, holding the partials' bytes in order; returns its length. The
+   * caller holds the locks. `exclusive`: a new upload whose id was chosen elsewhere, created
+   * only if no upload has it (UploadIdTaken otherwise; see exclusive-create.ts).
+   */
+  concatenate(
+    id: string,
+    partialIds: readonly string[],
+    metadata: Record<string, string | null> | undefined,
+    exclusive?: boolean,
+  ): Promise<number>;
   /** Replace an upload's metadata (a partial names the final uploads waiting for it). The caller holds the lock. */
   setMetadata(id: string, metadata: Record<string, string | null>): Promise<void>;
 }

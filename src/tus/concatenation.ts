@@ -10,7 +10,9 @@ import type { EventEmitter } from 'node:events';
 import type { Server } from '@tus/server';
 import { type DataStore, EVENTS, type Lock, type Locker, Metadata, Uid, Upload } from '@tus/utils';
 import { OWNER_KEY } from '../auth/ownership.js';
+import { ID_IN_USE } from '../hooks/answers.js';
 import type { Concatenator } from '../stores/capabilities.js';
+import { markExclusive, UploadIdTaken } from '../stores/exclusive-create.js';
 import type { Answer } from './answer.js';
 import { plain } from './answer.js';
 import { uploadIdOf } from './upload-id.js';
@@ -170,8 +172,10 @@ export async function createFinal(r: FinalRequest): Promise<Answer> {
       if (!current.every((p) => p && isFinished(p)))
         return plain(409, 'Upload-Concat: a partial upload changed while the final upload was created; send the POST again');
       try {
-        await r.store.concatenate(id, ids, finalMetadata);
+        await r.store.concatenate(id, ids, finalMetadata, changes.id !== undefined);
       } catch (error) {
+        // Another creation (on any instance) has the id the hook chose: its upload stays as it is.
+        if (error instanceof UploadIdTaken) return plain(ID_IN_USE.status_code, ID_IN_USE.body);
         const failed = error as { status_code?: number; body?: string };
         // The final upload was never announced: remove what the attempt left (its state, an open multipart upload).
         await r.store.remove(id).catch(() => {});
@@ -203,7 +207,13 @@ export async function createFinal(r: FinalRequest): Promise<Answer> {
   // above; should that name be lost to a concurrent write, the final's HEAD assembles it).
   return withLocks(r.locker, [id], async () => {
     const waiting = new Upload({ id, offset: 0, metadata: { ...finalMetadata, [WAITING_KEY]: ids.join(' ') } });
-    await r.store.create(waiting);
+    if (changes.id !== undefined) markExclusive(waiting);
+    try {
+      await r.store.create(waiting);
+    } catch (error) {
+      if (error instanceof UploadIdTaken) return plain(ID_IN_USE.status_code, ID_IN_USE.body);
+      throw error;
+    }
     for (const partial of partials.filter((p) => !isFinished(p))) {
       const finals = [partial.metadata?.[FINALS_KEY], id].filter(Boolean).join(' ');
       await r.store.setMetadata(partial.id, { ...partial.metadata, [FINALS_KEY]: finals });

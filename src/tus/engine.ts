@@ -6,8 +6,10 @@ import type { Readable } from 'node:stream';
 import { MemoryLocker, Server } from '@tus/server';
 import { type CancellationContext, type DataStore, ERRORS, type Locker, Uid, type Upload } from '@tus/utils';
 import { grantOf, withOwner } from '../auth/ownership.js';
+import { ID_IN_USE } from '../hooks/answers.js';
 import type { MountHooks } from '../hooks/mount.js';
 import { type BodyWriter, isBodyWriter, isConcatenator, readWithoutLock } from '../stores/capabilities.js';
+import { UploadIdTaken } from '../stores/exclusive-create.js';
 import { markWholeBody } from '../stores/whole-body.js';
 import { type Assembly, assembleWaitingFinals, markPartial } from './concatenation.js';
 import { uploadIdOf } from './upload-id.js';
@@ -47,8 +49,9 @@ export function createEngine(options: EngineOptions): Server {
     namingFunction: async (req, metadata) => `${grantOf(req)?.prefix ?? ''}${(await hooks?.preCreate(req, metadata)) ?? Uid.rand()}`,
     // Partial uploads of the concatenation extension are marked in their metadata; the owner is recorded.
     onUploadCreate: async (req, upload) => {
-      // Metadata a pre-create hook chose replaces the client's.
+      // Metadata a pre-create hook chose replaces the client's; an id it chose is created only if unused.
       hooks?.applyCreateMetadata(req, upload);
+      hooks?.markChosenId(req, upload);
       const { metadata } = markPartial(req, upload);
       const owned = withOwner(metadata, grantOf(req));
       // The body is the whole upload: the store may write it in one request (see whole-body.ts).
@@ -96,6 +99,8 @@ function explainError(
   error: Error | { status_code: number; body: string },
 ): { status_code: number; body: string } | undefined {
   if (error === ERRORS.ERR_LOCK_TIMEOUT) return { status_code: 423, body: LOCK_TIMEOUT_BODY };
+  // The store's exclusive create of an id a pre-create hook chose: the same refusal as its check.
+  if (error instanceof UploadIdTaken) return ID_IN_USE;
   if (error === ERRORS.INVALID_LENGTH) return { status_code: 400, body: `${lengthProblem(req)}\n` };
   const answer = error as { status_code?: number; body?: string };
   if (req.method === 'POST' && answer.status_code === 503 && answer.body?.includes('the upload can be resumed')) {

@@ -2,7 +2,15 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { GetObjectCommand, HeadObjectCommand, type HeadObjectCommandOutput, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  type HeadObjectCommandOutput,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
 
 export interface S3TestServer {
   endpoint: string;
@@ -111,4 +119,28 @@ export async function headObject(client: S3Client, bucket: string, key: string):
 export function partCountOf(etag: string | undefined): number {
   const m = /-(\d+)"?$/.exec(etag ?? '');
   return m ? Number(m[1]) : 1;
+}
+
+/**
+ * Whether the server refuses a second PutObject of one key with `If-None-Match: *` (412), as
+ * AWS S3, MinIO and Ceph radosgw do; false when it refuses the condition (Swift's s3api: 501)
+ * or ignores it. The probe object, under `root`, is removed.
+ */
+export async function honoursIfNoneMatch(server: S3TestServer, root: string): Promise<boolean> {
+  const client = verifyClient(server);
+  const Key = `${root}probe-${randomBytes(4).toString('hex')}`;
+  const put = () => client.send(new PutObjectCommand({ Bucket: server.bucket, Key, Body: 'x', IfNoneMatch: '*' }));
+  try {
+    await put();
+    await put();
+    return false;
+  } catch (error) {
+    const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+    if (status === 412) return true;
+    if (status === 501) return false;
+    throw error;
+  } finally {
+    await client.send(new DeleteObjectCommand({ Bucket: server.bucket, Key }));
+    client.destroy();
+  }
 }

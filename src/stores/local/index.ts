@@ -8,6 +8,7 @@ import { ERRORS, Upload } from '@tus/utils';
 import type { LocalLocation } from '../../config/index.js';
 import { bodyPieces, isBodyCut } from '../body-pieces.js';
 import type { BodyWriteOptions, BodyWriter, Concatenator, Prober, RangedReader, RecordKeeper } from '../capabilities.js';
+import { isExclusive, markExclusive, UploadIdTaken } from '../exclusive-create.js';
 
 export interface LocalStoreOptions {
   /** Milliseconds after creation an unfinished upload expires; 0 never. */
@@ -20,6 +21,27 @@ export class LocalStore extends FileStore implements BodyWriter, RangedReader, C
   constructor(root: string, expiration: number) {
     super({ directory: root, expirationPeriodInMilliseconds: expiration });
     this.root = root;
+  }
+
+  /**
+   * @tus/file-store's creation, but an upload whose id was chosen elsewhere (exclusive-create.ts)
+   * gets its file only if there is none: opened with `wx`, atomic also between processes
+   * sharing the directory; UploadIdTaken leaves the existing upload untouched.
+   */
+  override async create(upload: Upload): Promise<Upload> {
+    if (!isExclusive(upload)) return super.create(upload);
+    // Ids are upload ids (letters, digits, _ and -): join never leaves the root.
+    const path = join(this.root, upload.id);
+    await mkdir(this.root, { recursive: true });
+    try {
+      await (await open(path, 'wx')).close();
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new UploadIdTaken();
+      throw error;
+    }
+    await this.configstore.set(upload.id, upload);
+    upload.storage = { type: 'file', path };
+    return upload;
   }
 
   /**
@@ -47,10 +69,17 @@ export class LocalStore extends FileStore implements BodyWriter, RangedReader, C
     return end;
   }
 
-  async concatenate(id: string, partialIds: readonly string[], metadata: Record<string, string | null> | undefined): Promise<number> {
+  async concatenate(
+    id: string,
+    partialIds: readonly string[],
+    metadata: Record<string, string | null> | undefined,
+    exclusive = false,
+  ): Promise<number> {
     const partials = await Promise.all(partialIds.map((p) => this.getUpload(p)));
     const size = partials.reduce((total, p) => total + (p.size ?? 0), 0);
-    await this.create(new Upload({ id, size: 0, offset: 0, ...(metadata ? { metadata } : {}) }));
+    const created = new Upload({ id, size: 0, offset: 0, ...(metadata ? { metadata } : {}) });
+    if (exclusive) markExclusive(created);
+    await this.create(created);
     for (const partial of partialIds) {
       await pipeline(createReadStream(join(this.root, partial)), createWriteStream(join(this.root, id), { flags: 'a' }));
     }

@@ -3,6 +3,7 @@
  * translation of S3 failures into answers that say what to check (StoreError). Nothing here
  * knows about tus uploads beyond object keys.
  */
+import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
@@ -24,7 +25,8 @@ import {
 } from '@aws-sdk/client-s3';
 import type { Logger } from 'pino';
 import type { S3Location } from '../../config/index.js';
-import { explainS3Error, isNoSuchUpload, isNotFound, StoreError } from './errors.js';
+import { UploadIdTaken } from '../exclusive-create.js';
+import { explainS3Error, isNoSuchUpload, isNotFound, StoreError, s3ErrorCode } from './errors.js';
 import { encryptionParams, finalObjectParams } from './object-settings.js';
 import type { Part } from './upload-state.js';
 
@@ -100,6 +102,87 @@ export class Bucket {
     state?: Record<string, string>,
   ): Promise<void> {
     return this.put(key, body, length, { ...finalObjectParams(this.location, metadata), ...(state ? { Metadata: state } : {}) }, signal);
+  }
+
+  /**
+   * A private object that must not exist yet (an upload's first state, when its id may be
+   * taken): PutObject with `If-None-Match: *` where the endpoint honours it, UploadIdTaken when
+   * the object exists. Where it does not (`conditionalWrites`), a plain PutObject: the Redis
+   * claim and the existence check before the creation are then all that guard the id.
+   */
+  async putNew(key: string, body: Buffer, extra: { ContentType?: string } = {}): Promise<void> {
+    if (!(await this.conditionalWrites())) return this.putPrivate(key, body, body.length, extra);
+    const params = { ...extra, ...encryptionParams(this.location), IfNoneMatch: '*' };
+    // AWS answers 409 ConditionalRequestConflict to a conditional write racing another on the
+    // same key, and asks for a retry: the retry meets the object the other one stored (412).
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.client.send(
+          new PutObjectCommand({ Bucket: this.name, Key: key, Body: body, ContentLength: body.length, ...params }),
+          this.quick,
+        );
+        return;
+      } catch (error) {
+        if (isPreconditionFailed(error)) throw new UploadIdTaken();
+        if (s3ErrorCode(error) === 'ConditionalRequestConflict' && attempt < 5) {
+          await new Promise((resolve) => setTimeout(resolve, 50 * attempt));
+          continue;
+        }
+        if (s3ErrorCode(error) === 'ConditionalRequestConflict') throw new UploadIdTaken();
+        return this.call('PutObject', key, () => Promise.reject(error));
+      }
+    }
+  }
+
+  /** Whether the endpoint honours `If-None-Match: *` on PutObject (`probeConditionalWrites`, once per bucket). */
+  conditionalWrites(): Promise<boolean> {
+    this.conditional ??= this.probeConditionalWrites().catch((error: unknown) => {
+      // Not known (S3 did not answer): asked again by the next creation that needs it.
+      this.conditional = undefined;
+      throw error;
+    });
+    return this.conditional;
+  }
+
+  private conditional: Promise<boolean> | undefined;
+
+  /**
+   * Two conditional PutObjects of a fresh key under the root, then its removal: the second must
+   * be refused (412). AWS S3 (since August 2024), MinIO and Ceph radosgw refuse it; Swift's
+   * s3api answers 501 NotImplemented to both, and a server that ignores the header stores both.
+   */
+  private async probeConditionalWrites(): Promise<boolean> {
+    const key = `${this.location.root}.tus-probe-${randomUUID()}`;
+    const put = () =>
+      this.client.send(
+        new PutObjectCommand({ Bucket: this.name, Key: key, Body: '', IfNoneMatch: '*', ...encryptionParams(this.location) }),
+        this.quick,
+      );
+    const unsupported = (how: string) => {
+      this.log?.warn(
+        { bucket: this.name, location: this.location.name },
+        `the S3 endpoint ${how} conditional writes (PutObject If-None-Match: *): an upload id chosen by a pre-create hook is guarded by the Redis claim (REDIS) and a check before its creation only`,
+      );
+      return false;
+    };
+    try {
+      try {
+        await put();
+      } catch (error) {
+        if (refusesConditions(error)) return unsupported('refuses');
+        return await this.call('PutObject', key, () => Promise.reject(error));
+      }
+      try {
+        await put();
+      } catch (error) {
+        if (isPreconditionFailed(error)) return true;
+        if (refusesConditions(error)) return unsupported('refuses');
+        return await this.call('PutObject', key, () => Promise.reject(error));
+      }
+      return unsupported('ignores');
+    } finally {
+      await this.delete(key).catch(() => undefined);
+    }
   }
 
   private async put(key: string, body: Body, length: number, params: object, signal?: AbortSignal): Promise<void> {
@@ -308,4 +391,17 @@ export class Bucket {
       }),
     );
   }
+}
+
+function isPreconditionFailed(error: unknown): boolean {
+  return (
+    s3ErrorCode(error) === 'PreconditionFailed' || (error as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode === 412
+  );
+}
+
+/** A server that does not do conditional writes and says so (Swift's s3api: 501 NotImplemented). */
+function refusesConditions(error: unknown): boolean {
+  const code = s3ErrorCode(error);
+  const status = (error as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
+  return code === 'NotImplemented' || status === 501;
 }

@@ -28,6 +28,7 @@ import type {
   UploadReader,
   UploadVersions,
 } from '../capabilities.js';
+import { isExclusive } from '../exclusive-create.js';
 import { carriesWholeBody } from '../whole-body.js';
 import { assemble } from './assemble.js';
 import { Bucket } from './bucket.js';
@@ -127,13 +128,17 @@ export class S3Store
     if (upload.size !== undefined && upload.size > MAX_OBJECT_SIZE) throw ERRORS.ERR_MAX_SIZE_EXCEEDED;
     const created = this.newUpload(upload.id, upload.size, upload.metadata, upload.creation_date);
     const version = await this.versions?.bump(upload.id);
-    const deferred = this.statesInObjects && (upload.size === 0 || (carriesWholeBody(upload) && this.onePut(created)));
+    // An id chosen elsewhere (a pre-create hook) is claimed by creating `.info` first; nothing
+    // is stored under it before, so a refusal leaves the upload that has it untouched.
+    const exclusive = isExclusive(upload);
+    if (exclusive) await created.createInfo();
+    const deferred = !exclusive && this.statesInObjects && (upload.size === 0 || (carriesWholeBody(upload) && this.onePut(created)));
     if (deferred) created.deferState();
     if (upload.size === 0) {
       await created.sendWhole(Buffer.alloc(0), 0);
       await created.finishedWhole();
     }
-    if (!deferred) await created.saveInfo();
+    if (!deferred && !exclusive) await created.saveInfo();
     else if (created.stateUnsaved) this.unsaved.set(upload.id, created);
     this.remember(created, version);
     return this.toUpload(created);
@@ -324,7 +329,12 @@ export class S3Store
     return removed;
   }
 
-  async concatenate(id: string, partialIds: readonly string[], metadata: Record<string, string | null> | undefined): Promise<number> {
+  async concatenate(
+    id: string,
+    partialIds: readonly string[],
+    metadata: Record<string, string | null> | undefined,
+    exclusive = false,
+  ): Promise<number> {
     // The state of a final upload waiting for its partials (cached by the caller, which holds its
     // lock), put back on failure.
     const waiting = this.cache.get(id);
@@ -334,6 +344,8 @@ export class S3Store
     const target = this.newUpload(id, size, metadata);
     const version = await this.versions?.bump(id);
     this.cache.delete(id);
+    // A new final upload whose id was chosen elsewhere: claimed as in `create`, before anything is stored.
+    if (exclusive) await target.createInfo();
     try {
       // Parts of the final upload follow the partials' boundaries, not a plan.
       await assemble(target, partials, this.bucket, this.sender);

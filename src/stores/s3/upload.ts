@@ -307,6 +307,16 @@ export class S3Upload {
     await this.saveInfo();
   }
 
+  /**
+   * The first state of an upload whose id was chosen elsewhere and may be taken: `.info`
+   * created before anything else is stored under the id, refused (UploadIdTaken) when it exists.
+   */
+  async createInfo(): Promise<void> {
+    await this.bucket.putNew(this.keys.info, Buffer.from(JSON.stringify(this.info)), { ContentType: 'application/json' });
+    this.stateDeferred = false;
+    this.stateInObject = false;
+  }
+
   async saveInfo(info: UploadInfo = this.info): Promise<void> {
     const body = Buffer.from(JSON.stringify(info));
     await this.bucket.putPrivate(this.keys.info, body, body.length, { ContentType: 'application/json' });
