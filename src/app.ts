@@ -28,6 +28,7 @@ import { createStore } from './stores/index.js';
 import { tempBytesInUse } from './tus/checksum.js';
 import { scheduleCleanup } from './tus/cleanup.js';
 import { createEngine, defaultLocker } from './tus/engine.js';
+import { trustedPeer } from './tus/public-origin.js';
 import { TempSpace } from './tus/temp-space.js';
 import { TimedLocker } from './tus/timed-locker.js';
 
@@ -226,7 +227,6 @@ async function mountLocation(
     locker: store.locker,
     maxSize,
     ...(config.publicUrl ? { publicUrl: config.publicUrl } : {}),
-    trustProxy: config.trustProxy !== false,
     terminateFinished: config.terminateFinished,
     log: app.log,
     hooks: mountHooks,
@@ -264,5 +264,6 @@ async function mountLocation(
     },
     ...(metrics ? { onBytes: (n: number) => metrics.bytesReceived.inc(labels, n) } : {}),
     ...(config.publicUrl ? { publicUrl: config.publicUrl } : {}),
+    trustedPeer: trustedPeer(config.trustProxy),
   });
 }

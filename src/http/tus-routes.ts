@@ -1,7 +1,8 @@
 /**
  * The front door of one location's tus endpoint. Every request takes the same path, in this
  * order (`handle`):
- *   1. the method (X-HTTP-Method-Override becomes the request's method, before any
+ *   1. the Host, and a trusted proxy's forwarded origin (400 unless a valid host, see
+ *      src/tus/public-origin.ts); the method (X-HTTP-Method-Override becomes the request's method, before any
  *      check, lock or hook sees it); the upload id, parsed once (src/tus/upload-id.ts); an
  *      empty Upload-Metadata is no metadata;
  *   2. checks that answer or pass: shutting down (503), GET downloads, the protocol guard
@@ -40,6 +41,7 @@ import { assembleFinal, createFinal, parseConcatHeader, refusePatchToFinal, wait
 import { checkCreation, narrowLimits } from '../tus/creation-limits.js';
 import { requestWithDirectBody } from '../tus/engine.js';
 import { checkTusRequest, headerInteger } from '../tus/protocol-guard.js';
+import { attachOrigin, hostProblem, requestOrigin, type TrustedPeer } from '../tus/public-origin.js';
 import { type TempSpace, TempSpaceFull } from '../tus/temp-space.js';
 import { uploadIdOf } from '../tus/upload-id.js';
 import { download } from './download.js';
@@ -59,8 +61,10 @@ export interface TusRoutesOptions {
   tempDir: string;
   /** Extensions answered by our layer on top of the store's. */
   extraExtensions: readonly string[];
-  /** Public base URL, for the Location of final uploads. */
+  /** Public base URL, for the Location of new uploads; unset: the request's origin. */
   publicUrl?: string | undefined;
+  /** Peers whose X-Forwarded-Host/-Proto and Forwarded make the origin (IP_TRUST_PROXY). */
+  trustedPeer: TrustedPeer;
   /** 0: no limit. */
   maxSize: number;
   /** Requests in flight, for a graceful shutdown. */
@@ -249,7 +253,7 @@ async function createFinalUpload(o: TusRoutesOptions, request: FastifyRequest, c
     owner: grant?.owner,
     idPrefix: grant?.prefix,
     tokenMaxSize: grant?.maxSize,
-    urlOf: (newId) => `${o.publicUrl ?? `${request.protocol}://${request.headers.host ?? 'localhost'}`}${o.path}/${newId}`,
+    urlOf: (newId) => `${baseUrl(o, request)}${o.path}/${newId}`,
   }).then((answer) => (hooks ? hooks.settleAnswer(request, answer) : answer));
   o.tracker.track(request.raw, creation);
   return creation;
@@ -353,6 +357,7 @@ function handOver(o: TusRoutesOptions, request: FastifyRequest, reply: FastifyRe
     webRequest = new Request(url, init);
   }
   attachGrant(webRequest, request.grant);
+  attachOrigin(webRequest, baseUrl(o, request));
   o.hooks?.attach(webRequest, request);
   const ietf = request.ietf;
   if (ietf && request.method === 'POST') {
@@ -414,7 +419,9 @@ export const tusRoutes: FastifyPluginAsync<TusRoutesOptions> = async (app: Fasti
   // 104 Upload Resumption Supported: told as soon as @tus/server has created the upload.
   o.engine.on(EVENTS.POST_CREATE, (req: Request, _upload: Upload, url: string) => informers.get(req)?.(url));
   const handle = async (request: FastifyRequest, reply: FastifyReply) => {
-    // 1.
+    // 1. The Host (and a trusted proxy's forwarded origin), which new uploads' URLs are made of.
+    const badHost = originProblem(o, request);
+    if (badHost) return send(o, request, reply, plain(400, badHost));
     const override = methodOverride(request);
     if (typeof override === 'object') return send(o, request, reply, override);
     // Resumable Uploads for HTTP (the IETF draft): its headers become tus's (src/http/ietf.ts).
@@ -500,11 +507,33 @@ function inTurn<T>(socket: Socket, run: () => Promise<T>): Promise<T> {
   return current;
 }
 
+/**
+ * A request whose Host is not a host[:port] (RFC 9112: 400), or, without PUBLIC_URL, whose
+ * origin for `Location` cannot be made (a trusted proxy's bad forwarded host or proto).
+ */
+function originProblem(o: TusRoutesOptions, request: FastifyRequest): string | undefined {
+  if (o.publicUrl) return hostProblem(request.raw, false);
+  const origin = requestOrigin(request.raw, o.trustedPeer);
+  return 'problem' in origin ? origin.problem : undefined;
+}
+
+/** The base of new uploads' URLs: PUBLIC_URL, or the request's origin (checked by `originProblem`). */
+function baseUrl(o: TusRoutesOptions, request: FastifyRequest): string {
+  if (o.publicUrl) return o.publicUrl;
+  const origin = requestOrigin(request.raw, o.trustedPeer);
+  return 'origin' in origin ? origin.origin : 'http://localhost';
+}
+
 function isMountPath(url: string, path: string): boolean {
   const pathname = new URL(url, 'http://relative').pathname.replace(/\/+$/, '');
   return pathname === path;
 }
 
+/** Read by the front door alone (src/tus/public-origin.ts); @tus/server would refuse an odd one even from an untrusted client. */
+const ORIGIN_HEADERS = new Set(['forwarded', 'x-forwarded-host', 'x-forwarded-proto']);
+
 function webHeaders(request: FastifyRequest): [string, string][] {
-  return Object.entries(request.headers).flatMap(([k, v]) => (v === undefined ? [] : [[k, String(v)] as [string, string]]));
+  return Object.entries(request.headers).flatMap(([k, v]) =>
+    v === undefined || ORIGIN_HEADERS.has(k) ? [] : [[k, String(v)] as [string, string]],
+  );
 }
