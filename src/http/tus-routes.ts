@@ -37,7 +37,14 @@ import {
   spoolAndVerify,
   spoolAndVerifyTrailer,
 } from '../tus/checksum.js';
-import { assembleFinal, createFinal, parseConcatHeader, refusePatchToFinal, waitingFinalHead } from '../tus/concatenation.js';
+import {
+  assembleFinal,
+  type ConcatLimits,
+  createFinal,
+  parseConcatHeader,
+  refusePatchToFinal,
+  waitingFinalHead,
+} from '../tus/concatenation.js';
 import { checkCreation, narrowLimits } from '../tus/creation-limits.js';
 import { requestWithDirectBody } from '../tus/engine.js';
 import { checkTusRequest, headerInteger } from '../tus/protocol-guard.js';
@@ -86,6 +93,8 @@ export interface RouteLimits {
   maxMetadataKeys: number;
   /** Space of every checksum spool together (TUS_TEMP_MAX_SIZE). */
   tempSpace: TempSpace;
+  /** TUS_CONCAT_MAX_PARTS and TUS_CONCAT_MAX_USES. */
+  concat: ConcatLimits;
 }
 
 const METHODS: HTTPMethods[] = ['POST', 'HEAD', 'PATCH', 'OPTIONS', 'DELETE', 'GET'];
@@ -207,10 +216,10 @@ async function check(o: TusRoutesOptions, request: FastifyRequest, id: string | 
     const upload = await readWithoutLock(o.datastore, id).catch(() => undefined);
     const store = o.datastore;
     const assemble = async (finalId: string) => {
-      if (isConcatenator(store)) {
-        const read = (upload: string) => readWithoutLock(store, upload);
-        await assembleFinal(finalId, { store, read, locker: o.locker, maxSize: o.maxSize, engine: o.engine, log: request.log });
-      }
+      if (!isConcatenator(store)) return undefined;
+      const read = (upload: string) => readWithoutLock(store, upload);
+      const { maxUses } = o.limits.concat;
+      return assembleFinal(finalId, { store, read, locker: o.locker, maxSize: o.maxSize, maxUses, engine: o.engine, log: request.log });
     };
     const waiting = upload ? await waitingFinalHead(upload, (partial) => readWithoutLock(store, partial), assemble, o.maxSize) : undefined;
     if (waiting) return waiting;
@@ -245,6 +254,7 @@ async function createFinalUpload(o: TusRoutesOptions, request: FastifyRequest, c
     lengthHeader: header(request, 'upload-length'),
     path: o.path,
     maxSize: effectiveMaxSize(o.maxSize, grant),
+    limits: o.limits.concat,
     store: o.datastore,
     // Another subject's partial does not exist for this one.
     read: ownedRead((upload) => readWithoutLock(o.datastore, upload), grant),

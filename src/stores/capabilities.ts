@@ -61,7 +61,7 @@ export interface RangedReader {
 export interface Concatenator {
   /** Create upload `id`, finished, holding the partials' bytes in order; returns its length. The caller holds the locks. */
   concatenate(id: string, partialIds: readonly string[], metadata: Record<string, string | null> | undefined): Promise<number>;
-  /** Replace an upload's metadata (a partial names the final uploads waiting for it). The caller holds the lock. */
+  /** Replace an upload's metadata (a partial records the final uploads that claimed it). The caller holds the lock (see concatenation.ts for where it cannot). */
   setMetadata(id: string, metadata: Record<string, string | null>): Promise<void>;
 }
 

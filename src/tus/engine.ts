@@ -19,6 +19,8 @@ export interface EngineOptions {
   datastore: DataStore;
   /** 0: no limit. */
   maxSize: number;
+  /** Final uploads one partial may go into (TUS_CONCAT_MAX_USES); 0 or unset: no limit. */
+  concatMaxUses?: number;
   /** Absolute base URL clients see, such as https://uploads.example.com; overrides Host. */
   publicUrl?: string | undefined;
   locker: Locker;
@@ -67,6 +69,7 @@ export function createEngine(options: EngineOptions): Server {
           read: (id) => readWithoutLock(store, id),
           locker: options.locker,
           maxSize: options.maxSize,
+          maxUses: options.concatMaxUses ?? 0,
           engine: server,
           log: options.log ?? console,
         });

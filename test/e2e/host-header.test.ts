@@ -130,7 +130,7 @@ t.test('forwarded headers from a peer IP_TRUST_PROXY does not name are ignored',
     const app = await startApp({ IP_TRUST_PROXY: trust });
     t.teardown(() => app.close());
     const host = new URL(app.url).host;
-    for (const forwarded of [
+    for (const forwarded of <Array<Record<string, string>>>[
       { 'X-Forwarded-Host': 'evil.example', 'X-Forwarded-Proto': 'https' },
       { Forwarded: 'for=198.51.100.1;host=evil.example;proto=https' },
       { 'X-Forwarded-Host': 'evil.example/../x', 'X-Forwarded-Proto': 'javascript' },
