@@ -296,13 +296,12 @@ export async function createFinal(r: FinalRequest): Promise<Answer> {
     const waiting = new Upload({ id, offset: 0, metadata: { ...finalMetadata, [WAITING_KEY]: ids.join(' ') } });
     await r.store.create(waiting);
     if (maxUses > 0) await recordClaims(r.store, locked, id, counts);
-    for (const partial of distinct(partials).filter((p) => !finished.includes(p.id))) {
+    for (const partial of distinct(partials).filter((p) => !isFinished(p))) {
       // Read again just before the write, to lose as little as possible of a concurrent one.
       const fresh = await r.read(partial.id).catch(() => partial);
-      await r.store.setMetadata(partial.id, {
-        ...fresh.metadata,
-        [FINALS_KEY]: withClaims(fresh, id, counts.get(partial.id) ?? 1).join(' '),
-      });
+      // Without a limit, only to be found when the partial finishes: once.
+      const times = maxUses > 0 ? (counts.get(partial.id) ?? 1) : 1;
+      await r.store.setMetadata(partial.id, { ...fresh.metadata, [FINALS_KEY]: withClaims(fresh, id, times).join(' ') });
     }
     events.emit(EVENTS.POST_CREATE, r.request, waiting, url);
     return { status: 201, body: '', headers: { ...headers, 'Upload-Offset': String(available(partials)) } };
