@@ -29,6 +29,7 @@ import { createStore } from './stores/index.js';
 import { tempBytesInUse } from './tus/checksum.js';
 import { scheduleCleanup } from './tus/cleanup.js';
 import { createEngine, defaultLocker } from './tus/engine.js';
+import { trustedPeer } from './tus/public-origin.js';
 import { TempSpace } from './tus/temp-space.js';
 import { TimedLocker } from './tus/timed-locker.js';
 
@@ -231,8 +232,8 @@ async function mountLocation(
     datastore: store.datastore,
     locker: store.locker,
     maxSize,
+    concatMaxUses: config.concatMaxUses,
     ...(config.publicUrl ? { publicUrl: config.publicUrl } : {}),
-    trustProxy: config.trustProxy !== false,
     terminateFinished: config.terminateFinished,
     log: app.log,
     hooks: mountHooks,
@@ -267,8 +268,10 @@ async function mountLocation(
       maxMetadataSize: config.maxMetadataSize,
       maxMetadataKeys: config.maxMetadataKeys,
       tempSpace,
+      concat: { maxParts: config.concatMaxParts, maxUses: config.concatMaxUses },
     },
     ...(metrics ? { onBytes: (n: number) => metrics.bytesReceived.inc(labels, n) } : {}),
     ...(config.publicUrl ? { publicUrl: config.publicUrl } : {}),
+    trustedPeer: trustedPeer(config.trustProxy),
   });
 }

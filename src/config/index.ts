@@ -195,6 +195,8 @@ export function parseConfig(env: Env): Config {
     bodyIdleTimeout: server.TUS_BODY_IDLE_TIMEOUT,
     bodyMinRate: server.TUS_BODY_MIN_RATE,
     tempMaxSize: server.TUS_TEMP_MAX_SIZE,
+    concatMaxParts: server.TUS_CONCAT_MAX_PARTS,
+    concatMaxUses: server.TUS_CONCAT_MAX_USES,
     headersTimeout: server.SERVER_HEADERS_TIMEOUT,
     maxHeaderSize: server.SERVER_MAX_HEADER_SIZE,
     rateLimiter: { enabled: server.RATE_LIMITER_ENABLED, points: server.RATE_LIMITER_POINTS, duration: server.RATE_LIMITER_DURATION },

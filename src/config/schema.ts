@@ -78,6 +78,8 @@ export const serverSchema = z.object({
   TUS_BODY_IDLE_TIMEOUT: duration(60_000),
   TUS_BODY_MIN_RATE: size(1024),
   TUS_TEMP_MAX_SIZE: size(1024 * MIB),
+  TUS_CONCAT_MAX_PARTS: int(100, { min: 0 }),
+  TUS_CONCAT_MAX_USES: int(1, { min: 0 }),
   SERVER_HEADERS_TIMEOUT: duration(60_000),
   SERVER_MAX_HEADER_SIZE: size(16 * 1024, { min: 1024 }),
   RATE_LIMITER_ENABLED: bool(false),

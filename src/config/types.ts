@@ -81,6 +81,10 @@ export interface Config {
   readonly bodyMinRate: number;
   /** Bytes all checksum spools together may hold in the temp directory; 0: no limit. */
   readonly tempMaxSize: number;
+  /** Partials one final upload may list (concatenation); 0: no limit. */
+  readonly concatMaxParts: number;
+  /** Final uploads one partial's bytes may go into, a partial listed twice counting twice; 0: no limit. */
+  readonly concatMaxUses: number;
   /** Milliseconds a client has to send a request's headers (Node's headersTimeout); 0: no limit. */
   readonly headersTimeout: number;
   /** Bytes of request headers accepted (Node's maxHeaderSize); more is 431. */

@@ -1,7 +1,8 @@
 /**
  * The front door of one location's tus endpoint. Every request takes the same path, in this
  * order (`handle`):
- *   1. the method (X-HTTP-Method-Override becomes the request's method, before any
+ *   1. the Host, and a trusted proxy's forwarded origin (400 unless a valid host, see
+ *      src/tus/public-origin.ts); the method (X-HTTP-Method-Override becomes the request's method, before any
  *      check, lock or hook sees it); the upload id, parsed once (src/tus/upload-id.ts); an
  *      empty Upload-Metadata is no metadata;
  *   2. checks that answer or pass: shutting down (503), GET downloads, the protocol guard
@@ -36,10 +37,18 @@ import {
   spoolAndVerify,
   spoolAndVerifyTrailer,
 } from '../tus/checksum.js';
-import { assembleFinal, createFinal, parseConcatHeader, refusePatchToFinal, waitingFinalHead } from '../tus/concatenation.js';
+import {
+  assembleFinal,
+  type ConcatLimits,
+  createFinal,
+  parseConcatHeader,
+  refusePatchToFinal,
+  waitingFinalHead,
+} from '../tus/concatenation.js';
 import { checkCreation, narrowLimits } from '../tus/creation-limits.js';
 import { requestWithDirectBody } from '../tus/engine.js';
 import { checkTusRequest, headerInteger } from '../tus/protocol-guard.js';
+import { attachOrigin, hostProblem, requestOrigin, type TrustedPeer } from '../tus/public-origin.js';
 import { type TempSpace, TempSpaceFull } from '../tus/temp-space.js';
 import { uploadIdOf } from '../tus/upload-id.js';
 import { download } from './download.js';
@@ -59,8 +68,10 @@ export interface TusRoutesOptions {
   tempDir: string;
   /** Extensions answered by our layer on top of the store's. */
   extraExtensions: readonly string[];
-  /** Public base URL, for the Location of final uploads. */
+  /** Public base URL, for the Location of new uploads; unset: the request's origin. */
   publicUrl?: string | undefined;
+  /** Peers whose X-Forwarded-Host/-Proto and Forwarded make the origin (IP_TRUST_PROXY). */
+  trustedPeer: TrustedPeer;
   /** 0: no limit. */
   maxSize: number;
   /** Requests in flight, for a graceful shutdown. */
@@ -82,6 +93,8 @@ export interface RouteLimits {
   maxMetadataKeys: number;
   /** Space of every checksum spool together (TUS_TEMP_MAX_SIZE). */
   tempSpace: TempSpace;
+  /** TUS_CONCAT_MAX_PARTS and TUS_CONCAT_MAX_USES. */
+  concat: ConcatLimits;
 }
 
 const METHODS: HTTPMethods[] = ['POST', 'HEAD', 'PATCH', 'OPTIONS', 'DELETE', 'GET'];
@@ -203,10 +216,10 @@ async function check(o: TusRoutesOptions, request: FastifyRequest, id: string | 
     const upload = await readWithoutLock(o.datastore, id).catch(() => undefined);
     const store = o.datastore;
     const assemble = async (finalId: string) => {
-      if (isConcatenator(store)) {
-        const read = (upload: string) => readWithoutLock(store, upload);
-        await assembleFinal(finalId, { store, read, locker: o.locker, maxSize: o.maxSize, engine: o.engine, log: request.log });
-      }
+      if (!isConcatenator(store)) return undefined;
+      const read = (upload: string) => readWithoutLock(store, upload);
+      const { maxUses } = o.limits.concat;
+      return assembleFinal(finalId, { store, read, locker: o.locker, maxSize: o.maxSize, maxUses, engine: o.engine, log: request.log });
     };
     const waiting = upload ? await waitingFinalHead(upload, (partial) => readWithoutLock(store, partial), assemble, o.maxSize) : undefined;
     if (waiting) return waiting;
@@ -241,6 +254,7 @@ async function createFinalUpload(o: TusRoutesOptions, request: FastifyRequest, c
     lengthHeader: header(request, 'upload-length'),
     path: o.path,
     maxSize: effectiveMaxSize(o.maxSize, grant),
+    limits: o.limits.concat,
     store: o.datastore,
     // Another subject's partial does not exist for this one.
     read: ownedRead((upload) => readWithoutLock(o.datastore, upload), grant),
@@ -249,7 +263,7 @@ async function createFinalUpload(o: TusRoutesOptions, request: FastifyRequest, c
     owner: grant?.owner,
     idPrefix: grant?.prefix,
     tokenMaxSize: grant?.maxSize,
-    urlOf: (newId) => `${o.publicUrl ?? `${request.protocol}://${request.headers.host ?? 'localhost'}`}${o.path}/${newId}`,
+    urlOf: (newId) => `${baseUrl(o, request)}${o.path}/${newId}`,
   })
     .then((answer) => (hooks ? hooks.settleAnswer(request, answer) : answer))
     .finally(() => hooks?.end(request));
@@ -355,6 +369,7 @@ function handOver(o: TusRoutesOptions, request: FastifyRequest, reply: FastifyRe
     webRequest = new Request(url, init);
   }
   attachGrant(webRequest, request.grant);
+  attachOrigin(webRequest, baseUrl(o, request));
   o.hooks?.attach(webRequest, request);
   const ietf = request.ietf;
   if (ietf && request.method === 'POST') {
@@ -418,7 +433,9 @@ export const tusRoutes: FastifyPluginAsync<TusRoutesOptions> = async (app: Fasti
   // 104 Upload Resumption Supported: told as soon as @tus/server has created the upload.
   o.engine.on(EVENTS.POST_CREATE, (req: Request, _upload: Upload, url: string) => informers.get(req)?.(url));
   const handle = async (request: FastifyRequest, reply: FastifyReply) => {
-    // 1.
+    // 1. The Host (and a trusted proxy's forwarded origin), which new uploads' URLs are made of.
+    const badHost = originProblem(o, request);
+    if (badHost) return send(o, request, reply, plain(400, badHost));
     const override = methodOverride(request);
     if (typeof override === 'object') return send(o, request, reply, override);
     // Resumable Uploads for HTTP (the IETF draft): its headers become tus's (src/http/ietf.ts).
@@ -504,11 +521,33 @@ function inTurn<T>(socket: Socket, run: () => Promise<T>): Promise<T> {
   return current;
 }
 
+/**
+ * A request whose Host is not a host[:port] (RFC 9112: 400), or, without PUBLIC_URL, whose
+ * origin for `Location` cannot be made (a trusted proxy's bad forwarded host or proto).
+ */
+function originProblem(o: TusRoutesOptions, request: FastifyRequest): string | undefined {
+  if (o.publicUrl) return hostProblem(request.raw, false);
+  const origin = requestOrigin(request.raw, o.trustedPeer);
+  return 'problem' in origin ? origin.problem : undefined;
+}
+
+/** The base of new uploads' URLs: PUBLIC_URL, or the request's origin (checked by `originProblem`). */
+function baseUrl(o: TusRoutesOptions, request: FastifyRequest): string {
+  if (o.publicUrl) return o.publicUrl;
+  const origin = requestOrigin(request.raw, o.trustedPeer);
+  return 'origin' in origin ? origin.origin : 'http://localhost';
+}
+
 function isMountPath(url: string, path: string): boolean {
   const pathname = new URL(url, 'http://relative').pathname.replace(/\/+$/, '');
   return pathname === path;
 }
 
+/** Read by the front door alone (src/tus/public-origin.ts); @tus/server would refuse an odd one even from an untrusted client. */
+const ORIGIN_HEADERS = new Set(['forwarded', 'x-forwarded-host', 'x-forwarded-proto']);
+
 function webHeaders(request: FastifyRequest): [string, string][] {
-  return Object.entries(request.headers).flatMap(([k, v]) => (v === undefined ? [] : [[k, String(v)] as [string, string]]));
+  return Object.entries(request.headers).flatMap(([k, v]) =>
+    v === undefined || ORIGIN_HEADERS.has(k) ? [] : [[k, String(v)] as [string, string]],
+  );
 }

@@ -70,7 +70,7 @@ export interface Concatenator {
     metadata: Record<string, string | null> | undefined,
     exclusive?: boolean,
   ): Promise<number>;
-  /** Replace an upload's metadata (a partial names the final uploads waiting for it). The caller holds the lock. */
+  /** Replace an upload's metadata (a partial records the final uploads that claimed it). The caller holds the lock (see concatenation.ts for where it cannot). */
   setMetadata(id: string, metadata: Record<string, string | null>): Promise<void>;
 }
 

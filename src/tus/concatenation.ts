@@ -5,6 +5,13 @@
  * (`showConcat`). A final upload is created here (`createFinal`), with what every other upload
  * gets from @tus/server: the locks of the uploads involved, and the upload events (created,
  * finished) that metrics and hooks listen to. PATCH to a final upload is refused (403).
+ *
+ * Concatenation writes bytes the client does not send: one partial listed many times, or in
+ * many finals, would multiply what a client uploads into storage. So a final lists at most
+ * TUS_CONCAT_MAX_PARTS partials, and each partial's bytes go into at most TUS_CONCAT_MAX_USES
+ * finals (a partial listed twice counts twice): storage written by concatenation stays within
+ * that many times the bytes received. Each partial records the finals that claimed it, in
+ * order; the first claims are honoured.
  */
 import type { EventEmitter } from 'node:events';
 import type { Server } from '@tus/server';
@@ -21,7 +28,11 @@ import { uploadIdOf } from './upload-id.js';
 export const CONCAT_KEY = 'tus-concat';
 /** On a final upload still waiting for its partials (concatenation-unfinished): their ids. */
 const WAITING_KEY = 'tus-concat-waiting';
-/** On a partial upload: the final uploads waiting for it. */
+/**
+ * On a partial upload: the final uploads that claimed it, in order, once per listing; those
+ * still waiting for it are assembled when it finishes. Written under the partial's lock once it
+ * is finished; while it receives, without (see createFinal).
+ */
 const FINALS_KEY = 'tus-concat-finals';
 /** Keys clients can neither set nor see: the concatenation marks and the owner (src/auth/ownership.ts). */
 const isReserved = (key: string) => key === CONCAT_KEY || key.startsWith(`${CONCAT_KEY}-`) || key === OWNER_KEY;
@@ -87,6 +98,53 @@ export async function refusePatchToFinal(id: string | undefined, read: (id: stri
   return undefined;
 }
 
+/** How much concatenation may write (0: no limit). */
+export interface ConcatLimits {
+  /** Partials one final upload may list (TUS_CONCAT_MAX_PARTS). */
+  maxParts: number;
+  /** Final uploads one partial's bytes may go into, a partial listed twice counting twice (TUS_CONCAT_MAX_USES). */
+  maxUses: number;
+}
+
+const claimsOf = (upload: Upload): string[] => upload.metadata?.[FINALS_KEY]?.split(' ').filter(Boolean) ?? [];
+
+/** How many times each id is listed. */
+function listings(ids: readonly string[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const id of ids) counts.set(id, (counts.get(id) ?? 0) + 1);
+  return counts;
+}
+
+/** Why a new final listing `partial` `times` times may not use it (its claims so far count), or undefined. */
+function useProblem(partial: Upload, url: string, times: number, maxUses: number): string | undefined {
+  if (maxUses === 0) return undefined;
+  const used = claimsOf(partial).length;
+  if (used + times <= maxUses) return undefined;
+  const allowed = `a partial upload's bytes may go into final uploads ${maxUses} time${maxUses === 1 ? '' : 's'} (TUS_CONCAT_MAX_USES)`;
+  return used === 0
+    ? `Upload-Concat: ${url} is listed ${times} times; ${allowed}; nothing was created`
+    : `Upload-Concat: ${url} is already used by ${used === 1 ? 'a final upload' : `${used} final uploads`}, and ${allowed}: upload those bytes again as a new partial upload; nothing was created`;
+}
+
+/** The claims of `partial` with `finalId`'s `times` claims recorded (appended where missing). */
+function withClaims(partial: Upload, finalId: string, times: number): string[] {
+  const claims = claimsOf(partial);
+  const missing = times - claims.filter((claim) => claim === finalId).length;
+  return [...claims, ...Array<string>(Math.max(0, missing)).fill(finalId)];
+}
+
+/** Record `finalId`'s claims on each partial (a store write only where one is missing). */
+async function recordClaims(store: Concatenator, partials: readonly Upload[], finalId: string, counts: Map<string, number>): Promise<void> {
+  for (const partial of partials) {
+    const claims = withClaims(partial, finalId, counts.get(partial.id) ?? 0);
+    if (claims.length === claimsOf(partial).length) continue;
+    await store.setMetadata(partial.id, { ...partial.metadata, [FINALS_KEY]: claims.join(' ') });
+  }
+}
+
+/** One Upload per distinct id, the first of `ids`'s order. */
+const distinct = (partials: readonly Upload[]) => [...new Map(partials.map((p) => [p.id, p])).values()];
+
 export interface FinalRequest {
   /** The POST, for the upload events. */
   request: Request;
@@ -96,6 +154,7 @@ export interface FinalRequest {
   /** Mount path of this location, without trailing slash. */
   path: string;
   maxSize: number;
+  limits: ConcatLimits;
   store: DataStore & Concatenator;
   /** A read that changes nothing (without the lock). */
   read(id: string): Promise<Upload>;
@@ -137,6 +196,19 @@ export async function createFinal(r: FinalRequest): Promise<Answer> {
     }
   }
   const { urls, ids } = r.header;
+  const { maxParts, maxUses } = r.limits;
+  if (maxParts > 0 && ids.length > maxParts) {
+    return plain(
+      400,
+      `Upload-Concat lists ${ids.length} partial uploads; a final upload may list at most ${maxParts} (TUS_CONCAT_MAX_PARTS); nothing was created`,
+    );
+  }
+  const counts = listings(ids);
+  const urlOf = (partialId: string) => urls[ids.indexOf(partialId)] as string;
+  const overused = (current: readonly Upload[]) =>
+    distinct(current)
+      .map((p) => useProblem(p, urlOf(p.id), counts.get(p.id) ?? 0, maxUses))
+      .find(Boolean);
   // The partials are read without their locks: taking a lock asks its holder to stop, and
   // partials still receiving must not be cut off by a final upload that waits for them.
   const partials: Upload[] = [];
@@ -147,6 +219,8 @@ export async function createFinal(r: FinalRequest): Promise<Answer> {
       return plain(400, `Upload-Concat: ${urls[i]} is not a partial upload (create it with Upload-Concat: partial)`);
     partials.push(partial);
   }
+  const refusedUse = overused(partials);
+  if (refusedUse) return plain(400, refusedUse);
   if (r.tokenMaxSize !== undefined && partials.some((p) => p.size === undefined)) {
     return plain(400, `This token limits uploads to ${r.tokenMaxSize} bytes: every partial upload must have its length declared`);
   }
@@ -171,14 +245,27 @@ export async function createFinal(r: FinalRequest): Promise<Answer> {
       const current = await Promise.all(ids.map((p) => r.store.getUpload(p).catch(() => undefined)));
       if (!current.every((p) => p && isFinished(p)))
         return plain(409, 'Upload-Concat: a partial upload changed while the final upload was created; send the POST again');
+      const locked = distinct(current as Upload[]);
+      // Checked again under the locks: another final may have claimed a partial since.
+      const refused = overused(locked);
+      if (refused) return plain(400, refused);
       try {
+        // Claimed before a byte is copied, so a failure cannot leave bytes written unaccounted for.
+        if (maxUses > 0) await recordClaims(r.store, locked, id, counts);
         await r.store.concatenate(id, ids, finalMetadata, changes.id !== undefined);
       } catch (error) {
         // Another creation (on any instance) has the id the hook chose: its upload stays as it is.
-        if (error instanceof UploadIdTaken) return plain(ID_IN_USE.status_code, ID_IN_USE.body);
+        const taken = error instanceof UploadIdTaken;
         const failed = error as { status_code?: number; body?: string };
-        // The final upload was never announced: remove what the attempt left (its state, an open multipart upload).
-        await r.store.remove(id).catch(() => {});
+        // The final upload was never announced: remove what the attempt left (its state, an open
+        // multipart upload) and give its partials back.
+        if (!taken) await r.store.remove(id).catch(() => {});
+        if (maxUses > 0) {
+          for (const partial of locked) {
+            await r.store.setMetadata(partial.id, partial.metadata ?? {}).catch(() => {});
+          }
+        }
+        if (taken) return plain(ID_IN_USE.status_code, ID_IN_USE.body);
         if (failed.status_code === undefined) throw error;
         const reason = (failed.body ?? '').trim().replace(/;? ?the upload can be resumed\.?$/, '.');
         return plain(failed.status_code, `${reason} The final upload was not created: send the POST again.`);
@@ -203,9 +290,14 @@ export async function createFinal(r: FinalRequest): Promise<Answer> {
     });
   }
   // concatenation-unfinished: recorded now, assembled when the last partial finishes. Each
-  // unfinished partial names the final (written without the partial's lock, for the reason
-  // above; should that name be lost to a concurrent write, the final's HEAD assembles it).
-  return withLocks(r.locker, [id], async () => {
+  // partial records the final's claim: a finished one under its lock (it receives nothing), an
+  // unfinished one without, for the reason above. Should that be lost to a concurrent write,
+  // the final's HEAD assembles it, and the claim is recorded, and checked, under the locks then.
+  const finished = maxUses > 0 ? distinct(partials.filter(isFinished)).map((p) => p.id) : [];
+  return withLocks(r.locker, [id, ...finished], async () => {
+    const locked = await Promise.all(finished.map((p) => r.store.getUpload(p)));
+    const refused = overused(locked);
+    if (refused) return plain(400, refused);
     const waiting = new Upload({ id, offset: 0, metadata: { ...finalMetadata, [WAITING_KEY]: ids.join(' ') } });
     if (changes.id !== undefined) markExclusive(waiting);
     try {
@@ -214,9 +306,13 @@ export async function createFinal(r: FinalRequest): Promise<Answer> {
       if (error instanceof UploadIdTaken) return plain(ID_IN_USE.status_code, ID_IN_USE.body);
       throw error;
     }
-    for (const partial of partials.filter((p) => !isFinished(p))) {
-      const finals = [partial.metadata?.[FINALS_KEY], id].filter(Boolean).join(' ');
-      await r.store.setMetadata(partial.id, { ...partial.metadata, [FINALS_KEY]: finals });
+    if (maxUses > 0) await recordClaims(r.store, locked, id, counts);
+    for (const partial of distinct(partials).filter((p) => !isFinished(p))) {
+      // Read again just before the write, to lose as little as possible of a concurrent one.
+      const fresh = await r.read(partial.id).catch(() => partial);
+      // Without a limit, only to be found when the partial finishes: once.
+      const times = maxUses > 0 ? (counts.get(partial.id) ?? 1) : 1;
+      await r.store.setMetadata(partial.id, { ...fresh.metadata, [FINALS_KEY]: withClaims(fresh, id, times).join(' ') });
     }
     events.emit(EVENTS.POST_CREATE, r.request, waiting, url);
     return { status: 201, body: '', headers: { ...headers, 'Upload-Offset': String(available(partials)) } };
@@ -259,7 +355,7 @@ async function withLocks<T>(locker: Locker, ids: readonly string[], run: () => P
 export async function waitingFinalHead(
   upload: Upload,
   read: (id: string) => Promise<Upload>,
-  assemble: (finalId: string) => Promise<void>,
+  assemble: (finalId: string) => Promise<string | undefined>,
   maxSize: number,
 ): Promise<Answer | undefined> {
   const waiting = upload.metadata?.[WAITING_KEY];
@@ -272,8 +368,8 @@ export async function waitingFinalHead(
     if (maxSize > 0 && total > maxSize) {
       return plain(413, `The concatenated upload would be ${total} bytes, above the maximum of ${maxSize}; it cannot be completed`);
     }
-    await assemble(upload.id);
-    return undefined;
+    const refused = await assemble(upload.id);
+    return refused ? plain(400, `${refused}; it cannot be completed`) : undefined;
   }
   const headers: Record<string, string> = {
     'Upload-Offset': String(available(known)),
@@ -295,13 +391,15 @@ export interface Assembly {
   locker: Locker;
   /** 0: no limit. */
   maxSize: number;
+  /** TUS_CONCAT_MAX_USES (0: no limit). */
+  maxUses: number;
   engine: Server;
   log: { error(details: object, message: string): void };
 }
 
 /** When a partial finishes (before its PATCH is answered): assemble the final uploads waiting for it that now have all their partials. */
 export async function assembleWaitingFinals(partial: Upload, a: Assembly): Promise<void> {
-  for (const finalId of partial.metadata?.[FINALS_KEY]?.split(' ') ?? []) {
+  for (const finalId of new Set(claimsOf(partial))) {
     try {
       await assembleFinal(finalId, a);
     } catch (error) {
@@ -310,28 +408,47 @@ export async function assembleWaitingFinals(partial: Upload, a: Assembly): Promi
   }
 }
 
-/** Assemble a waiting final upload if every partial is finished (under their locks and its own); emits POST_FINISH. */
-export async function assembleFinal(finalId: string, a: Assembly): Promise<void> {
+/**
+ * Assemble a waiting final upload if every partial is finished (under their locks and its own);
+ * emits POST_FINISH. Answers why it never can be (a partial used up by finals that claimed it
+ * first), or undefined.
+ */
+export async function assembleFinal(finalId: string, a: Assembly): Promise<string | undefined> {
   const waiting = (await a.read(finalId).catch(() => undefined))?.metadata?.[WAITING_KEY];
-  if (!waiting) return;
+  if (!waiting) return undefined;
   const ids = waiting.split(' ');
   // Locks only once every partial is finished: a lock asked for cuts off a partial still receiving.
   const ready = await Promise.all(ids.map((id) => a.read(id).catch(() => undefined)));
-  if (!ready.every((p) => p && isFinished(p))) return;
+  if (!ready.every((p) => p && isFinished(p))) return undefined;
   const total = ready.reduce((sum, p) => sum + (p?.size ?? 0), 0);
   if (a.maxSize > 0 && total > a.maxSize) {
     a.log.error({ uploadId: finalId, bytes: total }, 'a final upload would exceed the maximum upload size; not assembled');
-    return;
+    return undefined;
   }
-  await withLocks(a.locker, [...ids, finalId], async () => {
+  return withLocks(a.locker, [...ids, finalId], async () => {
     const final = await a.store.getUpload(finalId).catch(() => undefined);
-    if (!final?.metadata?.[WAITING_KEY]) return;
+    if (!final?.metadata?.[WAITING_KEY]) return undefined;
     const partials = await Promise.all(ids.map((id) => a.store.getUpload(id)));
-    if (!partials.every(isFinished)) return;
+    if (!partials.every(isFinished)) return undefined;
+    if (a.maxUses > 0) {
+      // The first claims are honoured: this final's, recorded now if a concurrent write lost them, must be among them.
+      const counts = listings(ids);
+      const unique = distinct(partials);
+      const overused = unique.find((p) => withClaims(p, finalId, counts.get(p.id) ?? 0).lastIndexOf(finalId) >= a.maxUses);
+      if (overused) {
+        a.log.error(
+          { uploadId: finalId, partial: overused.id },
+          'a partial of a final upload was used up by other final uploads; not assembled',
+        );
+        return `Upload-Concat: partial upload ${overused.id} was used up by other final uploads first (TUS_CONCAT_MAX_USES=${a.maxUses})`;
+      }
+      await recordClaims(a.store, unique, finalId, counts);
+    }
     const { [WAITING_KEY]: _ids, ...metadata } = final.metadata;
     const size = await a.store.concatenate(finalId, ids, metadata);
     const done = new Upload({ id: finalId, size, offset: size, metadata, creation_date: final.creation_date ?? new Date().toISOString() });
     const events: EventEmitter = a.engine;
     events.emit(EVENTS.POST_FINISH, new Request('http://localhost/'), new Response(null, { status: 204 }), done);
+    return undefined;
   });
 }

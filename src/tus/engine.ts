@@ -12,6 +12,7 @@ import { type BodyWriter, isBodyWriter, isConcatenator, readWithoutLock } from '
 import { UploadIdTaken } from '../stores/exclusive-create.js';
 import { markWholeBody } from '../stores/whole-body.js';
 import { type Assembly, assembleWaitingFinals, markPartial } from './concatenation.js';
+import { originOf } from './public-origin.js';
 import { uploadIdOf } from './upload-id.js';
 
 export interface EngineOptions {
@@ -20,10 +21,10 @@ export interface EngineOptions {
   datastore: DataStore;
   /** 0: no limit. */
   maxSize: number;
+  /** Final uploads one partial may go into (TUS_CONCAT_MAX_USES); 0 or unset: no limit. */
+  concatMaxUses?: number;
   /** Absolute base URL clients see, such as https://uploads.example.com; overrides Host. */
   publicUrl?: string | undefined;
-  /** Trust X-Forwarded-Host/-Proto and Forwarded for the Location header. */
-  trustProxy: boolean;
   locker: Locker;
   /** DELETE may terminate finished uploads. */
   terminateFinished: boolean;
@@ -41,7 +42,8 @@ export function createEngine(options: EngineOptions): Server {
     path,
     datastore: options.datastore,
     ...(options.maxSize > 0 ? { maxSize: options.maxSize } : {}),
-    respectForwardedHeaders: options.trustProxy,
+    // Forwarded headers are read by the front door, only from trusted proxies (src/tus/public-origin.ts).
+    respectForwardedHeaders: false,
     disableTerminationForFinishedUploads: !options.terminateFinished,
     getFileIdFromRequest: (req) => uploadIdOf(req.url, path),
     // 128 random bits (Uid.rand), after the token's id prefix if it has one.
@@ -70,6 +72,7 @@ export function createEngine(options: EngineOptions): Server {
           read: (id) => readWithoutLock(store, id),
           locker: options.locker,
           maxSize: options.maxSize,
+          maxUses: options.concatMaxUses ?? 0,
           engine: server,
           log: options.log ?? console,
         });
@@ -81,7 +84,8 @@ export function createEngine(options: EngineOptions): Server {
     // CORS is answered by the HTTP layer; an empty function keeps @tus/server from adding `*`.
     allowedOrigins: () => false,
     onResponseError: (req, error) => explainError(req, error),
-    ...(publicUrl ? { generateUrl: (_req, { path, id }) => `${publicUrl}${path}/${id}` } : {}),
+    // PUBLIC_URL, else the origin the front door checked and attached (Host, or a trusted proxy's).
+    generateUrl: (req, { proto, host, path, id }) => `${publicUrl ?? originOf(req) ?? `${proto}://${host}`}${path}/${id}`,
   });
   const store = options.datastore;
   if (isBodyWriter(store)) readBodiesDirectly(server, store, hooks);

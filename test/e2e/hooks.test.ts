@@ -491,9 +491,12 @@ t.test('concatenation: pre-create sees the final upload (IsFinal, PartialUploads
   t.equal(receiver.of('post-finish').filter((h) => h.body.Event.Upload.IsPartial).length, 2, 'partials finish too (as in tusd)');
 
   receiver.respond = (hook) => (hook.type === 'pre-create' && hook.body.Event.Upload.IsFinal ? { body: { RejectUpload: true } } : {});
+  // New partials: each goes into one final upload (TUS_CONCAT_MAX_USES).
+  const unused = await createUpload(app.url, 2, { 'Upload-Concat': 'partial' });
+  t.equal((await patch(unused, 0, Buffer.from('ef'))).status, 204);
   const refused = await fetch(`${app.url}/files/`, {
     method: 'POST',
-    headers: { ...TUS, 'Upload-Concat': `final;${parts.map((p) => new URL(p).pathname).join(' ')}` },
+    headers: { ...TUS, 'Upload-Concat': `final;${new URL(unused).pathname}` },
   });
   t.equal(refused.status, 400);
   t.match(await refused.text(), /^ERR_UPLOAD_REJECTED/);

@@ -414,11 +414,16 @@ for (const [name, env] of locations) {
       t.equal(sha256(body), sha256(Buffer.concat(parts)));
       t.equal((await patch(final, Number(h.headers.get('upload-offset')), Buffer.alloc(0))).status, 403, 'PATCH to a final upload refused');
       t.equal((await patch(final, 0, Buffer.from('x'))).status, 403, 'whatever its offset');
-      // Absolute URLs stay absolute on HEAD.
-      const absolute = await fetch(files, { method: 'POST', headers: { ...TUS, 'Upload-Concat': `final;${urls[0]} ${urls[1]}` } });
+      // Absolute URLs stay absolute on HEAD (new partials: each partial goes into one final upload, TUS_CONCAT_MAX_USES).
+      const fresh: string[] = [];
+      for (const text of ['ab', 'cd']) {
+        fresh.push(await createUpload(base, text.length, { 'Upload-Concat': 'partial' }));
+        t.equal((await patch(fresh.at(-1) as string, 0, Buffer.from(text))).status, 204);
+      }
+      const absolute = await fetch(files, { method: 'POST', headers: { ...TUS, 'Upload-Concat': `final;${fresh[0]} ${fresh[1]}` } });
       t.equal(absolute.status, 201);
       const absoluteHead = await head(new URL(absolute.headers.get('location') as string, base).toString());
-      t.equal(absoluteHead.headers.get('upload-concat'), `final;${urls[0]} ${urls[1]}`, 'as the client sent them');
+      t.equal(absoluteHead.headers.get('upload-concat'), `final;${fresh[0]} ${fresh[1]}`, 'as the client sent them');
 
       const notPartial = await createUpload(base, 0);
       for (const [list, why] of [

@@ -14,7 +14,6 @@ t.test('HEAD while another holder keeps the lock past the timeout: 423 with Retr
     path: '/files',
     datastore: new FileStore({ directory: mkdtempSync(join(tmpdir(), 'tus-lock-')) }),
     maxSize: 0,
-    trustProxy: false,
     locker,
     terminateFinished: false,
   });

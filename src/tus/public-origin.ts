@@ -1,0 +1,146 @@
+/**
+ * Where the URLs of new uploads (`Location`) point when PUBLIC_URL is unset: the request's
+ * `Host`, or what a trusted proxy forwarded (`Forwarded`'s host and proto, else
+ * `X-Forwarded-Host` and `-Proto`; of several entries the last, the one the nearest proxy
+ * wrote). `Location` is copied from these, so only a host name or IP literal with an optional
+ * port is accepted (`Host: evil.example/../x` would send the client's next requests
+ * elsewhere), and only `http` or `https`; anything else is refused before anything is created.
+ * A proxy is trusted by its address (IP_TRUST_PROXY), never by what the request says.
+ */
+import { BlockList, isIP, isIPv6 } from 'node:net';
+
+/** One DNS label (underscores too: container and service names have them). */
+const LABEL = /^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$/;
+
+/** `host[:port]`: a host name (or IPv4 address) or a bracketed IPv6 address, and a port of 1 to 5 digits up to 65535. */
+export function isValidHost(value: string): boolean {
+  const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]]+))(?::(\d{1,5}))?$/.exec(value);
+  if (!match) return false;
+  const [, ipv6, name, port] = match;
+  if (port !== undefined && Number(port) > 65535) return false;
+  if (ipv6 !== undefined) return isIPv6(ipv6);
+  const labels = (name as string).replace(/\.$/, '').split('.');
+  return (name as string).length <= 254 && labels.every((label) => LABEL.test(label));
+}
+
+/** Whether the connection's peer is a proxy whose forwarded headers are believed. */
+export type TrustedPeer = (address: string | undefined) => boolean;
+
+/** IP_TRUST_PROXY's named ranges (as proxy-addr, which Fastify uses for the client address). */
+const NAMED: Record<string, Array<[string, number, 'ipv4' | 'ipv6']>> = {
+  loopback: [
+    ['127.0.0.0', 8, 'ipv4'],
+    ['::1', 128, 'ipv6'],
+  ],
+  linklocal: [
+    ['169.254.0.0', 16, 'ipv4'],
+    ['fe80::', 10, 'ipv6'],
+  ],
+  uniquelocal: [
+    ['10.0.0.0', 8, 'ipv4'],
+    ['172.16.0.0', 12, 'ipv4'],
+    ['192.168.0.0', 16, 'ipv4'],
+    ['fc00::', 7, 'ipv6'],
+  ],
+};
+
+/** IP_TRUST_PROXY as a check of the peer's address: every peer, none, or the listed addresses and ranges. */
+export function trustedPeer(trust: boolean | readonly string[]): TrustedPeer {
+  if (typeof trust === 'boolean') return () => trust;
+  const list = new BlockList();
+  for (const entry of trust) {
+    for (const [address, prefix, type] of NAMED[entry] ?? []) list.addSubnet(address, prefix, type);
+    if (NAMED[entry]) continue;
+    const [address = '', prefix] = entry.split('/');
+    const type = isIP(address) === 6 ? 'ipv6' : 'ipv4';
+    if (prefix === undefined) list.addAddress(address, type);
+    else list.addSubnet(address, Number(prefix), type);
+  }
+  // An IPv4-mapped IPv6 peer (::ffff:10.0.0.1) matches IPv4 entries too.
+  return (address) => address !== undefined && isIP(address) !== 0 && list.check(address, isIP(address) === 6 ? 'ipv6' : 'ipv4');
+}
+
+export interface OriginRequest {
+  headers: Record<string, string | string[] | undefined>;
+  socket: { remoteAddress?: string | undefined; encrypted?: boolean };
+}
+
+/** The request's `Host`, or why it cannot be used: undefined when it is a valid one (or absent and not needed). */
+export function hostProblem(request: OriginRequest, required: boolean): string | undefined {
+  const host = request.headers.host;
+  if (host === undefined && !required) return undefined;
+  if (typeof host === 'string' && isValidHost(host)) return undefined;
+  return host === undefined || host === ''
+    ? 'The request has no Host header, which the URL of a new upload is made of; send Host (or set PUBLIC_URL on the server)'
+    : `Host ${JSON.stringify(host)} is not a host name or IP address with an optional port (such as uploads.example.com:8443 or [::1]); nothing was done`;
+}
+
+/** `scheme://host[:port]` of this request, or a message saying which header is wrong (answered 400). */
+export function requestOrigin(request: OriginRequest, trusted: TrustedPeer): { origin: string } | { problem: string } {
+  const problem = hostProblem(request, true);
+  if (problem) return { problem };
+  let host = request.headers.host as string;
+  let proto = request.socket.encrypted ? 'https' : 'http';
+  if (trusted(request.socket.remoteAddress)) {
+    const forwarded = lastForwarded(single(request.headers.forwarded));
+    const xHost = lastEntry(single(request.headers['x-forwarded-host']));
+    const xProto = lastEntry(single(request.headers['x-forwarded-proto']));
+    const [hostName, forwardedHost] = forwarded.host !== undefined ? ['Forwarded host', forwarded.host] : ['X-Forwarded-Host', xHost];
+    const [protoName, forwardedProto] =
+      forwarded.proto !== undefined ? ['Forwarded proto', forwarded.proto] : ['X-Forwarded-Proto', xProto];
+    if (forwardedHost !== undefined) {
+      if (!isValidHost(forwardedHost)) {
+        return {
+          problem: `${hostName} ${JSON.stringify(forwardedHost)} (from a trusted proxy, IP_TRUST_PROXY) is not a host name or IP address with an optional port; nothing was done`,
+        };
+      }
+      host = forwardedHost;
+    }
+    if (forwardedProto !== undefined) {
+      const lower = forwardedProto.toLowerCase();
+      if (lower !== 'http' && lower !== 'https') {
+        return {
+          problem: `${protoName} ${JSON.stringify(forwardedProto)} (from a trusted proxy, IP_TRUST_PROXY) is neither http nor https; nothing was done`,
+        };
+      }
+      proto = lower;
+    }
+  }
+  return { origin: `${proto}://${host}` };
+}
+
+const single = (value: string | string[] | undefined) => (Array.isArray(value) ? value.join(',') : value);
+
+/** The last comma-separated entry (the nearest proxy's), or undefined when there is none. */
+function lastEntry(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  return value.split(',').pop()?.trim();
+}
+
+/** host and proto of the last element of an RFC 7239 `Forwarded` header (values may be quoted). */
+function lastForwarded(value: string | undefined): { host?: string; proto?: string } {
+  const element = lastEntry(value);
+  if (!element) return {};
+  const found: { host?: string; proto?: string } = {};
+  for (const pair of element.split(';')) {
+    const at = pair.indexOf('=');
+    if (at < 0) continue;
+    const key = pair.slice(0, at).trim().toLowerCase();
+    let text = pair.slice(at + 1).trim();
+    if (text.startsWith('"') && text.endsWith('"') && text.length >= 2) text = text.slice(1, -1).replace(/\\(.)/g, '$1');
+    if (key === 'host' || key === 'proto') found[key] = text;
+  }
+  return found;
+}
+
+/** The origin of each web Request handed to @tus/server, for its `Location` (`generateUrl`). */
+const origins = new WeakMap<Request, string>();
+
+export function attachOrigin(request: Request, origin: string | undefined): Request {
+  if (origin !== undefined) origins.set(request, origin);
+  return request;
+}
+
+export function originOf(request: Request): string | undefined {
+  return origins.get(request);
+}
