@@ -89,14 +89,23 @@ export function jwtVerifier(config: AuthConfig): VerifyJwt | undefined {
     } else {
       throw new TokenRejected(`tokens signed with ${alg ?? 'no algorithm'} are not accepted here`);
     }
+    let payload: JWTPayload;
     try {
-      const { payload } = await jwtVerify(token, key as KeyObject, { ...options, algorithms });
-      return payload;
+      ({ payload } = await jwtVerify(token, key as KeyObject, { ...options, algorithms }));
     } catch (error) {
       // The key set could not be fetched: our problem, not the token's.
       if (error instanceof errors.JWKSTimeout || !(error instanceof errors.JOSEError)) throw new KeysUnavailable();
       throw new TokenRejected(explain(error));
     }
+    // jose checks iat's type but not its time (only with maxTokenAge, which would make iat
+    // required): a token issued later than now + AUTH_JWT_CLOCK_SKEW is refused here.
+    const now = Math.floor(Date.now() / 1000);
+    if (payload.iat !== undefined && payload.iat > now + config.clockSkew) {
+      throw new TokenRejected(
+        `the token was issued in the future (iat is ${Math.ceil(payload.iat - now)} s ahead of this server's clock, more than AUTH_JWT_CLOCK_SKEW allows)`,
+      );
+    }
+    return payload;
   };
 }
 
@@ -104,10 +113,13 @@ export function jwtVerifier(config: AuthConfig): VerifyJwt | undefined {
 function explain(error: unknown): string {
   if (error instanceof errors.JWTExpired) return 'the token has expired';
   if (error instanceof errors.JWTClaimValidationFailed) {
+    // jose's reason "invalid": a time claim that is not a number.
+    if (['iat', 'nbf', 'exp'].includes(error.claim) && error.reason === 'invalid') {
+      return `the token's ${error.claim} must be a NumericDate (a number of seconds since 1970)`;
+    }
     if (error.claim === 'nbf') return 'the token is not valid yet (nbf is in the future)';
     if (error.claim === 'iss') return 'the token was issued by an issuer this server does not accept (iss)';
     if (error.claim === 'aud') return 'the token is meant for another audience (aud)';
-    if (error.claim === 'iat') return 'the token was issued in the future (iat)';
     if (error.claim === 'exp' && error.reason === 'missing') return 'the token has no expiry (exp); tokens must expire';
     return `the token's ${error.claim} claim is invalid: ${error.reason}`;
   }

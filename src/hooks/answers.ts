@@ -31,21 +31,26 @@ export const ID_IN_USE: TusError = Object.freeze({
 
 export const TEXT_PLAIN = { 'Content-Type': 'text/plain; charset=utf-8' } as const;
 
-/** The answer to a request whose blocking hook failed; `consequence` says what did (not) happen. */
-export function failedHook(event: HookEvent, error: unknown, consequence: string): TusError {
+/**
+ * The answer to a request whose blocking hook failed; `consequence` says what did (not) happen,
+ * `next` what the client should do (by default: retry later, or nothing for an invalid answer).
+ */
+export function failedHook(event: HookEvent, error: unknown, consequence: string, next?: string): TusError {
   const what = `The ${event} hook receiver (HOOKS_HTTP_URL)`;
-  if (!(error instanceof HookFailure)) return { status_code: 500, body: `${what} could not be asked (internal error); ${consequence}\n` };
+  const then = (advice: string | undefined) => ((next ?? advice) ? `. ${next ?? advice}\n` : '\n');
+  if (!(error instanceof HookFailure))
+    return { status_code: 500, body: `${what} could not be asked (internal error); ${consequence}${then(undefined)}` };
   switch (error.kind) {
     case 'timeout':
-      return { status_code: 504, body: `${what} did not answer in time (${error.message}); ${consequence}. Retry later.\n` };
+      return { status_code: 504, body: `${what} did not answer in time (${error.message}); ${consequence}${then('Retry later.')}` };
     case 'unreachable':
-      return { status_code: 502, body: `${what} ${error.message}; ${consequence}. Retry later.\n` };
+      return { status_code: 502, body: `${what} ${error.message}; ${consequence}${then('Retry later.')}` };
     case 'status':
-      return { status_code: 502, body: `${what} answered ${error.status}; ${consequence}. Retry later.\n` };
+      return { status_code: 502, body: `${what} answered ${error.status}; ${consequence}${then('Retry later.')}` };
     case 'aborted':
-      return { status_code: 503, body: `The server is shutting down; ${consequence}. Retry in a moment.\n` };
+      return { status_code: 503, body: `The server is shutting down; ${consequence}${then('Retry in a moment.')}` };
     default:
-      return { status_code: 502, body: `${what} gave an invalid answer (${error.message}); ${consequence}\n` };
+      return { status_code: 502, body: `${what} gave an invalid answer (${error.message}); ${consequence}${then(undefined)}` };
   }
 }
 

@@ -18,6 +18,8 @@ export interface HookContext {
   forwarded: Record<string, string>;
   /** The upload id a pre-create hook chose, held for this request until it ends (id-claims.ts). */
   claimed?: { id: string; claim: IdClaim };
+  /** The URL of the upload this request (a POST) created, once it exists. */
+  created?: string;
   /** Metadata a pre-create hook set (ChangeFileInfo.MetaData), applied when the upload is created. */
   metadata?: Record<string, string>;
   /** A hook's HTTPResponse for the client: on the success answer only, or on whatever is answered (a rejection). */

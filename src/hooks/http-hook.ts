@@ -4,8 +4,11 @@
  * Beyond tusd: the request is signed (Tus-Hook-Signature) and carries an Idempotency-Key;
  * a 2xx with an empty body is an empty HookResponse (tusd insists on a JSON body).
  * Field names are matched as Go's encoding/json matches them (tusd's receivers may write
- * `rejectUpload` or `httpResponse`): exactly, else ignoring case; a decision such as
- * RejectUpload is never missed for its spelling.
+ * `rejectUpload` or `httpResponse`): ignoring case. Where Go lets the last of several spellings
+ * win, a decision here is never missed for its spelling: every key naming a field is read
+ * (duplicates included, which JSON.parse drops), `null` counts as absent, objects given twice
+ * are merged, and two different values for one field make the answer invalid: the hook fails,
+ * closed (a post-receive answer saying StopUpload in any spelling still stops the upload).
  */
 import { SIGNATURE_HEADER, signatureHeader } from './signature.js';
 
@@ -30,6 +33,8 @@ export type HookFailureKind = 'unreachable' | 'timeout' | 'status' | 'invalid' |
 
 export class HookFailure extends Error {
   override name = 'HookFailure';
+  /** An invalid answer that still says StopUpload (in some spelling): post-receive stops the upload all the same. */
+  stopUpload = false;
   constructor(
     readonly kind: HookFailureKind,
     message: string,
@@ -133,72 +138,168 @@ export function parseHookResponse(text: string, contentType: string | null): Hoo
   if (type && type !== 'application/json') {
     throw new HookFailure('invalid', `the answer is ${type}, expected application/json (a tusd HookResponse)`);
   }
-  let parsed: unknown;
+  let parsed: JsonValue;
   try {
-    parsed = JSON.parse(text);
+    // JSON.parse checks the syntax; readJson then keeps every key, repeated ones too.
+    JSON.parse(text);
+    parsed = readJson(text);
   } catch {
     throw new HookFailure('invalid', 'the answer is not JSON (a tusd HookResponse)');
   }
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+  if (!(parsed instanceof JsonObject)) {
     throw new HookFailure('invalid', 'the answer is not a JSON object (a tusd HookResponse)');
   }
-  return checkShape(parsed as Record<string, unknown>);
+  try {
+    return checkShape(parsed);
+  } catch (error) {
+    if (error instanceof HookFailure) error.stopUpload = spellings(parsed, 'StopUpload').some(([, value]) => value === true);
+    throw error;
+  }
+}
+
+/** A JSON object as written: every key and its value in order, a repeated key as often as it is written. */
+class JsonObject {
+  constructor(readonly entries: [string, JsonValue][]) {}
+}
+type JsonValue = null | boolean | number | string | JsonValue[] | JsonObject;
+
+const LITERAL = /-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null/y;
+const STRING = /"[^"\\]*(?:\\.[^"\\]*)*"/y;
+const SPACE = /[ \t\n\r]*/y;
+
+/** JSON text already checked by JSON.parse, read with its objects as JsonObjects. */
+function readJson(text: string): JsonValue {
+  let at = 0;
+  const match = (pattern: RegExp): string => {
+    pattern.lastIndex = at;
+    const found = pattern.exec(text);
+    if (!found) throw new SyntaxError(`unexpected JSON at ${at}`);
+    at = pattern.lastIndex;
+    return found[0];
+  };
+  const skip = () => match(SPACE);
+  const value = (): JsonValue => {
+    skip();
+    const c = text[at];
+    if (c === '"') return JSON.parse(match(STRING)) as string;
+    if (c !== '{' && c !== '[') return JSON.parse(match(LITERAL)) as JsonValue;
+    at++;
+    const close = c === '{' ? '}' : ']';
+    const entries: [string, JsonValue][] = [];
+    const items: JsonValue[] = [];
+    skip();
+    if (text[at] === close) {
+      at++;
+      return c === '{' ? new JsonObject(entries) : items;
+    }
+    for (;;) {
+      if (c === '{') {
+        skip();
+        const key = JSON.parse(match(STRING)) as string;
+        skip();
+        at++; // :
+        entries.push([key, value()]);
+      } else items.push(value());
+      skip();
+      if (text[at++] === close) return c === '{' ? new JsonObject(entries) : items;
+    }
+  };
+  return value();
+}
+
+/** Every entry of `object` naming struct field `name` as Go's encoding/json matches it: ignoring case. */
+function spellings(object: JsonObject, name: string): [string, JsonValue][] {
+  const lower = name.toLowerCase();
+  return object.entries.filter(([key]) => key.toLowerCase() === lower);
+}
+
+const canonical = (value: JsonValue): string => JSON.stringify(value, (_key, v) => (v instanceof JsonObject ? v.entries : v));
+
+function conflict(path: string, keys: string[]): HookFailure {
+  const named = [...new Set(keys)].map((key) => JSON.stringify(key)).join(', ');
+  return new HookFailure('invalid', `${path} is given more than once with different values (as ${named})`);
 }
 
 /**
- * The value of struct field `name` in a decoded JSON object, as Go's encoding/json finds it
- * (tusd decodes hook responses with it): the key spelled exactly, else one equal to it
- * ignoring case.
+ * The value of struct field `name` (`path` names it in messages): null and absent are alike;
+ * objects given in several spellings are merged (Go decodes each into the same struct), and
+ * different values in several spellings are a conflict.
  */
-function field(object: object, name: string): unknown {
-  if (Object.hasOwn(object, name)) return (object as Record<string, unknown>)[name];
-  return Object.entries(object).find(([key]) => key.toLowerCase() === name.toLowerCase())?.[1];
+function field(object: JsonObject, name: string, path: string): JsonValue | undefined {
+  const given = spellings(object, name).filter(([, value]) => value !== null);
+  const first = given[0]?.[1];
+  if (given.length <= 1) return first;
+  if (given.every(([, value]) => value instanceof JsonObject))
+    return new JsonObject(given.flatMap(([, value]) => (value as JsonObject).entries));
+  const seen = canonical(first as JsonValue);
+  if (given.some(([, value]) => canonical(value) !== seen))
+    throw conflict(
+      path,
+      given.map(([key]) => key),
+    );
+  return first;
 }
 
-function checkShape(r: Record<string, unknown>): HookResponse {
+/** A map of strings (Header, MetaData); a key given twice with different values (header names: in any case) is a conflict. */
+function stringMap(value: JsonValue, path: string, caseInsensitive: boolean): Record<string, string> {
+  if (!(value instanceof JsonObject) || value.entries.some(([, v]) => typeof v !== 'string')) {
+    throw new HookFailure('invalid', `${path} must be an object of strings`);
+  }
+  const byKey = new Map<string, [string, string][]>();
+  for (const [key, v] of value.entries as [string, string][]) {
+    const normal = caseInsensitive ? key.toLowerCase() : key;
+    byKey.set(normal, [...(byKey.get(normal) ?? []), [key, v]]);
+  }
+  const out: [string, string][] = [];
+  for (const given of byKey.values()) {
+    const [key, v] = given[0] as [string, string];
+    if (given.some(([, other]) => other !== v))
+      throw conflict(
+        `${path}[${JSON.stringify(key)}]`,
+        given.map(([k]) => k),
+      );
+    out.push([key, v]);
+  }
+  // fromEntries: a key such as __proto__ stays a key.
+  return Object.fromEntries(out);
+}
+
+function checkShape(r: JsonObject): HookResponse {
   const wrong = (field: string, expected: string) => new HookFailure('invalid', `${field} must be ${expected}`);
   const out: HookResponse = {};
   for (const flag of ['RejectUpload', 'RejectTermination', 'StopUpload'] as const) {
-    const value = field(r, flag);
-    if (value === undefined || value === null) continue;
+    const value = field(r, flag, flag);
+    if (value === undefined) continue;
     if (typeof value !== 'boolean') throw wrong(flag, 'true or false');
     out[flag] = value;
   }
-  const http = field(r, 'HTTPResponse');
-  if (http !== undefined && http !== null) {
-    if (typeof http !== 'object') throw wrong('HTTPResponse', 'an object');
-    const [StatusCode, Body, Header] = ['StatusCode', 'Body', 'Header'].map((name) => field(http, name));
+  const http = field(r, 'HTTPResponse', 'HTTPResponse');
+  if (http !== undefined) {
+    if (!(http instanceof JsonObject)) throw wrong('HTTPResponse', 'an object');
+    const [StatusCode, Body, Header] = ['StatusCode', 'Body', 'Header'].map((name) => field(http, name, `HTTPResponse.${name}`));
     const res: HookHTTPResponse = {};
-    if (StatusCode !== undefined && StatusCode !== null && StatusCode !== 0) {
+    if (StatusCode !== undefined && StatusCode !== 0) {
       if (!Number.isInteger(StatusCode) || (StatusCode as number) < 200 || (StatusCode as number) > 599)
         throw wrong('HTTPResponse.StatusCode', 'an HTTP status from 200 to 599');
       res.StatusCode = StatusCode as number;
     }
-    if (Body !== undefined && Body !== null) {
+    if (Body !== undefined) {
       if (typeof Body !== 'string') throw wrong('HTTPResponse.Body', 'a string');
       res.Body = Body;
     }
-    if (Header !== undefined && Header !== null) {
-      if (typeof Header !== 'object' || Array.isArray(Header) || Object.values(Header).some((v) => typeof v !== 'string'))
-        throw wrong('HTTPResponse.Header', 'an object of strings');
-      res.Header = Header as Record<string, string>;
-    }
+    if (Header !== undefined) res.Header = stringMap(Header, 'HTTPResponse.Header', true);
     out.HTTPResponse = res;
   }
-  const change = field(r, 'ChangeFileInfo');
-  if (change !== undefined && change !== null) {
-    if (typeof change !== 'object') throw wrong('ChangeFileInfo', 'an object');
-    const [ID, MetaData] = ['ID', 'MetaData'].map((name) => field(change, name));
+  const change = field(r, 'ChangeFileInfo', 'ChangeFileInfo');
+  if (change !== undefined) {
+    if (!(change instanceof JsonObject)) throw wrong('ChangeFileInfo', 'an object');
+    const [ID, MetaData] = ['ID', 'MetaData'].map((name) => field(change, name, `ChangeFileInfo.${name}`));
     out.ChangeFileInfo = {};
-    if (ID !== undefined && ID !== null && ID !== '') {
+    if (ID !== undefined && ID !== '') {
       if (typeof ID !== 'string') throw wrong('ChangeFileInfo.ID', 'a string');
       out.ChangeFileInfo.ID = ID;
     }
-    if (MetaData !== undefined && MetaData !== null) {
-      if (typeof MetaData !== 'object' || Array.isArray(MetaData) || Object.values(MetaData).some((v) => typeof v !== 'string'))
-        throw wrong('ChangeFileInfo.MetaData', 'an object of strings');
-      out.ChangeFileInfo.MetaData = MetaData as Record<string, string>;
-    }
+    if (MetaData !== undefined) out.ChangeFileInfo.MetaData = stringMap(MetaData, 'ChangeFileInfo.MetaData', false);
   }
   return out;
 }

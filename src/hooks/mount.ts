@@ -38,7 +38,7 @@ import {
 import { contextOfNode, contextOfWeb, type HookContext, linkContext } from './context.js';
 import type { HookEvent } from './events.js';
 import type { Hooks } from './hooks.js';
-import type { HookResponse } from './http-hook.js';
+import { HookFailure, type HookResponse } from './http-hook.js';
 import type { IdClaim } from './id-claims.js';
 import type { Outbox } from './outbox.js';
 import { type HookUpload, hookNewUpload, hookRequest, hookUpload, NO_HTTP_REQUEST, type StorageOf } from './payload.js';
@@ -234,7 +234,21 @@ export class MountHooks {
       // @tus/server emits no POST_FINISH after a failed onUploadFinish; the application still hears of the upload.
       this.durable('post-finish', this.upload(upload), context);
       await Promise.allSettled(context?.pending ?? []);
-      throw failedHook('pre-finish', error, 'every byte is stored and the upload is complete');
+      const offset = { 'Upload-Offset': String(upload.offset) };
+      const created = req.method === 'POST' ? context?.created : undefined;
+      if (!created) {
+        if (context) context.answer = { response: { Header: { ...TEXT_PLAIN, ...offset } }, always: true };
+        throw failedHook('pre-finish', error, 'every byte is stored and the upload is complete');
+      }
+      // The POST created the upload: without its Location, a client sending the POST again creates a second one.
+      // (The final upload of a concatenation gets them from createFinal: its answer is not @tus/server's.)
+      if (context) context.answer = { response: { Header: { ...TEXT_PLAIN, Location: created, ...offset } }, always: true };
+      throw failedHook(
+        'pre-finish',
+        error,
+        `every byte is stored and the upload is complete: it exists at ${created} (this answer's Location)`,
+        'Do not send the POST again, which would create another upload: HEAD the Location to see it is complete.',
+      );
     }
     const http = response.HTTPResponse;
     if (context) {
@@ -259,9 +273,10 @@ export class MountHooks {
       startOffset: upload.offset,
       interval: this.hooks.config.progressInterval,
       report: async (offset) => {
-        const response = await this.hooks
+        const response: HookResponse | undefined = await this.hooks
           .invoke(this.payload('post-receive', { ...snapshot, Offset: offset }, context), context)
-          .catch(() => undefined);
+          // An invalid answer is logged and changes nothing, unless it says StopUpload in some spelling (then without its HTTPResponse).
+          .catch((error) => (error instanceof HookFailure && error.stopUpload ? { StopUpload: true } : undefined));
         return { stop: response?.StopUpload === true, response: response?.HTTPResponse };
       },
     });
@@ -307,6 +322,13 @@ export class MountHooks {
 
   /** Post-* hooks from the engine's events (its own and those concatenation emits on it). */
   listen(engine: EventEmitter): void {
+    if (this.hooks.enabled('pre-finish')) {
+      // A failing pre-finish still tells a creation where its upload is.
+      engine.on(EVENTS.POST_CREATE, (req: Request, _upload: Upload, url: string) => {
+        const context = contextOfWeb(req);
+        if (context) context.created = url;
+      });
+    }
     if (this.hooks.enabled('post-create')) {
       engine.on(EVENTS.POST_CREATE, (req: Request, upload: Upload) => {
         const context = contextOfWeb(req);

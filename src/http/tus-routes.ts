@@ -108,10 +108,19 @@ const header = (request: FastifyRequest, name: string) => {
 /** Bytes a PATCH or creation-with-upload POST added, from the offsets before and after. */
 function bytesStored(request: FastifyRequest, response: Response): number {
   const after = Number(response.headers.get('upload-offset'));
+  if (request.method === 'POST') return Number.isFinite(after) && createdBy(request, response) ? after : 0;
   if (!Number.isFinite(after) || response.status >= 300) return 0;
-  if (request.method === 'POST') return after;
   const before = integer(request.headers['upload-offset']);
   return request.method === 'PATCH' && before !== undefined ? Math.max(0, after - before) : 0;
+}
+
+/**
+ * Whether this POST's answer is about an upload it created: a 201 (or a hook's status) with its
+ * Location and offset, or the 5xx of a failed pre-finish that still gives them (src/hooks/mount.ts).
+ */
+function createdBy(request: FastifyRequest, response: Response): boolean {
+  if (request.method !== 'POST' || !response.headers.has('location')) return false;
+  return response.status < 300 || (response.status >= 500 && response.headers.has('upload-offset'));
 }
 
 function send(o: TusRoutesOptions, request: FastifyRequest, reply: FastifyReply, tusAnswer: Answer) {
@@ -394,8 +403,7 @@ async function forward(o: TusRoutesOptions, request: FastifyRequest, reply: Fast
       o.onBytes?.(stored);
       request.tus.bytes = stored;
     }
-    const created =
-      request.method === 'POST' && response.status === 201 ? uploadIdOf(response.headers.get('location') ?? '', o.path) : undefined;
+    const created = createdBy(request, response) ? uploadIdOf(response.headers.get('location') ?? '', o.path) : undefined;
     if (created && request.tus) request.tus.uploadId = created;
     if (response.status === 423) request.log.warn({ location: o.location, uploadId: id }, 'upload lock not released in time; answered 423');
     const adjusted = await adjustAnswer(response, {

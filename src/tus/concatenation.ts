@@ -169,7 +169,7 @@ export interface FinalRequest {
   idPrefix?: string | undefined;
   /** A token's own size limit: partials of unknown length could grow past it, so they are refused. */
   tokenMaxSize?: number | undefined;
-  /** The pre-finish hook once the final upload is assembled: what it adds to the answer; it throws @tus/server's error shape when it fails. */
+  /** The pre-finish hook once the final upload is assembled: what it adds to the answer; it throws @tus/server's error shape when it fails (answered with the upload's Location). */
   preFinish?: (upload: Upload) => Promise<{ status_code?: number; headers?: Record<string, string>; body?: string }>;
   /** The pre-create hook: an answer refuses the upload; otherwise the id and metadata it chose, if any. */
   preCreate?: (upload: {
@@ -279,7 +279,8 @@ export async function createFinal(r: FinalRequest): Promise<Answer> {
       } catch (error) {
         const failed = error as { status_code?: number; body?: string };
         if (failed.status_code === undefined) throw error;
-        return plain(failed.status_code, failed.body ?? '');
+        // The final upload exists and is complete: the client must learn where (sending the POST again would create another).
+        return plain(failed.status_code, failed.body ?? '', { Location: url, 'Upload-Offset': String(total) });
       }
       events.emit(EVENTS.POST_FINISH, r.request, new Response(null, { status: 201 }), upload);
       return {

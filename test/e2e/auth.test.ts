@@ -79,6 +79,32 @@ t.test('HS256 secret, static tokens, and every way a token is refused', async (t
   t.test('wrong audience', async () => refused(await hs256({ ...good, aud: 'billing' }), /another audience/));
   t.test('expired beyond the skew', async () => refused(await hs256({ ...good, exp: Math.floor(Date.now() / 1000) - 120 }), /has expired/));
   t.test('not yet valid', async () => refused(await hs256({ ...good, nbf: Math.floor(Date.now() / 1000) + 300 }), /not valid yet/));
+  // jose checks iat's type only; AUTH_JWT_CLOCK_SKEW covers iat as it covers exp and nbf.
+  const signed = (claims: Record<string, unknown>) =>
+    new SignJWT({ ...good, exp: Math.floor(Date.now() / 1000) + 600, ...claims })
+      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+      .sign(new TextEncoder().encode(SECRET));
+  t.test('issued in the future beyond the skew', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    await refused(
+      await signed({ iat: now + 3600 }),
+      /the token was issued in the future \(iat is 3[56]\d\d s ahead of this server's clock, more than AUTH_JWT_CLOCK_SKEW allows\)/,
+    );
+    await refused(await signed({ iat: now + 120, exp: now + 7200 }), /issued in the future/);
+  });
+  t.test('issued in the future within the skew, or in the past: accepted', async (t) => {
+    const now = Math.floor(Date.now() / 1000);
+    t.equal((await create(app.url, await signed({ iat: now + 20 }))).status, 201, 'iat 20 s ahead, skew 30 s');
+    t.equal((await create(app.url, await signed({ iat: now - 86400 }))).status, 201, 'iat a day ago');
+    t.equal((await create(app.url, await signed({}))).status, 201, 'no iat');
+  });
+  t.test('time claims that are not NumericDates', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    await refused(await signed({ iat: String(now) }), /the token's iat must be a NumericDate \(a number of seconds since 1970\)/);
+    await refused(await signed({ iat: 'yesterday' }), /iat must be a NumericDate/);
+    await refused(await signed({ nbf: String(now) }), /the token's nbf must be a NumericDate/);
+    await refused(await signed({ exp: String(now + 600) }), /the token's exp must be a NumericDate/);
+  });
   t.test('no expiry', async () => {
     const forever = await new SignJWT(good).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(SECRET));
     await refused(forever, /has no expiry \(exp\); tokens must expire/);
