@@ -1,0 +1,65 @@
+/**
+ * Background work that needs Redis (the hook outbox sweep, the scheduled cleanup's lock) run
+ * when Redis is there. Commands fail at once while Redis is away (no offline queue, see
+ * connection.ts), and Redis is not yet connected when the server starts, so such work waits
+ * for the connection, and tries again when Redis goes away under it.
+ */
+import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Redis } from 'ioredis';
+
+export interface WaitLog {
+  warn(details: object, message: string): void;
+  info(details: object, message: string): void;
+}
+
+/** Resolves true once `redis` is connected, false if `signal` aborts first. */
+export async function redisReady(redis: Redis, signal: AbortSignal): Promise<boolean> {
+  while (redis.status !== 'ready') {
+    if (signal.aborted) return false;
+    try {
+      await once(redis, 'ready', { signal });
+    } catch {
+      return false;
+    }
+  }
+  return !signal.aborted;
+}
+
+/**
+ * Run `job` once Redis is connected. When it fails while Redis is not connected (it went away
+ * meanwhile), wait for Redis again and run it again, at least 0.5 s after the last try, doubled
+ * per try up to 30 s, so a flapping Redis is not hammered. Logged once per outage: when the
+ * wait starts and when the job ran after it. A failure while Redis is connected is the job's
+ * own: thrown. Resolves undefined when `signal` aborts (the server closes).
+ */
+export async function withRedis<T>(
+  redis: Redis,
+  what: string,
+  job: () => Promise<T>,
+  o: { signal: AbortSignal; log: WaitLog },
+): Promise<T | undefined> {
+  let waiting = false;
+  let tries = 0;
+  for (;;) {
+    if (redis.status !== 'ready' && !waiting) {
+      waiting = true;
+      o.log.warn({ redisStatus: redis.status }, `Redis is not connected: ${what} waits for it`);
+    }
+    if (!(await redisReady(redis, o.signal))) return undefined;
+    try {
+      const result = await job();
+      if (waiting) o.log.info({ tries: tries + 1 }, `Redis is connected: ${what} ran`);
+      return result;
+    } catch (error) {
+      if (o.signal.aborted) return undefined;
+      if (redis.status === 'ready') throw error;
+      tries += 1;
+      if (!waiting) {
+        waiting = true;
+        o.log.warn({ redisStatus: redis.status, err: error }, `Redis is not connected: ${what} waits for it`);
+      }
+      await sleep(Math.min(30_000, 500 * 2 ** (tries - 1)), undefined, { signal: o.signal }).catch(() => undefined);
+    }
+  }
+}
