@@ -142,12 +142,12 @@ export class Delivery {
 
   /**
    * Deliver what the outboxes hold and no one delivers: every entry not delivered here, whose
-   * lease (with leases) is free. Returns how many were taken, and the outboxes that could not
-   * be listed (tried again by the caller).
+   * lease (with leases) is free. Returns how many were taken, and the outboxes not read whole
+   * (the listing or an entry failed: tried again by the caller).
    */
-  async sweep(outboxes: readonly Outbox[]): Promise<{ taken: number; unlisted: Outbox[] }> {
+  async sweep(outboxes: readonly Outbox[]): Promise<{ taken: number; unfinished: Outbox[] }> {
     let taken = 0;
-    const unlisted: Outbox[] = [];
+    const unfinished: Outbox[] = [];
     for (const outbox of outboxes) {
       if (!outbox.durable) continue;
       const details = { location: outbox.location };
@@ -155,7 +155,7 @@ export class Delivery {
       try {
         names = (await outbox.names()).filter((name) => !this.jobs.has(name));
       } catch (error) {
-        unlisted.push(outbox);
+        unfinished.push(outbox);
         if (!this.unlisted.has(outbox.location)) this.o.log.error({ ...details, err: error }, 'cannot list the hook outbox; trying again');
         this.unlisted.add(outbox.location);
         continue;
@@ -164,37 +164,43 @@ export class Delivery {
       let refs = names.map((key) => ({ location: outbox.location, key }));
       if (this.o.leases) refs = [...(await this.o.leases.claim(refs))];
       let count = 0;
+      let failed = false;
       for (const ref of refs) {
-        if (await this.adopt(outbox, ref.key)) count += 1;
+        const result = await this.adopt(outbox, ref.key);
+        if (result === 'taken') count += 1;
         else await this.o.leases?.release(ref).catch(() => undefined);
+        if (result === 'failed') failed = true;
       }
+      if (failed) unfinished.push(outbox);
       if (count > 0) this.o.log.info({ ...details, count }, 'delivering hooks left in the outbox');
       taken += count;
     }
-    return { taken, unlisted };
+    return { taken, unfinished };
   }
 
-  /** Schedule the stored entry `name` (whose lease is ours); false when there is none to deliver. */
-  private async adopt(outbox: Outbox, name: string): Promise<boolean> {
+  /** Schedule the stored entry `name` (whose lease is ours), unless it is gone or not a delivery. */
+  private async adopt(outbox: Outbox, name: string): Promise<'taken' | 'skipped' | 'failed'> {
     let entry: OutboxEntry | undefined;
     try {
       entry = await outbox.entry(name);
     } catch (error) {
       if (!(error instanceof OutboxRecordError)) {
-        this.o.log.error({ location: outbox.location, record: name, err: error }, 'cannot read a hook outbox entry; trying again later');
-      } else if (!this.unreadable.has(name)) {
+        this.o.log.error({ location: outbox.location, record: name, err: error }, 'cannot read a hook outbox entry; trying again');
+        return 'failed';
+      }
+      if (!this.unreadable.has(name)) {
         this.unreadable.add(name);
         this.o.log.warn(
           { location: outbox.location, record: name, reason: error.message },
           'outbox record is not a hook delivery; left alone',
         );
       }
-      return false;
+      return 'skipped';
     }
     // Gone (delivered meanwhile), or enqueued here since the listing.
-    if (entry === undefined || this.jobs.has(name) || this.closing.signal.aborted) return false;
+    if (entry === undefined || this.jobs.has(name) || this.closing.signal.aborted) return 'skipped';
     this.schedule({ outbox, entry: withoutBody(entry), body: undefined, stored: true, headers: undefined, failures: 0 }, 0);
-    return true;
+    return 'taken';
   }
 
   /** Extend the leases of every entry held here; stop retrying those another instance took over. */
@@ -247,7 +253,7 @@ export class Delivery {
       const body = job.body ?? (await outbox.body(entry.key));
       if (body === undefined) {
         // No longer in the outbox: delivered meanwhile (by another instance), or removed.
-        this.jobs.delete(entry.key);
+        this.forget(job);
         this.o.log.info(details, 'hook no longer in the outbox: not sent again');
         await this.release(job);
         return;
@@ -265,7 +271,7 @@ export class Delivery {
       job.failures += 1;
       const reason = error instanceof HookFailure ? error.message : String(error);
       if (this.o.retryMaxAge > 0 && Date.now() - entry.createdAt >= this.o.retryMaxAge) {
-        this.jobs.delete(entry.key);
+        this.forget(job);
         this.o.onResult?.(entry.event, 'dropped', seconds());
         this.o.log.error(
           { ...details, attempts: job.failures, reason },
@@ -282,7 +288,7 @@ export class Delivery {
       this.schedule(job, wait);
       return;
     }
-    this.jobs.delete(entry.key);
+    this.forget(job);
     this.o.onResult?.(entry.event, 'delivered', seconds());
     this.o.log.info({ ...details, attempts: job.failures + 1 }, 'hook delivered');
     try {
@@ -292,6 +298,11 @@ export class Delivery {
       this.o.log.warn({ ...details, err: error }, 'delivered hook could not be removed from the outbox');
     }
     await this.release(job);
+  }
+
+  /** Done with `job` (a job taken over meanwhile may have been replaced by a newer one). */
+  private forget(job: Job): void {
+    if (this.jobs.get(job.entry.key) === job) this.jobs.delete(job.entry.key);
   }
 
   /** Let the entry's lease go (after its record is removed, so no sweep takes it up again). */
@@ -307,5 +318,7 @@ export class Delivery {
     this.timers.clear();
     this.queue.clear();
     await this.queue.onIdle();
+    // Another instance may take the entries over at once, instead of after the leases' TTL.
+    await Promise.all([...this.jobs.values()].map((job) => this.release(job)));
   }
 }

@@ -157,12 +157,13 @@ export class Hooks {
     );
   }
 
+  /** What the outboxes hold at start is an earlier run's (no other instance delivers from them). */
   private async sweepOnce(): Promise<void> {
     const { signal } = this.closing;
     let pending = [...this.outboxes.values()];
     for (let tries = 0; pending.length > 0 && !signal.aborted; tries += 1) {
       if (tries > 0) await sleep(Math.min(60_000, 1000 * 2 ** (tries - 1)), undefined, { signal }).catch(() => undefined);
-      pending = (await this.delivery.sweep(pending)).unlisted;
+      pending = (await this.delivery.sweep(pending)).unfinished;
     }
   }
 

@@ -4,7 +4,6 @@
  * connection.ts), and Redis is not yet connected when the server starts, so such work waits
  * for the connection, and tries again when Redis goes away under it.
  */
-import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 
@@ -13,24 +12,32 @@ export interface WaitLog {
   info(details: object, message: string): void;
 }
 
+/** Milliseconds Redis may take to connect before the wait is logged. */
+const GRACE = 5000;
+
 /** Resolves true once `redis` is connected, false if `signal` aborts first. */
-export async function redisReady(redis: Redis, signal: AbortSignal): Promise<boolean> {
-  while (redis.status !== 'ready') {
-    if (signal.aborted) return false;
-    try {
-      await once(redis, 'ready', { signal });
-    } catch {
-      return false;
-    }
-  }
-  return !signal.aborted;
+export function redisReady(redis: Redis, signal: AbortSignal): Promise<boolean> {
+  if (redis.status === 'ready') return Promise.resolve(!signal.aborted);
+  if (signal.aborted) return Promise.resolve(false);
+  // Not events.once: it rejects on the 'error' every failed reconnection emits.
+  return new Promise((resolve) => {
+    const done = (ready: boolean) => () => {
+      redis.off('ready', onReady);
+      signal.removeEventListener('abort', onAbort);
+      resolve(ready);
+    };
+    const onReady = done(true);
+    const onAbort = done(false);
+    redis.on('ready', onReady);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 /**
  * Run `job` once Redis is connected. When it fails while Redis is not connected (it went away
  * meanwhile), wait for Redis again and run it again, at least 0.5 s after the last try, doubled
- * per try up to 30 s, so a flapping Redis is not hammered. Logged once per outage: when the
- * wait starts and when the job ran after it. A failure while Redis is connected is the job's
+ * per try up to 30 s, so a flapping Redis is not hammered. Logged once per outage (a wait
+ * longer than 5 s, or a failure): when the wait starts and when the job ran after it. A failure while Redis is connected is the job's
  * own: thrown. Resolves undefined when `signal` aborts (the server closes).
  */
 export async function withRedis<T>(
@@ -42,7 +49,9 @@ export async function withRedis<T>(
   let waiting = false;
   let tries = 0;
   for (;;) {
-    if (redis.status !== 'ready' && !waiting) {
+    // Connecting takes a moment (at start, after a blip): only a longer wait is an outage worth a line.
+    if (!waiting && !(await redisReady(redis, AbortSignal.any([o.signal, AbortSignal.timeout(GRACE)])))) {
+      if (o.signal.aborted) return undefined;
       waiting = true;
       o.log.warn({ redisStatus: redis.status }, `Redis is not connected: ${what} waits for it`);
     }

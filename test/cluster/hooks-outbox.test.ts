@@ -44,9 +44,20 @@ function envOf(root: string): Record<string, string> {
   });
 }
 
+/** An instance, once it answers (startProcess gives up waiting after 20 s; a loaded machine may take longer). */
 async function start(t: Test, env: Record<string, string>): Promise<ServerProcess> {
   const instance = await startProcess(env);
   t.teardown(() => instance.stop('SIGKILL'));
+  await until(
+    () =>
+      fetch(`${instance.url}/healthz`).then(
+        (res) => res.ok,
+        () => false,
+      ),
+    'the instance to answer',
+    120_000,
+    200,
+  );
   return instance;
 }
 
