@@ -15,19 +15,21 @@ export interface WaitLog {
 /** Milliseconds Redis may take to connect before the wait is logged. */
 const GRACE = 5000;
 
-/** Resolves true once `redis` is connected, false if `signal` aborts first. */
-export function redisReady(redis: Redis, signal: AbortSignal): Promise<boolean> {
+/** Resolves true once `redis` is connected, false if `signal` aborts first (or `timeout` ms pass). */
+export function redisReady(redis: Redis, signal: AbortSignal, timeout?: number): Promise<boolean> {
   if (redis.status === 'ready') return Promise.resolve(!signal.aborted);
   if (signal.aborted) return Promise.resolve(false);
   // Not events.once: it rejects on the 'error' every failed reconnection emits.
   return new Promise((resolve) => {
     const done = (ready: boolean) => () => {
+      clearTimeout(timer);
       redis.off('ready', onReady);
       signal.removeEventListener('abort', onAbort);
       resolve(ready);
     };
     const onReady = done(true);
     const onAbort = done(false);
+    const timer = timeout === undefined ? undefined : setTimeout(onAbort, timeout);
     redis.on('ready', onReady);
     signal.addEventListener('abort', onAbort, { once: true });
   });
@@ -50,7 +52,7 @@ export async function withRedis<T>(
   let tries = 0;
   for (;;) {
     // Connecting takes a moment (at start, after a blip): only a longer wait is an outage worth a line.
-    if (!waiting && !(await redisReady(redis, AbortSignal.any([o.signal, AbortSignal.timeout(GRACE)])))) {
+    if (!waiting && !(await redisReady(redis, o.signal, GRACE))) {
       if (o.signal.aborted) return undefined;
       waiting = true;
       o.log.warn({ redisStatus: redis.status }, `Redis is not connected: ${what} waits for it`);
