@@ -24,6 +24,7 @@ import { RedisIdClaims } from './redis/id-claims.js';
 import { RedisLocker } from './redis/locker.js';
 import { runAlone } from './redis/run-alone.js';
 import { RedisVersions } from './redis/versions.js';
+import { withRedis } from './redis/when-ready.js';
 import { isClosable, isConcatenator, isPartCounter, isProber, isStateCache } from './stores/capabilities.js';
 import { createStore } from './stores/index.js';
 import { tempBytesInUse } from './tus/checksum.js';
@@ -150,17 +151,14 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
           delivery: (event, result) => metrics?.hookDeliveries.inc({ event, result }),
         },
         redis && config.redis ? new RedisIdClaims(redis.redis, config.redis.prefix, config.lockTtl) : undefined,
+        // Several instances: leases on outbox entries, and sweeps on one instance at a time (src/hooks/delivery.ts).
+        redis && config.redis ? { redis: redis.redis, prefix: config.redis.prefix, ttl: config.lockTtl } : undefined,
       )
     : undefined;
   if (hooks) {
-    // Hooks left in the outboxes by an earlier run are delivered once the server is up;
-    // at close, deliveries in flight stop (they stay in the outboxes).
-    // With several instances (Redis), one resumes the outboxes at a time; the others leave them to it.
-    const resume = () =>
-      redis && config.redis
-        ? runAlone(redis.redis, `${config.redis.prefix}hooks-resume`, config.lockTtl, () => hooks.start())
-        : hooks.start();
-    app.addHook('onReady', async () => void resume().catch((error) => app.log.error({ err: error }, 'hook outbox resume failed')));
+    // Hooks left in the outboxes (by an earlier run, or a crashed instance) are delivered once
+    // the server is up; at close, deliveries in flight stop (they stay in the outboxes).
+    app.addHook('onReady', async () => hooks.start());
     app.addHook('onClose', async () => hooks.close());
   }
 
@@ -182,15 +180,30 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   if (config.demoEnabled)
     registerDemoPage(app, { mounts: demoMounts(config), authEnabled: config.auth.enabled, publicUrl: config.publicUrl });
   if (config.cleanupSchedule && config.uploadExpiration > 0) {
+    const stopping = new AbortController();
     const job = scheduleCleanup(
       config.cleanupSchedule,
       stores,
       logger,
       (location, n) => metrics?.uploads.inc({ event: 'expired', location }, n),
-      // Several instances: one runs each scheduled cleanup.
-      redis && config.redis ? (run) => runAlone(redis.redis, `${config.redis?.prefix}cleanup`, config.lockTtl, run) : undefined,
+      // Several instances: one runs each scheduled cleanup; a run that finds Redis away waits for it.
+      redis && config.redis
+        ? async (run) =>
+            (await withRedis(
+              redis.redis,
+              'the scheduled cleanup',
+              () => runAlone(redis.redis, `${config.redis?.prefix}cleanup`, config.lockTtl, run),
+              {
+                signal: stopping.signal,
+                log: logger,
+              },
+            )) ?? true
+        : undefined,
     );
-    app.addHook('onClose', async () => job.stop());
+    app.addHook('onClose', async () => {
+      stopping.abort();
+      job.stop();
+    });
   }
   app.addHook('onClose', async () => {
     // Close the S3 sockets, and Redis (locks not released by now expire by their TTL).

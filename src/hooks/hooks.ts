@@ -4,7 +4,12 @@
  * durable ones (post-finish, post-terminate) to the outbox delivery, and stops cleanly when
  * the app closes. What each event means for a request is in mount.ts.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyRequest } from 'fastify';
+import type { Redis } from 'ioredis';
+import { RedisLeases } from '../redis/leases.js';
+import { runAlone } from '../redis/run-alone.js';
+import { withRedis } from '../redis/when-ready.js';
 import type { HooksConfig } from './config.js';
 import type { HookContext } from './context.js';
 import { Delivery, type DeliveryLog, type DeliveryResult } from './delivery.js';
@@ -21,11 +26,21 @@ export interface HookMetricsSink {
   delivery(event: HookEvent, result: DeliveryResult): void;
 }
 
+/** Several instances sharing the outboxes (REDIS). */
+export interface HooksCluster {
+  redis: Redis;
+  /** REDIS_PREFIX. */
+  prefix: string;
+  /** TUS_LOCK_TTL: the life of a delivery lease, and the time between two sweeps of the outboxes. */
+  ttl: number;
+}
+
 export class Hooks {
   readonly delivery: Delivery;
   private readonly target: HookTarget;
   private readonly outboxes = new Map<string, Outbox>();
   private readonly closing = new AbortController();
+  private sweeping: Promise<void> | undefined;
 
   constructor(
     readonly config: HooksConfig,
@@ -33,6 +48,7 @@ export class Hooks {
     private readonly metrics?: HookMetricsSink,
     /** Upload ids pre-create chose whose creation is under way (in Redis when instances share locations). */
     readonly claims: IdClaims = new MemoryIdClaims(),
+    private readonly cluster?: HooksCluster,
   ) {
     this.target = { url: config.url, secret: config.secret, timeout: config.timeout, maxResponseSize: config.maxResponseSize };
     this.delivery = new Delivery({
@@ -45,6 +61,7 @@ export class Hooks {
         metrics?.request(event, result === 'delivered' ? 'ok' : 'error', seconds);
         metrics?.delivery(event, result);
       },
+      ...(cluster ? { leases: new RedisLeases(cluster.redis, cluster.prefix, cluster.ttl) } : {}),
     });
   }
 
@@ -108,13 +125,52 @@ export class Hooks {
     this.invoke(payload, context).catch(() => undefined);
   }
 
-  /** Deliver what the outboxes hold from an earlier run (at start). */
-  async start(): Promise<void> {
-    await this.delivery.resume([...this.outboxes.values()]);
+  /**
+   * Deliver what the outboxes hold and no one delivers, in the background from now on (at start:
+   * what an earlier run left). One instance (no Redis): the outboxes once, each tried again
+   * with backoff until it could be listed. Several (Redis): a sweep every TUS_LOCK_TTL, on one
+   * instance at a time, which takes over the entries of crashed instances (delivery.ts); each
+   * waits for Redis, which is not yet connected at start (and retries while it is away).
+   */
+  start(): void {
+    this.sweeping ??= (this.cluster ? this.sweepEvery(this.cluster) : this.sweepOnce()).catch((error) =>
+      this.log.error({ err: error }, 'hook outbox sweeps stopped'),
+    );
+  }
+
+  /** What the outboxes hold at start is an earlier run's (no other instance delivers from them). */
+  private async sweepOnce(): Promise<void> {
+    const { signal } = this.closing;
+    let pending = [...this.outboxes.values()];
+    for (let tries = 0; pending.length > 0 && !signal.aborted; tries += 1) {
+      if (tries > 0) await sleep(Math.min(60_000, 1000 * 2 ** (tries - 1)), undefined, { signal }).catch(() => undefined);
+      pending = (await this.delivery.sweep(pending)).unfinished;
+    }
+  }
+
+  private async sweepEvery({ redis, prefix, ttl }: HooksCluster): Promise<void> {
+    const { signal } = this.closing;
+    const sweep = async () => void (await this.delivery.sweep([...this.outboxes.values()]));
+    let failing = false;
+    while (!signal.aborted) {
+      try {
+        await withRedis(redis, 'the hook outbox sweep', () => runAlone(redis, `${prefix}hooks-sweep`, ttl, sweep), {
+          signal,
+          log: this.log,
+        });
+        failing = false;
+      } catch (error) {
+        // Redis answers, but refuses (logged once until a sweep runs again).
+        if (!failing) this.log.error({ err: error }, 'hook outbox sweep failed; trying again');
+        failing = true;
+      }
+      await sleep(ttl, undefined, { signal }).catch(() => undefined);
+    }
   }
 
   async close(): Promise<void> {
     this.closing.abort();
     await this.delivery.close();
+    await this.sweeping;
   }
 }

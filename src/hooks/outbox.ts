@@ -63,21 +63,28 @@ export class Outbox {
     await this.keeper?.deleteRecord(OUTBOX_KIND, key);
   }
 
-  /** Every stored entry; `onUnreadable` hears of records that are not entries (they are left alone). */
-  async entries(onUnreadable: (name: string, reason: string) => void): Promise<OutboxEntry[]> {
-    if (!this.keeper) return [];
-    const entries: OutboxEntry[] = [];
-    for (const name of await this.keeper.listRecords(OUTBOX_KIND)) {
-      const text = await this.keeper.readRecord(OUTBOX_KIND, name);
-      if (text === undefined) continue; // delivered meanwhile (another instance)
-      try {
-        const entry: unknown = JSON.parse(text);
-        if (isEntry(entry) && entry.key === name) entries.push(entry);
-        else onUnreadable(name, 'not an outbox entry');
-      } catch (error) {
-        onUnreadable(name, (error as Error).message);
-      }
+  /** The names (idempotency keys) of the stored entries. */
+  async names(): Promise<string[]> {
+    return this.keeper ? this.keeper.listRecords(OUTBOX_KIND) : [];
+  }
+
+  /**
+   * The stored entry `name`: undefined when it is no longer stored (delivered meanwhile, maybe by
+   * another instance); throws OutboxRecordError for a record that is not an entry.
+   */
+  async entry(name: string): Promise<OutboxEntry | undefined> {
+    const text = await this.keeper?.readRecord(OUTBOX_KIND, name);
+    if (text === undefined) return undefined;
+    let entry: unknown;
+    try {
+      entry = JSON.parse(text);
+    } catch (error) {
+      throw new OutboxRecordError((error as Error).message);
     }
-    return entries;
+    if (!isEntry(entry) || entry.key !== name) throw new OutboxRecordError('not an outbox entry');
+    return entry;
   }
 }
+
+/** A record in the outbox that is not a delivery (left alone). */
+export class OutboxRecordError extends Error {}
