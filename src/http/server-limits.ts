@@ -9,6 +9,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyBaseLogger } from 'fastify';
+import { noteClientError, requestInProgress } from './request-log.js';
 
 export interface ServerLimits {
   /** Milliseconds; 0: no limit. */
@@ -29,9 +30,20 @@ export function httpServerOptions(limits: ServerLimits) {
   };
 }
 
-/** Fastify's `clientErrorHandler`: errors of the HTTP parser and the headers timeout, answered in plain text. */
+/**
+ * Fastify's `clientErrorHandler`: errors of the HTTP parser and the headers timeout, answered in
+ * plain text. An error while a request is being read or answered (the client closing the
+ * connection mid-body is HPE_INVALID_EOF_STATE, a broken chunk is HPE_INVALID_CHUNK_SIZE) is
+ * that request's: no second answer is written over its own, the connection is closed, and the
+ * request's log line (src/http/request-log.ts) tells how it ended, with the parser's code.
+ */
 export function clientErrorHandler(limits: ServerLimits, log: Pick<FastifyBaseLogger, 'info'>) {
   return (error: Error & { code?: string }, socket: Socket) => {
+    if (requestInProgress(socket)) {
+      noteClientError(socket, error.code);
+      socket.destroy();
+      return;
+    }
     // The connection is gone already: nothing to answer.
     if (error.code === 'ECONNRESET' || socket.destroyed) return;
     let status: number;

@@ -16,6 +16,8 @@
  * The plugin's scope has no body parsers and the reply is hijacked, so Fastify neither
  * buffers the body nor answers a second time.
  */
+import { once } from 'node:events';
+import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import type { Server } from '@tus/server';
@@ -45,6 +47,7 @@ import { uploadIdOf } from '../tus/upload-id.js';
 import { download } from './download.js';
 import type { RequestTracker } from './drain.js';
 import { checkAppend, sendUploadResumptionSupported, servedVersion, toIetfAnswer, toIetfResponse, translateRequest } from './ietf.js';
+import { settleBeforeLog } from './request-log.js';
 
 export interface TusRoutesOptions {
   /** Mount path without trailing slash. */
@@ -397,13 +400,31 @@ async function forward(o: TusRoutesOptions, request: FastifyRequest, reply: Fast
     const answer = request.ietf
       ? await toIetfResponse(adjusted, request.ietf, request.method, { maxSize: effectiveMaxSize(o.maxSize, request.grant) })
       : adjusted;
-    await sendNodeResponse(reply.raw, answer);
+    await deliver(reply.raw, answer);
   } catch (error) {
     request.log.error({ err: error, location: o.location }, 'tus handler failed');
     if (!reply.raw.headersSent) reply.raw.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8', 'Tus-Resumable': '1.0.0' });
     reply.raw.end('Internal error while handling the upload; see the server log\n');
   } finally {
     await spooled?.dispose();
+  }
+}
+
+/**
+ * Send the answer, or stop waiting when the connection closes first: Node never finishes a
+ * response on a closed socket, and the handler (and the request's log line) would wait forever.
+ */
+async function deliver(res: ServerResponse, answer: Response): Promise<void> {
+  if (res.destroyed) {
+    await answer.body?.cancel().catch(() => undefined);
+    return;
+  }
+  const sent = new AbortController();
+  const closed = once(res, 'close', { signal: sent.signal }).catch(() => undefined);
+  try {
+    await Promise.race([sendNodeResponse(res, answer), closed]);
+  } finally {
+    sent.abort();
   }
 }
 
@@ -449,8 +470,8 @@ export const tusRoutes: FastifyPluginAsync<TusRoutesOptions> = async (app: Fasti
     // 4. and 5.
     return forward(o, request, reply, id, checked.spooled);
   };
-  const handler = (request: FastifyRequest, reply: FastifyReply) =>
-    inTurn(request.raw.socket, async () => {
+  const handler = (request: FastifyRequest, reply: FastifyReply) => {
+    const work = inTurn(request.raw.socket, async () => {
       // A request pipelined behind an answer that closed the connection is not run: it
       // could never be answered (@tus/server closes the connection after an error).
       const socket = request.raw.socket;
@@ -461,6 +482,10 @@ export const tusRoutes: FastifyPluginAsync<TusRoutesOptions> = async (app: Fasti
       }
       await handle(request, reply);
     });
+    // A request whose client goes away is logged once its bytes are stored.
+    settleBeforeLog(request, work);
+    return work;
+  };
   for (const url of [o.path || '/', `${o.path}/*`]) app.route({ method: METHODS, url, exposeHeadRoute: false, handler });
 };
 
