@@ -40,7 +40,7 @@ import {
 } from '../tus/checksum.js';
 import { assembleFinal, createFinal, parseConcatHeader, refusePatchToFinal, waitingFinalHead } from '../tus/concatenation.js';
 import { checkCreation, narrowLimits } from '../tus/creation-limits.js';
-import { requestWithDirectBody } from '../tus/engine.js';
+import { excessLeftUnread, requestWithDirectBody } from '../tus/engine.js';
 import { checkTusRequest, headerInteger } from '../tus/protocol-guard.js';
 import { type TempSpace, TempSpaceFull } from '../tus/temp-space.js';
 import { uploadIdOf } from '../tus/upload-id.js';
@@ -395,6 +395,8 @@ async function forward(o: TusRoutesOptions, request: FastifyRequest, reply: Fast
         return (await readWithoutLock(o.datastore, id).catch(() => undefined))?.offset;
       },
     });
+    // A chunked body longer than its upload completed it; the rest, left unread, goes with the connection.
+    if (excessLeftUnread(request.raw)) adjusted.headers.set('Connection', 'close');
     // @tus/server closes the connection after an error: nothing pipelined behind it runs.
     if (adjusted.headers.get('connection')?.toLowerCase() === 'close') closing.add(request.raw.socket);
     const answer = request.ietf
