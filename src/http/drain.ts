@@ -3,6 +3,7 @@
  * store then keeps every byte received: parts and `.part`) and wait for them to finish.
  */
 import type { IncomingMessage } from 'node:http';
+import { BodyCut } from '../stores/body-pieces.js';
 import { markCut } from './request-log.js';
 
 export class RequestTracker {
@@ -29,7 +30,8 @@ export class RequestTracker {
     for (const req of this.running.keys()) {
       if (!req.complete) {
         markCut(req, 'shutdown');
-        req.destroy(new Error('server shutting down'));
+        // A body cut like a client gone away (not a store failure): the store keeps what arrived and says how much.
+        req.destroy(new BodyCut('server shutting down'));
       }
     }
     let timer: NodeJS.Timeout | undefined;

@@ -61,22 +61,30 @@ function inProgress(socket: Socket): Exchange | undefined {
   return latest;
 }
 
-/** Whether a request is being read or answered on `socket` (a parser error then belongs to it). */
-export function requestInProgress(socket: Socket): boolean {
-  return inProgress(socket) !== undefined;
-}
-
 /** What of its answer a request had sent when its connection was cut. */
 function noteSent(exchange: Exchange): void {
   const res = exchange.reply.raw;
   if (exchange.sentBeforeClose === undefined) exchange.sentBeforeClose = res.headersSent ? res.statusCode : null;
 }
 
-/** Record a parser error of the connection (about to be closed) on its request in progress (its line tells it). */
-export function noteClientError(socket: Socket, code: string | undefined): void {
+/**
+ * A parser error of the connection (about to be closed) while a request's body is being read
+ * belongs to that request: recorded for its line, and true. False when no body is being read
+ * (the error is about bytes after the last request: a request that could not be read).
+ */
+export function noteClientError(socket: Socket, code: string | undefined): boolean {
   const exchange = inProgress(socket);
-  if (exchange) exchange.clientError = code ?? 'unknown';
+  if (!exchange || exchange.request.raw.complete) return false;
+  // A request the server cut fails with its own error, not the client's.
+  if (!exchange.cut) exchange.clientError = code ?? 'unknown';
   for (const each of open.get(socket) ?? []) noteSent(each);
+  return true;
+}
+
+/** Whether an answer on `socket` has begun (nothing else may be written into it then). */
+export function answerStarted(socket: Socket): boolean {
+  for (const exchange of open.get(socket) ?? []) if (exchange.reply.raw.headersSent) return true;
+  return false;
 }
 
 /** The server cuts this request's body (and connection): its line says why instead of `aborted`. */

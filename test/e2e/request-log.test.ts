@@ -3,7 +3,8 @@
  * point 10): a PATCH whose client goes away mid-body (the connection closed, as when curl is
  * killed) is logged once with `outcome: aborted`, status 499 and the bytes it stored, counted
  * in tus_http_requests_total, and not mistaken for a client error before a request was read;
- * a body cut by TUS_BODY_IDLE_TIMEOUT is logged `outcome: timeout` (408). On local disk and S3.
+ * a body cut by TUS_BODY_IDLE_TIMEOUT is logged `outcome: timeout` (408), one ended by a shutdown
+ * `outcome: shutdown` (503). On local disk and S3.
  */
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -99,6 +100,28 @@ t.test('a body cut by TUS_BODY_IDLE_TIMEOUT is logged once with outcome timeout 
   const lines = await ours();
   t.equal(lines.length, 1, 'exactly one line');
   t.match(lines[0], { method: 'PATCH', status: 408, outcome: 'timeout', bytes: 300 });
+});
+
+t.test('a body ended by a shutdown is logged once with outcome shutdown (503), its bytes kept and counted', async (t) => {
+  const app = await startApp({});
+  t.teardown(() => app.close());
+  const since = Date.now();
+  const url = await createUpload(app.url, 1000);
+  const requestId = `drained-${randomBytes(4).toString('hex')}`;
+  const socket = await halfPatch(url, requestId, 1000, 200, 'stall');
+  t.teardown(() => socket.destroy());
+  // The store has read the 200 bytes (the file holds them) before the shutdown ends the body.
+  const file = join(app.root, new URL(url).pathname.split('/').pop() as string);
+  await until(async () => (await readFile(file)).length === 200, 'the bytes sent to be written');
+  t.equal(await app.app.tusRequests.drain(10_000), true, 'the request is saved');
+  const ours = async () => (await logLines(since)).filter((l) => l.reqId === requestId && l.msg === 'request');
+  await until(async () => (await ours()).length > 0, 'the request line of the drained PATCH');
+  t.equal(await metric(app.url, 'tus_http_requests_total{method="PATCH",status="503",location="local"}'), 1);
+  t.equal(await metric(app.url, 'tus_received_bytes_total{location="local"}'), 200, 'its bytes counted');
+  const lines = await ours();
+  t.equal(lines.length, 1, 'exactly one line');
+  t.match(lines[0], { method: 'PATCH', status: 503, outcome: 'shutdown', bytes: 200 });
+  t.notOk(lines[0]?.clientError, 'the server cut it, not the client');
 });
 
 t.test('an answered request says so, and a parser error mid-body belongs to its request', async (t) => {
