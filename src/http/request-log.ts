@@ -38,7 +38,7 @@ interface Exchange {
   reply: FastifyReply;
   /** Why the server cut the request (the default when the connection closes: the client went away). */
   cut?: 'timeout' | 'shutdown';
-  /** An HTTP parser error on the connection while this request was read or answered. */
+  /** An HTTP parser error on the connection while this request's body was read. */
   clientError?: string;
   /**
    * The status whose headers went out before the connection died (null: none), read when it
