@@ -10,6 +10,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance } from 'fastify';
+import { markCut } from './request-log.js';
 
 export interface BodyPace {
   /** Milliseconds; 0: no watch. */
@@ -68,12 +69,14 @@ export function registerBodyWatch(app: FastifyInstance, pace: BodyPace): void {
   app.addHook('onRequest', (request, _reply, done) => {
     const { headers } = request;
     if (headers['transfer-encoding'] !== undefined || Number(headers['content-length'] ?? 0) > 0) {
-      watchBodyIdle(request.raw, pace, (bytes) =>
+      watchBodyIdle(request.raw, pace, (bytes) => {
+        // The request's own line then says `outcome: timeout`.
+        markCut(request.raw, 'timeout');
         request.log.warn(
           { location: request.tus?.location, uploadId: request.tus?.uploadId, bytes, ...pace },
           `the request body brought ${bytes} bytes in ${pace.idleMs} ms (TUS_BODY_IDLE_TIMEOUT, TUS_BODY_MIN_RATE): connection closed, what arrived is kept`,
-        ),
-      );
+        );
+      });
     }
     done();
   });

@@ -3,6 +3,8 @@
  * store then keeps every byte received: parts and `.part`) and wait for them to finish.
  */
 import type { IncomingMessage } from 'node:http';
+import { BodyCut } from '../stores/body-pieces.js';
+import { markCut } from './request-log.js';
 
 export class RequestTracker {
   private readonly running = new Map<IncomingMessage, Promise<void>>();
@@ -26,7 +28,11 @@ export class RequestTracker {
   async drain(timeoutMs: number): Promise<boolean> {
     this.draining = true;
     for (const req of this.running.keys()) {
-      if (!req.complete) req.destroy(new Error('server shutting down'));
+      if (!req.complete) {
+        markCut(req, 'shutdown');
+        // A body cut like a client gone away (not a store failure): the store keeps what arrived and says how much.
+        req.destroy(new BodyCut('server shutting down'));
+      }
     }
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<false>((resolve) => {

@@ -9,6 +9,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyBaseLogger } from 'fastify';
+import { answerStarted, noteClientError } from './request-log.js';
 
 export interface ServerLimits {
   /** Milliseconds; 0: no limit. */
@@ -29,9 +30,19 @@ export function httpServerOptions(limits: ServerLimits) {
   };
 }
 
-/** Fastify's `clientErrorHandler`: errors of the HTTP parser and the headers timeout, answered in plain text. */
+/**
+ * Fastify's `clientErrorHandler`: errors of the HTTP parser and the headers timeout, answered in
+ * plain text. An error while a request's body is being read (the client closing the
+ * connection mid-body is HPE_INVALID_EOF_STATE, a broken chunk is HPE_INVALID_CHUNK_SIZE) is
+ * that request's: no second answer is written over its own, the connection is closed, and the
+ * request's log line (src/http/request-log.ts) tells how it ended, with the parser's code.
+ */
 export function clientErrorHandler(limits: ServerLimits, log: Pick<FastifyBaseLogger, 'info'>) {
   return (error: Error & { code?: string }, socket: Socket) => {
+    if (noteClientError(socket, error.code)) {
+      socket.destroy();
+      return;
+    }
     // The connection is gone already: nothing to answer.
     if (error.code === 'ECONNRESET' || socket.destroyed) return;
     let status: number;
@@ -47,7 +58,8 @@ export function clientErrorHandler(limits: ServerLimits, log: Pick<FastifyBaseLo
       message = `The request is not valid HTTP/1.1 (${error.code ?? error.message}); the connection is closed`;
     }
     log.info({ code: error.code, status, remoteAddress: socket.remoteAddress }, 'client error before a request was read');
-    if (socket.writable) {
+    // Not into an answer already under way (a request before this one, pipelined).
+    if (socket.writable && !answerStarted(socket)) {
       const body = `${message}\n`;
       socket.write(
         `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,

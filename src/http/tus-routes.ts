@@ -17,6 +17,8 @@
  * The plugin's scope has no body parsers and the reply is hijacked, so Fastify neither
  * buffers the body nor answers a second time.
  */
+import { once } from 'node:events';
+import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import type { Server } from '@tus/server';
@@ -46,7 +48,7 @@ import {
   waitingFinalHead,
 } from '../tus/concatenation.js';
 import { checkCreation, narrowLimits } from '../tus/creation-limits.js';
-import { requestWithDirectBody } from '../tus/engine.js';
+import { excessLeftUnread, requestWithDirectBody } from '../tus/engine.js';
 import { checkTusRequest, headerInteger } from '../tus/protocol-guard.js';
 import { attachOrigin, hostProblem, requestOrigin, type TrustedPeer } from '../tus/public-origin.js';
 import { type TempSpace, TempSpaceFull } from '../tus/temp-space.js';
@@ -54,6 +56,7 @@ import { uploadIdOf } from '../tus/upload-id.js';
 import { download } from './download.js';
 import type { RequestTracker } from './drain.js';
 import { checkAppend, sendUploadResumptionSupported, servedVersion, toIetfAnswer, toIetfResponse, translateRequest } from './ietf.js';
+import { settleBeforeLog } from './request-log.js';
 
 export interface TusRoutesOptions {
   /** Mount path without trailing slash. */
@@ -417,12 +420,14 @@ async function forward(o: TusRoutesOptions, request: FastifyRequest, reply: Fast
         return (await readWithoutLock(o.datastore, id).catch(() => undefined))?.offset;
       },
     });
+    // A chunked body longer than its upload completed it; the rest, left unread, goes with the connection.
+    if (excessLeftUnread(request.raw)) adjusted.headers.set('Connection', 'close');
     // @tus/server closes the connection after an error: nothing pipelined behind it runs.
     if (adjusted.headers.get('connection')?.toLowerCase() === 'close') closing.add(request.raw.socket);
     const answer = request.ietf
       ? await toIetfResponse(adjusted, request.ietf, request.method, { maxSize: effectiveMaxSize(o.maxSize, request.grant) })
       : adjusted;
-    await sendNodeResponse(reply.raw, answer);
+    await deliver(reply.raw, answer);
   } catch (error) {
     request.log.error({ err: error, location: o.location }, 'tus handler failed');
     if (!reply.raw.headersSent) reply.raw.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8', 'Tus-Resumable': '1.0.0' });
@@ -431,6 +436,24 @@ async function forward(o: TusRoutesOptions, request: FastifyRequest, reply: Fast
     await spooled?.dispose();
     // A creation's claim on the id pre-create chose, if the answer did not release it.
     await o.hooks?.end(request);
+  }
+}
+
+/**
+ * Send the answer, or stop waiting when the connection closes first: Node never finishes a
+ * response on a closed socket, and the handler (and the request's log line) would wait forever.
+ */
+async function deliver(res: ServerResponse, answer: Response): Promise<void> {
+  if (res.destroyed) {
+    await answer.body?.cancel().catch(() => undefined);
+    return;
+  }
+  const sent = new AbortController();
+  const closed = once(res, 'close', { signal: sent.signal }).catch(() => undefined);
+  try {
+    await Promise.race([sendNodeResponse(res, answer), closed]);
+  } finally {
+    sent.abort();
   }
 }
 
@@ -478,8 +501,8 @@ export const tusRoutes: FastifyPluginAsync<TusRoutesOptions> = async (app: Fasti
     // 4. and 5.
     return forward(o, request, reply, id, checked.spooled);
   };
-  const handler = (request: FastifyRequest, reply: FastifyReply) =>
-    inTurn(request.raw.socket, async () => {
+  const handler = (request: FastifyRequest, reply: FastifyReply) => {
+    const work = inTurn(request.raw.socket, async () => {
       // A request pipelined behind an answer that closed the connection is not run: it
       // could never be answered (@tus/server closes the connection after an error).
       const socket = request.raw.socket;
@@ -490,6 +513,10 @@ export const tusRoutes: FastifyPluginAsync<TusRoutesOptions> = async (app: Fasti
       }
       await handle(request, reply);
     });
+    // A request whose client goes away is logged once its bytes are stored.
+    settleBeforeLog(request, work);
+    return work;
+  };
   for (const url of [o.path || '/', `${o.path}/*`]) app.route({ method: METHODS, url, exposeHeadRoute: false, handler });
 };
 

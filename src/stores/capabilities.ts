@@ -22,8 +22,25 @@ export interface BodyWriteOptions {
 
 /** A store that reads a request body itself (the raw Node stream, no web-stream adapters). */
 export interface BodyWriter {
-  /** Append `body` at `offset`; returns the new offset. The caller holds the upload's lock. */
+  /**
+   * Append `body` at `offset`; returns the new offset. The caller holds the upload's lock. A
+   * body longer than `maxBytes` rejects with BodyTooLong once the bytes that fit are stored.
+   */
   writeBody(id: string, offset: number, body: Readable, options: BodyWriteOptions): Promise<number>;
+}
+
+/**
+ * A body that brought more than `maxBytes` (sent without Content-Length, so its length was
+ * not known before it was read): the bytes that fit are stored, the upload is at `offset`, the
+ * rest of the body is not read. Shaped as @tus/server's 413 for callers that do not look closer.
+ */
+export class BodyTooLong extends Error {
+  readonly status_code = 413;
+  readonly body: string;
+  constructor(readonly offset: number) {
+    super('the body is longer than the upload can take');
+    this.body = `The body is longer than the upload can take: the bytes that fit were stored (the upload is at ${offset}), the rest refused\n`;
+  }
 }
 
 /** A store that keeps upload state in memory and can be told to read it again. */

@@ -8,7 +8,7 @@ import { type CancellationContext, type DataStore, ERRORS, type Locker, Uid, typ
 import { grantOf, withOwner } from '../auth/ownership.js';
 import { ID_IN_USE } from '../hooks/answers.js';
 import type { MountHooks } from '../hooks/mount.js';
-import { type BodyWriter, isBodyWriter, isConcatenator, readWithoutLock } from '../stores/capabilities.js';
+import { BodyTooLong, type BodyWriter, isBodyWriter, isConcatenator, readWithoutLock } from '../stores/capabilities.js';
 import { UploadIdTaken } from '../stores/exclusive-create.js';
 import { markWholeBody } from '../stores/whole-body.js';
 import { type Assembly, assembleWaitingFinals, markPartial } from './concatenation.js';
@@ -167,6 +167,47 @@ function bodyIsWholeUpload(req: Request, upload: Upload): boolean {
   );
 }
 
+/** Bodies longer than their upload whose excess was left unread (their connection is closed after the answer). */
+const unreadExcess = new WeakSet<Readable>();
+
+/** Whether `body` brought more than its upload could take, the rest left unread (see `keptWhatFits`). */
+export function excessLeftUnread(body: Readable): boolean {
+  return unreadExcess.has(body);
+}
+
+/**
+ * A body longer than what the upload can take, sent without Content-Length (chunked), so that
+ * its length is only known once the bytes that fit are stored; with Content-Length the same
+ * body is refused whole before a byte is read (413). The stores keep the bytes that fit (they
+ * stream to storage as they arrive: S3 parts are sent before the body ends, so nothing can be
+ * refused whole) and leave the rest unread. The answer says what is stored:
+ * - those bytes complete an upload of known length: the request succeeded as far as the upload
+ *   goes, and is answered as any PATCH (or creation) that completes it, 204 (201) with the
+ *   upload's length as its offset, the upload finished (post-finish hooks and all), and the
+ *   connection closed after the answer so the excess is never read. tusd 1 answered the same;
+ *   tusd 2 answers 413 after completing the upload, telling the client an upload failed that
+ *   is stored whole.
+ * - otherwise (a deferred length past the largest upload allowed, or an upload that was
+ *   already complete): 413, saying what was stored.
+ */
+function keptWhatFits(error: unknown, upload: Upload, body: Readable): number {
+  if (!(error instanceof BodyTooLong)) throw error;
+  if (upload.size !== undefined && error.offset === upload.size && error.offset > upload.offset) {
+    unreadExcess.add(body);
+    return error.offset;
+  }
+  const stored = error.offset - upload.offset;
+  throw { status_code: 413, body: `${tooLongReason(upload, error.offset, stored)}\n` };
+}
+
+function tooLongReason(upload: Upload, offset: number, stored: number): string {
+  if (upload.size === undefined) {
+    return `The upload may not grow past ${offset} bytes (the largest upload allowed): the first ${stored} bytes of this body were stored, the rest refused; the upload is at ${offset}`;
+  }
+  if (upload.offset === upload.size) return `The upload is complete (${upload.size} bytes): nothing of this body was stored`;
+  return `The body is longer than the upload can take: the first ${stored} bytes were stored, the rest refused; the upload is at ${offset}`;
+}
+
 type WriteToStore = (
   webStream: ReadableStream | null,
   upload: Upload,
@@ -202,6 +243,7 @@ function readBodiesDirectly(server: Server, store: BodyWriter, hooks: MountHooks
           stop: receiving ? AbortSignal.any([context.signal, receiving.stop]) : context.signal,
           onProgress: receiving?.onBytes,
         })
+        .catch((error: unknown) => keptWhatFits(error, upload, direct.body))
         .finally(() => receiving?.end());
       await receiving?.settle();
       return offset;

@@ -180,7 +180,7 @@ t.test('one log line per request with request id, upload id, location, status, b
     lines = await read();
   }
   const post = lines.find((l) => l.reqId === 'req-from-client-42' && l.msg === 'request');
-  t.match(post, { method: 'POST', status: 201, location: 'local', uploadId: url.split('/').pop() });
+  t.match(post, { method: 'POST', status: 201, outcome: 'answered', location: 'local', uploadId: url.split('/').pop() });
   t.type(post?.durationMs, 'number');
   const p = lines.find((l) => l.reqId === 'req-patch-43' && l.msg === 'request');
   t.match(p, { method: 'PATCH', status: 204, location: 'local', bytes: 5, uploadId: url.split('/').pop() });

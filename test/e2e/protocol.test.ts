@@ -1,5 +1,6 @@
 /** Every tus 1.0.0 rule and extension over real HTTP, on a local and on an S3 location. */
 import { createHash } from 'node:crypto';
+import { once } from 'node:events';
 import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { crc32 } from 'node:zlib';
@@ -23,6 +24,46 @@ const locations: Array<[string, () => Record<string, string>]> = [
   ['local', () => ({})],
   ['s3', () => s3LocationEnv(s3TestServer(), uniqueRoot('protocol'))],
 ];
+
+/**
+ * A request whose body goes without Content-Length (chunked, in pieces of 64 KiB at most).
+ * An answer that comes before the whole body was sent ends the sending.
+ */
+async function chunked(
+  url: string,
+  method: string,
+  headers: Record<string, string>,
+  data: Buffer,
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string }> {
+  const req = httpRequest(url, { method, headers: { ...TUS, ...OCTET, 'Transfer-Encoding': 'chunked', ...headers } });
+  const answered = new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string }>(
+    (resolve, reject) => {
+      req.once('error', reject);
+      req.once('response', (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => {
+          text += d;
+        });
+        res.once('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
+      });
+    },
+  );
+  let done = false;
+  answered.then(
+    () => {
+      done = true;
+    },
+    () => {
+      done = true;
+    },
+  );
+  for (let at = 0; at < data.length && !done; at += 64 * 1024) {
+    if (!req.write(data.subarray(at, at + 64 * 1024))) await Promise.race([once(req, 'drain'), answered.catch(() => undefined)]);
+  }
+  if (!done) req.end();
+  return answered;
+}
 
 for (const [name, env] of locations) {
   t.test(`protocol on the ${name} location`, async (t) => {
@@ -96,18 +137,56 @@ for (const [name, env] of locations) {
       t.equal((await fetch(files, { method: 'POST', headers: { ...TUS, 'Upload-Length': String(1024 * MiB + 1) } })).status, 413);
     });
 
-    t.test('a body without Content-Length (chunked) beyond Upload-Length: 413, nothing stored past the length', async (t) => {
-      const url = await createUpload(base, 5);
-      const res = await fetch(url, {
-        method: 'PATCH',
-        headers: { ...TUS, ...OCTET, 'Upload-Offset': '0' },
-        body: new Blob([Buffer.from('abcdefgh')]).stream(),
-        duplex: 'half',
-      } as RequestInit);
-      t.equal(res.status, 413);
-      // Both drivers alike: what fits the upload is kept (and completes it), the rest refused.
-      t.equal((await head(url)).headers.get('upload-offset'), '5');
-      t.equal(await (await fetch(url)).text(), 'abcde', 'only the bytes within the length');
+    // A chunked body longer than the upload: the bytes that fit are stored as they stream and
+    // complete the upload, so the answer is the one of a PATCH that completes it (204, or 201),
+    // never a 413 about an upload that is stored whole; the excess is left unread and the
+    // connection closed (issue 21, point 11).
+    t.test('a chunked PATCH longer than Upload-Length: 204 at the length, the first bytes stored, the rest unread', async (t) => {
+      const url = await createUpload(base, 10);
+      const data = randomData(20);
+      const res = await chunked(url, 'PATCH', { 'Upload-Offset': '0' }, data);
+      t.equal(res.status, 204, res.text);
+      t.equal(res.headers['upload-offset'], '10');
+      t.equal(res.headers.connection, 'close', 'the excess is not read: the connection closes');
+      t.equal((await head(url)).headers.get('upload-offset'), '10');
+      const get = await fetch(url);
+      t.equal(get.status, 200);
+      t.same(Buffer.from(await get.arrayBuffer()), data.subarray(0, 10), 'exactly the first 10 bytes');
+      const again = await chunked(url, 'PATCH', { 'Upload-Offset': '10' }, randomData(5));
+      t.equal(again.status, 413, 'a complete upload takes nothing more');
+      t.match(again.text, /The upload is complete \(10 bytes\): nothing of this body was stored/);
+      t.equal((await head(url)).headers.get('upload-offset'), '10');
+    });
+
+    t.test('a chunked PATCH longer than what a partly filled upload still takes: 204, the bytes that fit', async (t) => {
+      const url = await createUpload(base, 10);
+      const first = randomData(4);
+      t.equal((await patch(url, 0, first)).status, 204);
+      const data = randomData(20);
+      const res = await chunked(url, 'PATCH', { 'Upload-Offset': '4' }, data);
+      t.equal(res.status, 204, res.text);
+      t.equal(res.headers['upload-offset'], '10');
+      t.equal((await head(url)).headers.get('upload-offset'), '10');
+      t.same(Buffer.from(await (await fetch(url)).arrayBuffer()), Buffer.concat([first, data.subarray(0, 6)]));
+    });
+
+    t.test('a chunked creation-with-upload longer than its Upload-Length: 201 at the length', async (t) => {
+      const data = randomData(20);
+      const res = await chunked(files, 'POST', { 'Upload-Length': '10' }, data);
+      t.equal(res.status, 201, res.text);
+      t.equal(res.headers['upload-offset'], '10');
+      const url = new URL(res.headers.location as string, base).toString();
+      t.same(Buffer.from(await (await fetch(url)).arrayBuffer()), data.subarray(0, 10));
+    });
+
+    t.test('a chunked PATCH of 6 MiB to an upload of 5 MiB + 3 (parts sent while it streams): 204, the first bytes', async (t) => {
+      const length = 5 * MiB + 3;
+      const url = await createUpload(base, length);
+      const data = randomData(6 * MiB);
+      const res = await chunked(url, 'PATCH', { 'Upload-Offset': '0' }, data);
+      t.equal(res.status, 204, res.text);
+      t.equal((await head(url)).headers.get('upload-offset'), String(length));
+      t.equal(sha256(Buffer.from(await (await fetch(url)).arrayBuffer())), sha256(data.subarray(0, length)));
     });
 
     t.test('malformed Upload-Metadata: 400', async (t) => {
@@ -303,6 +382,7 @@ for (const [name, env] of locations) {
         duplex: 'half',
       } as RequestInit);
       t.equal(res.status, 413);
+      t.match(await res.text(), /may not grow past \d+ bytes \(the largest upload allowed\)/, 'says what was stored');
       const offset = Number((await head(url)).headers.get('upload-offset'));
       t.ok(offset <= MiB, `offset ${offset} within the maximum`);
     });

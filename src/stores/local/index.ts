@@ -4,10 +4,18 @@ import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { FileStore } from '@tus/file-store';
-import { ERRORS, Upload } from '@tus/utils';
+import { Upload } from '@tus/utils';
 import type { LocalLocation } from '../../config/index.js';
 import { bodyPieces, isBodyCut } from '../body-pieces.js';
-import type { BodyWriteOptions, BodyWriter, Concatenator, Prober, RangedReader, RecordKeeper } from '../capabilities.js';
+import {
+  BodyTooLong,
+  type BodyWriteOptions,
+  type BodyWriter,
+  type Concatenator,
+  type Prober,
+  type RangedReader,
+  type RecordKeeper,
+} from '../capabilities.js';
 import { isExclusive, markExclusive, UploadIdTaken } from '../exclusive-create.js';
 
 export interface LocalStoreOptions {
@@ -47,7 +55,7 @@ export class LocalStore extends FileStore implements BodyWriter, RangedReader, C
   /**
    * The raw body into the file. Every byte that arrived is written, also when the body breaks
    * off or `stop` asks for the lock (@tus/server's own stream drops the bytes still in its
-   * buffers when the connection dies); past `maxBytes` what fits is kept and 413 answered.
+   * buffers when the connection dies); past `maxBytes` what fits is kept (BodyTooLong).
    */
   async writeBody(id: string, offset: number, body: Readable, { maxBytes, stop, onProgress }: BodyWriteOptions): Promise<number> {
     let tooLarge = false;
@@ -65,7 +73,7 @@ export class LocalStore extends FileStore implements BodyWriter, RangedReader, C
       }
     };
     const end = await this.write(Readable.from(within(), { objectMode: false }), id, offset);
-    if (tooLarge) throw ERRORS.ERR_SIZE_EXCEEDED;
+    if (tooLarge) throw new BodyTooLong(end);
     return end;
   }
 

@@ -15,18 +15,19 @@ import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import type { S3Location } from '../../config/index.js';
 import { bodyPieces } from '../body-pieces.js';
-import type {
-  BodyWriteOptions,
-  BodyWriter,
-  Closable,
-  Concatenator,
-  PartCounter,
-  Prober,
-  RangedReader,
-  RecordKeeper,
-  StateCache,
-  UploadReader,
-  UploadVersions,
+import {
+  BodyTooLong,
+  type BodyWriteOptions,
+  type BodyWriter,
+  type Closable,
+  type Concatenator,
+  type PartCounter,
+  type Prober,
+  type RangedReader,
+  type RecordKeeper,
+  type StateCache,
+  type UploadReader,
+  type UploadVersions,
 } from '../capabilities.js';
 import { isExclusive } from '../exclusive-create.js';
 import { carriesWholeBody } from '../whole-body.js';
@@ -244,13 +245,14 @@ export class S3Store
     const upload = await this.locked(id);
     if (upload.offset !== offset) throw ERRORS.INVALID_OFFSET;
     if (upload.finished) {
-      for await (const _ of bodyPieces(body, options.stop)) throw ERRORS.ERR_SIZE_EXCEEDED;
+      for await (const _ of bodyPieces(body, options.stop)) throw new BodyTooLong(offset);
       return offset;
     }
     // Without a known length nothing else bounds the body.
     const limit = upload.info.size ?? (this.maxUploadSize > 0 ? this.maxUploadSize : MAX_OBJECT_SIZE);
     const version = await this.versions?.bump(id);
     try {
+      // A body longer than the upload stored what fits, like any other body: only the answer differs.
       const written = await writeBody(upload, this.sender, body, {
         expectedBytes: options.expectedBytes,
         maxBytes: Math.min(options.maxBytes, limit - offset),
@@ -258,13 +260,15 @@ export class S3Store
         onProgress: options.onProgress,
         equalParts: this.location.equalPartSize,
         maxUploadSize: this.maxUploadSize,
-      });
+      }).catch((error: unknown) => (error instanceof BodyTooLong ? error : Promise.reject(error)));
       // A creation whose body stored nothing (it brought no byte) still leaves its upload.
       await upload.settleState();
       this.unsaved.delete(id);
       this.seen.set(upload, version);
+      if (written instanceof BodyTooLong) throw written;
       return written;
     } catch (error) {
+      if (error instanceof BodyTooLong) throw error;
       // What S3 holds after a failure is read again by the next request.
       this.cache.delete(id);
       await upload

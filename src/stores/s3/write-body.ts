@@ -9,6 +9,7 @@
 import type { Readable } from 'node:stream';
 import { ERRORS } from '@tus/utils';
 import { bodyPieces, isBodyCut } from '../body-pieces.js';
+import { BodyTooLong } from '../capabilities.js';
 import { coalesce } from '../coalesce.js';
 import { type CutPart, PartCutter, type Remainder } from './part-cutter.js';
 import { Reservation } from './part-memory.js';
@@ -164,8 +165,8 @@ async function keepRemainder(upload: S3Upload, remainder: Remainder, send: (part
 }
 
 function finish(upload: S3Upload, tooLarge: boolean, cut: unknown): number {
-  // A body longer than the upload (sent without Content-Length): what fitted is kept, the excess refused.
-  if (tooLarge) throw ERRORS.ERR_SIZE_EXCEEDED;
+  // A body longer than the upload (sent without Content-Length): what fitted is kept, the excess not read.
+  if (tooLarge) throw new BodyTooLong(upload.offset);
   if (cut && cut !== ERRORS.ABORTED) throw cut;
   return upload.offset;
 }
