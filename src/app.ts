@@ -8,10 +8,11 @@ import { Hooks } from './hooks/hooks.js';
 import { MountHooks } from './hooks/mount.js';
 import { storageOf } from './hooks/payload.js';
 import { registerBodyWatch } from './http/body-idle.js';
+import { ConnectionGate, connectionLimits, openFileLimit, trustedProxies } from './http/connection-limits.js';
 import { registerCors } from './http/cors.js';
 import { registerDemoPage } from './http/demo.js';
 import { RequestTracker } from './http/drain.js';
-import { registerHealthRoutes } from './http/health.js';
+import { type Readiness, registerHealthRoutes } from './http/health.js';
 import { Metrics, registerMetricsRoute } from './http/metrics.js';
 import { frameworkErrors, registerPlainErrors } from './http/plain-errors.js';
 import { registerRateLimit } from './http/rate-limit.js';
@@ -42,6 +43,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** In-flight tus requests; ended and awaited on shutdown. */
     tusRequests: RequestTracker;
+    /** The /readyz check of every location (and Redis), for the check at start. */
+    readiness: Readiness;
   }
 }
 
@@ -133,8 +136,26 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
         partsInFlight: () => Object.fromEntries(stores.map((s) => [s.name, isPartCounter(s.datastore) ? s.datastore.partsInFlight : 0])),
         tempBytes: tempBytesInUse,
         hooksPending: () => hooks?.delivery.pending() ?? {},
+        connectionsOpen: () => gate.open,
       })
     : undefined;
+  // SERVER_MAX_CONNECTIONS and _PER_IP, as connections arrive (src/http/connection-limits.ts).
+  const limits = connectionLimits(config, openFileLimit());
+  if (limits.warning) app.log.warn(limits.warning);
+  const gate = new ConnectionGate(limits, {
+    exempt: trustedProxies(config.trustProxy),
+    onRefused: (reason) => metrics?.connectionsRefused.inc({ reason }),
+    log: logger.child({ component: 'connections' }),
+  });
+  gate.attach(app.server);
+  app.log.info(
+    {
+      maxConnections: limits.total,
+      maxConnectionsPerIp: limits.perAddress,
+      openFileLimit: limits.openFileLimit === Number.POSITIVE_INFINITY ? 'unlimited' : limits.openFileLimit,
+    },
+    'connection limits',
+  );
   const redis = config.redis ? connectRedis(config.redis) : undefined;
   const stores = createStores(config, logger, metrics, redis);
   // Redis back after an outage may have lost the versions (no persistence, or an older snapshot):
@@ -169,7 +190,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   // Before every route it limits (after CORS, so a 429 carries the CORS headers).
   await registerRateLimit(app, config.rateLimiter);
   if (metrics) registerMetricsRoute(app, metrics, config.metrics.tokens);
-  registerHealthRoutes(
+  const readiness = registerHealthRoutes(
     app,
     [
       ...stores.flatMap((s) => (isProber(s.datastore) ? [{ name: s.name, probe: s.datastore.probe.bind(s.datastore) }] : [])),
@@ -177,6 +198,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     ],
     () => app.tusRequests.draining,
   );
+  app.decorate('readiness', readiness);
   if (config.demoEnabled)
     registerDemoPage(app, { mounts: demoMounts(config), authEnabled: config.auth.enabled, publicUrl: config.publicUrl });
   if (config.cleanupSchedule && config.uploadExpiration > 0) {

@@ -1,6 +1,7 @@
 /** Entry point: load config, build the app, listen, stop cleanly on signals. */
 import { buildApp, createStores } from './app.js';
 import { ConfigError, loadConfig } from './config/index.js';
+import { notReadyWarnings } from './http/health.js';
 import { createLogger } from './logger.js';
 import { cleanupExpired } from './tus/cleanup.js';
 import { sweepSpools } from './tus/spool-sweep.js';
@@ -61,7 +62,20 @@ async function main(): Promise<void> {
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
   await app.listen({ host: config.host, port: config.port });
-  app.log.info({ locations: config.locations.map((l) => `${l.name}:${l.driver}`), tusPath: config.tusPath }, 'tus-s3-server ready');
+  // Every location checked once, as /readyz does: what is not ready is said now, not at the
+  // first upload. The server serves on either way (a missing bucket may be created later).
+  const readiness = await app.readiness.check();
+  const started = { locations: config.locations.map((l) => `${l.name}:${l.driver}`), tusPath: config.tusPath };
+  if (readiness.ok) {
+    app.log.info(started, 'tus-s3-server ready');
+    return;
+  }
+  for (const { details, message } of notReadyWarnings(readiness, config.locations)) app.log.warn(details, message);
+  const failing = Object.keys(readiness.checks).filter((name) => !readiness.checks[name]?.ok);
+  app.log.warn(
+    { ...started, notReady: failing },
+    `tus-s3-server listening, but not ready: ${failing.join(', ')} (see above); /readyz answers 503 until then`,
+  );
 }
 
 main().catch((error: unknown) => {

@@ -9,7 +9,15 @@ import { parseAuth } from '../auth/config.js';
 import { parseHooks } from '../hooks/config.js';
 import { parseRedis } from '../redis/config.js';
 import { type Env, readEnvironment } from './env.js';
-import { DRIVERS, KNOWN_SUFFIXES, localLocationSchema, s3CrossChecks, s3LocationSchema, serverSchema } from './schema.js';
+import {
+  DEFAULT_MAX_CONNECTIONS_PER_IP,
+  DRIVERS,
+  KNOWN_SUFFIXES,
+  localLocationSchema,
+  s3CrossChecks,
+  s3LocationSchema,
+  serverSchema,
+} from './schema.js';
 import type { Config, Location, LocationLimits, S3Location } from './types.js';
 
 export type { Config, LocalLocation, Location, S3Location } from './types.js';
@@ -199,6 +207,8 @@ export function parseConfig(env: Env): Config {
     concatMaxUses: server.TUS_CONCAT_MAX_USES,
     headersTimeout: server.SERVER_HEADERS_TIMEOUT,
     maxHeaderSize: server.SERVER_MAX_HEADER_SIZE,
+    ...(server.SERVER_MAX_CONNECTIONS >= 0 ? { maxConnections: server.SERVER_MAX_CONNECTIONS } : {}),
+    maxConnectionsPerIp: maxConnectionsPerIp(server.SERVER_MAX_CONNECTIONS_PER_IP, server.IP_TRUST_PROXY),
     rateLimiter: { enabled: server.RATE_LIMITER_ENABLED, points: server.RATE_LIMITER_POINTS, duration: server.RATE_LIMITER_DURATION },
     uploadExpiration: server.TUS_UPLOAD_EXPIRATION,
     ...(server.TUS_CLEANUP_SCHEDULE ? { cleanupSchedule: server.TUS_CLEANUP_SCHEDULE } : {}),
@@ -226,6 +236,15 @@ export function parseConfig(env: Env): Config {
     locations,
     warnings,
   });
+}
+
+/**
+ * SERVER_MAX_CONNECTIONS_PER_IP: as set; unset, 256, or 0 (off) with IP_TRUST_PROXY=true: then any
+ * peer may be a proxy carrying many clients (with a list, the listed proxies are not capped instead).
+ */
+export function maxConnectionsPerIp(raw: number, trustProxy: boolean | readonly string[]): number {
+  if (raw >= 0) return raw;
+  return trustProxy === true ? 0 : DEFAULT_MAX_CONNECTIONS_PER_IP;
 }
 
 /** DEMO_ENABLED: as set; unset, the demo page is on unless authentication is on. */

@@ -21,6 +21,12 @@ export const S3_ACLS = [
 ] as const;
 export const S3_SSE = ['AES256', 'aws:kms', 'aws:kms:dsse'] as const;
 export const DRIVERS = ['local', 's3'] as const;
+/**
+ * Open connections one client address may hold (SERVER_MAX_CONNECTIONS_PER_IP): a browser opens
+ * at most 6 per host, so this leaves room for dozens of users behind one NAT, while one address
+ * can hold only a small share of the default total.
+ */
+export const DEFAULT_MAX_CONNECTIONS_PER_IP = 256;
 
 /** Request headers a tus client sends (tus-js-client, Uppy). */
 export const DEFAULT_ALLOWED_HEADERS = [
@@ -82,6 +88,10 @@ export const serverSchema = z.object({
   TUS_CONCAT_MAX_USES: int(1, { min: 0 }),
   SERVER_HEADERS_TIMEOUT: duration(60_000),
   SERVER_MAX_HEADER_SIZE: size(16 * 1024, { min: 1024 }),
+  /** -1 (unset): from the process's open-file limit (src/http/connection-limits.ts); 0: no limit. */
+  SERVER_MAX_CONNECTIONS: int(-1, { min: 0 }),
+  /** -1 (unset): 256, or 0 (off) with IP_TRUST_PROXY=true; 0: no limit. */
+  SERVER_MAX_CONNECTIONS_PER_IP: int(-1, { min: 0 }),
   RATE_LIMITER_ENABLED: bool(false),
   RATE_LIMITER_POINTS: int(50, { min: 1 }),
   RATE_LIMITER_DURATION: seconds(1000),

@@ -89,6 +89,13 @@ export interface Config {
   readonly headersTimeout: number;
   /** Bytes of request headers accepted (Node's maxHeaderSize); more is 431. */
   readonly maxHeaderSize: number;
+  /**
+   * Open client connections at most, all addresses together (0: no limit); undefined: derived
+   * from the process's open-file limit when the server starts (src/http/connection-limits.ts).
+   */
+  readonly maxConnections?: number;
+  /** Open connections at most from one client address (IPv6: one /64); 0: no limit. Trusted proxies are not capped. */
+  readonly maxConnectionsPerIp: number;
   /** Per-IP rate limiting: `points` requests per `duration` milliseconds. */
   readonly rateLimiter: { readonly enabled: boolean; readonly points: number; readonly duration: number };
   /** Milliseconds after creation an unfinished upload expires; 0 never. */

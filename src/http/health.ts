@@ -1,9 +1,11 @@
 /**
  * /healthz: the process is alive (no I/O). /readyz: every storage location is reachable and
  * writable (a probe write, with a short timeout, cached for a few seconds); 503 naming the
- * failing location and the reason otherwise, and while shutting down.
+ * failing location and the reason otherwise, and while shutting down. The same check runs once
+ * at start (`app.readiness.check()`, from main), to say in the log what is not ready.
  */
 import type { FastifyInstance } from 'fastify';
+import type { Location } from '../config/index.js';
 
 export interface Probe {
   name: string;
@@ -11,10 +13,15 @@ export interface Probe {
   probe(signal: AbortSignal): Promise<void>;
 }
 
-interface Result {
+export interface ReadinessResult {
   ok: boolean;
   checks: Record<string, { ok: boolean; error?: string }>;
   at: number;
+}
+
+export interface Readiness {
+  /** Probe everything now, as /readyz does (whose cached answer this leaves alone). */
+  check(): Promise<ReadinessResult>;
 }
 
 export function registerHealthRoutes(
@@ -23,12 +30,12 @@ export function registerHealthRoutes(
   isDraining: () => boolean,
   cacheMs = 5000,
   timeoutMs = 3000,
-): void {
-  let last: Result | undefined;
-  let running: Promise<Result> | undefined;
+): Readiness {
+  let last: ReadinessResult | undefined;
+  let running: Promise<ReadinessResult> | undefined;
 
-  const check = async (): Promise<Result> => {
-    const checks: Result['checks'] = {};
+  const check = async (): Promise<ReadinessResult> => {
+    const checks: ReadinessResult['checks'] = {};
     await Promise.all(
       probes.map(async (p) => {
         try {
@@ -58,4 +65,41 @@ export function registerHealthRoutes(
     }
     return reply.code(last.ok ? 200 : 503).send({ status: last.ok ? 'ready' : 'not ready', locations: last.checks });
   });
+  return { check };
+}
+
+/**
+ * The warnings of the check at start, one per failed probe: which location (and bucket or
+ * directory), why, and that the server serves on, so that a bucket created later is used.
+ */
+export function notReadyWarnings(
+  result: ReadinessResult,
+  locations: readonly Location[],
+): Array<{ details: Record<string, unknown>; message: string }> {
+  const warnings: Array<{ details: Record<string, unknown>; message: string }> = [];
+  for (const [name, check] of Object.entries(result.checks)) {
+    if (check.ok) continue;
+    const location = locations.find((l) => l.name === name);
+    // The store's reasons begin with `Storage location "<name>": `, said once here.
+    const reason = (check.error ?? 'unknown reason').replace(/^Storage location "[^"]*": /, '');
+    const sentence = /[.!?]$/.test(reason) ? reason : `${reason}.`;
+    const serving = 'The server keeps serving meanwhile: /readyz answers 503 and requests for this location fail until it is fixed;';
+    if (!location) {
+      warnings.push({ details: { check: name, error: reason }, message: `${name} is not ready at start: ${sentence}` });
+    } else if (location.driver === 's3') {
+      const create = /\(NoSuchBucket\b/.test(reason)
+        ? ` Create the bucket (aws s3 mb s3://${location.bucket}) or correct STORAGE_${name.toUpperCase()}_BUCKET.`
+        : '';
+      warnings.push({
+        details: { location: name, driver: 's3', bucket: location.bucket, error: reason },
+        message: `Storage location "${name}" (bucket "${location.bucket}") is not ready at start: ${sentence}${create} ${serving} a bucket created or a permission granted later is used without a restart.`,
+      });
+    } else {
+      warnings.push({
+        details: { location: name, driver: 'local', root: location.root, error: reason },
+        message: `Storage location "${name}" (directory ${location.root}) is not ready at start: ${sentence} Check that STORAGE_${name.toUpperCase()}_ROOT exists or can be made, and is writable by this process. ${serving} a directory made writable later is used without a restart.`,
+      });
+    }
+  }
+  return warnings;
 }

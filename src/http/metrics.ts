@@ -59,13 +59,32 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly connectionsRefused = new Counter({
+    name: 'tus_connections_refused_total',
+    help: 'Client connections reset as they arrived: per_address (SERVER_MAX_CONNECTIONS_PER_IP reached), total (SERVER_MAX_CONNECTIONS reached)',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
+
   constructor(gauges: {
     partsInFlight: () => Record<string, number>;
     tempBytes: () => number;
     /** Undelivered post-finish and post-terminate hooks, by location. */
     hooksPending?: () => Record<string, number>;
+    /** Open client connections. */
+    connectionsOpen?: () => number;
   }) {
     collectDefaultMetrics({ register: this.registry });
+    // Both reasons present from the start, at 0, so a rate() over them needs no first refusal.
+    for (const reason of ['per_address', 'total']) this.connectionsRefused.inc({ reason }, 0);
+    new Gauge({
+      name: 'tus_connections_open',
+      help: 'Open client connections (SERVER_MAX_CONNECTIONS caps them)',
+      registers: [this.registry],
+      collect() {
+        this.set(gauges.connectionsOpen?.() ?? 0);
+      },
+    });
     new Gauge({
       name: 'tus_s3_parts_in_flight',
       help: 'S3 part uploads in flight',

@@ -41,12 +41,18 @@ export function connectRedis(config: RedisConfig): RedisConnections {
   const redis = make(false);
   // The subscription is queued until connected, and renewed by ioredis after a reconnection.
   const subscriber = make(true);
+  // Settled by the first connection attempt: a check at start (main.ts) waits for it instead of
+  // reporting Redis away while it is still being connected to.
+  const firstAttempt = new Promise<void>((resolve) => {
+    for (const event of ['ready', 'error', 'end']) redis.once(event, () => resolve());
+  });
   return {
     redis,
     subscriber,
     async ping() {
-      if (redis.status !== 'ready') return false;
       const timeout = new Promise<false>((resolve) => setTimeout(() => resolve(false), 1000).unref());
+      if (redis.status !== 'ready') await Promise.race([firstAttempt, timeout]);
+      if (redis.status !== 'ready') return false;
       return Promise.race([
         redis.ping().then(
           (answer) => answer === 'PONG',

@@ -19,7 +19,7 @@ import t from 'tap';
 import { TUS } from '../helpers/app.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
 import { runToExit, startProcess } from '../helpers/process.js';
-import { listKeys, objectSha256, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
+import { listKeys, objectSha256, s3LocationEnv, s3TestServer, storedKeys, uniqueRoot, verifyClient } from '../helpers/s3.js';
 
 /** The actions of the README's minimal IAM policy (its "Minimal IAM policy" section). */
 const MINIMAL = [
@@ -155,7 +155,7 @@ async function run(): Promise<void> {
     t.equal((await fetch(unfinished, { method: 'DELETE', headers: TUS })).status, 204, 'terminate an unfinished upload');
     t.equal((await head(unfinished)).status, 404, 'gone');
     t.equal((await fetch(url, { method: 'DELETE', headers: TUS })).status, 204, 'terminate a finished upload');
-    t.same(await listKeys(adminClient, bucket, root), [], 'nothing left in the bucket');
+    t.same(await storedKeys(adminClient, bucket, root), [], 'nothing left in the bucket');
     const mpu = await adminClient.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: root }));
     t.same(mpu.Uploads ?? [], [], 'no multipart upload left');
 
@@ -200,7 +200,7 @@ async function run(): Promise<void> {
     const url = absolute(proc.url, await post(proc.url, { 'Upload-Length': String(10 * MiB) }));
     t.equal((await patch(url, 0, randomData(6 * MiB))).status, 204, 'an unfinished upload with a stored part');
     const id = idOf(url);
-    const stored = await listKeys(adminClient, bucket, root);
+    const stored = await storedKeys(adminClient, bucket, root);
     t.same(stored, [`${root}${id}.info`], 'its state in S3');
     const before = await adminClient.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: root }));
     t.same(
@@ -213,7 +213,7 @@ async function run(): Promise<void> {
     t.equal(cleanup.code, 0, `cleanup exit code (${cleanup.output.slice(-500)})`);
     t.match(cleanup.output, /\{"removed":\{"s3":1\}\}/, 'one expired upload removed');
     t.equal((await head(url)).status, 404, 'the expired upload is gone');
-    t.same(await listKeys(adminClient, bucket, root), [], 'nothing left in the bucket');
+    t.same(await storedKeys(adminClient, bucket, root), [], 'nothing left in the bucket');
     const mpu = await adminClient.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: root }));
     t.same(mpu.Uploads ?? [], [], 'its multipart upload aborted');
     t.equal(await proc.stop('SIGTERM'), 0);

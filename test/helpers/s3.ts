@@ -3,10 +3,14 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import {
+  AbortMultipartUploadCommand,
+  CreateBucketCommand,
+  DeleteBucketCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
   type HeadObjectCommandOutput,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
@@ -100,6 +104,14 @@ export async function listKeys(client: S3Client, bucket: string, prefix: string)
   return keys.sort();
 }
 
+/**
+ * The keys under a location's root but its readiness probe's: /readyz, and the check at start
+ * of every process (main.ts), write an empty `<root>.tus-readyz`, overwritten by every probe.
+ */
+export async function storedKeys(client: S3Client, bucket: string, root: string): Promise<string[]> {
+  return (await listKeys(client, bucket, root)).filter((key) => key !== `${root}.tus-readyz`);
+}
+
 export async function objectSha256(client: S3Client, bucket: string, key: string): Promise<{ sha256: string; size: number }> {
   const res = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
   const hash = createHash('sha256');
@@ -143,4 +155,25 @@ export async function honoursIfNoneMatch(server: S3TestServer, root: string): Pr
     await client.send(new DeleteObjectCommand({ Bucket: server.bucket, Key }));
     client.destroy();
   }
+}
+
+/** Create a bucket of the test's own on the test server (outside us-east-1 with its location constraint). */
+export async function createBucket(server: S3TestServer, bucket: string): Promise<void> {
+  await verifyClient(server).send(
+    new CreateBucketCommand({
+      Bucket: bucket,
+      ...(server.region === 'us-east-1' ? {} : { CreateBucketConfiguration: { LocationConstraint: server.region as never } }),
+    }),
+  );
+}
+
+/** Remove a bucket a test created: its multipart uploads, its objects, then the bucket. */
+export async function removeBucket(server: S3TestServer, bucket: string): Promise<void> {
+  const client = verifyClient(server);
+  const uploads = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
+  for (const u of uploads.Uploads ?? []) {
+    await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: u.Key, UploadId: u.UploadId }));
+  }
+  for (const key of await listKeys(client, bucket, '')) await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+  await client.send(new DeleteBucketCommand({ Bucket: bucket }));
 }

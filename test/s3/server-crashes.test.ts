@@ -23,7 +23,7 @@ import { spoolHost } from '../../src/tus/spool-sweep.js';
 import { createUpload, head, patch } from '../helpers/app.js';
 import { sha256 } from '../helpers/bytes.js';
 import { type ServerProcess, startProcess } from '../helpers/process.js';
-import { listKeys, objectSha256, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
+import { objectSha256, s3LocationEnv, s3TestServer, storedKeys, uniqueRoot, verifyClient } from '../helpers/s3.js';
 import { seeded, seededData, sizeFromEnv } from '../helpers/seeded.js';
 import { until } from '../helpers/wait.js';
 
@@ -123,7 +123,7 @@ t.test('SIGKILL during PATCHes and during completion: a new process resumes byte
   const final = await head(urlOf(proc));
   t.equal(final.headers.get('upload-offset'), String(data.length), 'HEAD: complete');
   t.same(await objectSha256(client, server.bucket, `${root}${id}`), { sha256: sha256(data), size: data.length }, 'byte-exact');
-  t.same(await listKeys(client, server.bucket, root), [`${root}${id}`, `${root}${id}.info`], 'no tail or other object left');
+  t.same(await storedKeys(client, server.bucket, root), [`${root}${id}`, `${root}${id}.info`], 'no tail or other object left');
   // Kills between CreateMultipartUpload and the `.info` naming it left multipart uploads that
   // the completion aborted before it completed (so no later kill can leave them behind).
   const left = await client.send(new ListMultipartUploadsCommand({ Bucket: server.bucket, Prefix: root }));
@@ -252,7 +252,7 @@ for (const mode of ['before', 'after'] as const) {
       await reached;
       await proc.stop('SIGKILL');
       t.same(
-        (await listKeys(client, server.bucket, root)).includes(`${root}${id}`),
+        (await storedKeys(client, server.bucket, root)).includes(`${root}${id}`),
         mode === 'after',
         mode === 'after' ? 'S3 completed the object' : 'S3 never completed the object',
       );
@@ -269,7 +269,7 @@ for (const mode of ['before', 'after'] as const) {
       t.equal(offset, data.length);
       t.equal((await head(url)).headers.get('upload-offset'), String(data.length), 'HEAD: complete');
       t.same(await objectSha256(client, server.bucket, `${root}${id}`), { sha256: sha256(data), size: data.length }, 'byte-exact');
-      t.same(await listKeys(client, server.bucket, root), [`${root}${id}`, `${root}${id}.info`], 'no tail or other object left');
+      t.same(await storedKeys(client, server.bucket, root), [`${root}${id}`, `${root}${id}.info`], 'no tail or other object left');
       const mpu = await client.send(new ListMultipartUploadsCommand({ Bucket: server.bucket, Prefix: root }));
       t.same(mpu.Uploads ?? [], [], 'no multipart upload left under the root');
       t.equal(await proc.stop('SIGTERM'), 0);
@@ -323,7 +323,7 @@ for (const next of ['resume', 'terminate'] as const) {
       t.equal(res.status, 204);
       const left = (await client.send(new ListMultipartUploadsCommand({ Bucket: server.bucket, Prefix: root }))).Uploads ?? [];
       t.same(left, [], 'termination aborted the orphan');
-      t.same(await listKeys(client, server.bucket, root), [], 'no object left');
+      t.same(await storedKeys(client, server.bucket, root), [], 'no object left');
     }
     t.equal(await proc.stop('SIGTERM'), 0);
   });

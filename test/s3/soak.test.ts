@@ -43,7 +43,7 @@ import type { FinalizeHandler, FinalizeHandlerArguments } from '@smithy/types';
 import PQueue from 'p-queue';
 import t from 'tap';
 import { startProcess } from '../helpers/process.js';
-import { listKeys, objectSha256, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
+import { objectSha256, s3LocationEnv, s3TestServer, storedKeys, uniqueRoot, verifyClient } from '../helpers/s3.js';
 import { seeded, sizeFromEnv } from '../helpers/seeded.js';
 import { until } from '../helpers/wait.js';
 
@@ -587,7 +587,7 @@ t.test('soak: small and large uploads at a steady concurrency; every upload byte
   ];
   // What is left in the bucket; a stray .info is shown with the upload it was (its metadata names it).
   const mpu = await s3.send(new ListMultipartUploadsCommand({ Bucket: server.bucket, Prefix: root }));
-  const keys = await listKeys(s3, server.bucket, root);
+  const keys = await storedKeys(s3, server.bucket, root);
   const expected = new Set(finishedIds.flatMap((id) => [`${root}${id}`, `${root}${id}.info`]));
   const stray = keys.filter((k) => !expected.has(k));
   // Known gap (reported, not asserted): a POST answered 503 because S3 did not answer the .info's
