@@ -9,10 +9,11 @@
 //
 //   node scripts/runtime.mjs path    prints the path of a Node >= 22 to run under (fetching Node 24 once if needed)
 //   node scripts/runtime.mjs flags   prints the server's Node flags, one per line
-import { execFileSync } from 'node:child_process';
+//   node scripts/runtime.mjs exec <script> [args]   runs a script under that Node (the benchmark)
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 /** The oldest Node the server supports (package.json's engines say the same). */
 export const OLDEST = { major: 22, minor: 12 };
@@ -37,22 +38,22 @@ export function isSupported(version = process.versions.node) {
   return major > OLDEST.major || (major === OLDEST.major && minor >= OLDEST.minor);
 }
 
-/** Where the fetched Node lives: outside the repository, shared by every clone. */
-export function cacheDir() {
-  if (process.env.TUS_NODE_CACHE) return process.env.TUS_NODE_CACHE;
+/** Where a fetched Node lives: outside the repository, shared by every clone. */
+export function cacheDir(major = FETCHED_MAJOR) {
+  if (process.env.TUS_NODE_CACHE) return join(process.env.TUS_NODE_CACHE, `node${major}`);
   const base = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
-  return join(base, 'tus-s3-server', `node${FETCHED_MAJOR}`);
+  return join(base, 'tus-s3-server', `node${major}`);
 }
 
 class RuntimeError extends Error {}
 
-/** The cached Node 24 binary, installed from the npm registry the first time (one line on stderr). */
-export function fetchedNode(say = (line) => process.stderr.write(`${line}\n`)) {
+/** The cached Node `major` (24) binary, installed from the npm registry the first time (one line on stderr). */
+export function fetchedNode(say = (line) => process.stderr.write(`${line}\n`), major = FETCHED_MAJOR) {
   const pkg = PACKAGES[`${process.platform}-${process.arch}`];
   if (!pkg) {
     throw new RuntimeError(
       `tus-s3-server needs Node ${OLDEST.major}.${OLDEST.minor} or newer (Node ${FETCHED_MAJOR} LTS recommended); ` +
-        `this is Node ${process.versions.node} on ${process.platform}-${process.arch}, for which no Node ${FETCHED_MAJOR} ` +
+        `this is Node ${process.versions.node} on ${process.platform}-${process.arch}, for which no Node ${major} ` +
         `can be fetched automatically: install Node ${FETCHED_MAJOR} LTS from https://nodejs.org/ and run again.`,
     );
   }
@@ -81,7 +82,7 @@ export function fetchedNode(say = (line) => process.stderr.write(`${line}\n`)) {
       );
     } catch (error) {
       throw new RuntimeError(
-        `could not fetch Node ${FETCHED_MAJOR} (${String(error.message).split('\n')[0]}); install Node ${FETCHED_MAJOR} LTS yourself and run again`,
+        `could not fetch Node ${major} (${String(error.message).split('\n')[0]}); install Node ${FETCHED_MAJOR} LTS yourself and run again`,
       );
     }
   }
@@ -101,8 +102,16 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   try {
     if (command === 'path') process.stdout.write(`${runtimeNode()}\n`);
     else if (command === 'flags') process.stdout.write(SERVER_NODE_FLAGS.map((f) => `${f}\n`).join(''));
-    else {
-      process.stderr.write('usage: node scripts/runtime.mjs path|flags\n');
+    else if (command === 'exec' && process.argv[3]) {
+      const node = runtimeNode();
+      const child = spawn(node, process.argv.slice(3), {
+        stdio: 'inherit',
+        env: { ...process.env, PATH: `${dirname(node)}:${process.env.PATH ?? ''}` },
+      });
+      for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
+      child.on('exit', (code, signal) => process.exit(code ?? (signal === 'SIGINT' ? 130 : 143)));
+    } else {
+      process.stderr.write('usage: node scripts/runtime.mjs path | flags | exec <script> [args]\n');
       process.exit(2);
     }
   } catch (error) {

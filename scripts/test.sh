@@ -61,9 +61,10 @@ export TEST_LOG_DIR="$PWD/.tap/logs"
 rm -rf "$TEST_LOG_DIR" && mkdir -p "$TEST_LOG_DIR"
 
 echo "== running tests under Node $(node --version) ($(command -v node))"
-npx tap --reporter=tap "$@" | tee .tap/results.tap
+# tap's stderr (every test's warnings) is kept too: test/after/notices.after.ts reads it.
+npx tap --reporter=tap "$@" 2> >(tee .tap/stderr.log >&2) | tee .tap/results.tap
 if [ $# -eq 0 ]; then
-  echo "== checking the logs of the whole run for secrets"
-  npx tap --reporter=tap test/after/secrets.after.ts | tee -a .tap/results.tap
+  echo "== checking the logs of the whole run for secrets and runtime notices"
+  npx tap --reporter=tap test/after/secrets.after.ts test/after/notices.after.ts | tee -a .tap/results.tap
 fi
 node scripts/tap-summary.mjs .tap/results.tap
