@@ -3,12 +3,13 @@
 //            (bench/body-writer.mjs), ours and the peer; the key column is the server's CPU per GiB.
 //   latency: (a), (b), (c) with S3 behind bench/latency-proxy.mjs (20 and 60 ms per round trip)
 //            for the raw ceiling (best of 8/16/32/60 parts in flight), ours and the peer.
-//   memory:  our server's peak RSS in (a) and (c) at 1x and 4x the size, under Node 20 and 24
-//            (bench/node24.mjs), against the targets (a) <= 192 MiB, (c) <= 320 MiB.
+//   memory:  our server's peak RSS in (a) and (c) at 1x and 4x the size, under Node 24 and 22
+//            (Node 22 fetched by scripts/runtime.mjs), against the targets (a) <= 192 MiB, (c) <= 320 MiB.
 // bench/run.mjs calls runGroups with its helpers (ctx) and prints the tables under the base one.
+
+import { fetchedNode } from '../scripts/runtime.mjs';
 import { pieceLabel } from './body-writer.mjs';
 import { startLatencyProxy } from './latency-proxy.mjs';
-import { node24 } from './node24.mjs';
 import { rss, tree } from './proc.mjs';
 
 const KiB = 1024;
@@ -171,15 +172,24 @@ async function latencyGroup(ctx) {
   return { id: 'latency', title: 'S3 across a network: 20 and 60 ms per round trip', runs, rows, lines };
 }
 
-// ---- memory: peak RSS against the targets, 1x vs 4x the size, Node 20 vs 24 ---------------------
+// ---- memory: peak RSS against the targets, 1x vs 4x the size, Node 24 vs 22 ---------------------
 const RSS_TARGET_MIB = { a: 192, c: 320 };
 
 async function memoryGroup(ctx) {
   const runs = groupRuns(ctx, 1);
   const chunk = 5 * ctx.MiB;
+  // The bench runs under the project's runtime (Node 24, scripts/runtime.mjs); Node 22, the oldest
+  // supported, is fetched the same way for a second row unless BENCH_NODE22=0.
   const nodes = [{ label: `ours (node ${process.versions.node.split('.')[0]})`, bin: process.execPath }];
-  const n24 = process.versions.node.startsWith('24.') ? undefined : node24();
-  if (n24) nodes.push({ label: 'ours (node 24)', bin: n24 });
+  let n22;
+  if (process.env.BENCH_NODE22 !== '0' && !process.versions.node.startsWith('22.')) {
+    try {
+      n22 = fetchedNode(undefined, 22);
+    } catch (error) {
+      log(`memory: no Node 22 row (${error.message})`);
+    }
+  }
+  if (n22) nodes.push({ label: 'ours (node 22)', bin: n22 });
   const ids = ['a', 'c'].filter((id) => ctx.ONLY.length === 0 || ctx.ONLY.includes(id));
   const sizes = [ctx.BIG, 4 * ctx.BIG];
   const rows = [];
@@ -232,9 +242,15 @@ async function memoryGroup(ctx) {
   }
   lines.push(
     '',
-    `Our server with its defaults (chunk 5 MiB${Object.keys(process.env).some((k) => k.startsWith('BENCH_OURS_')) ? ', plus BENCH_OURS_* settings' : ''}), a fresh process per run (idle RSS: just started, before the upload), its process tree's RSS sampled every 50 ms; the peak should be flat in the upload size.${n24 || nodes.length > 1 ? '' : ' Node 24 rows skipped (BENCH_NODE24=0 or not installable).'}`,
+    `Our server with its defaults (chunk 5 MiB${Object.keys(process.env).some((k) => k.startsWith('BENCH_OURS_')) ? ', plus BENCH_OURS_* settings' : ''}), a fresh process per run (idle RSS: just started, before the upload), its process tree's RSS sampled every 50 ms; the peak should be flat in the upload size.${nodes.length > 1 ? '' : ' Node 22 rows skipped (BENCH_NODE22=0 or not installable).'}`,
   );
-  return { id: 'memory', title: 'Memory: peak RSS of our server, 1x vs 4x the size, Node 20 and Node 24', runs, rows, lines };
+  return {
+    id: 'memory',
+    title: `Memory: peak RSS of our server, 1x vs 4x the size, ${nodes.map((n) => n.label.replace(/^ours \(|\)$/g, '')).join(' and ')}`,
+    runs,
+    rows,
+    lines,
+  };
 }
 
 const GROUPS = { writes: writesGroup, latency: latencyGroup, memory: memoryGroup };

@@ -21,6 +21,7 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { SERVER_NODE_FLAGS } from '../scripts/runtime.mjs';
 import { writeBody } from './body-writer.mjs';
 import { runGroups } from './groups.mjs';
 import { cpuSeconds, readCalls, sampler, tree } from './proc.mjs';
@@ -349,7 +350,10 @@ const SCENARIOS = [
 ].filter((s) => ONLY.length === 0 || ONLY.includes(s.id));
 
 // BENCH_NODE_ARGS: extra node options for our server, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
-const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+// Our server runs with its own Node flags (scripts/runtime.mjs), as `npm start` and the image run
+// it; BENCH_NODE_ARGS replaces them (BENCH_NODE_ARGS= runs without any).
+const nodeArgs =
+  process.env.BENCH_NODE_ARGS === undefined ? [...SERVER_NODE_FLAGS] : process.env.BENCH_NODE_ARGS.split(' ').filter(Boolean);
 
 let runNumber = 0;
 /** One timed run of one target; returns seconds, samples and the objects to verify. */

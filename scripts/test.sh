@@ -4,6 +4,12 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
+# Node >= 22.12 for everything below (npm, tap, every test and the servers the tests start): the
+# machine's own, or Node 24 fetched once from the npm registry into a cache outside the
+# repository (scripts/runtime.mjs says so in one line). npm then runs under it too: no EBADENGINE.
+NODE_BIN="$(node scripts/runtime.mjs path)" || exit 1
+export PATH="$(dirname "$NODE_BIN"):$PATH"
+
 if [ ! -x node_modules/.bin/tap ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "== installing npm dependencies"
   npm ci --no-audit --no-fund || exit 1
@@ -54,10 +60,11 @@ mkdir -p .tap
 export TEST_LOG_DIR="$PWD/.tap/logs"
 rm -rf "$TEST_LOG_DIR" && mkdir -p "$TEST_LOG_DIR"
 
-echo "== running tests"
-npx tap --reporter=tap "$@" | tee .tap/results.tap
+echo "== running tests under Node $(node --version) ($(command -v node))"
+# tap's stderr (every test's warnings) is kept too: test/after/notices.after.ts reads it.
+npx tap --reporter=tap "$@" 2> >(tee .tap/stderr.log >&2) | tee .tap/results.tap
 if [ $# -eq 0 ]; then
-  echo "== checking the logs of the whole run for secrets"
-  npx tap --reporter=tap test/after/secrets.after.ts | tee -a .tap/results.tap
+  echo "== checking the logs of the whole run for secrets and runtime notices"
+  npx tap --reporter=tap test/after/secrets.after.ts test/after/notices.after.ts | tee -a .tap/results.tap
 fi
 node scripts/tap-summary.mjs .tap/results.tap

@@ -6,7 +6,18 @@ import { createLogger } from './logger.js';
 import { cleanupExpired } from './tus/cleanup.js';
 import { sweepSpools } from './tus/spool-sweep.js';
 
+/** package.json's engines: older Nodes lack what the server and its dependencies use (npm start fetches Node 24 there). */
+const OLDEST_NODE = [22, 12] as const;
+
 async function main(): Promise<void> {
+  const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
+  if (major < OLDEST_NODE[0] || (major === OLDEST_NODE[0] && minor < OLDEST_NODE[1])) {
+    process.stderr.write(
+      `tus-s3-server: refusing to start on Node ${process.version}: Node ${OLDEST_NODE.join('.')} or newer is required ` +
+        '(Node 24 LTS recommended). `npm start` fetches Node 24 by itself on older machines.\n',
+    );
+    process.exit(2);
+  }
   let config: ReturnType<typeof loadConfig>;
   try {
     config = loadConfig();
@@ -65,7 +76,11 @@ async function main(): Promise<void> {
   // Every location checked once, as /readyz does: what is not ready is said now, not at the
   // first upload. The server serves on either way (a missing bucket may be created later).
   const readiness = await app.readiness.check();
-  const started = { locations: config.locations.map((l) => `${l.name}:${l.driver}`), tusPath: config.tusPath };
+  const started = {
+    locations: config.locations.map((l) => `${l.name}:${l.driver}`),
+    tusPath: config.tusPath,
+    node: process.version,
+  };
   if (readiness.ok) {
     app.log.info(started, 'tus-s3-server ready');
     return;

