@@ -133,7 +133,7 @@ function send(o: TusRoutesOptions, request: FastifyRequest, reply: FastifyReply,
   const answer = ietf ? toIetfAnswer(tusAnswer, ietf) : tusAnswer;
   if (answer.status >= 400) request.log.info({ location: o.location, status: answer.status }, answer.body.trim());
   if (REASONS[answer.status]) reply.raw.statusMessage = REASONS[answer.status] as string;
-  if (answer.headers?.Connection === 'close') closing.add(request.raw.socket);
+  if (answer.headers?.Connection === 'close') closeAfter(request);
   return reply
     .code(answer.status)
     .headers(answer.headers ?? {})
@@ -423,7 +423,7 @@ async function forward(o: TusRoutesOptions, request: FastifyRequest, reply: Fast
     // A chunked body longer than its upload completed it; the rest, left unread, goes with the connection.
     if (excessLeftUnread(request.raw)) adjusted.headers.set('Connection', 'close');
     // @tus/server closes the connection after an error: nothing pipelined behind it runs.
-    if (adjusted.headers.get('connection')?.toLowerCase() === 'close') closing.add(request.raw.socket);
+    if (adjusted.headers.get('connection')?.toLowerCase() === 'close') closeAfter(request);
     const answer = request.ietf
       ? await toIetfResponse(adjusted, request.ietf, request.method, { maxSize: effectiveMaxSize(o.maxSize, request.grant) })
       : adjusted;
@@ -546,6 +546,32 @@ const connectionTurns = new WeakMap<Socket, Promise<unknown>>();
 const informers = new WeakMap<Request, (location: string) => void>();
 /** Connections whose last answer closes them. */
 const closing = new WeakSet<Socket>();
+
+/** How long a connection closed by its answer still takes (and drops) the body the client is sending. */
+const LINGER_MS = 2000;
+
+/**
+ * The answer closes the connection: nothing pipelined behind it runs. When the client may
+ * still be sending its body (a request stopped midway: a lost lock, a body too large), Node
+ * would close the socket right after the answer, and the bytes still arriving would make the
+ * kernel reset the connection, which can discard the answer at the client before it reads it.
+ * The socket is half-closed instead (the answer, then FIN), the body's rest is read and
+ * dropped by Node's parser, and the socket is closed when the client closes its side or
+ * after LINGER_MS.
+ */
+function closeAfter(request: FastifyRequest): void {
+  const socket = request.raw.socket;
+  closing.add(socket);
+  if (request.raw.complete || socket.destroyed) return;
+  const lingering = socket as Socket & { destroySoon?: () => void };
+  lingering.destroySoon = () => {
+    if (socket.writable) socket.end();
+    const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+    timer.unref();
+    socket.once('close', () => clearTimeout(timer));
+    socket.once('end', () => socket.destroy());
+  };
+}
 function inTurn<T>(socket: Socket, run: () => Promise<T>): Promise<T> {
   const previous = connectionTurns.get(socket);
   const current = previous ? previous.then(run, run) : run();

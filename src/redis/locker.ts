@@ -4,10 +4,19 @@
  * by compare-and-delete. A request that finds the lock held asks its holder, on whichever
  * instance, to release it (pub/sub), as @tus/server's MemoryLocker does within one process:
  * a client's retry takes over from its own stalled request. A crashed holder's lock expires.
+ *
+ * A lock can be lost while its request runs: Redis restarted without persistence (every key
+ * gone at once, so another request takes the lock at the next attempt), or renewals that
+ * fail until the key expires. Each lock offers a LockHold: `lost` aborts as soon as the loss
+ * is known (a renewal, the reconnection to Redis, or a check that finds the key gone or
+ * another token), and a store asks `verify` before each write that commits. A lost lock is
+ * never taken back: another request may have written in between, so the request is stopped
+ * and answered an error (LOCK_LOST, LOCK_NOT_KEPT).
  */
 import { randomUUID } from 'node:crypto';
 import { ERRORS, type Lock, type Locker, type RequestRelease } from '@tus/utils';
 import type { Redis } from 'ioredis';
+import type { LockHold } from '../stores/capabilities.js';
 import { RELEASE, RENEW } from './scripts.js';
 
 export interface RedisLockerOptions {
@@ -30,9 +39,28 @@ export const REDIS_UNAVAILABLE = Object.freeze({
   body: 'Upload locks are unavailable (Redis does not answer); nothing was changed, retry in a moment\n',
 });
 
+/**
+ * The request's lock was found gone or held by another request (Redis restarted without it,
+ * or it expired and was taken): the request was stopped, and nothing it had not stored by
+ * then is stored. 409 Conflict, as for a stale offset: the client asks HEAD where the upload
+ * is and resumes from there (tus clients retry 409).
+ */
+export const LOCK_LOST = Object.freeze({
+  status_code: 409,
+  body: "This request lost the upload's lock (another request took the upload over, as after a Redis restart) and was stopped; bytes not stored by then were dropped. HEAD the upload for its offset and resume from there\n",
+});
+
+/** The request's lock could not be renewed before it would expire (Redis does not answer): stopped like LOCK_LOST. */
+export const LOCK_NOT_KEPT = Object.freeze({
+  status_code: 503,
+  body: "This request could not keep the upload's lock (Redis does not answer) and was stopped; bytes not stored by then were dropped. HEAD the upload for its offset and resume in a moment\n",
+});
+
 export class RedisLocker implements Locker {
   /** Release requests for the locks this instance holds, by upload id. */
   private readonly held = new Map<string, RequestRelease>();
+  /** Every lock held now (after a Redis restart two may share an id for a moment). */
+  private readonly live = new Set<RedisLock>();
   private subscribed: Promise<unknown> | undefined;
 
   constructor(readonly o: RedisLockerOptions) {
@@ -40,6 +68,11 @@ export class RedisLocker implements Locker {
       const id = channel.slice(this.channel('').length);
       const release = this.held.get(id);
       if (release) void Promise.resolve(release()).catch(() => undefined);
+    });
+    // Connected again: Redis may have restarted empty, and another request may be taking a
+    // lock held here right now. Every lock is checked at once, not at its next renewal.
+    o.redis.on('ready', () => {
+      for (const lock of this.live) lock.check();
     });
     void this.listen().catch(() => undefined);
   }
@@ -65,12 +98,14 @@ export class RedisLocker implements Locker {
     return this.subscribed;
   }
 
-  hold(id: string, release: RequestRelease): void {
+  hold(lock: RedisLock, id: string, release: RequestRelease): void {
     this.held.set(id, release);
+    this.live.add(lock);
   }
 
-  drop(id: string, release: RequestRelease): void {
+  drop(lock: RedisLock, id: string, release: RequestRelease): void {
     if (this.held.get(id) === release) this.held.delete(id);
+    this.live.delete(lock);
   }
 
   renew(id: string, token: string): Promise<unknown> {
@@ -86,11 +121,19 @@ class RedisLock implements Lock {
   private token: string | undefined;
   private renewal: NodeJS.Timeout | undefined;
   private release: RequestRelease | undefined;
+  /** When Redis last confirmed the lock (taken or renewed). */
+  private confirmedAt = 0;
+  private lostController = new AbortController();
 
   constructor(
     private readonly id: string,
     private readonly locker: RedisLocker,
   ) {}
+
+  /** What a store asks before each write that commits (see LockHold). */
+  get hold(): LockHold {
+    return { lost: this.lostController.signal, verify: () => this.verify() };
+  }
 
   async lock(stopSignal: AbortSignal, requestRelease: RequestRelease): Promise<void> {
     const { redis, ttl, wait } = this.locker.o;
@@ -118,37 +161,74 @@ class RedisLock implements Lock {
       pause = Math.min(pause * 2, 200);
     }
     this.token = token;
+    this.confirmedAt = Date.now();
+    this.lostController = new AbortController();
     this.release = requestRelease;
-    this.locker.hold(this.id, requestRelease);
-    this.keepAlive(token, requestRelease);
+    this.locker.hold(this, this.id, requestRelease);
+    // Renew a third of the TTL before it runs out.
+    this.renewal = setInterval(() => this.check(), ttl / 3);
+    this.renewal.unref();
   }
 
   /**
-   * Renew a third of the TTL before it runs out. A lock found taken over (or not renewed before
-   * it expires) stops its request: another request may now be writing the same upload.
+   * Renew the lock now: true while it is ours (its TTL extended), false once it is found gone
+   * or another's (lost). Rejects when Redis does not answer.
    */
-  private keepAlive(token: string, requestRelease: RequestRelease): void {
-    const { ttl, log } = this.locker.o;
-    let renewedAt = Date.now();
-    this.renewal = setInterval(() => {
-      this.locker.renew(this.id, token).then(
-        (result) => {
-          if (result === 1) renewedAt = Date.now();
-          else {
-            log?.error({ uploadId: this.id }, 'upload lock lost (taken over after it expired); the request is stopped');
-            clearInterval(this.renewal);
-            void Promise.resolve(requestRelease()).catch(() => undefined);
-          }
-        },
-        () => {
-          if (Date.now() - renewedAt > (ttl * 2) / 3) {
-            log?.error({ uploadId: this.id }, 'upload lock not renewed (Redis does not answer); the request is stopped');
-            void Promise.resolve(requestRelease()).catch(() => undefined);
-          }
-        },
-      );
-    }, ttl / 3);
-    this.renewal.unref();
+  private async renew(): Promise<boolean> {
+    const token = this.token;
+    if (!token || this.lostController.signal.aborted) return false;
+    const result = await this.locker.renew(this.id, token);
+    if (this.token !== token) return false;
+    if (result === 1) {
+      this.confirmedAt = Date.now();
+      return true;
+    }
+    this.lose(LOCK_LOST, 'upload lock lost (taken over after it expired, or Redis restarted without it); the request is stopped');
+    return false;
+  }
+
+  /**
+   * Not confirmed for two thirds of the TTL: the key may expire (and be taken) before Redis
+   * answers again. The lock is given up with a third of the TTL to spare.
+   */
+  private get expiring(): boolean {
+    return Date.now() - this.confirmedAt > (this.locker.o.ttl * 2) / 3;
+  }
+
+  /** Renewal (every third of the TTL) and the check after a reconnection to Redis. */
+  check(): void {
+    this.renew().catch(() => {
+      if (this.expiring) this.lose(LOCK_NOT_KEPT, 'upload lock not renewed (Redis does not answer); the request is stopped');
+    });
+  }
+
+  /**
+   * Asked by a store before a write that commits: Redis confirms the lock is ours (and extends
+   * it), or it is lost. While Redis does not answer the question is asked again until the lock
+   * would be given up anyway (two thirds of the TTL without a confirmation).
+   */
+  private async verify(): Promise<void> {
+    const lost = this.lostController.signal;
+    for (;;) {
+      if (lost.aborted) throw lost.reason;
+      if (!this.token) throw LOCK_LOST;
+      try {
+        if (await this.renew()) return;
+      } catch {
+        if (this.expiring) this.lose(LOCK_NOT_KEPT, 'upload lock not renewed (Redis does not answer); the request is stopped');
+        else await sleep(100, lost);
+      }
+    }
+  }
+
+  /** The request must stop writing at once: its store hears `lost`, @tus/server its release request. */
+  private lose(reason: { status_code: number; body: string }, message: string): void {
+    if (this.lostController.signal.aborted) return;
+    clearInterval(this.renewal);
+    this.locker.o.log?.error({ uploadId: this.id }, message);
+    this.lostController.abort(reason);
+    const release = this.release;
+    if (release) void Promise.resolve(release()).catch(() => undefined);
   }
 
   async unlock(): Promise<void> {
@@ -156,8 +236,9 @@ class RedisLock implements Lock {
     const { token, release } = this;
     if (!token) throw new Error('Releasing an unlocked lock!');
     this.token = undefined;
-    if (release) this.locker.drop(this.id, release);
-    // Not released (Redis down): the key expires by its TTL.
+    if (release) this.locker.drop(this, this.id, release);
+    // Not released (Redis down): the key expires by its TTL. A lost lock is someone else's now:
+    // compare-and-delete leaves it alone.
     await this.locker.release(this.id, token).catch((error) => {
       this.locker.o.log?.warn({ err: error, uploadId: this.id }, 'upload lock not released (Redis does not answer); it expires by its TTL');
     });

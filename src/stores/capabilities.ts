@@ -18,6 +18,26 @@ export interface BodyWriteOptions {
   stop?: AbortSignal | undefined;
   /** Called with the size of every piece of the body as it is read (post-receive hooks). */
   onProgress?: ((bytes: number) => void) | undefined;
+  /**
+   * The caller's hold on the upload's lock, when the lock can be lost while the request runs
+   * (a lock kept in Redis): the store stops at once when it is lost, and asks it before each
+   * write that commits bytes or state, so a writer that no longer holds the lock commits
+   * nothing over the request that took the upload over. Absent: the lock cannot be lost.
+   */
+  hold?: LockHold | undefined;
+}
+
+/**
+ * A lock that can be lost while its request runs (Redis restarted without it, a holder whose
+ * renewals failed until it expired): what a store asks before each write that commits. Not a
+ * fencing token: between a `verify` and the write it guards the lock can still be lost, so a
+ * store keeps that window to the one request the check precedes (see README, Scaling out).
+ */
+export interface LockHold {
+  /** Aborted, its reason the error to answer (a tus error), once the lock is known lost. */
+  readonly lost: AbortSignal;
+  /** Resolves once the lock service confirms the lock is still held; rejects (and aborts `lost`) otherwise. */
+  verify(): Promise<void>;
 }
 
 /** A store that reads a request body itself (the raw Node stream, no web-stream adapters). */

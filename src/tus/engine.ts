@@ -4,15 +4,16 @@
  */
 import type { Readable } from 'node:stream';
 import { MemoryLocker, Server } from '@tus/server';
-import { type CancellationContext, type DataStore, ERRORS, type Locker, Uid, type Upload } from '@tus/utils';
+import { type CancellationContext, type DataStore, ERRORS, type Lock, type Locker, Uid, type Upload } from '@tus/utils';
 import { grantOf, withOwner } from '../auth/ownership.js';
 import { ID_IN_USE } from '../hooks/answers.js';
 import type { MountHooks } from '../hooks/mount.js';
-import { BodyTooLong, type BodyWriter, isBodyWriter, isConcatenator, readWithoutLock } from '../stores/capabilities.js';
+import { BodyTooLong, type BodyWriter, isBodyWriter, isConcatenator, type LockHold, readWithoutLock } from '../stores/capabilities.js';
 import { UploadIdTaken } from '../stores/exclusive-create.js';
 import { markWholeBody } from '../stores/whole-body.js';
 import { type Assembly, assembleWaitingFinals, markPartial } from './concatenation.js';
 import { originOf } from './public-origin.js';
+import { holdOf } from './timed-locker.js';
 import { uploadIdOf } from './upload-id.js';
 
 export interface EngineOptions {
@@ -88,6 +89,7 @@ export function createEngine(options: EngineOptions): Server {
     generateUrl: (req, { proto, host, path, id }) => `${publicUrl ?? originOf(req) ?? `${proto}://${host}`}${path}/${id}`,
   });
   const store = options.datastore;
+  watchLockHolds(server);
   if (isBodyWriter(store)) readBodiesDirectly(server, store, hooks);
   return server;
 }
@@ -208,6 +210,47 @@ function tooLongReason(upload: Upload, offset: number, stored: number): string {
   return `The body is longer than the upload can take: the first ${stored} bytes were stored, the rest refused; the upload is at ${offset}`;
 }
 
+type AcquireLock = (req: Request, id: string, context: CancellationContext) => Promise<Lock>;
+
+/** The hold on the upload's lock of each PATCH and POST whose lock can be lost (the Redis locker's), by request context. */
+const holds = new WeakMap<CancellationContext, LockHold>();
+
+/**
+ * A lock that can be lost while its request runs (Redis restarted without it, renewals that
+ * failed until it expired): @tus/server would answer 204 with whatever the request stored,
+ * although another request may have taken the upload over. Its PATCH and POST handlers note
+ * the lock's hold: the store checks it before each write that commits and stops when it is
+ * lost, and a request whose lock is lost before its body is stored is answered the loss
+ * (LOCK_LOST 409, LOCK_NOT_KEPT 503), never 2xx.
+ */
+function watchLockHolds(server: Server): void {
+  for (const handler of [server.handlers.PATCH, server.handlers.POST]) {
+    const target = handler as unknown as { acquireLock: AcquireLock; writeToStore: WriteToStore };
+    const acquire = target.acquireLock.bind(handler);
+    target.acquireLock = async (req, id, context) => {
+      const lock = await acquire(req, id, context);
+      const hold = holdOf(lock);
+      if (hold) holds.set(context, hold);
+      return lock;
+    };
+    // (For bodies a BodyWriter store reads itself, readBodiesDirectly passes the hold to the store as well.)
+    const write = target.writeToStore.bind(handler);
+    target.writeToStore = (webStream, upload, maxBodySize, context) => answerLoss(context, write(webStream, upload, maxBodySize, context));
+  }
+}
+
+/** A write whose lock was lost before it ended fails with the loss, whatever the store made of it. */
+async function answerLoss<T>(context: CancellationContext, writing: Promise<T>): Promise<T> {
+  const hold = holds.get(context);
+  try {
+    const result = await writing;
+    if (hold?.lost.aborted) throw hold.lost.reason;
+    return result;
+  } catch (error) {
+    throw hold?.lost.aborted ? hold.lost.reason : error;
+  }
+}
+
 type WriteToStore = (
   webStream: ReadableStream | null,
   upload: Upload,
@@ -222,9 +265,10 @@ type WriteToStore = (
  * `requestWithDirectBody`, the store gets the raw Node stream with what the handler knows as
  * arguments: the offset, the largest body allowed, and the cancellation signal @tus/server
  * aborts when another request asks for the upload's lock (the store then stops reading and
- * keeps what arrived, as @tus/server's own stream does). Locks, checks, events and answers
- * stay @tus/server's. post-receive hooks hear the bytes as they are read; a StopUpload answer
- * stops the body like that signal does, then the upload is removed (the lock is still held).
+ * keeps what arrived, as @tus/server's own stream does), and the lock's hold when the lock can
+ * be lost (see watchLockHolds). Locks, checks, events and answers stay @tus/server's.
+ * post-receive hooks hear the bytes as they are read; a StopUpload answer stops the body like
+ * that signal does, then the upload is removed (the lock is still held).
  */
 function readBodiesDirectly(server: Server, store: BodyWriter, hooks: MountHooks | undefined): void {
   for (const handler of [server.handlers.PATCH, server.handlers.POST]) {
@@ -236,15 +280,20 @@ function readBodiesDirectly(server: Server, store: BodyWriter, hooks: MountHooks
       if (context.signal.aborted) throw ERRORS.ABORTED;
       if (direct.request) hooks?.beforeWrite(direct.request, upload);
       const receiving = direct.request ? hooks?.receiving(direct.request, upload) : undefined;
-      const offset = await store
-        .writeBody(upload.id, upload.offset, direct.body, {
-          expectedBytes: direct.expectedBytes,
-          maxBytes: maxBodySize,
-          stop: receiving ? AbortSignal.any([context.signal, receiving.stop]) : context.signal,
-          onProgress: receiving?.onBytes,
-        })
-        .catch((error: unknown) => keptWhatFits(error, upload, direct.body))
-        .finally(() => receiving?.end());
+      const hold = holds.get(context);
+      const offset = await answerLoss(
+        context,
+        store
+          .writeBody(upload.id, upload.offset, direct.body, {
+            expectedBytes: direct.expectedBytes,
+            maxBytes: maxBodySize,
+            stop: receiving ? AbortSignal.any([context.signal, receiving.stop]) : context.signal,
+            onProgress: receiving?.onBytes,
+            hold,
+          })
+          .catch((error: unknown) => keptWhatFits(error, upload, direct.body))
+          .finally(() => receiving?.end()),
+      );
       await receiving?.settle();
       return offset;
     };

@@ -2,12 +2,19 @@
  * The Redis locker against a real redis-server: exclusive, release requests reach the holder
  * (pub/sub), 423 after the wait, a crashed holder's lock expires, unlock never deletes a lock
  * it no longer holds, renewal keeps a long request's lock, Redis away is REDIS_UNAVAILABLE.
+ * A lock lost while held (its key gone or another's, Redis restarted empty, Redis unreachable
+ * until the lock would expire) is told through its hold (LockHold): `lost` aborts with the
+ * answer, `verify` rejects, the request is asked to stop.
  */
+import type { Lock } from '@tus/utils';
 import { ERRORS } from '@tus/utils';
 import t from 'tap';
 import { connectRedis } from '../../src/redis/connection.js';
-import { REDIS_UNAVAILABLE, RedisLocker } from '../../src/redis/locker.js';
+import { LOCK_LOST, LOCK_NOT_KEPT, REDIS_UNAVAILABLE, RedisLocker } from '../../src/redis/locker.js';
+import type { LockHold } from '../../src/stores/capabilities.js';
+import { holdOf, TimedLocker } from '../../src/tus/timed-locker.js';
 import { redisCommand, startRedis } from '../helpers/redis.js';
+import { startTcpProxy } from '../helpers/tcp-proxy.js';
 import { until } from '../helpers/wait.js';
 
 const redis = await startRedis();
@@ -114,5 +121,142 @@ t.test('Redis away: REDIS_UNAVAILABLE at once (503), and locks work again when i
   await until(() => connections.ping(), 'reconnected', 10_000, 100);
   const lock = locker().newLock('u6');
   await lock.lock(never, () => undefined);
+  await lock.unlock();
+});
+
+const holdOfLock = (lock: Lock): LockHold => {
+  const hold = holdOf(lock);
+  if (!hold) throw new Error('the Redis lock has no hold');
+  return hold;
+};
+const rejection = (p: Promise<unknown>) =>
+  p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+
+t.test('a lock whose key is gone: verify rejects LOCK_LOST, lost aborts with it, the request is asked to stop', async (t) => {
+  const errors: string[] = [];
+  const l = new RedisLocker({
+    redis: connections.redis,
+    subscriber: connections.subscriber,
+    prefix: 't:',
+    ttl: 30_000,
+    wait: 2000,
+    log: { warn: () => undefined, error: (_d, message) => errors.push(message) },
+  });
+  // Through the TimedLocker, as the app wires it: the hold is the Redis lock's.
+  const lock = new TimedLocker(l, () => undefined).newLock('u7');
+  let released = 0;
+  await lock.lock(never, () => {
+    released += 1;
+  });
+  const hold = holdOfLock(lock);
+  await redisCommand(redis, 'PEXPIRE', 't:lock:u7', '5000');
+  await hold.verify();
+  t.ok(Number(await redisCommand(redis, 'PTTL', 't:lock:u7')) > 25_000, 'verify renews the lock (its TTL extended again)');
+  t.notOk(hold.lost.aborted, 'not lost');
+  await redisCommand(redis, 'DEL', 't:lock:u7');
+  t.equal(await rejection(hold.verify()), LOCK_LOST, 'verify: LOCK_LOST once the key is gone');
+  t.ok(hold.lost.aborted, 'lost aborted');
+  t.equal(hold.lost.reason, LOCK_LOST, 'with LOCK_LOST (409)');
+  t.equal(LOCK_LOST.status_code, 409);
+  t.match(LOCK_LOST.body, /HEAD/);
+  t.equal(released, 1, 'the request was asked to stop (once)');
+  t.match(errors, [/upload lock lost/], 'logged as an error');
+  t.equal(await rejection(hold.verify()), LOCK_LOST, 'a lost lock stays lost');
+  // Another request takes the upload meanwhile; unlocking the lost lock leaves its lock alone.
+  await redisCommand(redis, 'SET', 't:lock:u7', 'the-new-holder');
+  t.equal(await rejection(hold.verify()), LOCK_LOST, 'never taken back');
+  await lock.unlock();
+  t.equal(await redisCommand(redis, 'GET', 't:lock:u7'), 'the-new-holder', "unlock leaves the new holder's lock");
+  await redisCommand(redis, 'DEL', 't:lock:u7');
+});
+
+t.test('a lock taken over by another token is found lost at the next renewal, without anyone asking', async (t) => {
+  const l = locker({ ttl: 600 });
+  const lock = l.newLock('u8');
+  let released = 0;
+  await lock.lock(never, () => {
+    released += 1;
+  });
+  const hold = holdOfLock(lock);
+  await redisCommand(redis, 'SET', 't:lock:u8', 'someone-else');
+  await until(() => hold.lost.aborted, 'the renewal to find the lock lost', 1000, 10);
+  t.equal(hold.lost.reason, LOCK_LOST);
+  t.equal(released, 1);
+  await lock.unlock();
+  t.equal(await redisCommand(redis, 'GET', 't:lock:u8'), 'someone-else');
+  await redisCommand(redis, 'DEL', 't:lock:u8');
+});
+
+t.test('Redis restarted empty: the loss is found at the reconnection, long before the next renewal', async (t) => {
+  const l = locker({ ttl: 60_000 });
+  const lock = l.newLock('u9');
+  await lock.lock(never, () => undefined);
+  const hold = holdOfLock(lock);
+  await redis.stop('SIGKILL');
+  await redis.start();
+  const started = Date.now();
+  await until(() => hold.lost.aborted, 'the reconnection to find the lock lost', 10_000, 10);
+  t.ok(Date.now() - started < 5000, `lost ${Date.now() - started} ms after Redis came back (renewal: every 20 s)`);
+  t.equal(hold.lost.reason, LOCK_LOST);
+  await lock.unlock();
+  await until(() => connections.ping(), 'reconnected', 10_000, 100);
+});
+
+t.test('Redis unreachable for a moment, its keys kept: verify waits for it and the lock is still held', async (t) => {
+  const proxy = await startTcpProxy({ host: redis.host, port: redis.port });
+  t.teardown(() => proxy.close());
+  const through = connectRedis({
+    url: `redis://:${encodeURIComponent(redis.password)}@127.0.0.1:${proxy.port}/0`,
+    port: proxy.port,
+    db: 0,
+    prefix: 't:',
+  });
+  t.teardown(() => through.close());
+  await until(() => through.ping(), 'connected through the proxy');
+  const l = new RedisLocker({ redis: through.redis, subscriber: through.subscriber, prefix: 't:', ttl: 6000, wait: 2000 });
+  const lock = l.newLock('u10');
+  await lock.lock(never, () => undefined);
+  const hold = holdOfLock(lock);
+  await proxy.down();
+  const asked = Date.now();
+  const verified = hold.verify();
+  await new Promise((r) => setTimeout(r, 800));
+  await proxy.up();
+  await verified;
+  t.ok(Date.now() - asked >= 700, `verify answered once Redis was reachable again (${Date.now() - asked} ms)`);
+  t.notOk(hold.lost.aborted, 'still held');
+  await lock.unlock();
+  t.equal(await redisCommand(redis, 'EXISTS', 't:lock:u10'), 0, 'released');
+});
+
+t.test('Redis unreachable until the lock could expire: LOCK_NOT_KEPT (503)', async (t) => {
+  const proxy = await startTcpProxy({ host: redis.host, port: redis.port });
+  t.teardown(() => proxy.close());
+  const through = connectRedis({
+    url: `redis://:${encodeURIComponent(redis.password)}@127.0.0.1:${proxy.port}/0`,
+    port: proxy.port,
+    db: 0,
+    prefix: 't:',
+  });
+  t.teardown(() => through.close());
+  await until(() => through.ping(), 'connected through the proxy');
+  const l = new RedisLocker({ redis: through.redis, subscriber: through.subscriber, prefix: 't:', ttl: 1500, wait: 2000 });
+  const lock = l.newLock('u11');
+  let released = 0;
+  await lock.lock(never, () => {
+    released += 1;
+  });
+  const hold = holdOfLock(lock);
+  await proxy.down();
+  const asked = Date.now();
+  t.equal(await rejection(hold.verify()), LOCK_NOT_KEPT, 'verify: LOCK_NOT_KEPT');
+  t.ok(Date.now() - asked < 1500, `given up before the TTL (${Date.now() - asked} ms)`);
+  t.equal(hold.lost.reason, LOCK_NOT_KEPT);
+  t.equal(LOCK_NOT_KEPT.status_code, 503);
+  t.equal(released, 1);
+  await proxy.up();
   await lock.unlock();
 });

@@ -57,12 +57,14 @@ export class LocalStore extends FileStore implements BodyWriter, RangedReader, C
    * off or `stop` asks for the lock (@tus/server's own stream drops the bytes still in its
    * buffers when the connection dies); past `maxBytes` what fits is kept (BodyTooLong).
    */
-  async writeBody(id: string, offset: number, body: Readable, { maxBytes, stop, onProgress }: BodyWriteOptions): Promise<number> {
+  async writeBody(id: string, offset: number, body: Readable, { maxBytes, stop, onProgress, hold }: BodyWriteOptions): Promise<number> {
     let tooLarge = false;
+    // A lost lock stops the file's appends at once (those made before it was known stay: see README, Scaling out).
+    const until = hold && stop ? AbortSignal.any([stop, hold.lost]) : (hold?.lost ?? stop);
     const within = async function* () {
       let room = maxBytes;
       try {
-        for await (const piece of bodyPieces(body, stop, onProgress)) {
+        for await (const piece of bodyPieces(body, until, onProgress)) {
           if (piece.length > room) tooLarge = true;
           if (room > 0) yield piece.length > room ? piece.subarray(0, room) : piece;
           room -= Math.min(room, piece.length);
@@ -73,6 +75,7 @@ export class LocalStore extends FileStore implements BodyWriter, RangedReader, C
       }
     };
     const end = await this.write(Readable.from(within(), { objectMode: false }), id, offset);
+    if (hold?.lost.aborted) throw hold.lost.reason;
     if (tooLarge) throw new BodyTooLong(end);
     return end;
   }

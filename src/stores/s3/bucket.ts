@@ -26,14 +26,14 @@ import {
 import type { Logger } from 'pino';
 import type { S3Location } from '../../config/index.js';
 import { UploadIdTaken } from '../exclusive-create.js';
-import { explainS3Error, isNoSuchUpload, isNotFound, StoreError, s3ErrorCode } from './errors.js';
+import { explainS3Error, isNoSuchUpload, isNotFound, STATE_CHANGED, StoreError, s3ErrorCode } from './errors.js';
 import { encryptionParams, finalObjectParams } from './object-settings.js';
 import type { Part } from './upload-state.js';
 
-/** Failures after which an operation may have happened on S3 all the same (its answer lost). */
 /** Bodies up to this size (state objects, small tails) are sent with the quick request timeout. */
 const QUICK_BODY = 64 * 1024;
 
+/** Failures after which an operation may have happened on S3 all the same (its answer lost). */
 const LOST_ANSWER = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'TimeoutError', 'RequestTimeout', 'InternalError']);
 
 export type Metadata = Record<string, string | null> | undefined;
@@ -110,18 +110,21 @@ export class Bucket {
    * the object exists. Where it does not (`conditionalWrites`), a plain PutObject: the Redis
    * claim and the existence check before the creation are then all that guard the id.
    */
-  async putNew(key: string, body: Buffer, extra: { ContentType?: string } = {}): Promise<void> {
-    if (!(await this.conditionalWrites())) return this.putPrivate(key, body, body.length, extra);
+  async putNew(key: string, body: Buffer, extra: { ContentType?: string } = {}): Promise<string | undefined> {
+    if (!(await this.conditionalWrites())) {
+      await this.putPrivate(key, body, body.length, extra);
+      return undefined;
+    }
     const params = { ...extra, ...encryptionParams(this.location), IfNoneMatch: '*' };
     // AWS answers 409 ConditionalRequestConflict to a conditional write racing another on the
     // same key, and asks for a retry: the retry meets the object the other one stored (412).
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.client.send(
+        const res = await this.client.send(
           new PutObjectCommand({ Bucket: this.name, Key: key, Body: body, ContentLength: body.length, ...params }),
           this.quick,
         );
-        return;
+        return res.ETag;
       } catch (error) {
         if (isPreconditionFailed(error)) throw new UploadIdTaken();
         if (s3ErrorCode(error) === 'ConditionalRequestConflict' && attempt < 5) {
@@ -129,7 +132,8 @@ export class Bucket {
           continue;
         }
         if (s3ErrorCode(error) === 'ConditionalRequestConflict') throw new UploadIdTaken();
-        return this.call('PutObject', key, () => Promise.reject(error));
+        await this.call('PutObject', key, () => Promise.reject(error));
+        return undefined;
       }
     }
   }
@@ -192,6 +196,80 @@ export class Bucket {
         ...(length <= QUICK_BODY ? this.quick : {}),
       }),
     );
+  }
+
+  /**
+   * How PutObject takes If-Match here, learnt from the first conditional write: `quoted`, the
+   * ETag as S3 gives it (AWS, MinIO); `bare`, without its quotes (Ceph radosgw compares the
+   * header with the unquoted ETag and refuses the quoted one); `unsupported` (Swift's s3api
+   * answers 501 NotImplemented, or a server refuses the object's own ETag in both forms):
+   * state objects are then written unconditionally, guarded by the upload's lock alone.
+   */
+  private ifMatchForm: 'quoted' | 'bare' | 'unsupported' | undefined;
+
+  /**
+   * Write a state object (`.info`) only over the version `etag` names (If-Match), where S3
+   * supports conditional writes; unconditionally when `etag` is undefined or S3 does not.
+   * Returns the new version's ETag. Another version there (a request that took the upload
+   * over wrote it since) fails with STATE_CHANGED and leaves it untouched.
+   */
+  async putState(key: string, body: Buffer, etag: string | undefined): Promise<string | undefined> {
+    const params = {
+      Bucket: this.name,
+      Key: key,
+      Body: body,
+      ContentLength: body.length,
+      ContentType: 'application/json',
+      ...encryptionParams(this.location),
+    };
+    const unconditional = async () =>
+      (await this.call('PutObject', key, () => this.client.send(new PutObjectCommand(params), this.quick))).ETag;
+    if (etag === undefined || this.ifMatchForm === 'unsupported') return unconditional();
+    const forms = this.ifMatchForm ? [this.ifMatchForm] : (['quoted', 'bare'] as const);
+    for (const form of forms) {
+      try {
+        const ifMatch = form === 'bare' ? unquoted(etag) : `"${unquoted(etag)}"`;
+        const res = await this.client.send(new PutObjectCommand({ ...params, IfMatch: ifMatch }), this.quick);
+        this.ifMatchForm = form;
+        return res.ETag;
+      } catch (error) {
+        const code = s3ErrorCode(error);
+        const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+        if (code === 'NotImplemented' || status === 501) break;
+        const refused = code === 'PreconditionFailed' || code === 'ConditionalRequestConflict' || status === 412 || status === 409;
+        if (!refused && !isNotFound(error)) return this.call('PutObject', key, () => Promise.reject(error));
+        // Refused: another version is there (or none: the upload was removed), or the server
+        // does not read this form of the ETag (it refuses the object's own).
+        const now = await this.headEtag(key);
+        if (now === undefined || unquoted(now) !== unquoted(etag)) throw STATE_CHANGED;
+      }
+    }
+    this.ifMatchForm = 'unsupported';
+    this.log?.warn(
+      { bucket: this.name, location: this.location.name },
+      'S3 does not support conditional PutObject (If-Match): upload state is written unconditionally, guarded by the upload lock alone (see README, Scaling out)',
+    );
+    return unconditional();
+  }
+
+  private async headEtag(key: string): Promise<string | undefined> {
+    try {
+      return (await this.client.send(new HeadObjectCommand({ Bucket: this.name, Key: key }), this.quick)).ETag;
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      return this.call('HeadObject', key, () => Promise.reject(error));
+    }
+  }
+
+  /** A state object's text and ETag, or undefined when it does not exist. */
+  async readState(key: string): Promise<{ text: string; etag: string | undefined } | undefined> {
+    try {
+      const res = await this.client.send(new GetObjectCommand({ Bucket: this.name, Key: key }), this.quick);
+      return { text: (await res.Body?.transformToString()) ?? '', etag: res.ETag };
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      return this.call('GetObject', key, () => Promise.reject(error));
+    }
   }
 
   /** The whole object as text, or undefined when it does not exist. */
@@ -404,4 +482,9 @@ function refusesConditions(error: unknown): boolean {
   const code = s3ErrorCode(error);
   const status = (error as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
   return code === 'NotImplemented' || status === 501;
+}
+
+/** An ETag without its quotes (and weak marker). */
+function unquoted(etag: string): string {
+  return etag.replace(/^W\//, '').replace(/^"(.*)"$/, '$1');
 }

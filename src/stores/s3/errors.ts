@@ -13,6 +13,16 @@ export class StoreError extends Error {
   }
 }
 
+/**
+ * A state object (`.info`) changed since this request read it: another request took the
+ * upload over (this one had lost its lock). Nothing was written; answered like a lost lock.
+ */
+export const STATE_CHANGED = new StoreError(
+  409,
+  "The upload's state was changed by another request since this one read it (this request had lost the upload's lock) and was not overwritten; bytes not stored by then were dropped. HEAD the upload for its offset and resume from there\n",
+  'PreconditionFailed',
+);
+
 interface AwsLikeError {
   name?: string;
   Code?: string;

@@ -251,6 +251,8 @@ export class S3Store
     // Without a known length nothing else bounds the body.
     const limit = upload.info.size ?? (this.maxUploadSize > 0 ? this.maxUploadSize : MAX_OBJECT_SIZE);
     const version = await this.versions?.bump(id);
+    // A lock that can be lost is asked before each write that commits (S3Upload.fenced).
+    upload.fence = options.hold;
     try {
       // A body longer than the upload stored what fits, like any other body: only the answer differs.
       const written = await writeBody(upload, this.sender, body, {
@@ -258,6 +260,7 @@ export class S3Store
         maxBytes: Math.min(options.maxBytes, limit - offset),
         stop: options.stop,
         onProgress: options.onProgress,
+        hold: options.hold,
         equalParts: this.location.equalPartSize,
         maxUploadSize: this.maxUploadSize,
       }).catch((error: unknown) => (error instanceof BodyTooLong ? error : Promise.reject(error)));
@@ -271,11 +274,21 @@ export class S3Store
       if (error instanceof BodyTooLong) throw error;
       // What S3 holds after a failure is read again by the next request.
       this.cache.delete(id);
-      await upload
-        .settleState()
-        .catch((e: unknown) => this.bucket.warn({ key: upload.keys.info, err: e }, 'a new upload was not recorded'));
+      if (options.hold?.lost.aborted) {
+        // A lost lock: what this request stored before it knew may postdate the state another
+        // instance cached since it took the upload over. A new version makes every instance
+        // read the upload again instead of trusting its cache (best effort: Redis may be away).
+        // A creation records nothing: its answer names no upload to resume.
+        await this.versions?.bump(id).catch(() => undefined);
+      } else {
+        await upload
+          .settleState()
+          .catch((e: unknown) => this.bucket.warn({ key: upload.keys.info, err: e }, 'a new upload was not recorded'));
+      }
       this.unsaved.delete(id);
       throw error;
+    } finally {
+      upload.fence = undefined;
     }
   }
 

@@ -1,9 +1,12 @@
 /**
  * One tus upload in the bucket: its state (`.info`, the parts that count, the tail) and the
  * operations on it. Loading only reads; everything that writes is called by a request that
- * holds the upload's lock.
+ * holds the upload's lock, and, when that lock can be lost (`fence`), asks it before each
+ * write that commits. `.info` is written over the version this upload read or wrote (If-Match
+ * on its ETag) where S3 supports conditional writes, so a writer whose view is stale fails.
  */
 import { ERRORS } from '@tus/utils';
+import type { LockHold } from '../capabilities.js';
 import type { Body, Bucket } from './bucket.js';
 import { StoreError } from './errors.js';
 import type { UploadKeys } from './keys.js';
@@ -37,6 +40,14 @@ export class S3Upload {
    */
   private stateDeferred = false;
   private creatingMultipart: Promise<string> | undefined;
+  /** ETag of `.info` as this upload last read or wrote it (undefined: unknown, or none yet). */
+  private infoEtag: string | undefined;
+  /**
+   * The lock of the request writing now, when it can be lost: asked before each write that
+   * commits (a part, the final object, the completion, `.info`, the tail). Set by the store
+   * for the length of one write (one request holds the lock at a time).
+   */
+  fence: LockHold | undefined;
 
   constructor(
     private readonly bucket: Bucket,
@@ -46,8 +57,9 @@ export class S3Upload {
 
   /** Read an upload's state from the bucket: `.info`, the parts, the tail. Never writes. */
   static async load(bucket: Bucket, keys: UploadKeys): Promise<S3Upload> {
-    const text = await bucket.readText(keys.info);
-    if (text === undefined) return S3Upload.loadFromObject(bucket, keys);
+    const state = await bucket.readState(keys.info);
+    if (state === undefined) return S3Upload.loadFromObject(bucket, keys);
+    const { text, etag } = state;
     let info: UploadInfo;
     try {
       info = JSON.parse(text) as UploadInfo;
@@ -58,6 +70,7 @@ export class S3Upload {
       );
     }
     const upload = new S3Upload(bucket, keys, info);
+    upload.infoEtag = etag;
     if (info.uploadId) {
       const listed = await bucket.listParts(info.key, info.uploadId);
       if (!listed) {
@@ -171,10 +184,16 @@ export class S3Upload {
     return this.tailPart === this.nextPart ? this.tail : 0;
   }
 
+  /** Before a write that commits: the request still holds the upload's lock (see `fence`). */
+  private async fenced(): Promise<void> {
+    await this.fence?.verify();
+  }
+
   /** The multipart upload, created with the upload's first part and recorded in `.info`. */
   private multipart(): Promise<string> {
     if (this.info.uploadId) return Promise.resolve(this.info.uploadId);
     this.creatingMultipart ??= (async () => {
+      await this.fenced();
       const uploadId = await this.bucket.createMultipart(this.info.key, this.info.metadata);
       // Known only once `.info` records it: parts sent to a multipart upload that `.info` does
       // not name would be acknowledged and then lost to every later read.
@@ -194,6 +213,8 @@ export class S3Upload {
 
   async sendPart(partNumber: number, body: Body, length: number, signal?: AbortSignal): Promise<Part> {
     const uploadId = await this.multipart();
+    // (A streamed body is checked again before its last byte: see write-body.ts.)
+    await this.fenced();
     return this.bucket.uploadPart(this.info.key, uploadId, partNumber, body, length, signal);
   }
 
@@ -202,6 +223,7 @@ export class S3Upload {
     // A deferred state goes into the object's own metadata when it fits; otherwise `.info` first.
     const state = this.stateDeferred ? stateMetadata(this.info) : undefined;
     if (!state) await this.settleState();
+    await this.fenced();
     try {
       await this.bucket.putFinal(this.info.key, body, length, this.info.metadata, signal, state);
     } catch (error) {
@@ -219,7 +241,8 @@ export class S3Upload {
 
   /** Best effort: S3 just failed a request, these may fail too (the failure answered is the first). */
   private async keepAfterFailure(body: Buffer): Promise<void> {
-    if (!this.stateDeferred || body.length === 0) return;
+    // (A writer whose lock is lost keeps nothing: another request may own the upload now.)
+    if (!this.stateDeferred || body.length === 0 || this.fence?.lost.aborted) return;
     try {
       await this.saveInfo();
       await this.saveTail({ number: 1, start: 0, length: body.length, pieces: [body], whole: false });
@@ -230,6 +253,7 @@ export class S3Upload {
 
   async copyPart(partNumber: number, sourceKey: string, start: number, end: number): Promise<Part> {
     const uploadId = await this.multipart();
+    await this.fenced();
     return this.bucket.copyPart(this.info.key, uploadId, partNumber, sourceKey, start, end);
   }
 
@@ -255,6 +279,7 @@ export class S3Upload {
   async saveTail(part: CutPart): Promise<void> {
     if (part.number !== this.nextPart) return;
     await this.settleState();
+    await this.fenced();
     const body = Buffer.concat(part.pieces, part.length);
     // Set first: a PutObject that failed (its answer lost, a timeout) may be stored all the
     // same, and the completion or termination must then remove it.
@@ -280,10 +305,14 @@ export class S3Upload {
       return;
     }
     const uploadId = await this.multipart();
+    await this.fenced();
     // Any other multipart upload of the key is an orphan (a CreateMultipartUpload whose answer
     // was lost, a process killed before `.info` named it). Swept before the completion, not
     // after: a process killed in between leaves the completion, and so the sweep, to the next.
     await this.bucket.abortStrays(this.info.key, uploadId);
+    await this.fenced();
+    // The completion names each part's ETag: a part replaced since it was recorded here (by a
+    // writer that had lost its lock) makes S3 refuse the completion instead of assembling it.
     await this.bucket.complete(this.info.key, uploadId, this.parts.run);
     this.finished = true;
     this.tail = 0;
@@ -312,14 +341,21 @@ export class S3Upload {
    * created before anything else is stored under the id, refused (UploadIdTaken) when it exists.
    */
   async createInfo(): Promise<void> {
-    await this.bucket.putNew(this.keys.info, Buffer.from(JSON.stringify(this.info)), { ContentType: 'application/json' });
+    await this.fenced();
+    this.infoEtag = await this.bucket.putNew(this.keys.info, Buffer.from(JSON.stringify(this.info)), { ContentType: 'application/json' });
     this.stateDeferred = false;
     this.stateInObject = false;
   }
 
+  /**
+   * Write `.info`: over the version this upload knows (If-Match on its ETag, where S3 supports
+   * conditional writes), so a state changed by another request since is not overwritten (the
+   * write fails with STATE_CHANGED); unconditionally when no version is known (a new upload).
+   */
   async saveInfo(info: UploadInfo = this.info): Promise<void> {
+    await this.fenced();
     const body = Buffer.from(JSON.stringify(info));
-    await this.bucket.putPrivate(this.keys.info, body, body.length, { ContentType: 'application/json' });
+    this.infoEtag = await this.bucket.putState(this.keys.info, body, this.infoEtag);
     // `.info` is read first: from now on it holds the state.
     this.stateDeferred = false;
     this.stateInObject = false;

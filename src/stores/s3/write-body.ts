@@ -4,12 +4,18 @@
  * byte that arrived: as parts, as the upload's last part (then complete it), or as the tail.
  * Parts count only up to the first failure; later ones stay in S3 as stored parts (see
  * countParts), never counted before the parts ahead of them exist.
+ *
+ * A request whose lock is lost (`hold`) keeps nothing more: it stops reading, its parts in
+ * flight are aborted (a streamed part cut short is not stored), no remainder is kept, and it
+ * fails with the loss. Every write that commits asks the hold first (S3Upload), and a streamed
+ * part's last byte goes out only once the lock is confirmed: S3 stores a part only with all
+ * its bytes, so that byte is the part's commit.
  */
 
 import type { Readable } from 'node:stream';
 import { ERRORS } from '@tus/utils';
 import { bodyPieces, isBodyCut } from '../body-pieces.js';
-import { BodyTooLong } from '../capabilities.js';
+import { BodyTooLong, type LockHold } from '../capabilities.js';
 import { coalesce } from '../coalesce.js';
 import { type CutPart, PartCutter, type Remainder } from './part-cutter.js';
 import { Reservation } from './part-memory.js';
@@ -27,6 +33,8 @@ export interface WriteOptions {
   stop: AbortSignal | undefined;
   /** Hears the size of every body piece as it is read. */
   onProgress?: ((bytes: number) => void) | undefined;
+  /** The hold on the upload's lock, when it can be lost (see LockHold). */
+  hold?: LockHold | undefined;
   equalParts: boolean;
   maxUploadSize: number;
 }
@@ -61,16 +69,26 @@ async function write(upload: S3Upload, sender: PartSender, body: Readable, o: Wr
     },
     await upload.readTail(),
   );
+  const lost = o.hold?.lost;
+  // A lost lock aborts the S3 requests in flight too.
   const sendOf =
     (part: Readonly<CutPart>): Send =>
-    (bytes, length, signal) =>
-      part.whole ? upload.sendWhole(bytes, length, signal) : upload.sendPart(part.number, bytes, length, signal);
-  const pieces = coalesce(bodyPieces(body, o.stop, o.onProgress));
-  const { sent, cut } = await sendParts(cutter, sender, sendOf, pieces, reservation);
+    (bytes, length, signal) => {
+      const until = signal && lost ? AbortSignal.any([signal, lost]) : (signal ?? lost);
+      return part.whole ? upload.sendWhole(bytes, length, until) : upload.sendPart(part.number, bytes, length, until);
+    };
+  const stop = o.stop && lost ? AbortSignal.any([o.stop, lost]) : (o.stop ?? lost);
+  const pieces = coalesce(bodyPieces(body, stop, o.onProgress));
+  const { sent, cut } = await sendParts(cutter, sender, sendOf, pieces, reservation, o.hold);
 
   const settled = await Promise.allSettled(sent);
   const accepted = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   const failure = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected')?.reason;
+  if (lost?.aborted) {
+    // What S3 accepted before the loss was known is stored; nothing more is.
+    if (!accepted.some((p) => p.PartNumber === 0)) upload.record(accepted);
+    throw lost.reason;
+  }
   if (accepted.some((p) => p.PartNumber === 0)) {
     await upload.finishedWhole();
     return finish(upload, cutter.tooLarge, cut);
@@ -97,6 +115,7 @@ async function sendParts(
   sendOf: (part: Readonly<CutPart>) => Send,
   pieces: AsyncIterable<Buffer>,
   reservation: Reservation,
+  hold: LockHold | undefined,
 ): Promise<{ sent: Array<Promise<Part>>; cut: unknown }> {
   const sent: Array<Promise<Part>> = [];
   let failed = false;
@@ -113,6 +132,8 @@ async function sendParts(
       while (chunk.length > 0 && !failed && !cutter.tooLarge) {
         const { piece, rest } = cutter.take(chunk);
         chunk = rest;
+        // The piece that fills a streamed part commits it: sent only while the lock is held.
+        if (piece && streamed && cutter.full) await hold?.verify();
         if (piece) streamed?.append(piece);
         if (!cutter.full) continue;
         const part = cutter.next();
