@@ -8,7 +8,7 @@ import { Hooks } from './hooks/hooks.js';
 import { MountHooks } from './hooks/mount.js';
 import { storageOf } from './hooks/payload.js';
 import { registerBodyWatch } from './http/body-idle.js';
-import { ConnectionGate, connectionLimits, openFileLimit, trustedProxies } from './http/connection-limits.js';
+import { ConnectionGate, connectionLimits, openFileLimit } from './http/connection-limits.js';
 import { registerCors } from './http/cors.js';
 import { registerDemoPage } from './http/demo.js';
 import { RequestTracker } from './http/drain.js';
@@ -18,6 +18,7 @@ import { frameworkErrors, registerPlainErrors } from './http/plain-errors.js';
 import { registerRateLimit } from './http/rate-limit.js';
 import { registerRequestLog } from './http/request-log.js';
 import { clientErrorHandler, httpServerOptions } from './http/server-limits.js';
+import { listedProxies, trustedPeer } from './http/trusted-proxy.js';
 import { tusRoutes } from './http/tus-routes.js';
 import { createLogger } from './logger.js';
 import { connectRedis, type RedisConnections, redisProbe } from './redis/connection.js';
@@ -31,7 +32,6 @@ import { createStore } from './stores/index.js';
 import { tempBytesInUse } from './tus/checksum.js';
 import { scheduleCleanup } from './tus/cleanup.js';
 import { createEngine, defaultLocker } from './tus/engine.js';
-import { trustedPeer } from './tus/public-origin.js';
 import { TempSpace } from './tus/temp-space.js';
 import { TimedLocker } from './tus/timed-locker.js';
 
@@ -143,7 +143,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   const limits = connectionLimits(config, openFileLimit());
   if (limits.warning) app.log.warn(limits.warning);
   const gate = new ConnectionGate(limits, {
-    exempt: trustedProxies(config.trustProxy),
+    exempt: listedProxies(config.trustProxy),
     onRefused: (reason) => metrics?.connectionsRefused.inc({ reason }),
     log: logger.child({ component: 'connections' }),
   });

@@ -20,7 +20,7 @@
  *   `defaultMaxConnections`.
  */
 import { readFileSync } from 'node:fs';
-import { BlockList, isIPv4, isIPv6, type Server, type Socket } from 'node:net';
+import { isIPv4, isIPv6, type Server, type Socket } from 'node:net';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from '../config/index.js';
 
@@ -136,47 +136,6 @@ function ipv6Groups(address: string): string[] {
   const right = tail ? tail.split(':') : [];
   const groups = tail === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right];
   return groups.map((g) => Number.parseInt(g, 16).toString(16));
-}
-
-/** IP_TRUST_PROXY's named ranges (proxy-addr's). */
-const NAMED_RANGES: Record<string, Array<[string, number, 'ipv4' | 'ipv6']>> = {
-  loopback: [
-    ['127.0.0.0', 8, 'ipv4'],
-    ['::1', 128, 'ipv6'],
-  ],
-  linklocal: [
-    ['169.254.0.0', 16, 'ipv4'],
-    ['fe80::', 10, 'ipv6'],
-  ],
-  uniquelocal: [
-    ['10.0.0.0', 8, 'ipv4'],
-    ['172.16.0.0', 12, 'ipv4'],
-    ['192.168.0.0', 16, 'ipv4'],
-    ['fc00::', 7, 'ipv6'],
-  ],
-};
-
-/** Whether an address is one of IP_TRUST_PROXY's listed proxies (never with `true` or `false`: no list). */
-export function trustedProxies(trustProxy: boolean | readonly string[]): (address: string) => boolean {
-  if (typeof trustProxy === 'boolean') return () => false;
-  const list = new BlockList();
-  for (const entry of trustProxy) {
-    const named = NAMED_RANGES[entry];
-    if (named) {
-      for (const [network, prefix, family] of named) list.addSubnet(network, prefix, family);
-      continue;
-    }
-    const [address = '', prefix] = entry.split('/');
-    const family = isIPv4(address) ? 'ipv4' : 'ipv6';
-    if (prefix === undefined) list.addAddress(address, family);
-    else list.addSubnet(address, Number(prefix), family);
-  }
-  return (address) => {
-    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1];
-    const plain = mapped ?? address.split('%')[0] ?? address;
-    if (isIPv4(plain)) return list.check(plain, 'ipv4');
-    return isIPv6(plain) && list.check(plain, 'ipv6');
-  };
 }
 
 /** Counts open connections per address and in total, and resets those over a cap as they arrive. */

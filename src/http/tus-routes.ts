@@ -50,13 +50,14 @@ import {
 import { checkCreation, narrowLimits } from '../tus/creation-limits.js';
 import { excessLeftUnread, requestWithDirectBody } from '../tus/engine.js';
 import { checkTusRequest, headerInteger } from '../tus/protocol-guard.js';
-import { attachOrigin, hostProblem, requestOrigin, type TrustedPeer } from '../tus/public-origin.js';
+import { attachOrigin, hostProblem, requestOrigin } from '../tus/public-origin.js';
 import { type TempSpace, TempSpaceFull } from '../tus/temp-space.js';
 import { uploadIdOf } from '../tus/upload-id.js';
 import { download } from './download.js';
 import type { RequestTracker } from './drain.js';
 import { checkAppend, sendUploadResumptionSupported, servedVersion, toIetfAnswer, toIetfResponse, translateRequest } from './ietf.js';
 import { settleBeforeLog } from './request-log.js';
+import type { TrustedPeer } from './trusted-proxy.js';
 
 export interface TusRoutesOptions {
   /** Mount path without trailing slash. */

@@ -1,7 +1,8 @@
 /**
  * The Redis connections of one instance: one for commands, one for the lock release channel.
- * Commands fail at once while Redis is away (no offline queue), so requests answer 503 instead
- * of hanging; ioredis reconnects by itself, and the instance recovers when Redis returns.
+ * Commands fail at once while Redis is away (no offline queue), and after COMMAND_TIMEOUT_MS
+ * when it is connected but does not answer (a frozen or overloaded Redis), so requests answer 503
+ * instead of hanging; ioredis reconnects by itself, and the instance recovers when Redis returns.
  */
 import { Redis, type RedisOptions } from 'ioredis';
 import type { RedisConfig } from './config.js';
@@ -13,6 +14,9 @@ export interface RedisConnections {
   ping(): Promise<boolean>;
   close(): Promise<void>;
 }
+
+/** A command Redis has not answered in this long fails (503 for the request that needs it). */
+export const COMMAND_TIMEOUT_MS = 3000;
 
 export function connectRedis(config: RedisConfig): RedisConnections {
   const options: RedisOptions = {
@@ -30,17 +34,15 @@ export function connectRedis(config: RedisConfig): RedisConnections {
           ...(config.password ? { password: config.password } : {}),
         }),
   };
-  const make = (offlineQueue: boolean) => {
-    const client = config.url
-      ? new Redis(config.url, { ...options, enableOfflineQueue: offlineQueue })
-      : new Redis({ ...options, enableOfflineQueue: offlineQueue });
+  const make = (own: RedisOptions) => {
+    const client = config.url ? new Redis(config.url, { ...options, ...own }) : new Redis({ ...options, ...own });
     // Errors are reported by the requests that need Redis and by /readyz; ioredis reconnects.
     client.on('error', () => undefined);
     return client;
   };
-  const redis = make(false);
-  // The subscription is queued until connected, and renewed by ioredis after a reconnection.
-  const subscriber = make(true);
+  const redis = make({ enableOfflineQueue: false, commandTimeout: COMMAND_TIMEOUT_MS });
+  // The subscription is queued until connected (no command timeout), and renewed by ioredis after a reconnection.
+  const subscriber = make({ enableOfflineQueue: true });
   // Settled by the first connection attempt: a check at start (main.ts) waits for it instead of
   // reporting Redis away while it is still being connected to.
   const firstAttempt = new Promise<void>((resolve) => {

@@ -7,7 +7,8 @@
  * elsewhere), and only `http` or `https`; anything else is refused before anything is created.
  * A proxy is trusted by its address (IP_TRUST_PROXY), never by what the request says.
  */
-import { BlockList, isIP, isIPv6 } from 'node:net';
+import { isIPv6 } from 'node:net';
+import type { TrustedPeer } from '../http/trusted-proxy.js';
 
 /** One DNS label (underscores too: container and service names have them). */
 const LABEL = /^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$/;
@@ -21,43 +22,6 @@ export function isValidHost(value: string): boolean {
   if (ipv6 !== undefined) return isIPv6(ipv6);
   const labels = (name as string).replace(/\.$/, '').split('.');
   return (name as string).length <= 254 && labels.every((label) => LABEL.test(label));
-}
-
-/** Whether the connection's peer is a proxy whose forwarded headers are believed. */
-export type TrustedPeer = (address: string | undefined) => boolean;
-
-/** IP_TRUST_PROXY's named ranges (as proxy-addr, which Fastify uses for the client address). */
-const NAMED: Record<string, Array<[string, number, 'ipv4' | 'ipv6']>> = {
-  loopback: [
-    ['127.0.0.0', 8, 'ipv4'],
-    ['::1', 128, 'ipv6'],
-  ],
-  linklocal: [
-    ['169.254.0.0', 16, 'ipv4'],
-    ['fe80::', 10, 'ipv6'],
-  ],
-  uniquelocal: [
-    ['10.0.0.0', 8, 'ipv4'],
-    ['172.16.0.0', 12, 'ipv4'],
-    ['192.168.0.0', 16, 'ipv4'],
-    ['fc00::', 7, 'ipv6'],
-  ],
-};
-
-/** IP_TRUST_PROXY as a check of the peer's address: every peer, none, or the listed addresses and ranges. */
-export function trustedPeer(trust: boolean | readonly string[]): TrustedPeer {
-  if (typeof trust === 'boolean') return () => trust;
-  const list = new BlockList();
-  for (const entry of trust) {
-    for (const [address, prefix, type] of NAMED[entry] ?? []) list.addSubnet(address, prefix, type);
-    if (NAMED[entry]) continue;
-    const [address = '', prefix] = entry.split('/');
-    const type = isIP(address) === 6 ? 'ipv6' : 'ipv4';
-    if (prefix === undefined) list.addAddress(address, type);
-    else list.addSubnet(address, Number(prefix), type);
-  }
-  // An IPv4-mapped IPv6 peer (::ffff:10.0.0.1) matches IPv4 entries too.
-  return (address) => address !== undefined && isIP(address) !== 0 && list.check(address, isIP(address) === 6 ? 'ipv6' : 'ipv4');
 }
 
 export interface OriginRequest {
