@@ -97,6 +97,14 @@ export function jwtVerifier(config: AuthConfig): VerifyJwt | undefined {
       if (error instanceof errors.JWKSTimeout || !(error instanceof errors.JOSEError)) throw new KeysUnavailable();
       throw new TokenRejected(explain(error));
     }
+    // JSON numbers past the double range (1e400) parse as Infinity, which jose takes for a
+    // number: an `exp` that never comes, an `iat` infinitely far ahead. Refused as not a date.
+    for (const claim of ['iat', 'nbf', 'exp'] as const) {
+      const value = payload[claim];
+      if (value !== undefined && !Number.isFinite(value)) {
+        throw new TokenRejected(`the token's ${claim} must be a NumericDate (a number of seconds since 1970)`);
+      }
+    }
     // jose checks iat's type but not its time (only with maxTokenAge, which would make iat
     // required): a token issued later than now + AUTH_JWT_CLOCK_SKEW is refused here.
     const now = Math.floor(Date.now() / 1000);

@@ -21,17 +21,25 @@ export function isValidHost(value: string): boolean {
   if (port !== undefined && Number(port) > 65535) return false;
   if (ipv6 !== undefined) return isIPv6(ipv6);
   const labels = (name as string).replace(/\.$/, '').split('.');
-  return (name as string).length <= 254 && labels.every((label) => LABEL.test(label));
+  if ((name as string).length > 254 || !labels.every((label) => LABEL.test(label))) return false;
+  // A name whose last label is numeric is an IPv4 address to URL parsers (WHATWG): 1.2.3.4.5,
+  // 256.1.1.1 and 999.1.1.1 are then invalid, and a Location made of them unusable.
+  return URL.canParse(`http://${value}/`);
 }
 
 export interface OriginRequest {
   headers: Record<string, string | string[] | undefined>;
+  /** Node keeps the first of several Host headers in `headers`; these show them all. */
+  rawHeaders?: readonly string[];
   socket: { remoteAddress?: string | undefined; encrypted?: boolean };
 }
 
 /** The request's `Host`, or why it cannot be used: undefined when it is a valid one (or absent and not needed). */
 export function hostProblem(request: OriginRequest, required: boolean): string | undefined {
   const host = request.headers.host;
+  const hosts = request.rawHeaders?.filter((name, i) => i % 2 === 0 && name.toLowerCase() === 'host').length ?? 0;
+  // RFC 9112 section 3.2: a request with more than one Host is answered 400.
+  if (hosts > 1) return `The request has ${hosts} Host headers; send one`;
   if (host === undefined && !required) return undefined;
   if (typeof host === 'string' && isValidHost(host)) return undefined;
   return host === undefined || host === ''

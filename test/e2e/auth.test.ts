@@ -3,7 +3,7 @@
  * EdDSA JWKS URL with key rotation), Directus access tokens, static tokens, query tokens; the
  * 401s and what they say; the open endpoints; and that no token reaches the log.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -104,6 +104,18 @@ t.test('HS256 secret, static tokens, and every way a token is refused', async (t
     await refused(await signed({ iat: 'yesterday' }), /iat must be a NumericDate/);
     await refused(await signed({ nbf: String(now) }), /the token's nbf must be a NumericDate/);
     await refused(await signed({ exp: String(now + 600) }), /the token's exp must be a NumericDate/);
+  });
+  t.test('time claims past the number range (1e400 parses as Infinity): not NumericDates', async () => {
+    // Signed by hand: a JSON encoder never writes 1e400.
+    const sign = (payload: string) => {
+      const part = (text: string) => Buffer.from(text).toString('base64url');
+      const input = `${part('{"alg":"HS256","typ":"JWT"}')}.${part(payload)}`;
+      return `${input}.${createHmac('sha256', SECRET).update(input).digest('base64url')}`;
+    };
+    const base = JSON.stringify({ ...good, exp: Math.floor(Date.now() / 1000) + 600 }).slice(0, -1);
+    await refused(sign(`${JSON.stringify(good).slice(0, -1)},"exp":1e400}`), /the token's exp must be a NumericDate/);
+    await refused(sign(`${base},"iat":1e400}`), /the token's iat must be a NumericDate/);
+    await refused(sign(`${base},"nbf":-1e400}`), /the token's nbf must be a NumericDate/);
   });
   t.test('no expiry', async () => {
     const forever = await new SignJWT(good).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(SECRET));

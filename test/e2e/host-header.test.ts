@@ -16,9 +16,10 @@ interface Raw {
 }
 
 /** One request over a raw connection, headers exactly as given (Connection: close added). */
-function raw(base: string, method: string, path: string, headers: Record<string, string>): Promise<Raw> {
+function raw(base: string, method: string, path: string, headers: Record<string, string> | Array<[string, string]>): Promise<Raw> {
   const { hostname, port } = new URL(base);
-  const lines = [`${method} ${path} HTTP/1.1`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`), 'Connection: close'];
+  const fields = Array.isArray(headers) ? headers : Object.entries(headers);
+  const lines = [`${method} ${path} HTTP/1.1`, ...fields.map(([k, v]) => `${k}: ${v}`), 'Connection: close'];
   return new Promise((resolve, reject) => {
     const socket = connect(Number(port), hostname, () => socket.write(`${lines.join('\r\n')}\r\n\r\n`));
     let text = '';
@@ -61,6 +62,10 @@ const BAD_HOSTS = [
   '[evil.example]',
   '[fe80::1%25eth0]',
   '"evil.example"',
+  // Numeric last label: an IPv4 address to URL parsers, and not a valid one (these once made a 500).
+  '1.2.3.4.5',
+  '256.256.256.256',
+  '999.1.1.1',
   '',
 ];
 
@@ -80,6 +85,22 @@ t.test('a Host that is not host[:port]: 400 saying so, nothing created, no Locat
     t.equal((await raw(app.url, method, url.pathname, { Host: 'evil.example/../x', 'Tus-Resumable': '1.0.0' })).status, 400, method);
   }
   t.equal((await patch(url.toString(), 0, Buffer.from('x'))).status, 204, 'the upload was untouched');
+});
+
+t.test('two Host headers: 400 (RFC 9112), with PUBLIC_URL too', async (t) => {
+  for (const env of [{}, { PUBLIC_URL: 'https://uploads.example.com' }] as Array<Record<string, string>>) {
+    const app = await startApp(env);
+    t.teardown(() => app.close());
+    const res = await raw(app.url, 'POST', '/files/', [
+      ['Host', 'good.example'],
+      ['Host', 'evil.example'],
+      ['Tus-Resumable', '1.0.0'],
+      ['Upload-Length', '1'],
+    ]);
+    t.equal(res.status, 400, `two Host headers ${env.PUBLIC_URL ? 'with' : 'without'} PUBLIC_URL`);
+    t.match(res.body, /2 Host headers; send one/);
+    t.same(uploads(app.root), [], 'nothing was created');
+  }
 });
 
 t.test('a valid Host makes the Location, as sent', async (t) => {
