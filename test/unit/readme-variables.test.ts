@@ -32,3 +32,23 @@ t.test('no row of docs/configuration.md names a variable the schema does not rea
     [],
   );
 });
+
+t.test("every variable of the README's overview is one the schema reads", async (t) => {
+  const known = new Set([
+    ...Object.keys(serverSchema.shape),
+    'CONFIG_PATH',
+    'STORAGE_LOCATIONS',
+    ...[...KNOWN_SUFFIXES.local, ...KNOWN_SUFFIXES.s3].map((s) => `STORAGE_<LOC>_${s}`),
+  ]);
+  const overview = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const named = overview
+    .split('\n')
+    .filter((line) => line.startsWith('| `'))
+    .flatMap((line) => [...(line.split(' | ')[0] ?? '').matchAll(/`([A-Z_<>]+)`/g)].map((m) => m[1] as string))
+    .map((name) => (name.startsWith('_') ? `STORAGE_<LOC>${name}` : name));
+  t.ok(named.length >= 10, `${named.length} variables named`);
+  t.same(
+    named.filter((name) => !known.has(name)),
+    [],
+  );
+});
