@@ -672,7 +672,7 @@ function report(rows, groups, seconds) {
     join(ROOT, `bench/results/${stamp}${QUICK ? '-quick' : ''}.json`),
     `${JSON.stringify({ header, machine, quick: QUICK, runs: RUNS, groups: GROUPS, rows, groupRows: groups.map(({ id, runs, rows: r }) => ({ id, runs, rows: r })) }, null, 2)}\n`,
   );
-  // Only a complete default run replaces latest.md (the table the README quotes).
+  // Only a complete default run replaces latest.md (the table docs/performance.md quotes).
   const partial =
     ONLY.length > 0 ||
     process.env.BENCH_SIZE_MIB ||

@@ -45,7 +45,7 @@ if [ -z "${CHROMIUM_PATH:-}" ] && ! command -v chromium >/dev/null; then
   $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium >/dev/null || exit 1
 fi
 
-# curl and openssl run the README's curl walk-through.
+# curl and openssl run the curl walk-throughs of docs/protocol.md and docs/ietf-draft.md.
 for tool in curl openssl; do
   if ! command -v $tool >/dev/null; then
     sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"

@@ -31,7 +31,7 @@ export interface BodyWriteOptions {
  * A lock that can be lost while its request runs (Redis restarted without it, a holder whose
  * renewals failed until it expired): what a store asks before each write that commits. Not a
  * fencing token: between a `verify` and the write it guards the lock can still be lost, so a
- * store keeps that window to the one request the check precedes (see README, Scaling out).
+ * store keeps that window to the one request the check precedes (see docs/deployment.md, Scaling out).
  */
 export interface LockHold {
   /** Aborted, its reason the error to answer (a tus error), once the lock is known lost. */

@@ -1,5 +1,5 @@
 /**
- * The README's minimal IAM policy, for real: on Ceph radosgw (scripts/ceph-server.sh, run by
+ * The minimal IAM policy of docs/s3.md, for real: on Ceph radosgw (scripts/ceph-server.sh, run by
  * `npm run test:ceph`), a user granted only those actions by a bucket policy on a bucket another
  * user owns can create, resume, finish, download, terminate, concatenate and expire uploads; a
  * user without s3:PutObject is told what to grant. Skipped unless S3_TEST_BACKEND=ceph.
@@ -21,7 +21,7 @@ import { randomData, sha256 } from '../helpers/bytes.js';
 import { runToExit, startProcess } from '../helpers/process.js';
 import { listKeys, objectSha256, s3LocationEnv, s3TestServer, storedKeys, uniqueRoot, verifyClient } from '../helpers/s3.js';
 
-/** The actions of the README's minimal IAM policy (its "Minimal IAM policy" section). */
+/** The actions of the minimal IAM policy of docs/s3.md (its "Minimal IAM policy" section). */
 const MINIMAL = [
   's3:PutObject',
   's3:GetObject',

@@ -183,11 +183,11 @@ t.test('tus-js-client: what it does with a failed pre-finish, and how an app avo
   t.ok(empty.error);
   await until(() => creations() === before + 4, 'two more post-creates');
 
-  // The app's way out, the README's code as written: no retry of an answer with a Location, then resume from it.
+  // The app's way out, the code of docs/hooks.md as written: no retry of an answer with a Location, then resume from it.
   const code = /<!-- hooks:tus-js-client -->\n```js\n([\s\S]*?)```/.exec(
-    readFileSync(new URL('../../README.md', import.meta.url), 'utf8'),
+    readFileSync(new URL('../../docs/hooks.md', import.meta.url), 'utf8'),
   )?.[1];
-  if (!code) throw new Error('README has no hooks:tus-js-client block');
+  if (!code) throw new Error('docs/hooks.md has no hooks:tus-js-client block');
   const again = creations();
   const asked = receiver.of('pre-finish').length;
   await new Promise<void>((resolve, reject) => {

@@ -1,4 +1,4 @@
-/** The README's example hook receiver, run as written (only its port and `processOnce` supplied): it verifies, rejects and receives. */
+/** The example hook receiver of docs/hooks.md (once the README's), run as written (only its port and `processOnce` supplied): it verifies, rejects and receives. */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -10,11 +10,11 @@ import { freePort } from '../helpers/process.js';
 import { until } from '../helpers/wait.js';
 
 const SECRETS = { HOOKS_HTTP_SECRET: 'readme-receiver-secret-0d6a27' } as const;
-const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+const readme = readFileSync(new URL('../../docs/hooks.md', import.meta.url), 'utf8');
 
-t.test('the README’s receiver checks signatures, rejects uploads without a filename and gets post-finish', async (t) => {
+t.test('the receiver of docs/hooks.md checks signatures, rejects uploads without a filename and gets post-finish', async (t) => {
   const code = /<!-- hooks:receiver -->\n```js\n([\s\S]*?)```/.exec(readme)?.[1];
-  if (!code) throw new Error('README has no hooks:receiver block');
+  if (!code) throw new Error('docs/hooks.md has no hooks:receiver block');
   t.match(code, /\.listen\(8081\)/);
   const port = await freePort();
   const file = join(mkdtempSync(join(tmpdir(), 'tus-receiver-')), 'receiver.mjs');

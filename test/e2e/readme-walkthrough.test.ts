@@ -1,4 +1,4 @@
-/** The README's curl walk-throughs (tus, and the IETF draft), run as written, on both drivers; their output must match the README's. */
+/** The curl walk-throughs (tus in docs/protocol.md, the IETF draft in docs/ietf-draft.md; once the README's), run as written, on both drivers; their output must match the page's. */
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
@@ -6,20 +6,20 @@ import t from 'tap';
 import { startApp } from '../helpers/app.js';
 import { s3LocationEnv, s3TestServer, uniqueRoot } from '../helpers/s3.js';
 
-const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-const block = (marker: string) => {
-  const m = new RegExp(`<!-- ${marker} -->\\n\`\`\`[a-z]*\\n([\\s\\S]*?)\`\`\``).exec(readme);
-  if (!m?.[1]) throw new Error(`README has no ${marker} block`);
+const block = (page: string, marker: string) => {
+  const text = readFileSync(new URL(`../../${page}`, import.meta.url), 'utf8');
+  const m = new RegExp(`<!-- ${marker} -->\\n\`\`\`[a-z]*\\n([\\s\\S]*?)\`\`\``).exec(text);
+  if (!m?.[1]) throw new Error(`${page} has no ${marker} block`);
   return m[1];
 };
 
-for (const [title, prefix] of [
-  ['the README curl walk-through gives the output the README shows', 'walkthrough'],
-  ['the README IETF draft walk-through gives the output the README shows', 'ietf-walkthrough'],
+for (const [title, page, prefix] of [
+  ['the curl walk-through of docs/protocol.md gives the output it shows', 'docs/protocol.md', 'walkthrough'],
+  ['the IETF draft walk-through of docs/ietf-draft.md gives the output it shows', 'docs/ietf-draft.md', 'ietf-walkthrough'],
 ] as const)
   t.test(title, async (t) => {
-    const script = block(`${prefix}:script`);
-    const expected = block(`${prefix}:output`);
+    const script = block(page, `${prefix}:script`);
+    const expected = block(page, `${prefix}:output`);
     for (const [name, env] of [
       ['local', {}],
       ['s3', s3LocationEnv(s3TestServer(), uniqueRoot('readme'))],

@@ -1,5 +1,5 @@
 /**
- * HAProxy in front of several server instances, as the README's "Scaling out" configures it:
+ * HAProxy in front of several server instances, as docs/deployment.md's "Scaling out" configures it:
  * HTTP mode, round robin (or `balance uri` for sticky routing by upload id), request bodies
  * streamed to the instance as they arrive (no `option http-buffer-request`, no body size
  * limit), long client/server timeouts for slow uploads, a short one for the request headers.

@@ -1,6 +1,6 @@
 /**
  * A tusd-style hook receiver for tests, on 127.0.0.1: it records every hook request, checks its
- * Tus-Hook-Signature on its own (HMAC-SHA256 of "<t>.<raw body>", as the README tells receivers
+ * Tus-Hook-Signature on its own (HMAC-SHA256 of "<t>.<raw body>", as docs/hooks.md tells receivers
  * to) and answers as the test scripts it (`respond`), by default 200 with an empty JSON object.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';

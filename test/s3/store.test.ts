@@ -14,7 +14,7 @@ const verify = verifyClient(server);
 const newId = () => randomBytes(16).toString('hex');
 
 /**
- * What the minimal IAM policy allows (README), plus ListMultipartUploads: the best-effort sweep
+ * What the minimal IAM policy allows (docs/s3.md), plus ListMultipartUploads: the best-effort sweep
  * of orphaned multipart uploads, which that policy may deny (then it warns once and stops).
  * Calls outside this set must never be sent.
  */

@@ -15,7 +15,7 @@ t.test('AccessDenied names the IAM permissions, the bucket policy and STORAGE_<L
     t.equal(e.cause, code);
     t.equal(
       e.body,
-      `${refused(code, 403)} S3 denied UploadPart: grant s3:PutObject on arn:aws:s3:::uploads-b/* in the IAM permissions of the credentials or the bucket policy (the README's minimal IAM policy lists every action the server uses), and check that STORAGE_MEDIA_ACL is allowed by the bucket's Object Ownership setting.\n`,
+      `${refused(code, 403)} S3 denied UploadPart: grant s3:PutObject on arn:aws:s3:::uploads-b/* in the IAM permissions of the credentials or the bucket policy (the minimal IAM policy in docs/s3.md lists every action the server uses), and check that STORAGE_MEDIA_ACL is allowed by the bucket's Object Ownership setting.\n`,
     );
   }
   const named = (operation: string, root?: string) =>

@@ -59,7 +59,7 @@ export class LocalStore extends FileStore implements BodyWriter, RangedReader, C
    */
   async writeBody(id: string, offset: number, body: Readable, { maxBytes, stop, onProgress, hold }: BodyWriteOptions): Promise<number> {
     let tooLarge = false;
-    // A lost lock stops the file's appends at once (those made before it was known stay: see README, Scaling out).
+    // A lost lock stops the file's appends at once (those made before it was known stay: see docs/deployment.md, Scaling out).
     const until = hold && stop ? AbortSignal.any([stop, hold.lost]) : (hold?.lost ?? stop);
     const within = async function* () {
       let room = maxBytes;

@@ -247,7 +247,7 @@ export class Bucket {
     this.ifMatchForm = 'unsupported';
     this.log?.warn(
       { bucket: this.name, location: this.location.name },
-      'S3 does not support conditional PutObject (If-Match): upload state is written unconditionally, guarded by the upload lock alone (see README, Scaling out)',
+      'S3 does not support conditional PutObject (If-Match): upload state is written unconditionally, guarded by the upload lock alone (see docs/deployment.md, Scaling out)',
     );
     return unconditional();
   }

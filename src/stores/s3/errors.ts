@@ -111,7 +111,7 @@ export function explainS3Error(
     case 'AccessDenied':
     case 'AllAccessDisabled':
     case 'Forbidden':
-      hint = `${deniedAction(where)} in the IAM permissions of the credentials or the bucket policy (the README's minimal IAM policy lists every action the server uses), and check that ${v}ACL is allowed by the bucket's Object Ownership setting.`;
+      hint = `${deniedAction(where)} in the IAM permissions of the credentials or the bucket policy (the minimal IAM policy in docs/s3.md lists every action the server uses), and check that ${v}ACL is allowed by the bucket's Object Ownership setting.`;
       break;
     case 'InvalidAccessKeyId':
     case 'SignatureDoesNotMatch':
