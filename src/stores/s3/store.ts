@@ -13,7 +13,6 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { DataStore, ERRORS, Upload } from '@tus/utils';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
-import type { S3Location } from '../../config/index.js';
 import { bodyPieces } from '../body-pieces.js';
 import {
   BodyTooLong,
@@ -33,6 +32,7 @@ import { isExclusive } from '../exclusive-create.js';
 import { carriesWholeBody } from '../whole-body.js';
 import { assemble } from './assemble.js';
 import { Bucket } from './bucket.js';
+import { S3_DRIVER, type S3Location } from './config.js';
 import { StoreError } from './errors.js';
 import { idFromInfoKey, uploadKeys } from './keys.js';
 import { PartSender } from './part-sender.js';
@@ -232,7 +232,7 @@ export class S3Store
       offset: upload.offset,
       ...(info.metadata ? { metadata: info.metadata } : {}),
       creation_date: info.creation_date,
-      storage: { type: 's3', path: info.key, bucket: this.bucket.name },
+      storage: { type: S3_DRIVER, path: info.key, bucket: this.bucket.name },
     });
   }
 
