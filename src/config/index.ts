@@ -8,17 +8,10 @@ import type { z } from 'zod';
 import { parseAuth } from '../auth/config.js';
 import { parseHooks } from '../hooks/config.js';
 import { parseRedis } from '../redis/config.js';
+import { DRIVER_NAMES, driverNamed, driverOf, settingsOf, ZERO_CONFIG_LOCATION } from '../stores/drivers.js';
 import { type Env, readEnvironment } from './env.js';
-import {
-  DEFAULT_MAX_CONNECTIONS_PER_IP,
-  DRIVERS,
-  KNOWN_SUFFIXES,
-  localLocationSchema,
-  s3CrossChecks,
-  s3LocationSchema,
-  serverSchema,
-} from './schema.js';
-import type { Config, Location, LocationLimits, S3Location } from './types.js';
+import { DEFAULT_MAX_CONNECTIONS_PER_IP, serverSchema } from './schema.js';
+import type { Config, Location } from './types.js';
 
 export type { Config, LocalLocation, Location, S3Location } from './types.js';
 
@@ -60,11 +53,6 @@ function pick(env: Env, prefix: string, keys: readonly string[]): Record<string,
   return Object.fromEntries(keys.map((k) => [k, env[`${prefix}${k}`]]));
 }
 
-function normalisePrefix(root: string): string {
-  const trimmed = root.replace(/^\/+/, '').replace(/\/+$/, '');
-  return trimmed ? `${trimmed}/` : '';
-}
-
 /** One location of STORAGE_LOCATIONS, validated by its driver's schema; problems and warnings are collected. */
 function parseLocation(
   env: Env,
@@ -88,77 +76,37 @@ function parseLocation(
   seen.add(name);
   const prefix = `STORAGE_${name.toUpperCase()}_`;
   const driverValue = env[`${prefix}DRIVER`]?.trim();
-  // Zero-config start: the implicit "local" location needs no driver variable.
-  const driver = driverValue || (name === 'local' && !env.STORAGE_LOCATIONS?.trim() ? 'local' : undefined);
-  if (!driver) {
+  // Zero-config start: the implicit location needs no driver variable.
+  const driverName = driverValue || (name === ZERO_CONFIG_LOCATION && !env.STORAGE_LOCATIONS?.trim() ? ZERO_CONFIG_LOCATION : undefined);
+  if (!driverName) {
     problems.push(
-      `${prefix}DRIVER=unset: required for the location "${name}" listed in STORAGE_LOCATIONS; expected one of ${DRIVERS.join(', ')}`,
+      `${prefix}DRIVER=unset: required for the location "${name}" listed in STORAGE_LOCATIONS; expected one of ${DRIVER_NAMES.join(', ')}`,
     );
     return undefined;
   }
-  if (!(DRIVERS as readonly string[]).includes(driver)) {
-    problems.push(`${prefix}DRIVER=${show(driverValue)}: unknown driver; expected one of ${DRIVERS.join(', ')}`);
+  const driver = driverNamed(driverName);
+  if (!driver) {
+    problems.push(`${prefix}DRIVER=${show(driverValue)}: unknown driver; expected one of ${DRIVER_NAMES.join(', ')}`);
     return undefined;
   }
+  const known = settingsOf(driver);
   for (const key of Object.keys(env)) {
-    if (key.startsWith(prefix) && !KNOWN_SUFFIXES[driver as 'local' | 's3'].includes(key.slice(prefix.length).replace(/_FILE$/, ''))) {
-      warnings.push(
-        `${key} is not a setting of the ${driver} driver and is ignored; known: ${KNOWN_SUFFIXES[driver as 'local' | 's3'].join(', ')}`,
-      );
+    if (key.startsWith(prefix) && !known.includes(key.slice(prefix.length).replace(/_FILE$/, ''))) {
+      warnings.push(`${key} is not a setting of the ${driver.name} driver and is ignored; known: ${known.join(', ')}`);
     }
   }
-  if (driver === 'local') {
-    const v = check(localLocationSchema, pick(env, prefix, Object.keys(localLocationSchema.shape)), prefix, problems, new Set());
-    return v ? { name, driver: 'local', root: v.ROOT ?? './uploads', ...locationLimitsOf(v) } : undefined;
-  }
-  const schema = s3LocationSchema(chunkSize ?? 5 * 1024 * 1024);
+  const { settings } = driver;
+  const schema = settings.schema({ chunkSize });
   const rawValues = pick(env, prefix, Object.keys(schema.shape));
-  const v = check(schema, rawValues, prefix, problems, new Set(['KEY', 'SECRET']));
-  const cross = s3CrossChecks(rawValues);
+  const secrets = new Set(settings.secrets);
+  const v = check(schema, rawValues, prefix, problems, secrets);
+  const cross = settings.crossChecks?.(rawValues) ?? [];
   for (const { key, message } of cross) {
-    const value = key === 'KEY' || key === 'SECRET' ? (rawValues[key] ? '(hidden)' : 'unset') : show(rawValues[key]);
+    const value = secrets.has(key) ? (rawValues[key] ? '(hidden)' : 'unset') : show(rawValues[key]);
     problems.push(`${prefix}${key}=${value}: ${message}`);
   }
   if (!v || cross.length > 0) return undefined;
-  return s3LocationOf(name, v);
-}
-
-/** The typed S3 location from its validated variables. */
-function s3LocationOf(name: string, v: z.infer<ReturnType<typeof s3LocationSchema>>): S3Location {
-  return {
-    name,
-    driver: 's3',
-    bucket: v.BUCKET,
-    region: v.REGION,
-    ...(v.KEY && v.SECRET ? { credentials: { accessKeyId: v.KEY, secretAccessKey: v.SECRET } } : {}),
-    root: normalisePrefix(v.ROOT ?? ''),
-    ...(v.ENDPOINT ? { endpoint: v.ENDPOINT } : {}),
-    forcePathStyle: v.FORCE_PATH_STYLE,
-    ...(v.ACL ? { acl: v.ACL } : {}),
-    ...(v.SERVER_SIDE_ENCRYPTION ? { serverSideEncryption: v.SERVER_SIDE_ENCRYPTION } : {}),
-    ...(v.SERVER_SIDE_ENCRYPTION_KMS_KEY_ID ? { kmsKeyId: v.SERVER_SIDE_ENCRYPTION_KMS_KEY_ID } : {}),
-    connectionTimeout: v.CONNECTION_TIMEOUT,
-    socketTimeout: v.SOCKET_TIMEOUT,
-    requestTimeout: v.REQUEST_TIMEOUT,
-    maxSockets: v.MAX_SOCKETS,
-    keepAlive: v.KEEP_ALIVE,
-    chunkSize: v.TUS__CHUNK_SIZE,
-    partConcurrency: v.PART_CONCURRENCY,
-    partMemory: v.PART_MEMORY,
-    equalPartSize: v.EQUAL_PART_SIZE,
-    streamParts: v.STREAM_PARTS,
-    maxAttempts: v.MAX_ATTEMPTS,
-    checksumCalculation: v.CHECKSUM_CALCULATION ?? 'WHEN_REQUIRED',
-    ...locationLimitsOf(v),
-  };
-}
-
-/** STORAGE_<LOC>_MAX_UPLOAD_SIZE (-1: unset) and STORAGE_<LOC>_MIME_TYPE_ALLOW_LIST, when set. */
-function locationLimitsOf(v: { MAX_UPLOAD_SIZE: number; MIME_TYPE_ALLOW_LIST?: string[] | undefined }): LocationLimits {
-  return {
-    ...(v.MAX_UPLOAD_SIZE >= 0 ? { maxUploadSize: v.MAX_UPLOAD_SIZE } : {}),
-    ...(v.MIME_TYPE_ALLOW_LIST ? { mimeTypeAllowList: v.MIME_TYPE_ALLOW_LIST } : {}),
-  };
+  return settings.location(name, v);
 }
 
 export function parseConfig(env: Env): Config {
@@ -166,7 +114,7 @@ export function parseConfig(env: Env): Config {
   const warnings: string[] = [];
   const server = check(serverSchema, pick(env, '', Object.keys(serverSchema.shape)), '', problems, new Set());
 
-  const names = (env.STORAGE_LOCATIONS?.trim() || 'local')
+  const names = (env.STORAGE_LOCATIONS?.trim() || ZERO_CONFIG_LOCATION)
     .split(',')
     .map((n) => n.trim())
     .filter(Boolean);
@@ -183,7 +131,7 @@ export function parseConfig(env: Env): Config {
   const redis = server ? parseRedis(server, problems) : undefined;
   const hooks = server ? parseHooks(server, problems) : undefined;
   if (problems.length > 0 || !server || !auth) throw new ConfigError(problems);
-  if (!auth.enabled && locations.some((l) => l.driver === 's3')) {
+  if (!auth.enabled && locations.some((l) => driverOf(l).capabilities.warnWithoutAuth)) {
     warnings.push(
       'AUTHENTICATION IS OFF: anyone who can reach this server can upload into the bucket and read, resume or delete any upload. Set AUTH_JWT_SECRET (or another AUTH_JWT_* key) or AUTH_STATIC_TOKENS before exposing it.',
     );

@@ -3,24 +3,13 @@
  * Keys are the variable names (server level) or the suffix after `STORAGE_<LOC>_`.
  */
 import { z } from 'zod';
-import { bool, cron, duration, int, mimeTypes, oneOf, optionalBool, required, seconds, size, text, trustProxy, url } from './casting.js';
+import { DRIVERS, type DriverName, settingsOf } from '../stores/drivers.js';
+import { MAX_PART_SIZE, MIN_PART_SIZE } from '../stores/s3/part-size.js';
+import { bool, cron, duration, int, mimeTypes, oneOf, optionalBool, seconds, size, text, trustProxy, url } from './casting.js';
 
 export const MIB = 1024 * 1024;
-export const S3_MIN_PART_SIZE = 5 * MIB;
-export const S3_MAX_PART_SIZE = 5 * 1024 * MIB;
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-export const S3_ACLS = [
-  'private',
-  'public-read',
-  'public-read-write',
-  'authenticated-read',
-  'aws-exec-read',
-  'bucket-owner-read',
-  'bucket-owner-full-control',
-] as const;
-export const S3_SSE = ['AES256', 'aws:kms', 'aws:kms:dsse'] as const;
-export const DRIVERS = ['local', 's3'] as const;
 /**
  * Open connections one client address may hold (SERVER_MAX_CONNECTIONS_PER_IP): a browser opens
  * at most 6 per host, so this leaves room for dozens of users behind one NAT, while one address
@@ -96,7 +85,7 @@ export const serverSchema = z.object({
   RATE_LIMITER_POINTS: int(50, { min: 1 }),
   RATE_LIMITER_DURATION: seconds(1000),
   TUS_UPLOAD_EXPIRATION: duration(24 * 3600 * 1000),
-  TUS_CHUNK_SIZE: size(S3_MIN_PART_SIZE, { min: S3_MIN_PART_SIZE, max: S3_MAX_PART_SIZE }),
+  TUS_CHUNK_SIZE: size(MIN_PART_SIZE, { min: MIN_PART_SIZE, max: MAX_PART_SIZE }),
   TUS_CLEANUP_SCHEDULE: cron('0 * * * *'),
   TUS_DOWNLOAD_ENABLED: bool(true),
   TUS_TERMINATE_FINISHED: bool(true),
@@ -146,65 +135,5 @@ export const serverSchema = z.object({
   HOOKS_RETRY_MAX_AGE: duration(0),
 });
 
-/** Limits one location may set for itself (its FILES_MAX_UPLOAD_SIZE, FILES_MIME_TYPE_ALLOW_LIST). */
-const locationLimits = {
-  MAX_UPLOAD_SIZE: size(-1),
-  MIME_TYPE_ALLOW_LIST: mimeTypes(),
-};
-
-export const localLocationSchema = z.object({
-  DRIVER: z.string().optional(),
-  ROOT: text('./uploads'),
-  ...locationLimits,
-});
-
-export const s3LocationSchema = (defaultChunkSize: number) =>
-  z.object({
-    DRIVER: z.string().optional(),
-    BUCKET: required('the bucket name'),
-    REGION: required('the bucket region, such as us-east-1 (auto for Cloudflare R2)'),
-    KEY: text(),
-    SECRET: text(),
-    ROOT: text(''),
-    ENDPOINT: url('the S3 endpoint URL'),
-    FORCE_PATH_STYLE: bool(false),
-    ACL: oneOf(S3_ACLS),
-    SERVER_SIDE_ENCRYPTION: oneOf(S3_SSE),
-    SERVER_SIDE_ENCRYPTION_KMS_KEY_ID: text(),
-    CONNECTION_TIMEOUT: duration(5000),
-    SOCKET_TIMEOUT: duration(120000),
-    REQUEST_TIMEOUT: duration(10000),
-    MAX_SOCKETS: int(500, { min: 1, max: 100000 }),
-    KEEP_ALIVE: bool(true),
-    TUS__CHUNK_SIZE: size(defaultChunkSize, { min: S3_MIN_PART_SIZE, max: S3_MAX_PART_SIZE }),
-    PART_CONCURRENCY: int(60, { min: 1, max: 1000 }),
-    PART_MEMORY: size(96 * MIB, { min: S3_MIN_PART_SIZE }),
-    EQUAL_PART_SIZE: bool(false),
-    STREAM_PARTS: bool(true),
-    MAX_ATTEMPTS: int(4, { min: 1, max: 20 }),
-    CHECKSUM_CALCULATION: oneOf(['WHEN_REQUIRED', 'WHEN_SUPPORTED'] as const, 'WHEN_REQUIRED'),
-    ...locationLimits,
-  });
-
-/**
- * Rules between variables of one s3 location, checked on the raw values so they are
- * reported together with every per-variable problem.
- */
-export function s3CrossChecks(raw: Record<string, string | undefined>): Array<{ key: string; message: string }> {
-  const set = (k: string) => (raw[k]?.trim() ?? '') !== '';
-  const issues: Array<{ key: string; message: string }> = [];
-  if (set('KEY') && !set('SECRET')) {
-    issues.push({ key: 'SECRET', message: 'required when KEY is set (or unset KEY to use the default AWS credential chain)' });
-  }
-  if (set('SECRET') && !set('KEY')) issues.push({ key: 'KEY', message: 'required when SECRET is set' });
-  if (set('SERVER_SIDE_ENCRYPTION_KMS_KEY_ID') && !raw.SERVER_SIDE_ENCRYPTION?.trim().startsWith('aws:kms')) {
-    issues.push({ key: 'SERVER_SIDE_ENCRYPTION_KMS_KEY_ID', message: 'only allowed with SERVER_SIDE_ENCRYPTION=aws:kms or aws:kms:dsse' });
-  }
-  return issues;
-}
-
 /** Suffixes each driver reads, to warn about misspelt variables. */
-export const KNOWN_SUFFIXES: Record<(typeof DRIVERS)[number], readonly string[]> = {
-  local: Object.keys(localLocationSchema.shape),
-  s3: Object.keys(s3LocationSchema(S3_MIN_PART_SIZE).shape),
-};
+export const KNOWN_SUFFIXES = Object.fromEntries(DRIVERS.map((d) => [d.name, settingsOf(d)])) as Record<DriverName, readonly string[]>;

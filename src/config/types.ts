@@ -1,63 +1,13 @@
 import type { AuthConfig } from '../auth/config.js';
 import type { HooksConfig } from '../hooks/config.js';
 import type { RedisConfig } from '../redis/config.js';
-import type { LOG_LEVELS, S3_ACLS, S3_SSE } from './schema.js';
+import type { Location } from '../stores/drivers.js';
+import type { LOG_LEVELS } from './schema.js';
 
-/** What one location may narrow for itself (STORAGE_<LOC>_MAX_UPLOAD_SIZE, STORAGE_<LOC>_MIME_TYPE_ALLOW_LIST). */
-export interface LocationLimits {
-  /** Replaces FILES_MAX_UPLOAD_SIZE for this location (0: no limit); undefined: the server's. */
-  readonly maxUploadSize?: number;
-  /** Replaces FILES_MIME_TYPE_ALLOW_LIST for this location; undefined: the server's. */
-  readonly mimeTypeAllowList?: readonly string[];
-}
-
-export interface LocalLocation extends LocationLimits {
-  readonly name: string;
-  readonly driver: 'local';
-  /** Directory holding the uploads and their `.json` state. */
-  readonly root: string;
-}
-
-export interface S3Location extends LocationLimits {
-  readonly name: string;
-  readonly driver: 's3';
-  readonly bucket: string;
-  readonly region: string;
-  /** Absent: the AWS default credential chain (environment, profile, IAM role). */
-  readonly credentials?: { readonly accessKeyId: string; readonly secretAccessKey: string };
-  /** Key prefix of every object, without leading slash, with a trailing one when not empty. */
-  readonly root: string;
-  readonly endpoint?: string;
-  readonly forcePathStyle: boolean;
-  readonly acl?: (typeof S3_ACLS)[number];
-  readonly serverSideEncryption?: (typeof S3_SSE)[number];
-  readonly kmsKeyId?: string;
-  readonly connectionTimeout: number;
-  readonly socketTimeout: number;
-  /** ms an S3 request without a large body may wait for its answer, per attempt. */
-  readonly requestTimeout: number;
-  readonly maxSockets: number;
-  readonly keepAlive: boolean;
-  /** Preferred part size in bytes. */
-  readonly chunkSize: number;
-  /** Most part uploads in flight at once for this location. */
-  readonly partConcurrency: number;
-  /** Bytes of part buffers in flight at once for this location; caps the concurrency too. */
-  readonly partMemory: number;
-  /** Every part but the last the same size (Cloudflare R2). */
-  readonly equalPartSize: boolean;
-  /**
-   * Send each part to S3 while its bytes arrive (unsigned payload; a failed attempt is re-sent
-   * from the retained copy, signed). false: send each part once complete, with a signed SHA-256.
-   */
-  readonly streamParts: boolean;
-  /** Attempts per S3 request, the first included (transient failures are retried). */
-  readonly maxAttempts: number;
-  /** AWS SDK checksum mode; WHEN_REQUIRED works with every S3-compatible server. */
-  readonly checksumCalculation: 'WHEN_REQUIRED' | 'WHEN_SUPPORTED';
-}
-
-export type Location = LocalLocation | S3Location;
+export type { LocationLimits } from '../stores/driver.js';
+export type { Location } from '../stores/drivers.js';
+export type { LocalLocation } from '../stores/local/driver.js';
+export type { S3Location } from '../stores/s3/config.js';
 
 export interface Config {
   readonly host: string;

@@ -6,9 +6,10 @@
  * Authorization, Cookie and other credential headers, and credential query parameters, are
  * redacted.
  */
-import { join, resolve } from 'node:path';
 import type { Upload } from '@tus/utils';
 import type { Location } from '../config/index.js';
+import type { StorageOf } from '../stores/driver.js';
+import { driverOf } from '../stores/drivers.js';
 import { CONCAT_KEY, clientMetadata, parseConcatHeader } from '../tus/concatenation.js';
 import type { HookEvent } from './events.js';
 
@@ -127,15 +128,11 @@ export function hookHttpRequest(req: NodeRequestLike): HookHTTPRequest {
 /** For events without a client request (a final upload assembled when its last partial finished). */
 export const NO_HTTP_REQUEST: HookHTTPRequest = Object.freeze({ Method: '', URI: '', RemoteAddr: '', Header: {} }) as HookHTTPRequest;
 
-/** Where a location keeps an upload, as tusd's stores describe it in `Storage`. */
-export type StorageOf = (id: string) => Record<string, string>;
+export type { StorageOf };
 
+/** Where a location keeps an upload, as tusd's stores describe it in `Storage` (its driver says). */
 export function storageOf(location: Location): StorageOf {
-  if (location.driver === 's3') {
-    return (id) => ({ Type: 's3store', Bucket: location.bucket, Key: `${location.root}${id}` });
-  }
-  const root = resolve(location.root);
-  return (id) => ({ Type: 'filestore', Path: join(root, id), InfoPath: join(root, `${id}.json`) });
+  return driverOf(location).hookStorage(location);
 }
 
 /** The client-visible metadata as tusd's MetaData (a key without value is ""). */

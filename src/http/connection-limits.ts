@@ -23,6 +23,7 @@ import { readFileSync } from 'node:fs';
 import { isIPv4, isIPv6, type Server, type Socket } from 'node:net';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from '../config/index.js';
+import { driverOf } from '../stores/drivers.js';
 
 /** Descriptors kept for everything but client connections: Node itself, logs, Redis, hooks, DNS, health checks. */
 export const RESERVED_FDS = 256;
@@ -74,7 +75,7 @@ export function openFileLimit(): number | undefined {
 
 /** Descriptors the server may need besides client connections: RESERVED_FDS plus every s3 location's STORAGE_<LOC>_MAX_SOCKETS. */
 export function reservedDescriptors(config: Pick<Config, 'locations'>): number {
-  return RESERVED_FDS + config.locations.reduce((sum, l) => sum + (l.driver === 's3' ? l.maxSockets : 0), 0);
+  return RESERVED_FDS + config.locations.reduce((sum, l) => sum + driverOf(l).capabilities.sockets(l), 0);
 }
 
 /**

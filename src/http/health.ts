@@ -6,6 +6,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { Location } from '../config/index.js';
+import { driverOf } from '../stores/drivers.js';
 
 export interface Probe {
   name: string;
@@ -86,19 +87,8 @@ export function notReadyWarnings(
     const serving = 'The server keeps serving meanwhile: /readyz answers 503 and requests for this location fail until it is fixed;';
     if (!location) {
       warnings.push({ details: { check: name, error: reason }, message: `${name} is not ready at start: ${sentence}` });
-    } else if (location.driver === 's3') {
-      const create = /\(NoSuchBucket\b/.test(reason)
-        ? ` Create the bucket (aws s3 mb s3://${location.bucket}) or correct STORAGE_${name.toUpperCase()}_BUCKET.`
-        : '';
-      warnings.push({
-        details: { location: name, driver: 's3', bucket: location.bucket, error: reason },
-        message: `Storage location "${name}" (bucket "${location.bucket}") is not ready at start: ${sentence}${create} ${serving} a bucket created or a permission granted later is used without a restart.`,
-      });
     } else {
-      warnings.push({
-        details: { location: name, driver: 'local', root: location.root, error: reason },
-        message: `Storage location "${name}" (directory ${location.root}) is not ready at start: ${sentence} Check that STORAGE_${name.toUpperCase()}_ROOT exists or can be made, and is writable by this process. ${serving} a directory made writable later is used without a restart.`,
-      });
+      warnings.push(driverOf(location).notReady(location, { name, reason, sentence, serving }));
     }
   }
   return warnings;

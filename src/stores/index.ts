@@ -2,8 +2,7 @@ import type { DataStore } from '@tus/utils';
 import type { Logger } from 'pino';
 import type { Location } from '../config/index.js';
 import { isConcatenator, type UploadVersions } from './capabilities.js';
-import { createLocalStore } from './local/index.js';
-import { createS3Store } from './s3/index.js';
+import { driverOf } from './drivers.js';
 
 export interface StoreOptions {
   /** Milliseconds after creation an unfinished upload expires; 0 never. */
@@ -18,7 +17,7 @@ export interface StoreOptions {
 
 /** The tus DataStore for one storage location, by its driver. */
 export function createStore(location: Location, options: StoreOptions): DataStore {
-  const store = location.driver === 'local' ? createLocalStore(location, options) : createS3Store(location, options);
+  const store = driverOf(location).createStore(location, options);
   // @tus/server lets `Upload-Concat` through only for this (misspelt) extension name.
   if (isConcatenator(store)) store.extensions.push('concatentation');
   return store;

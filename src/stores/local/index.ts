@@ -5,7 +5,6 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { FileStore } from '@tus/file-store';
 import { Upload } from '@tus/utils';
-import type { LocalLocation } from '../../config/index.js';
 import { bodyPieces, isBodyCut } from '../body-pieces.js';
 import {
   BodyTooLong,
@@ -17,6 +16,7 @@ import {
   type RecordKeeper,
 } from '../capabilities.js';
 import { isExclusive, markExclusive, UploadIdTaken } from '../exclusive-create.js';
+import type { LocalLocation } from './driver.js';
 
 export interface LocalStoreOptions {
   /** Milliseconds after creation an unfinished upload expires; 0 never. */

@@ -24,8 +24,8 @@ import {
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import type { Logger } from 'pino';
-import type { S3Location } from '../../config/index.js';
 import { UploadIdTaken } from '../exclusive-create.js';
+import type { S3Location } from './config.js';
 import { explainS3Error, isNoSuchUpload, isNotFound, STATE_CHANGED, StoreError, s3ErrorCode } from './errors.js';
 import { encryptionParams, finalObjectParams } from './object-settings.js';
 import type { Part } from './upload-state.js';

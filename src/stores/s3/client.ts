@@ -3,7 +3,7 @@ import { Agent as HttpsAgent } from 'node:https';
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { Logger } from 'pino';
-import type { S3Location } from '../../config/index.js';
+import type { S3Location } from './config.js';
 
 const sdkLogger = (log: Logger | undefined) => {
   const note = (...args: unknown[]) => log?.debug({ sdk: args }, 'AWS SDK note');

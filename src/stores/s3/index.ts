@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
-import type { S3Location } from '../../config/index.js';
 import { createS3Client } from './client.js';
+import type { S3Location } from './config.js';
 import { S3Store } from './store.js';
 
 export { S3Store } from './store.js';

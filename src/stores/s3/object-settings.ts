@@ -1,6 +1,7 @@
 /** Headers of the objects the store writes: ACL, encryption, Content-Type, Content-Disposition. */
-import type { S3Location } from '../../config/index.js';
+
 import { contentTypeOf, servedDisposition } from '../content-headers.js';
+import type { S3Location } from './config.js';
 
 export { contentDispositionOf, contentTypeOf } from '../content-headers.js';
 

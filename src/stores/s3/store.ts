@@ -13,7 +13,6 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { DataStore, ERRORS, Upload } from '@tus/utils';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
-import type { S3Location } from '../../config/index.js';
 import { bodyPieces } from '../body-pieces.js';
 import {
   BodyTooLong,
@@ -33,12 +32,13 @@ import { isExclusive } from '../exclusive-create.js';
 import { carriesWholeBody } from '../whole-body.js';
 import { assemble } from './assemble.js';
 import { Bucket } from './bucket.js';
+import { S3_DRIVER, type S3Location } from './config.js';
 import { StoreError } from './errors.js';
 import { idFromInfoKey, uploadKeys } from './keys.js';
 import { PartSender } from './part-sender.js';
 import { choosePartLength, MAX_OBJECT_SIZE, planParts } from './part-size.js';
 import { S3Upload } from './upload.js';
-import type { UploadInfo } from './upload-state.js';
+import { StateHome, type UploadInfo } from './upload-state.js';
 import { writeBody } from './write-body.js';
 
 /** How long a cached state lives when versions are shared (their Redis keys live longer). */
@@ -123,7 +123,7 @@ export class S3Store
    * instead of `.info` (one S3 request for a small file sent with its creation): an empty
    * upload now, or one whose creation brings its whole body, when that fits one PutObject.
    * Its `.info` is then written only if the body does not arrive whole (cut short, or its
-   * PutObject failed), before anything else is stored (see S3Upload.stateDeferred).
+   * PutObject failed), before anything else is stored (see StateHome.Unsaved).
    */
   override async create(upload: Upload): Promise<Upload> {
     if (upload.size !== undefined && upload.size > MAX_OBJECT_SIZE) throw ERRORS.ERR_MAX_SIZE_EXCEEDED;
@@ -134,13 +134,13 @@ export class S3Store
     const exclusive = isExclusive(upload);
     if (exclusive) await created.createInfo();
     const deferred = !exclusive && this.statesInObjects && (upload.size === 0 || (carriesWholeBody(upload) && this.onePut(created)));
-    if (deferred) created.deferState();
+    if (deferred) created.leaveStateUnsaved();
     if (upload.size === 0) {
       await created.sendWhole(Buffer.alloc(0), 0);
       await created.finishedWhole();
     }
     if (!deferred && !exclusive) await created.saveInfo();
-    else if (created.stateUnsaved) this.unsaved.set(upload.id, created);
+    else if (created.stateHome === StateHome.Unsaved) this.unsaved.set(upload.id, created);
     this.remember(created, version);
     return this.toUpload(created);
   }
@@ -232,7 +232,7 @@ export class S3Store
       offset: upload.offset,
       ...(info.metadata ? { metadata: info.metadata } : {}),
       creation_date: info.creation_date,
-      storage: { type: 's3', path: info.key, bucket: this.bucket.name },
+      storage: { type: S3_DRIVER, path: info.key, bucket: this.bucket.name },
     });
   }
 
@@ -265,7 +265,7 @@ export class S3Store
         maxUploadSize: this.maxUploadSize,
       }).catch((error: unknown) => (error instanceof BodyTooLong ? error : Promise.reject(error)));
       // A creation whose body stored nothing (it brought no byte) still leaves its upload.
-      await upload.settleState();
+      await upload.saveUnsavedState();
       this.unsaved.delete(id);
       this.seen.set(upload, version);
       if (written instanceof BodyTooLong) throw written;
@@ -282,7 +282,7 @@ export class S3Store
         await this.versions?.bump(id).catch(() => undefined);
       } else {
         await upload
-          .settleState()
+          .saveUnsavedState()
           .catch((e: unknown) => this.bucket.warn({ key: upload.keys.info, err: e }, 'a new upload was not recorded'));
       }
       this.unsaved.delete(id);

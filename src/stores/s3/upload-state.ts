@@ -15,11 +15,53 @@ export interface UploadInfo {
   uploadId?: string;
 }
 
+/** Where an upload's state lives. */
+export const StateHome = {
+  /** `.info`: the usual place (also of a new upload about to write it). */
+  Info: 'info',
+  /**
+   * The final object's user metadata: the upload arrived whole with its creation, in one
+   * PutObject (see object-state.ts); there is no `.info`.
+   */
+  FinalObject: 'final-object',
+  /**
+   * Nowhere yet: a creation that carries the whole upload as its body. Its state goes into
+   * the final object's metadata with the one PutObject, or, if anything else is to be stored
+   * first (a tail, a part, an object too large for one PutObject), into `.info` before it
+   * (`saveUnsavedState`).
+   */
+  Unsaved: 'unsaved',
+} as const;
+export type StateHome = (typeof StateHome)[keyof typeof StateHome];
+
+/**
+ * The tail (the object at `keys.tail`): bytes too few for a part, kept between requests, which
+ * begin part `startsPart`. They count while that is the next part (`countedTailBytes`); once
+ * they went into a part the tail is stale, replaced by the next or removed on completion.
+ */
+export interface Tail {
+  /** A tail is in the bucket (current or stale): removed when the upload completes. */
+  stored: boolean;
+  /** The part number its bytes begin (its `tus-next-part` metadata); 0 when none is known. */
+  startsPart: number;
+  /** Its length in bytes; 0 once it is stale or the upload complete. */
+  length: number;
+}
+
 export interface Part {
   PartNumber: number;
   ETag: string;
   Size: number;
 }
+
+/**
+ * The number of the Part `S3Upload.sendWhole` returns: the whole upload went as the final
+ * object in one PutObject, and no multipart upload holds it (S3 part numbers start at 1).
+ */
+export const WHOLE_OBJECT = 0;
+
+/** The whole upload in one PutObject, not a part of a multipart upload. */
+export const isWholeObject = (part: Part): boolean => part.PartNumber === WHOLE_OBJECT;
 
 export function partsBytes(parts: readonly Part[]): number {
   let total = 0;

@@ -12,33 +12,27 @@ import { StoreError } from './errors.js';
 import type { UploadKeys } from './keys.js';
 import { stateFromMetadata, stateMetadata } from './object-state.js';
 import type { CutPart } from './part-cutter.js';
-import { type CountedParts, countParts, type Part, partsBytes, type UploadInfo } from './upload-state.js';
+import {
+  type CountedParts,
+  countParts,
+  type Part,
+  partsBytes,
+  StateHome,
+  type Tail,
+  type UploadInfo,
+  WHOLE_OBJECT,
+} from './upload-state.js';
 
-/** Metadata key on the tail object naming the part number its bytes begin. */
-const TAIL_PART = 'tus-next-part';
+/** Metadata key on the tail naming the part number its bytes begin. */
+const TAIL_STARTS_PART = 'tus-next-part';
 
 export class S3Upload {
   /** Parts that count (1..n, no gaps) and parts stored beyond them. */
   private parts: CountedParts = { run: [], stored: new Map() };
-  /** Bytes in the tail object, which begin part `tailPart` (= run.length + 1 while they count). */
-  tail = 0;
-  private tailPart = 0;
-  /** A tail object exists (current or stale); removed when the upload completes. */
-  private tailObject = false;
+  private tail: Tail = { stored: false, startsPart: 0, length: 0 };
   /** The final object is complete. */
   finished = false;
-  /**
-   * The state lives in the final object's user metadata, not in `.info`: the upload arrived
-   * whole with its creation, in one PutObject (see object-state.ts).
-   */
-  stateInObject = false;
-  /**
-   * Not stored anywhere yet: a creation that carries the whole upload as its body. Its state
-   * goes into the final object's metadata with the one PutObject, or, if anything else is to
-   * be stored first (a tail, a part, an object too large for one PutObject), into `.info`
-   * before it (`settleState`).
-   */
-  private stateDeferred = false;
+  private home: StateHome = StateHome.Info;
   private creatingMultipart: Promise<string> | undefined;
   /** ETag of `.info` as this upload last read or wrote it (undefined: unknown, or none yet). */
   private infoEtag: string | undefined;
@@ -93,11 +87,11 @@ export class S3Upload {
     // (When every byte is in parts and the completion is due, a tail left there is stale and
     // is removed by the completion.)
     const tail = await bucket.head(keys.tail);
-    upload.tailObject = tail !== undefined;
+    upload.tail.stored = tail !== undefined;
     // A tail whose bytes already went into a part is stale: ignored, replaced or removed later.
-    if (tail && !upload.allInParts && Number(tail.metadata[TAIL_PART]) === upload.nextPart) {
-      upload.tail = tail.size;
-      upload.tailPart = upload.nextPart;
+    if (tail && !upload.allInParts && Number(tail.metadata[TAIL_STARTS_PART]) === upload.nextPart) {
+      upload.tail.length = tail.size;
+      upload.tail.startsPart = upload.nextPart;
     }
     return upload;
   }
@@ -112,7 +106,7 @@ export class S3Upload {
     if (!info || !keys.object.endsWith(info.id)) throw ERRORS.FILE_NOT_FOUND;
     const upload = new S3Upload(bucket, keys, info);
     upload.finished = true;
-    upload.stateInObject = true;
+    upload.home = StateHome.FinalObject;
     return upload;
   }
 
@@ -120,19 +114,19 @@ export class S3Upload {
     return this.info.id;
   }
 
-  /** Write no state until the body shows whether the upload arrives whole (see `stateDeferred`). */
-  deferState(): void {
-    this.stateDeferred = true;
+  /** Where the upload's state lives now. */
+  get stateHome(): StateHome {
+    return this.home;
   }
 
-  /** The state is in no object yet (a deferred creation whose body has not settled it). */
-  get stateUnsaved(): boolean {
-    return this.stateDeferred;
+  /** Write no state until the body shows whether the upload arrives whole (`StateHome.Unsaved`). */
+  leaveStateUnsaved(): void {
+    this.home = StateHome.Unsaved;
   }
 
-  /** Write a deferred state to `.info` (before anything but the whole final object is stored). */
-  async settleState(): Promise<void> {
-    if (this.stateDeferred) await this.saveInfo();
+  /** Write an unsaved state to `.info` (before anything but the whole final object is stored). */
+  async saveUnsavedState(): Promise<void> {
+    if (this.home === StateHome.Unsaved) await this.saveInfo();
   }
 
   /** The parts that count, in order. */
@@ -170,18 +164,18 @@ export class S3Upload {
   /** A known-length upload without multipart upload whose every byte is in the tail. */
   private get wholeInTail(): boolean {
     const { size, uploadId } = this.info;
-    return uploadId === undefined && size !== undefined && size > 0 && this.tailBytes === size;
+    return uploadId === undefined && size !== undefined && size > 0 && this.countedTailBytes === size;
   }
 
   /** Bytes stored, readable back in order. */
   get offset(): number {
     if (this.finished) return this.info.size ?? this.partsEnd;
-    return this.partsEnd + this.tailBytes;
+    return this.partsEnd + this.countedTailBytes;
   }
 
-  /** The tail's bytes, when they begin the next part (not when that part is already counted). */
-  get tailBytes(): number {
-    return this.tailPart === this.nextPart ? this.tail : 0;
+  /** The tail's length while its bytes count: while they begin the next part (0 once that part is counted). */
+  get countedTailBytes(): number {
+    return this.tail.startsPart === this.nextPart ? this.tail.length : 0;
   }
 
   /** Before a write that commits: the request still holds the upload's lock (see `fence`). */
@@ -218,11 +212,11 @@ export class S3Upload {
     return this.bucket.uploadPart(this.info.key, uploadId, partNumber, body, length, signal);
   }
 
-  /** The whole upload as the final object in one PutObject; the Part returned (number 0) stands for no multipart upload. */
+  /** The whole upload as the final object in one PutObject; the Part returned is `WHOLE_OBJECT`, no multipart upload's. */
   async sendWhole(body: Body, length: number, signal?: AbortSignal): Promise<Part> {
-    // A deferred state goes into the object's own metadata when it fits; otherwise `.info` first.
-    const state = this.stateDeferred ? stateMetadata(this.info) : undefined;
-    if (!state) await this.settleState();
+    // An unsaved state goes into the object's own metadata when it fits; otherwise `.info` first.
+    const state = this.home === StateHome.Unsaved ? stateMetadata(this.info) : undefined;
+    if (!state) await this.saveUnsavedState();
     await this.fenced();
     try {
       await this.bucket.putFinal(this.info.key, body, length, this.info.metadata, signal, state);
@@ -232,17 +226,14 @@ export class S3Upload {
       if (state && Buffer.isBuffer(body)) await this.keepAfterFailure(body);
       throw error;
     }
-    if (state) {
-      this.stateDeferred = false;
-      this.stateInObject = true;
-    }
-    return { PartNumber: 0, ETag: '', Size: length };
+    if (state) this.home = StateHome.FinalObject;
+    return { PartNumber: WHOLE_OBJECT, ETag: '', Size: length };
   }
 
   /** Best effort: S3 just failed a request, these may fail too (the failure answered is the first). */
   private async keepAfterFailure(body: Buffer): Promise<void> {
     // (A writer whose lock is lost keeps nothing: another request may own the upload now.)
-    if (!this.stateDeferred || body.length === 0 || this.fence?.lost.aborted) return;
+    if (this.home !== StateHome.Unsaved || body.length === 0 || this.fence?.lost.aborted) return;
     try {
       await this.saveInfo();
       await this.saveTail({ number: 1, start: 0, length: body.length, pieces: [body], whole: false });
@@ -262,45 +253,46 @@ export class S3Upload {
     if (parts.length === 0) return;
     const all = [...this.parts.run, ...this.parts.stored.values(), ...parts];
     this.parts = countParts(all, this.info.size);
-    if (this.tail > 0 && this.tailPart !== this.nextPart) this.tail = 0;
+    if (this.tail.length > 0 && this.tail.startsPart !== this.nextPart) this.tail.length = 0;
   }
 
+  /** The tail's bytes while they count, read back from the bucket. */
   async readTail(): Promise<Buffer | undefined> {
-    const bytes = this.tailBytes;
+    const bytes = this.countedTailBytes;
     if (bytes === 0) return undefined;
     return this.bucket.readRange(this.keys.tail, 0, bytes - 1);
   }
 
   /**
-   * Keep bytes that do not make a part as the tail (replacing any earlier tail object). Bytes
+   * Keep bytes that do not make a part as the tail (replacing any earlier tail). Bytes
    * of a part that is counted already (stored parts joined the run when the part before them
    * arrived) are in S3 already: nothing to keep.
    */
   async saveTail(part: CutPart): Promise<void> {
     if (part.number !== this.nextPart) return;
-    await this.settleState();
+    await this.saveUnsavedState();
     await this.fenced();
     const body = Buffer.concat(part.pieces, part.length);
     // Set first: a PutObject that failed (its answer lost, a timeout) may be stored all the
     // same, and the completion or termination must then remove it.
-    this.tailObject = true;
-    await this.bucket.putPrivate(this.keys.tail, body, body.length, { Metadata: { [TAIL_PART]: String(part.number) } });
-    this.tailPart = part.number;
-    this.tail = part.length;
+    this.tail.stored = true;
+    await this.bucket.putPrivate(this.keys.tail, body, body.length, { Metadata: { [TAIL_STARTS_PART]: String(part.number) } });
+    this.tail.startsPart = part.number;
+    this.tail.length = part.length;
   }
 
   /** The upload arrived whole in one PutObject. */
   async finishedWhole(): Promise<void> {
     this.finished = true;
-    this.tail = 0;
-    await this.removeTailObject();
+    this.tail.length = 0;
+    await this.removeTail();
   }
 
-  /** Assemble the final object from the parts, then remove the tail object. */
+  /** Assemble the final object from the parts, then remove the tail. */
   async complete(): Promise<void> {
     if (this.wholeInTail) {
       const bytes = await this.readTail();
-      await this.sendWhole(bytes ?? Buffer.alloc(0), this.tailBytes);
+      await this.sendWhole(bytes ?? Buffer.alloc(0), this.countedTailBytes);
       await this.finishedWhole();
       return;
     }
@@ -315,17 +307,17 @@ export class S3Upload {
     // writer that had lost its lock) makes S3 refuse the completion instead of assembling it.
     await this.bucket.complete(this.info.key, uploadId, this.parts.run);
     this.finished = true;
-    this.tail = 0;
+    this.tail.length = 0;
     // Awaited: once complete, no later request can store a tail this would remove.
-    await this.removeTailObject();
+    await this.removeTail();
   }
 
-  /** After completion: a failure leaves a stale object (removed on termination), not a failed upload. */
-  private async removeTailObject(): Promise<void> {
-    if (!this.tailObject) return;
+  /** After completion: a failure leaves a stale tail (removed on termination), not a failed upload. */
+  private async removeTail(): Promise<void> {
+    if (!this.tail.stored) return;
     try {
       await this.bucket.delete(this.keys.tail);
-      this.tailObject = false;
+      this.tail.stored = false;
     } catch (error) {
       this.bucket.warn({ key: this.keys.tail, err: error }, 'the tail object of a completed upload was not removed');
     }
@@ -343,8 +335,7 @@ export class S3Upload {
   async createInfo(): Promise<void> {
     await this.fenced();
     this.infoEtag = await this.bucket.putNew(this.keys.info, Buffer.from(JSON.stringify(this.info)), { ContentType: 'application/json' });
-    this.stateDeferred = false;
-    this.stateInObject = false;
+    this.home = StateHome.Info;
   }
 
   /**
@@ -357,14 +348,13 @@ export class S3Upload {
     const body = Buffer.from(JSON.stringify(info));
     this.infoEtag = await this.bucket.putState(this.keys.info, body, this.infoEtag);
     // `.info` is read first: from now on it holds the state.
-    this.stateDeferred = false;
-    this.stateInObject = false;
+    this.home = StateHome.Info;
   }
 
   /** Abort the multipart upload and delete every object; `.info` last, so a failed termination can be retried. */
   async remove(): Promise<void> {
     // Nothing but the final object, which holds the state.
-    if (this.stateInObject) return this.bucket.delete(this.info.key);
+    if (this.home === StateHome.FinalObject) return this.bucket.delete(this.info.key);
     if (!this.finished) {
       if (this.info.uploadId) await this.bucket.abort(this.info.key, this.info.uploadId);
       // And those `.info` never named (a lost answer, a process killed before it was saved).

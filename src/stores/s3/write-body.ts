@@ -22,7 +22,7 @@ import { Reservation } from './part-memory.js';
 import type { PartSender, Send } from './part-sender.js';
 import type { StreamedPart } from './streamed-part.js';
 import type { S3Upload } from './upload.js';
-import type { Part } from './upload-state.js';
+import { isWholeObject, type Part } from './upload-state.js';
 
 export interface WriteOptions {
   /** Body bytes the request announces (Content-Length), if known. */
@@ -53,7 +53,7 @@ export async function writeBody(upload: S3Upload, sender: PartSender, body: Read
 
 async function write(upload: S3Upload, sender: PartSender, body: Readable, o: WriteOptions, reservation: Reservation): Promise<number> {
   // The tail read back is the start of the first part.
-  await reservation.cover(upload.tailBytes);
+  await reservation.cover(upload.countedTailBytes);
   const cutter = new PartCutter(
     {
       plan: upload.info.plan,
@@ -86,10 +86,10 @@ async function write(upload: S3Upload, sender: PartSender, body: Readable, o: Wr
   const failure = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected')?.reason;
   if (lost?.aborted) {
     // What S3 accepted before the loss was known is stored; nothing more is.
-    if (!accepted.some((p) => p.PartNumber === 0)) upload.record(accepted);
+    if (!accepted.some(isWholeObject)) upload.record(accepted);
     throw lost.reason;
   }
-  if (accepted.some((p) => p.PartNumber === 0)) {
+  if (accepted.some(isWholeObject)) {
     await upload.finishedWhole();
     return finish(upload, cutter.tooLarge, cut);
   }
