@@ -30,7 +30,7 @@ import type { Grant } from '../auth/grant.js';
 import { attachGrant, mayAccess, ownedRead } from '../auth/ownership.js';
 import type { MountHooks } from '../hooks/mount.js';
 import { isBodyWriter, isConcatenator, isStateCache, readWithoutLock } from '../stores/capabilities.js';
-import { type Answer, adjustAnswer, plain, REASONS } from '../tus/answer.js';
+import { type Answer, adjustAnswer, REASONS } from '../tus/answer.js';
 import {
   digestLengthNote,
   parseChecksumHeader,
@@ -51,6 +51,7 @@ import { checkCreation, narrowLimits } from '../tus/creation-limits.js';
 import { excessLeftUnread, requestWithDirectBody } from '../tus/engine.js';
 import { checkTusRequest, headerInteger } from '../tus/protocol-guard.js';
 import { attachOrigin, hostProblem, requestOrigin } from '../tus/public-origin.js';
+import { refuse, refuseWith } from '../tus/refusals.js';
 import { type TempSpace, TempSpaceFull } from '../tus/temp-space.js';
 import { uploadIdOf } from '../tus/upload-id.js';
 import { download } from './download.js';
@@ -152,13 +153,13 @@ async function authorize(o: TusRoutesOptions, request: FastifyRequest, id: strin
   request.grant = result;
   const { method } = request;
   if (result.readOnly && method !== 'GET' && method !== 'HEAD') {
-    return plain(403, 'This token is read-only: it may check (HEAD) and download (GET) uploads, not create, change or delete them');
+    return refuse('readOnlyToken');
   }
   if (result.locations && !result.locations.includes(o.location)) {
-    return plain(403, `This token may not use the location "${o.location}"; it may use: ${result.locations.join(', ') || 'none'}`);
+    return refuse('tokenLocation', o.location, result.locations);
   }
   if (method === 'POST' && result.maxSize !== undefined && request.headers['upload-defer-length'] !== undefined) {
-    return plain(400, `This token limits uploads to ${result.maxSize} bytes: declare Upload-Length when creating the upload`);
+    return refuse('tokenNeedsLength', result.maxSize);
   }
   if (!id) return undefined;
   let upload: Upload | undefined;
@@ -171,7 +172,7 @@ async function authorize(o: TusRoutesOptions, request: FastifyRequest, id: strin
     const status = (error as { status_code?: number }).status_code;
     if (status !== 404 && status !== 410) {
       request.log.warn({ err: error, uploadId: id }, 'the upload could not be read to check its owner');
-      return plain(503, 'The upload could not be read to check who owns it; retry in a moment', { 'Retry-After': '3' });
+      return refuse('ownerUnreadable');
     }
   }
   if (upload && mayAccess(result, upload)) return undefined;
@@ -180,11 +181,8 @@ async function authorize(o: TusRoutesOptions, request: FastifyRequest, id: strin
 
 /** The one answer for an id that is unknown or not the caller's. */
 function notFound(method: string): Answer {
-  const answer = plain(
-    404,
-    method === 'HEAD' ? '' : 'No such upload: check the URL (uploads expire, and each is visible only to its owner)',
-  );
-  return { ...answer, headers: { ...answer.headers, 'Cache-Control': 'no-store' } };
+  const answer = refuse('noSuchUpload');
+  return method === 'HEAD' ? { ...answer, body: '' } : answer;
 }
 
 /** The server's maximum upload size narrowed by the token's (0: none). */
@@ -199,7 +197,7 @@ async function check(o: TusRoutesOptions, request: FastifyRequest, id: string | 
   const guard = checkTusRequest(method, request.headers);
   if (guard) return guard;
   if (method === 'POST' && !isMountPath(request.url, o.path)) {
-    return plain(404, `Uploads are created with POST to ${o.path}/; ${new URL(request.url, 'http://x').pathname} is not that URL`);
+    return refuse('notTheMountPath', o.path, new URL(request.url, 'http://x').pathname);
   }
   if (method === 'POST') {
     // Metadata, type and length of the new upload, with the token's limits (final uploads too).
@@ -248,8 +246,8 @@ async function check(o: TusRoutesOptions, request: FastifyRequest, id: string | 
 /** `POST` with `Upload-Concat: final;...`: created by the concatenation module, tracked for shutdown. */
 async function createFinalUpload(o: TusRoutesOptions, request: FastifyRequest, concat: string): Promise<Answer> {
   const parsed = parseConcatHeader(concat, o.path);
-  if (parsed.kind === 'invalid') return plain(400, parsed.message);
-  if (parsed.kind !== 'final' || !isConcatenator(o.datastore)) return plain(501, 'This location does not support concatenation');
+  if (parsed.kind === 'invalid') return refuse('badConcatHeader', parsed.message);
+  if (parsed.kind !== 'final' || !isConcatenator(o.datastore)) return refuse('noConcatenation');
   const grant = request.grant;
   const { hooks } = o;
   const webRequest = attachGrant(
@@ -300,18 +298,13 @@ async function verifyChecksum(
   const withBody = request.method === 'PATCH' || request.method === 'POST';
   if ((checksum === undefined && !trailer) || !withBody || request.headers['content-type'] !== 'application/offset+octet-stream') return {};
   const parsed = checksum === undefined ? undefined : parseChecksumHeader(checksum);
-  if (typeof parsed === 'string') return plain(400, parsed);
+  if (typeof parsed === 'string') return refuse('badChecksumHeader', parsed);
   const room = await roomForBody(o, request, id);
   if (typeof room !== 'number') return room;
   const declared = integer(request.headers['content-length']);
-  if (declared !== undefined && declared > room)
-    return plain(413, `The body (${declared} bytes) is longer than the upload can still take (${room} bytes)`);
+  if (declared !== undefined && declared > room) return refuse('bodyBeyondRoom', declared, room);
   const space = o.limits.tempSpace;
-  const tooLargeToSpool = plain(
-    413,
-    `A body with Upload-Checksum is spooled to verify it, and spools are limited to ${space.max} bytes (TUS_TEMP_MAX_SIZE); nothing was stored, send PATCHes of at most that many bytes`,
-  );
-  if (space.max > 0 && declared !== undefined && declared > space.max) return tooLargeToSpool;
+  if (space.max > 0 && declared !== undefined && declared > space.max) return refuse('bodyBeyondSpool', space.max);
   let spooled: SpooledBody;
   let problem: string | undefined;
   try {
@@ -320,27 +313,21 @@ async function verifyChecksum(
     else ({ spooled, problem } = await spoolAndVerifyTrailer(request.raw, o.tempDir, room, spoolRoom));
   } catch (error) {
     // The rest of the body is not read: the connection is closed after the answer.
-    if (error instanceof SpoolTooLarge)
-      return plain(413, `The body is longer than the upload can still take (${room} bytes); nothing was stored`, { Connection: 'close' });
-    if (error instanceof TempSpaceFull && error.alone)
-      return { ...tooLargeToSpool, headers: { ...tooLargeToSpool.headers, Connection: 'close' } };
+    if (error instanceof SpoolTooLarge) return refuse('bodyGrewBeyondRoom', room);
+    if (error instanceof TempSpaceFull && error.alone) return refuseWith('bodyBeyondSpool', { Connection: 'close' }, space.max);
     if (error instanceof TempSpaceFull) {
       request.log.warn({ location: o.location, inUse: space.inUse, max: space.max }, 'checksum spool refused: TUS_TEMP_MAX_SIZE reached');
-      return plain(
-        503,
-        'The space for verifying checksums (TUS_TEMP_MAX_SIZE) is in use by other uploads; nothing was stored, send the PATCH again in a moment',
-        { 'Retry-After': '5', Connection: 'close' },
-      );
+      return refuse('spoolSpaceFull');
     }
     // The client went away before the body was complete: nothing verifiable to keep.
-    return plain(400, 'The request body ended before it was complete; its checksum cannot be verified');
+    return refuse('bodyEndedEarly');
   }
   if (spooled.matches) return { spooled };
   await spooled.dispose();
   const why = parsed
     ? `Upload-Checksum (${parsed.algorithm})${digestLengthNote(parsed)}`
     : `the Upload-Checksum trailer${problem ? ` (${problem})` : ''}`;
-  return plain(460, `Checksum Mismatch: the body does not match ${why}; nothing was stored, send it again`);
+  return refuse('checksumMismatch', why);
 }
 
 /** Bytes the body of a PATCH (at its upload's offset) or creation POST may hold, or the answer refusing it. */
@@ -348,9 +335,9 @@ async function roomForBody(o: TusRoutesOptions, request: FastifyRequest, id: str
   const limit = o.maxSize > 0 ? o.maxSize : Number.MAX_SAFE_INTEGER;
   if (request.method === 'POST') return Math.min(limit, integer(request.headers['upload-length']) ?? limit);
   const upload = id ? await readWithoutLock(o.datastore, id).catch(() => undefined) : undefined;
-  if (!upload) return plain(404, 'No such upload');
+  if (!upload) return refuse('unknownUpload');
   if (upload.offset !== integer(request.headers['upload-offset'])) {
-    return plain(409, `Upload-Offset conflict: the upload is at ${upload.offset}`, { 'Upload-Offset': String(upload.offset) });
+    return refuseWith('offsetConflict', { 'Upload-Offset': String(upload.offset) }, upload.offset);
   }
   return (upload.size ?? limit) - upload.offset;
 }
@@ -467,7 +454,7 @@ export const tusRoutes: FastifyPluginAsync<TusRoutesOptions> = async (app: Fasti
   const handle = async (request: FastifyRequest, reply: FastifyReply) => {
     // 1. The Host (and a trusted proxy's forwarded origin), which new uploads' URLs are made of.
     const badHost = originProblem(o, request);
-    if (badHost) return send(o, request, reply, plain(400, badHost));
+    if (badHost) return send(o, request, reply, refuse('badHost', badHost));
     const override = methodOverride(request);
     if (typeof override === 'object') return send(o, request, reply, override);
     // Resumable Uploads for HTTP (the IETF draft): its headers become tus's (src/http/ietf.ts).
@@ -484,15 +471,9 @@ export const tusRoutes: FastifyPluginAsync<TusRoutesOptions> = async (app: Fasti
       if (refused) return send(o, request, reply, refused);
     }
     // 2.
-    if (o.tracker.draining)
-      return send(
-        o,
-        request,
-        reply,
-        plain(503, 'The server is shutting down; retry in a moment', { 'Retry-After': '1', Connection: 'close' }),
-      );
+    if (o.tracker.draining) return send(o, request, reply, refuse('shuttingDown'));
     if (request.method === 'GET') {
-      if (!o.downloads) return send(o, request, reply, plain(404, 'Downloads are disabled on this server (TUS_DOWNLOAD_ENABLED=false)'));
+      if (!o.downloads) return send(o, request, reply, refuse('downloadsDisabled'));
       return download(request, reply, o.datastore, id);
     }
     const checked = await check(o, request, id);
@@ -531,7 +512,7 @@ function methodOverride(request: FastifyRequest): Answer | undefined {
   if (value === undefined) return undefined;
   const method = String(value).trim().toUpperCase();
   if (!(METHODS as string[]).includes(method)) {
-    return plain(400, `X-HTTP-Method-Override must be one of ${METHODS.join(', ')}, not ${JSON.stringify(value)}`);
+    return refuse('badMethodOverride', METHODS, value);
   }
   request.raw.method = method;
   return undefined;
