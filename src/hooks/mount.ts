@@ -299,9 +299,13 @@ export class MountHooks {
   }
 
   /** Front door, DELETE: pre-terminate (RejectTermination keeps the upload); the upload is kept for post-terminate. */
-  async beforeTerminate(request: FastifyRequest, id: string | undefined): Promise<Answer | undefined> {
+  async beforeTerminate(
+    request: FastifyRequest,
+    id: string | undefined,
+    read: () => Promise<Upload | undefined>,
+  ): Promise<Answer | undefined> {
     if (!id || !(this.hooks.enabled('pre-terminate') || this.hooks.enabled('post-terminate'))) return undefined;
-    const upload = await readWithoutLock(this.o.store, id).catch(() => undefined);
+    const upload = await read();
     // Unknown (or not this subject's): @tus/server answers 404.
     if (!upload) return undefined;
     const context = this.contextOf(request);

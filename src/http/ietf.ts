@@ -27,13 +27,6 @@ export interface IetfRequest {
   length?: number;
 }
 
-declare module 'fastify' {
-  interface FastifyRequest {
-    /** Set when the request speaks the IETF draft (src/http/ietf.ts). */
-    ietf?: IetfRequest;
-  }
-}
-
 const one = (value: string | string[] | undefined) => (typeof value === 'string' ? value.trim() : undefined);
 const integer = headerInteger;
 
@@ -105,9 +98,10 @@ function parseVersion(raw: string | undefined): number | undefined {
 /**
  * Step 1 for an IETF request: checks the interop version and the draft's headers, then rewrites
  * the request's headers into tus's (mutating them, so every later step reads tus). Returns the
- * answer refusing it, or undefined when it goes on; not an IETF request: nothing is done.
+ * answer refusing it, or what the request said when it goes on; not an IETF request: nothing
+ * is done (undefined).
  */
-export function translateRequest(request: FastifyRequest): Answer | undefined {
+export function translateRequest(request: FastifyRequest): Answer | IetfRequest | undefined {
   const headers = request.headers;
   const raw = one(headers['upload-draft-interop-version']);
   if (raw === undefined) return undefined;
@@ -132,10 +126,9 @@ export function translateRequest(request: FastifyRequest): Answer | undefined {
   const completeHeader = one(headers['upload-complete']);
   const complete = parseComplete(completeHeader);
   const ietf: IetfRequest = { version, complete: complete ?? false };
-  request.ietf = ietf;
   headers['tus-resumable'] = '1.0.0';
   // OPTIONS, HEAD, DELETE, GET: the version header was all they needed.
-  if (method !== 'POST' && method !== 'PATCH') return undefined;
+  if (method !== 'POST' && method !== 'PATCH') return ietf;
   if (complete === undefined) {
     return ietfPlain(
       version,
@@ -189,7 +182,7 @@ export function translateRequest(request: FastifyRequest): Answer | undefined {
     }
     if (body === 0) delete headers['content-type'];
     else headers['content-type'] = 'application/offset+octet-stream';
-    return undefined;
+    return ietf;
   }
   // PATCH
   if (version >= 6 && contentType?.split(';')[0]?.trim().toLowerCase() !== PARTIAL_UPLOAD) {
@@ -210,7 +203,7 @@ export function translateRequest(request: FastifyRequest): Answer | undefined {
   ietf.offset = offset;
   headers['content-type'] = 'application/offset+octet-stream';
   if (body === 0 && headers['content-length'] === undefined) headers['content-length'] = '0';
-  return undefined;
+  return ietf;
 }
 
 /**
@@ -218,8 +211,7 @@ export function translateRequest(request: FastifyRequest): Answer | undefined {
  * it): the draft's problem answers for a completed upload, a wrong offset and a length that
  * disagrees, and the tus Upload-Length that completes an upload of deferred length.
  */
-export function checkAppend(request: FastifyRequest, upload: Upload | undefined): Answer | undefined {
-  const ietf = request.ietf;
+export function checkAppend(request: FastifyRequest, ietf: IetfRequest | undefined, upload: Upload | undefined): Answer | undefined {
   if (!ietf || request.method !== 'PATCH' || !upload || ietf.offset === undefined) return undefined;
   const { version } = ietf;
   const size = upload.size;

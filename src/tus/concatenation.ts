@@ -91,14 +91,6 @@ export function isFinalUpload(upload: Upload): boolean {
   return upload.metadata?.[CONCAT_KEY]?.startsWith('final;') ?? false;
 }
 
-/** 403 for a PATCH to a final upload; `read` is a read that changes nothing. */
-export async function refusePatchToFinal(id: string | undefined, read: (id: string) => Promise<Upload>): Promise<Answer | undefined> {
-  if (!id) return undefined;
-  const upload = await read(id).catch(() => undefined);
-  if (upload && isFinalUpload(upload)) return refuse('patchToFinal');
-  return undefined;
-}
-
 /** How much concatenation may write (0: no limit). */
 export interface ConcatLimits {
   /** Partials one final upload may list (TUS_CONCAT_MAX_PARTS). */
