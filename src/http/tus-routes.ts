@@ -33,7 +33,7 @@ import { refreshState } from './front-door/hand-over.js';
 import { inTurn, isClosing } from './front-door/pipelining.js';
 import { downloads, ietfAppend, preTerminate, protocol, shutdown } from './front-door/protocol.js';
 import { METHODS, requestLine } from './front-door/request-line.js';
-import { sendUploadResumptionSupported } from './ietf.js';
+import { sendUploadResumptionSupported } from './ietf-answer.js';
 import { settleBeforeLog } from './request-log.js';
 import type { TrustedPeer } from './trusted-proxy.js';
 

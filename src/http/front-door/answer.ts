@@ -8,11 +8,13 @@ import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import type { FastifyReply } from 'fastify';
 import { sendNodeResponse } from 'srvx/node';
+import { mergeResponse } from '../../hooks/answers.js';
 import { isStateCache, readWithoutLock } from '../../stores/capabilities.js';
 import { type Answer, adjustAnswer, REASONS } from '../../tus/answer.js';
 import { excessLeftUnread } from '../../tus/engine.js';
 import { uploadIdOf } from '../../tus/upload-id.js';
-import { servedVersion, toIetfAnswer, toIetfResponse } from '../ietf.js';
+import { servedVersion } from '../ietf.js';
+import { toIetfAnswer, toIetfResponse } from '../ietf-answer.js';
 import { effectiveMaxSize } from './authorize.js';
 import { type DoorContext, header, integerHeader } from './context.js';
 import { handOver } from './hand-over.js';
@@ -43,7 +45,8 @@ export async function forward(c: DoorContext): Promise<void> {
   try {
     const handled = await handOver(c);
     // Durable hooks (post-finish, post-terminate) stored before the client hears; a hook's HTTPResponse merged.
-    const response = o.hooks ? await o.hooks.settle(request, handled) : handled;
+    const hook = await o.hooks?.settle(request, handled.status);
+    const response = hook ? await mergeResponse(handled, hook) : handled;
     account(c, response);
     const adjusted = await adjust(c, response);
     // A chunked body longer than its upload completed it; the rest, left unread, goes with the connection.

@@ -5,6 +5,7 @@
  * they are all finished.
  */
 import { attachGrant, ownedRead } from '../../auth/ownership.js';
+import { mergeAnswer } from '../../hooks/answers.js';
 import { isConcatenator, readWithoutLock } from '../../stores/capabilities.js';
 import type { Answer } from '../../tus/answer.js';
 import { assembleFinal, createFinal, isFinalUpload, parseConcatHeader, waitingFinalHead } from '../../tus/concatenation.js';
@@ -74,7 +75,10 @@ async function createFinalUpload(c: DoorContext, concat: string): Promise<Answer
     tokenMaxSize: grant?.maxSize,
     urlOf: (newId) => `${baseUrl(c)}${o.path}/${newId}`,
   })
-    .then((answer) => (hooks ? hooks.settleAnswer(request, answer) : answer))
+    .then(async (answer) => {
+      const hook = await hooks?.settle(request, answer.status);
+      return hook ? mergeAnswer(answer, hook) : answer;
+    })
     .finally(() => hooks?.end(request));
   o.tracker.track(request.raw, creation);
   return creation;
