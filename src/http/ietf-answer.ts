@@ -5,17 +5,14 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { Answer } from '../tus/answer.js';
+import { type RefusalDetails, type RefusalName, refuse } from '../tus/refusals.js';
 import type { IetfRequest } from './ietf.js';
 
 const PROBLEM = 'https://iana.org/assignments/http-problem-types#';
 
-/** An IETF error: plain text, or a problem document (RFC 9457) for the draft's problem types. */
-export function ietfPlain(version: number, status: number, body: string, headers: Record<string, string> = {}): Answer {
-  return {
-    status,
-    body: `${body}\n`,
-    headers: { 'Upload-Draft-Interop-Version': String(version), 'Content-Type': 'text/plain; charset=utf-8', ...headers },
-  };
+/** A refusal of the catalogue (src/tus/refusals.ts) in the draft's terms. */
+export function ietfRefuse<N extends RefusalName>(version: number, name: N, ...details: RefusalDetails<N>): Answer {
+  return toIetfAnswer(refuse(name, ...details), { version, complete: false });
 }
 
 export function problem(

@@ -10,7 +10,7 @@ import type { Upload } from '@tus/utils';
 import type { FastifyRequest } from 'fastify';
 import type { Answer } from '../tus/answer.js';
 import { headerInteger } from '../tus/protocol-guard.js';
-import { completedUpload, ietfPlain, mismatchingOffset, problem } from './ietf-answer.js';
+import { completedUpload, ietfRefuse, mismatchingOffset, problem } from './ietf-answer.js';
 
 export const INTEROP_VERSIONS = [5, 6] as const;
 export const PARTIAL_UPLOAD = 'application/partial-upload';
@@ -70,18 +70,10 @@ export function translateRequest(request: FastifyRequest): Answer | IetfRequest 
   const supported = INTEROP_VERSIONS.join(' and ');
   if (version === undefined) {
     const newest = INTEROP_VERSIONS[INTEROP_VERSIONS.length - 1] as number;
-    return ietfPlain(
-      newest,
-      400,
-      `Upload-Draft-Interop-Version ${JSON.stringify(raw)} is not served here; this server speaks interop versions ${supported} (drafts -03 and -05)`,
-    );
+    return ietfRefuse(newest, 'ietfVersionNotServed', raw, supported);
   }
   if (headers['tus-resumable'] !== undefined) {
-    return ietfPlain(
-      version,
-      400,
-      'The request mixes Tus-Resumable (tus 1.0.0) and Upload-Draft-Interop-Version (the IETF draft): send the headers of one protocol only',
-    );
+    return ietfRefuse(version, 'ietfMixed');
   }
   const { method } = request;
   const completeHeader = one(headers['upload-complete']);
@@ -91,26 +83,18 @@ export function translateRequest(request: FastifyRequest): Answer | IetfRequest 
   // OPTIONS, HEAD, DELETE, GET: the version header was all they needed.
   if (method !== 'POST' && method !== 'PATCH') return ietf;
   if (complete === undefined) {
-    return ietfPlain(
-      version,
-      400,
-      `Upload-Complete must be ?1 (this request carries the rest of the upload) or ?0 (more to come), not ${JSON.stringify(completeHeader ?? '')}`,
-    );
+    return ietfRefuse(version, 'ietfBadComplete', completeHeader ?? '');
   }
   const body = bodyLength(request);
   const contentType = one(headers['content-type']);
   if (headers['upload-concat'] !== undefined) {
-    return ietfPlain(
-      version,
-      400,
-      'Upload-Concat is a tus extension the draft does not have: concatenate uploads over tus (Tus-Resumable: 1.0.0)',
-    );
+    return ietfRefuse(version, 'ietfNoConcat');
   }
   if (method === 'POST') {
     const declared = one(headers['upload-length']);
     const length = declared === undefined ? undefined : integer(declared);
     if (declared !== undefined && length === undefined) {
-      return ietfPlain(version, 400, `Upload-Length must be a non-negative integer, not ${JSON.stringify(declared)}`);
+      return ietfRefuse(version, 'badLength', declared);
     }
     if (complete && length !== undefined && typeof body === 'number' && body !== length) {
       return problem(
@@ -122,7 +106,7 @@ export function translateRequest(request: FastifyRequest): Answer | IetfRequest 
     }
     if (length === undefined) {
       if (complete && body === 'unknown') {
-        return ietfPlain(version, 400, 'A complete upload (Upload-Complete: ?1) needs its size: send Content-Length or Upload-Length');
+        return ietfRefuse(version, 'ietfCompleteNeedsSize');
       }
       if (complete) headers['upload-length'] = String(body);
       else headers['upload-defer-length'] = '1';
@@ -147,19 +131,11 @@ export function translateRequest(request: FastifyRequest): Answer | IetfRequest 
   }
   // PATCH
   if (version >= 6 && contentType?.split(';')[0]?.trim().toLowerCase() !== PARTIAL_UPLOAD) {
-    return ietfPlain(
-      version,
-      415,
-      `An append with interop version ${version} must have Content-Type: ${PARTIAL_UPLOAD}, not ${JSON.stringify(contentType ?? '')}`,
-    );
+    return ietfRefuse(version, 'ietfAppendType', version, contentType ?? '');
   }
   const offset = integer(one(headers['upload-offset']));
   if (offset === undefined) {
-    return ietfPlain(
-      version,
-      400,
-      `Upload-Offset must be a non-negative integer, not ${JSON.stringify(one(headers['upload-offset']) ?? '')}`,
-    );
+    return ietfRefuse(version, 'badOffset', one(headers['upload-offset']) ?? '');
   }
   ietf.offset = offset;
   headers['content-type'] = 'application/offset+octet-stream';
@@ -182,7 +158,7 @@ export function checkAppend(request: FastifyRequest, ietf: IetfRequest | undefin
   const body = bodyLength(request);
   if (!ietf.complete) return undefined;
   if (body === 'unknown') {
-    if (size === undefined) return ietfPlain(version, 400, 'The last append of an upload of unknown size needs Content-Length');
+    if (size === undefined) return ietfRefuse(version, 'ietfLastAppendNeedsLength');
     return undefined;
   }
   const end = ietf.offset + body;

@@ -23,12 +23,13 @@ import type { Authenticate } from '../auth/authenticate.js';
 import type { MountHooks } from '../hooks/mount.js';
 import type { ConcatLimits } from '../tus/concatenation.js';
 import type { TempSpace } from '../tus/temp-space.js';
+import { contextOfWeb } from '../tus/web-request.js';
 import type { RequestTracker } from './drain.js';
 import { forward, send } from './front-door/answer.js';
 import { authorize } from './front-door/authorize.js';
 import { verifyChecksum } from './front-door/checksum.js';
 import { concatenation } from './front-door/concatenation.js';
-import { contextOfWeb, type Gate, openContext } from './front-door/context.js';
+import { type DoorContext, type Gate, openContext } from './front-door/context.js';
 import { refreshState } from './front-door/hand-over.js';
 import { inTurn, isClosing } from './front-door/pipelining.js';
 import { downloads, ietfAppend, preTerminate, protocol, shutdown } from './front-door/protocol.js';
@@ -109,7 +110,7 @@ export const tusRoutes: FastifyPluginAsync<TusRoutesOptions> = async (app: Fasti
   app.addContentTypeParser('*', (_request, _payload, done) => done(null));
   // 104 Upload Resumption Supported: told as soon as @tus/server has created the upload.
   o.engine.on(EVENTS.POST_CREATE, (req: Request, _upload: Upload, url: string) => {
-    const c = contextOfWeb(req);
+    const c = contextOfWeb(req) as DoorContext | undefined;
     if (c?.ietf && c.request.method === 'POST') sendUploadResumptionSupported(c.reply.raw, c.ietf.version, url);
   });
   const handler = (request: FastifyRequest, reply: FastifyReply) => {

@@ -4,6 +4,7 @@
  * headers it always has. Code refuses with `refuse(name, ...details)`; the tus answer is made
  * here (`plain`), the IETF answer from it by src/http/ietf.ts, one place each.
  */
+import { TUS_RESUMABLE, TUS_VERSION } from '@tus/utils';
 import { type Answer, plain } from './answer.js';
 
 interface Refusal<A extends unknown[]> {
@@ -30,6 +31,31 @@ export const REFUSALS = {
   shuttingDown: entry(503, () => 'The server is shutting down; retry in a moment', { 'Retry-After': '1', Connection: 'close' }),
   downloadsDisabled: entry(404, () => 'Downloads are disabled on this server (TUS_DOWNLOAD_ENABLED=false)'),
   notTheMountPath: entry(404, (path: string, pathname: string) => `Uploads are created with POST to ${path}/; ${pathname} is not that URL`),
+  // The protocol guard (src/tus/protocol-guard.ts), where @tus/server differs from the tus text.
+  tusResumableMissing: entry(412, () => `Tus-Resumable header required: send "Tus-Resumable: ${TUS_RESUMABLE}" with every tus request`, {
+    'Tus-Version': TUS_VERSION.join(','),
+  }),
+  tusVersionUnsupported: entry(
+    412,
+    (version: unknown) => `Tus-Resumable ${JSON.stringify(version)} is not supported; this server speaks tus ${TUS_VERSION.join(', ')}`,
+    { 'Tus-Version': TUS_VERSION.join(',') },
+  ),
+  patchContentType: entry(
+    415,
+    (type: unknown) =>
+      `PATCH needs "Content-Type: application/offset+octet-stream"${type === undefined ? '' : `, not ${JSON.stringify(type)}`}`,
+  ),
+  patchWithoutOffset: entry(400, () => 'PATCH needs an Upload-Offset header: the offset the body starts at (HEAD tells the current one)'),
+  badOffset: entry(400, (offset: unknown) => `Upload-Offset must be a non-negative integer, not ${JSON.stringify(offset)}`),
+  postContentType: entry(
+    415,
+    (type: unknown) =>
+      `A POST with a body (creation-with-upload) needs "Content-Type: application/offset+octet-stream"${type === undefined ? '' : `, not ${JSON.stringify(type)}`}; nothing was created`,
+  ),
+  bodyBeyondLength: entry(
+    413,
+    (body: number, length: number) => `The body (${body} bytes) is longer than Upload-Length (${length} bytes); nothing was created`,
+  ),
   // Authorization (the token's limits) and ownership.
   readOnlyToken: entry(
     403,
@@ -105,6 +131,34 @@ export const REFUSALS = {
     (total: number, max: number) => `The concatenated upload would be ${total} bytes, above the maximum of ${max}; it cannot be completed`,
   ),
   finalCannotComplete: entry(400, (why: string) => `${why}; it cannot be completed`),
+  // The IETF draft's requests (src/http/ietf.ts); the draft's problem types are in src/http/ietf-answer.ts.
+  ietfVersionNotServed: entry(
+    400,
+    (raw: string, supported: string) =>
+      `Upload-Draft-Interop-Version ${JSON.stringify(raw)} is not served here; this server speaks interop versions ${supported} (drafts -03 and -05)`,
+  ),
+  ietfMixed: entry(
+    400,
+    () =>
+      'The request mixes Tus-Resumable (tus 1.0.0) and Upload-Draft-Interop-Version (the IETF draft): send the headers of one protocol only',
+  ),
+  ietfBadComplete: entry(
+    400,
+    (value: string) =>
+      `Upload-Complete must be ?1 (this request carries the rest of the upload) or ?0 (more to come), not ${JSON.stringify(value)}`,
+  ),
+  ietfNoConcat: entry(
+    400,
+    () => 'Upload-Concat is a tus extension the draft does not have: concatenate uploads over tus (Tus-Resumable: 1.0.0)',
+  ),
+  badLength: entry(400, (declared: string) => `Upload-Length must be a non-negative integer, not ${JSON.stringify(declared)}`),
+  ietfCompleteNeedsSize: entry(400, () => 'A complete upload (Upload-Complete: ?1) needs its size: send Content-Length or Upload-Length'),
+  ietfAppendType: entry(
+    415,
+    (version: number, type: string) =>
+      `An append with interop version ${version} must have Content-Type: application/partial-upload, not ${JSON.stringify(type)}`,
+  ),
+  ietfLastAppendNeedsLength: entry(400, () => 'The last append of an upload of unknown size needs Content-Length'),
   // Creation limits.
   badMetadata: entry(400, (problem: string) => `${problem}; nothing was created`),
   typeNotAllowed: entry(
@@ -120,16 +174,16 @@ export const REFUSALS = {
 } as const;
 
 export type RefusalName = keyof typeof REFUSALS;
-type Details<N extends RefusalName> = Parameters<(typeof REFUSALS)[N]['message']>;
+export type RefusalDetails<N extends RefusalName> = Parameters<(typeof REFUSALS)[N]['message']>;
 
 /** The tus answer refusing a request: the catalogue's status, message and headers, `extra` headers over them. */
-export function refuse<N extends RefusalName>(name: N, ...details: Details<N>): Answer {
+export function refuse<N extends RefusalName>(name: N, ...details: RefusalDetails<N>): Answer {
   const refusal = REFUSALS[name] as Refusal<unknown[]>;
   return plain(refusal.status, refusal.message(...details), refusal.headers);
 }
 
 /** The same with headers of this answer alone (an offset, a closed connection). */
-export function refuseWith<N extends RefusalName>(name: N, headers: Record<string, string>, ...details: Details<N>): Answer {
+export function refuseWith<N extends RefusalName>(name: N, headers: Record<string, string>, ...details: RefusalDetails<N>): Answer {
   const refusal = REFUSALS[name] as Refusal<unknown[]>;
   return plain(refusal.status, refusal.message(...details), { ...refusal.headers, ...headers });
 }

@@ -4,12 +4,13 @@
  * of a final upload still waiting for its partials is answered from them, assembling it once
  * they are all finished.
  */
-import { attachGrant, ownedRead } from '../../auth/ownership.js';
+import { ownedRead } from '../../auth/ownership.js';
 import { mergeAnswer } from '../../hooks/answers.js';
 import { isConcatenator, readWithoutLock } from '../../stores/capabilities.js';
 import type { Answer } from '../../tus/answer.js';
 import { assembleFinal, createFinal, isFinalUpload, parseConcatHeader, waitingFinalHead } from '../../tus/concatenation.js';
 import { refuse } from '../../tus/refusals.js';
+import { linkWeb } from '../../tus/web-request.js';
 import { effectiveMaxSize } from './authorize.js';
 import { type DoorContext, header } from './context.js';
 import { webHeaders } from './hand-over.js';
@@ -49,10 +50,7 @@ async function createFinalUpload(c: DoorContext, concat: string): Promise<Answer
   if (parsed.kind === 'invalid') return refuse('badConcatHeader', parsed.message);
   if (parsed.kind !== 'final' || !isConcatenator(o.datastore)) return refuse('noConcatenation');
   const { hooks } = o;
-  const webRequest = attachGrant(
-    new Request(new URL(request.url, 'http://localhost'), { method: request.method, headers: webHeaders(c) }),
-    grant,
-  );
+  const webRequest = linkWeb(new Request(new URL(request.url, 'http://localhost'), { method: request.method, headers: webHeaders(c) }), c);
   hooks?.attach(webRequest, request);
   const creation = createFinal({
     request: webRequest,

@@ -12,13 +12,14 @@ import type { Answer } from '../../tus/answer.js';
 import type { SpooledBody } from '../../tus/checksum.js';
 import { headerInteger } from '../../tus/protocol-guard.js';
 import { uploadIdOf } from '../../tus/upload-id.js';
+import type { WebRequestContext } from '../../tus/web-request.js';
 import type { IetfRequest } from '../ietf.js';
 import type { TusRoutesOptions } from '../tus-routes.js';
 
 /** The upload the request names, read without its lock: the upload, or why it could not be read. */
 export type UploadRead = { upload: Upload } | { error: unknown };
 
-export interface DoorContext {
+export interface DoorContext extends WebRequestContext {
   /** The mount this request came to. */
   readonly o: TusRoutesOptions;
   readonly request: FastifyRequest;
@@ -29,6 +30,8 @@ export interface DoorContext {
   grant?: Grant;
   /** Set when the request speaks the IETF draft (its headers then say the same in tus). */
   ietf?: IetfRequest;
+  /** The origin of new uploads' URLs, once checked (the request line) and needed (the hand-over). */
+  origin?: string;
   /** A body whose checksum was verified, spooled (the checksum gate). */
   spooled?: SpooledBody;
   /** The upload the URL names, read once without its lock and shared by every gate; undefined: no id. */
@@ -74,17 +77,3 @@ export function header(c: DoorContext, name: string): string | undefined {
 
 /** A request header as a non-negative integer. */
 export const integerHeader = (c: DoorContext, name: string): number | undefined => headerInteger(c.request.headers[name]);
-
-/**
- * The one lookup from the web Request @tus/server handles (its callbacks and events see only
- * that) to the request's context.
- */
-const byWebRequest = new WeakMap<Request, DoorContext>();
-
-export function linkWeb(web: Request, c: DoorContext): void {
-  byWebRequest.set(web, c);
-}
-
-export function contextOfWeb(web: Request): DoorContext | undefined {
-  return byWebRequest.get(web);
-}

@@ -6,11 +6,10 @@
  */
 import { Readable } from 'node:stream';
 import { NodeRequest } from 'srvx/node';
-import { attachGrant } from '../../auth/ownership.js';
 import { isBodyWriter, isStateCache } from '../../stores/capabilities.js';
 import { requestWithDirectBody } from '../../tus/engine.js';
-import { attachOrigin } from '../../tus/public-origin.js';
-import { type DoorContext, integerHeader, linkWeb } from './context.js';
+import { linkWeb } from '../../tus/web-request.js';
+import { type DoorContext, integerHeader } from './context.js';
 import { baseUrl } from './request-line.js';
 
 /** The cached state is trusted unless the request says it may be stale. */
@@ -41,10 +40,9 @@ export function handOver(c: DoorContext): Promise<Response> {
     // No body: the headers as the front door left them (an empty Upload-Metadata removed).
     webRequest = new Request(url, init);
   }
-  attachGrant(webRequest, c.grant);
-  attachOrigin(webRequest, baseUrl(c));
-  o.hooks?.attach(webRequest, request);
+  c.origin = baseUrl(c);
   linkWeb(webRequest, c);
+  o.hooks?.attach(webRequest, request);
   const handling = o.engine.handleWeb(webRequest);
   o.tracker.track(request.raw, handling);
   return handling;
