@@ -6,20 +6,14 @@
  * authenticated caller.
  */
 import type { Upload } from '@tus/utils';
+import { contextOfWeb } from '../tus/web-request.js';
 import type { Grant } from './grant.js';
 
 export const OWNER_KEY = 'tus-owner';
 
 /** The grant of the request a web Request was made from (for @tus/server's callbacks). */
-const grants = new WeakMap<Request, Grant>();
-
-export function attachGrant(request: Request, grant: Grant | undefined): Request {
-  if (grant) grants.set(request, grant);
-  return request;
-}
-
 export function grantOf(request: Request): Grant | undefined {
-  return grants.get(request);
+  return contextOfWeb(request)?.grant;
 }
 
 export function ownerOf(upload: Upload): string | undefined {

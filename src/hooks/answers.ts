@@ -95,6 +95,15 @@ export function mergeHookResponses(first: HookHTTPResponse, second: HookHTTPResp
   };
 }
 
+/** An answer of ours (the final upload of a concatenation) with a hook's HTTPResponse merged in (tusd's MergeWith). */
+export function mergeAnswer(answer: Answer, hook: HookHTTPResponse): Answer {
+  return {
+    status: hook.StatusCode ?? answer.status,
+    body: hook.Body || answer.body,
+    headers: { ...answer.headers, ...validHeaders(hook.Header) },
+  };
+}
+
 /** `response` with a hook's HTTPResponse merged in (tusd's MergeWith). */
 export async function mergeResponse(response: Response, hook: HookHTTPResponse): Promise<Response> {
   const headers = new Headers(response.headers);

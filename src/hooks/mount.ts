@@ -26,7 +26,6 @@ import {
   hookAnswer,
   ID_IN_USE,
   mergeHookResponses,
-  mergeResponse,
   REJECTED,
   rejection,
   STOPPED,
@@ -38,7 +37,7 @@ import {
 import { contextOfNode, contextOfWeb, type HookContext, linkContext } from './context.js';
 import type { HookEvent } from './events.js';
 import type { Hooks } from './hooks.js';
-import { HookFailure, type HookResponse } from './http-hook.js';
+import { HookFailure, type HookHTTPResponse, type HookResponse } from './http-hook.js';
 import type { IdClaim } from './id-claims.js';
 import type { Outbox } from './outbox.js';
 import { type HookUpload, hookNewUpload, hookRequest, hookUpload, NO_HTTP_REQUEST, type StorageOf } from './payload.js';
@@ -299,9 +298,13 @@ export class MountHooks {
   }
 
   /** Front door, DELETE: pre-terminate (RejectTermination keeps the upload); the upload is kept for post-terminate. */
-  async beforeTerminate(request: FastifyRequest, id: string | undefined): Promise<Answer | undefined> {
+  async beforeTerminate(
+    request: FastifyRequest,
+    id: string | undefined,
+    read: () => Promise<Upload | undefined>,
+  ): Promise<Answer | undefined> {
     if (!id || !(this.hooks.enabled('pre-terminate') || this.hooks.enabled('post-terminate'))) return undefined;
-    const upload = await readWithoutLock(this.o.store, id).catch(() => undefined);
+    const upload = await read();
     // Unknown (or not this subject's): @tus/server answers 404.
     if (!upload) return undefined;
     const context = this.contextOf(request);
@@ -383,29 +386,18 @@ export class MountHooks {
     if (contextOfWeb(req)?.claimed?.id === upload.id) markExclusive(upload);
   }
 
-  /** Before @tus/server's answer goes out: its durable hooks stored, a hook's HTTPResponse merged in. */
-  async settle(request: FastifyRequest, response: Response): Promise<Response> {
+  /**
+   * Before an answer goes out (@tus/server's, or ours for the final upload of a concatenation):
+   * the id pre-create chose released, the durable hooks stored; the hook's HTTPResponse that
+   * answer of `status` takes (tusd's MergeWith: on a success, or whatever is answered when a
+   * hook decided the answer), if any.
+   */
+  async settle(request: FastifyRequest, status: number): Promise<HookHTTPResponse | undefined> {
     const context = contextOfNode(request.raw);
-    if (!context) return response;
+    if (!context) return undefined;
     await this.releaseClaim(context);
     await Promise.allSettled(context.pending);
     const answer = context.answer;
-    if (!answer || (!answer.always && response.status >= 300)) return response;
-    return mergeResponse(response, answer.response);
-  }
-
-  /** The same for an answer of ours (the final upload of a concatenation). */
-  async settleAnswer(request: FastifyRequest, answer: Answer): Promise<Answer> {
-    const context = contextOfNode(request.raw);
-    if (!context) return answer;
-    await this.releaseClaim(context);
-    await Promise.allSettled(context.pending);
-    const hook = context.answer;
-    if (!hook || hook.always || answer.status >= 300) return answer;
-    return {
-      status: hook.response.StatusCode ?? answer.status,
-      body: hook.response.Body || answer.body,
-      headers: { ...answer.headers, ...validHeaders(hook.response.Header) },
-    };
+    return answer && (answer.always || status < 300) ? answer.response : undefined;
   }
 }

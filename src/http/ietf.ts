@@ -6,15 +6,14 @@
  * the answer is translated back. Interop versions 5 (draft -03) and 6 (draft -05) are served:
  * what URLSession (iOS 17+) and tus-js-client's `ietf-draft-03` / `ietf-draft-05` speak.
  */
-import type { ServerResponse } from 'node:http';
 import type { Upload } from '@tus/utils';
 import type { FastifyRequest } from 'fastify';
 import type { Answer } from '../tus/answer.js';
 import { headerInteger } from '../tus/protocol-guard.js';
+import { completedUpload, ietfRefuse, mismatchingOffset, problem } from './ietf-answer.js';
 
 export const INTEROP_VERSIONS = [5, 6] as const;
 export const PARTIAL_UPLOAD = 'application/partial-upload';
-const PROBLEM = 'https://iana.org/assignments/http-problem-types#';
 
 /** What an IETF request said, for translating its answer back. */
 export interface IetfRequest {
@@ -27,53 +26,8 @@ export interface IetfRequest {
   length?: number;
 }
 
-declare module 'fastify' {
-  interface FastifyRequest {
-    /** Set when the request speaks the IETF draft (src/http/ietf.ts). */
-    ietf?: IetfRequest;
-  }
-}
-
 const one = (value: string | string[] | undefined) => (typeof value === 'string' ? value.trim() : undefined);
 const integer = headerInteger;
-
-/** An IETF error: plain text, or a problem document (RFC 9457) for the draft's problem types. */
-export function ietfPlain(version: number, status: number, body: string, headers: Record<string, string> = {}): Answer {
-  return {
-    status,
-    body: `${body}\n`,
-    headers: { 'Upload-Draft-Interop-Version': String(version), 'Content-Type': 'text/plain; charset=utf-8', ...headers },
-  };
-}
-
-export function problem(
-  version: number,
-  status: number,
-  type: string,
-  title: string,
-  extra: Record<string, unknown> = {},
-  headers: Record<string, string> = {},
-): Answer {
-  return {
-    status,
-    body: `${JSON.stringify({ type: `${PROBLEM}${type}`, title, ...extra })}\n`,
-    headers: { 'Upload-Draft-Interop-Version': String(version), 'Content-Type': 'application/problem+json', ...headers },
-  };
-}
-
-export function mismatchingOffset(version: number, expected: number, provided: number): Answer {
-  return problem(
-    version,
-    409,
-    'mismatching-upload-offset',
-    `Upload-Offset ${provided} does not match the upload's offset ${expected}: fetch it with HEAD and append from there`,
-    { 'expected-offset': expected, 'provided-offset': provided },
-    { 'Upload-Offset': String(expected) },
-  );
-}
-
-const completedUpload = (version: number) =>
-  problem(version, 400, 'completed-upload', 'The upload is already complete: nothing more can be appended');
 
 /** Upload-Complete: a structured-field boolean, `?1` or `?0`. */
 function parseComplete(header: string | undefined): boolean | undefined {
@@ -105,9 +59,10 @@ function parseVersion(raw: string | undefined): number | undefined {
 /**
  * Step 1 for an IETF request: checks the interop version and the draft's headers, then rewrites
  * the request's headers into tus's (mutating them, so every later step reads tus). Returns the
- * answer refusing it, or undefined when it goes on; not an IETF request: nothing is done.
+ * answer refusing it, or what the request said when it goes on; not an IETF request: nothing
+ * is done (undefined).
  */
-export function translateRequest(request: FastifyRequest): Answer | undefined {
+export function translateRequest(request: FastifyRequest): Answer | IetfRequest | undefined {
   const headers = request.headers;
   const raw = one(headers['upload-draft-interop-version']);
   if (raw === undefined) return undefined;
@@ -115,48 +70,31 @@ export function translateRequest(request: FastifyRequest): Answer | undefined {
   const supported = INTEROP_VERSIONS.join(' and ');
   if (version === undefined) {
     const newest = INTEROP_VERSIONS[INTEROP_VERSIONS.length - 1] as number;
-    return ietfPlain(
-      newest,
-      400,
-      `Upload-Draft-Interop-Version ${JSON.stringify(raw)} is not served here; this server speaks interop versions ${supported} (drafts -03 and -05)`,
-    );
+    return ietfRefuse(newest, 'ietfVersionNotServed', raw, supported);
   }
   if (headers['tus-resumable'] !== undefined) {
-    return ietfPlain(
-      version,
-      400,
-      'The request mixes Tus-Resumable (tus 1.0.0) and Upload-Draft-Interop-Version (the IETF draft): send the headers of one protocol only',
-    );
+    return ietfRefuse(version, 'ietfMixed');
   }
   const { method } = request;
   const completeHeader = one(headers['upload-complete']);
   const complete = parseComplete(completeHeader);
   const ietf: IetfRequest = { version, complete: complete ?? false };
-  request.ietf = ietf;
   headers['tus-resumable'] = '1.0.0';
   // OPTIONS, HEAD, DELETE, GET: the version header was all they needed.
-  if (method !== 'POST' && method !== 'PATCH') return undefined;
+  if (method !== 'POST' && method !== 'PATCH') return ietf;
   if (complete === undefined) {
-    return ietfPlain(
-      version,
-      400,
-      `Upload-Complete must be ?1 (this request carries the rest of the upload) or ?0 (more to come), not ${JSON.stringify(completeHeader ?? '')}`,
-    );
+    return ietfRefuse(version, 'ietfBadComplete', completeHeader ?? '');
   }
   const body = bodyLength(request);
   const contentType = one(headers['content-type']);
   if (headers['upload-concat'] !== undefined) {
-    return ietfPlain(
-      version,
-      400,
-      'Upload-Concat is a tus extension the draft does not have: concatenate uploads over tus (Tus-Resumable: 1.0.0)',
-    );
+    return ietfRefuse(version, 'ietfNoConcat');
   }
   if (method === 'POST') {
     const declared = one(headers['upload-length']);
     const length = declared === undefined ? undefined : integer(declared);
     if (declared !== undefined && length === undefined) {
-      return ietfPlain(version, 400, `Upload-Length must be a non-negative integer, not ${JSON.stringify(declared)}`);
+      return ietfRefuse(version, 'badLength', declared);
     }
     if (complete && length !== undefined && typeof body === 'number' && body !== length) {
       return problem(
@@ -168,7 +106,7 @@ export function translateRequest(request: FastifyRequest): Answer | undefined {
     }
     if (length === undefined) {
       if (complete && body === 'unknown') {
-        return ietfPlain(version, 400, 'A complete upload (Upload-Complete: ?1) needs its size: send Content-Length or Upload-Length');
+        return ietfRefuse(version, 'ietfCompleteNeedsSize');
       }
       if (complete) headers['upload-length'] = String(body);
       else headers['upload-defer-length'] = '1';
@@ -189,28 +127,20 @@ export function translateRequest(request: FastifyRequest): Answer | undefined {
     }
     if (body === 0) delete headers['content-type'];
     else headers['content-type'] = 'application/offset+octet-stream';
-    return undefined;
+    return ietf;
   }
   // PATCH
   if (version >= 6 && contentType?.split(';')[0]?.trim().toLowerCase() !== PARTIAL_UPLOAD) {
-    return ietfPlain(
-      version,
-      415,
-      `An append with interop version ${version} must have Content-Type: ${PARTIAL_UPLOAD}, not ${JSON.stringify(contentType ?? '')}`,
-    );
+    return ietfRefuse(version, 'ietfAppendType', version, contentType ?? '');
   }
   const offset = integer(one(headers['upload-offset']));
   if (offset === undefined) {
-    return ietfPlain(
-      version,
-      400,
-      `Upload-Offset must be a non-negative integer, not ${JSON.stringify(one(headers['upload-offset']) ?? '')}`,
-    );
+    return ietfRefuse(version, 'badOffset', one(headers['upload-offset']) ?? '');
   }
   ietf.offset = offset;
   headers['content-type'] = 'application/offset+octet-stream';
   if (body === 0 && headers['content-length'] === undefined) headers['content-length'] = '0';
-  return undefined;
+  return ietf;
 }
 
 /**
@@ -218,8 +148,7 @@ export function translateRequest(request: FastifyRequest): Answer | undefined {
  * it): the draft's problem answers for a completed upload, a wrong offset and a length that
  * disagrees, and the tus Upload-Length that completes an upload of deferred length.
  */
-export function checkAppend(request: FastifyRequest, upload: Upload | undefined): Answer | undefined {
-  const ietf = request.ietf;
+export function checkAppend(request: FastifyRequest, ietf: IetfRequest | undefined, upload: Upload | undefined): Answer | undefined {
   if (!ietf || request.method !== 'PATCH' || !upload || ietf.offset === undefined) return undefined;
   const { version } = ietf;
   const size = upload.size;
@@ -229,7 +158,7 @@ export function checkAppend(request: FastifyRequest, upload: Upload | undefined)
   const body = bodyLength(request);
   if (!ietf.complete) return undefined;
   if (body === 'unknown') {
-    if (size === undefined) return ietfPlain(version, 400, 'The last append of an upload of unknown size needs Content-Length');
+    if (size === undefined) return ietfRefuse(version, 'ietfLastAppendNeedsLength');
     return undefined;
   }
   const end = ietf.offset + body;
@@ -245,64 +174,4 @@ export function checkAppend(request: FastifyRequest, upload: Upload | undefined)
     );
   }
   return undefined;
-}
-
-const TUS_ONLY = ['tus-resumable', 'tus-version', 'tus-extension', 'tus-max-size', 'tus-checksum-algorithm', 'upload-defer-length'];
-
-export interface IetfAnswerContext {
-  /** The largest upload allowed (Upload-Limit: max-size); 0: none. */
-  maxSize: number;
-}
-
-/**
- * An answer (ours or @tus/server's) in the draft's terms: its version header, Upload-Complete
- * where an offset is reported, Upload-Limit, a problem document for a wrong offset, and none of
- * tus's own headers.
- */
-export async function toIetfResponse(response: Response, ietf: IetfRequest, method: string, c: IetfAnswerContext): Promise<Response> {
-  const headers = new Headers(response.headers);
-  const deferred = headers.get('upload-defer-length') === '1';
-  for (const name of TUS_ONLY) headers.delete(name);
-  headers.set('Upload-Draft-Interop-Version', String(ietf.version));
-  const status = response.status;
-  let body: BodyInit | null = response.body;
-  if (status === 409 && method === 'PATCH' && headers.get('content-type') !== 'application/problem+json') {
-    const expected = Number(headers.get('upload-offset'));
-    await response.body?.cancel();
-    const answer = mismatchingOffset(ietf.version, Number.isFinite(expected) ? expected : 0, ietf.offset ?? 0);
-    for (const [name, value] of Object.entries(answer.headers ?? {})) headers.set(name, value);
-    body = answer.body;
-  }
-  if (status === 201 && !headers.has('upload-offset')) headers.set('Upload-Offset', '0');
-  const offset = headers.get('upload-offset');
-  if (status < 300 && offset !== null && (method === 'HEAD' || method === 'PATCH' || method === 'POST')) {
-    // What is stored, never what the client hoped: complete once the offset is the length.
-    const length = deferred ? undefined : (headers.get('upload-length') ?? ietf.length);
-    headers.set('Upload-Complete', length !== undefined && Number(length) === Number(offset) ? '?1' : '?0');
-  }
-  if ((method === 'HEAD' || method === 'OPTIONS' || status === 201) && c.maxSize > 0) headers.set('Upload-Limit', `max-size=${c.maxSize}`);
-  if (method === 'HEAD') headers.set('Cache-Control', 'no-store');
-  return new Response(body, { status, statusText: response.statusText, headers });
-}
-
-/** One of our own answers (the front door's) for an IETF request. */
-export function toIetfAnswer(answer: Answer, ietf: IetfRequest): Answer {
-  const headers = { ...(answer.headers ?? {}) };
-  for (const name of Object.keys(headers)) if (TUS_ONLY.includes(name.toLowerCase())) delete headers[name];
-  headers['Upload-Draft-Interop-Version'] = String(ietf.version);
-  if (answer.status === 409 && headers['Content-Type'] !== 'application/problem+json' && headers['Upload-Offset'] !== undefined) {
-    return mismatchingOffset(ietf.version, Number(headers['Upload-Offset']), ietf.offset ?? 0);
-  }
-  return { ...answer, headers };
-}
-
-/**
- * `104 Upload Resumption Supported`, written on the connection ahead of the final answer as
- * soon as the upload exists (Node's http server has writers for 100, 102 and 103 only): a
- * client sending the whole file in one request learns where to resume before any interruption.
- */
-export function sendUploadResumptionSupported(res: ServerResponse, version: number, location: string): void {
-  if (res.headersSent || res.req.httpVersionMajor !== 1 || res.req.httpVersionMinor < 1 || !res.socket?.writable) return;
-  if (/[\r\n]/.test(location)) return;
-  res.socket.write(`HTTP/1.1 104 Upload Resumption Supported\r\nUpload-Draft-Interop-Version: ${version}\r\nLocation: ${location}\r\n\r\n`);
 }

@@ -22,6 +22,7 @@ import type { Concatenator } from '../stores/capabilities.js';
 import { markExclusive, UploadIdTaken } from '../stores/exclusive-create.js';
 import type { Answer } from './answer.js';
 import { plain } from './answer.js';
+import { notResumable, refuse } from './refusals.js';
 import { uploadIdOf } from './upload-id.js';
 
 /** Reserved metadata key holding "partial" or "final;<urls>". */
@@ -88,14 +89,6 @@ export function showConcat(headers: Headers): void {
 
 export function isFinalUpload(upload: Upload): boolean {
   return upload.metadata?.[CONCAT_KEY]?.startsWith('final;') ?? false;
-}
-
-/** 403 for a PATCH to a final upload; `read` is a read that changes nothing. */
-export async function refusePatchToFinal(id: string | undefined, read: (id: string) => Promise<Upload>): Promise<Answer | undefined> {
-  if (!id) return undefined;
-  const upload = await read(id).catch(() => undefined);
-  if (upload && isFinalUpload(upload)) return plain(403, 'A final upload of a concatenation cannot be changed with PATCH');
-  return undefined;
 }
 
 /** How much concatenation may write (0: no limit). */
@@ -185,23 +178,19 @@ export interface FinalRequest {
  * waiting, each unfinished partial names it, and the last partial to finish assembles it.
  */
 export async function createFinal(r: FinalRequest): Promise<Answer> {
-  if (r.lengthHeader !== undefined)
-    return plain(400, 'A final upload must not carry Upload-Length: its length is the sum of its partial uploads');
+  if (r.lengthHeader !== undefined) return refuse('finalWithLength');
   let metadata: Record<string, string | null> | undefined;
   if (r.metadataHeader) {
     try {
       metadata = clientMetadata(Metadata.parse(r.metadataHeader) as Record<string, string | null>);
     } catch {
-      return plain(400, 'Upload-Metadata is invalid: comma-separated "key base64value" pairs, unique non-empty keys');
+      return refuse('finalBadMetadata');
     }
   }
   const { urls, ids } = r.header;
   const { maxParts, maxUses } = r.limits;
   if (maxParts > 0 && ids.length > maxParts) {
-    return plain(
-      400,
-      `Upload-Concat lists ${ids.length} partial uploads; a final upload may list at most ${maxParts} (TUS_CONCAT_MAX_PARTS); nothing was created`,
-    );
+    return refuse('tooManyPartials', ids.length, maxParts);
   }
   const counts = listings(ids);
   const urlOf = (partialId: string) => urls[ids.indexOf(partialId)] as string;
@@ -214,19 +203,17 @@ export async function createFinal(r: FinalRequest): Promise<Answer> {
   const partials: Upload[] = [];
   for (const [i, partialId] of ids.entries()) {
     const partial = await r.read(partialId).catch(() => undefined);
-    if (!partial) return plain(400, `Upload-Concat: partial upload ${urls[i]} does not exist`);
-    if (partial.metadata?.[CONCAT_KEY] !== 'partial')
-      return plain(400, `Upload-Concat: ${urls[i]} is not a partial upload (create it with Upload-Concat: partial)`);
+    if (!partial) return refuse('partialMissing', urls[i] as string);
+    if (partial.metadata?.[CONCAT_KEY] !== 'partial') return refuse('notAPartial', urls[i] as string);
     partials.push(partial);
   }
   const refusedUse = overused(partials);
-  if (refusedUse) return plain(400, refusedUse);
+  if (refusedUse) return refuse('partialOverused', refusedUse);
   if (r.tokenMaxSize !== undefined && partials.some((p) => p.size === undefined)) {
-    return plain(400, `This token limits uploads to ${r.tokenMaxSize} bytes: every partial upload must have its length declared`);
+    return refuse('tokenNeedsPartialLengths', r.tokenMaxSize);
   }
   const total = partials.reduce((sum, p) => sum + (p.size ?? 0), 0);
-  if (r.maxSize > 0 && total > r.maxSize)
-    return plain(413, `The concatenated upload would be ${total} bytes, above the maximum of ${r.maxSize}`);
+  if (r.maxSize > 0 && total > r.maxSize) return refuse('concatTooLarge', total, r.maxSize);
   // A pre-create hook (src/hooks/mount.ts) may refuse the upload, or choose its id and metadata.
   const known = partials.every((p) => p.size !== undefined);
   const changes = r.preCreate ? await r.preCreate({ size: known ? total : undefined, metadata, partialIds: ids }) : {};
@@ -243,12 +230,11 @@ export async function createFinal(r: FinalRequest): Promise<Answer> {
     // Finished partials receive nothing: their locks keep them as they are while they are copied.
     return withLocks(r.locker, [...ids, id], async () => {
       const current = await Promise.all(ids.map((p) => r.store.getUpload(p).catch(() => undefined)));
-      if (!current.every((p) => p && isFinished(p)))
-        return plain(409, 'Upload-Concat: a partial upload changed while the final upload was created; send the POST again');
+      if (!current.every((p) => p && isFinished(p))) return refuse('partialChanged');
       const locked = distinct(current as Upload[]);
       // Checked again under the locks: another final may have claimed a partial since.
       const refused = overused(locked);
-      if (refused) return plain(400, refused);
+      if (refused) return refuse('partialOverused', refused);
       try {
         // Claimed before a byte is copied, so a failure cannot leave bytes written unaccounted for.
         if (maxUses > 0) await recordClaims(r.store, locked, id, counts);
@@ -267,7 +253,7 @@ export async function createFinal(r: FinalRequest): Promise<Answer> {
         }
         if (taken) return plain(ID_IN_USE.status_code, ID_IN_USE.body);
         if (failed.status_code === undefined) throw error;
-        const reason = (failed.body ?? '').trim().replace(/;? ?the upload can be resumed\.?$/, '.');
+        const reason = notResumable((failed.body ?? '').trim(), '.');
         return plain(failed.status_code, `${reason} The final upload was not created: send the POST again.`);
       }
       const upload = new Upload({ id, size: total, offset: total, metadata: finalMetadata, creation_date: new Date().toISOString() });
@@ -298,7 +284,7 @@ export async function createFinal(r: FinalRequest): Promise<Answer> {
   return withLocks(r.locker, [id, ...finished], async () => {
     const locked = await Promise.all(finished.map((p) => r.store.getUpload(p)));
     const refused = overused(locked);
-    if (refused) return plain(400, refused);
+    if (refused) return refuse('partialOverused', refused);
     const waiting = new Upload({ id, offset: 0, metadata: { ...finalMetadata, [WAITING_KEY]: ids.join(' ') } });
     if (changes.id !== undefined) markExclusive(waiting);
     try {
@@ -362,15 +348,15 @@ export async function waitingFinalHead(
   const waiting = upload.metadata?.[WAITING_KEY];
   if (!waiting) return undefined;
   const partials = await Promise.all(waiting.split(' ').map((id) => read(id).catch(() => undefined)));
-  if (partials.some((p) => !p)) return plain(410, 'A partial upload of this final upload is gone; it can never be completed');
+  if (partials.some((p) => !p)) return refuse('partialGone');
   const known = partials as Upload[];
   if (known.every(isFinished)) {
     const total = known.reduce((sum, p) => sum + (p.size ?? 0), 0);
     if (maxSize > 0 && total > maxSize) {
-      return plain(413, `The concatenated upload would be ${total} bytes, above the maximum of ${maxSize}; it cannot be completed`);
+      return refuse('finalTooLarge', total, maxSize);
     }
     const refused = await assemble(upload.id);
-    return refused ? plain(400, `${refused}; it cannot be completed`) : undefined;
+    return refused ? refuse('finalCannotComplete', refused) : undefined;
   }
   const headers: Record<string, string> = {
     'Upload-Offset': String(available(known)),

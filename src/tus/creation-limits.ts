@@ -5,7 +5,8 @@
  * token (`contentTypes`, `maxSize` of its Grant): the smaller size, and a type both allow.
  */
 import type { Grant } from '../auth/grant.js';
-import { type Answer, plain } from './answer.js';
+import type { Answer } from './answer.js';
+import { refuse } from './refusals.js';
 import { parseUploadMetadata } from './upload-metadata.js';
 
 export interface CreationLimits {
@@ -72,7 +73,7 @@ export function checkCreation(headers: Headers, limits: CreationLimits): Answer 
   let metadata: ReadonlyMap<string, string | null> = new Map();
   if (typeof header === 'string' && header.trim() !== '') {
     const parsed = parseUploadMetadata(header, { maxSize: limits.maxMetadataSize, maxKeys: limits.maxMetadataKeys });
-    if (!parsed.ok) return plain(400, `${parsed.problem}; nothing was created`);
+    if (!parsed.ok) return refuse('badMetadata', parsed.problem);
     metadata = parsed.metadata;
   }
   const partial = headers['upload-concat'] === 'partial';
@@ -80,20 +81,14 @@ export function checkCreation(headers: Headers, limits: CreationLimits): Answer 
     for (const type of declaredTypes(metadata)) {
       for (const list of limits.mimeTypes) {
         if (!list.some((pattern) => typeMatches(type, pattern))) {
-          return plain(
-            415,
-            `Uploads of type ${JSON.stringify(type)} are not allowed here; allowed: ${list.join(', ')} (the type is the filetype or type metadata, application/octet-stream when absent); nothing was created`,
-          );
+          return refuse('typeNotAllowed', type, list);
         }
       }
     }
   }
   const length = headers['upload-length'];
   if (limits.maxSize > 0 && typeof length === 'string' && /^\d+$/.test(length) && Number(length) > limits.maxSize) {
-    return plain(
-      413,
-      `Upload-Length ${length} is larger than the largest upload allowed here (${limits.maxSize} bytes); nothing was created`,
-    );
+    return refuse('lengthAboveMax', length, limits.maxSize);
   }
   return undefined;
 }

@@ -13,6 +13,7 @@ import { UploadIdTaken } from '../stores/exclusive-create.js';
 import { markWholeBody } from '../stores/whole-body.js';
 import { type Assembly, assembleWaitingFinals, markPartial } from './concatenation.js';
 import { originOf } from './public-origin.js';
+import { notResumable, saysResumable } from './refusals.js';
 import { holdOf } from './timed-locker.js';
 import { uploadIdOf } from './upload-id.js';
 
@@ -109,11 +110,8 @@ function explainError(
   if (error instanceof UploadIdTaken) return ID_IN_USE;
   if (error === ERRORS.INVALID_LENGTH) return { status_code: 400, body: `${lengthProblem(req)}\n` };
   const answer = error as { status_code?: number; body?: string };
-  if (req.method === 'POST' && answer.status_code === 503 && answer.body?.includes('the upload can be resumed')) {
-    return {
-      status_code: 503,
-      body: answer.body.replace(/;? ?the upload can be resumed\.?/, '; nothing was created, send the POST again.'),
-    };
+  if (req.method === 'POST' && answer.status_code === 503 && saysResumable(answer.body)) {
+    return { status_code: 503, body: notResumable(answer.body as string, '; nothing was created, send the POST again.') };
   }
   return undefined;
 }

@@ -9,6 +9,7 @@
  */
 import { isIPv6 } from 'node:net';
 import type { TrustedPeer } from '../http/trusted-proxy.js';
+import { contextOfWeb } from './web-request.js';
 
 /** One DNS label (underscores too: container and service names have them). */
 const LABEL = /^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$/;
@@ -105,14 +106,7 @@ function lastForwarded(value: string | undefined): { host?: string; proto?: stri
   return found;
 }
 
-/** The origin of each web Request handed to @tus/server, for its `Location` (`generateUrl`). */
-const origins = new WeakMap<Request, string>();
-
-export function attachOrigin(request: Request, origin: string | undefined): Request {
-  if (origin !== undefined) origins.set(request, origin);
-  return request;
-}
-
+/** The origin of a web Request handed to @tus/server, for its `Location` (`generateUrl`). */
 export function originOf(request: Request): string | undefined {
-  return origins.get(request);
+  return contextOfWeb(request)?.origin;
 }
