@@ -1,0 +1,61 @@
+/**
+ * Requests on raw sockets, for what fetch cannot do: a body announced and then stalled,
+ * trickled or held back, a connection watched until the server closes it.
+ */
+import { connect, type Socket } from 'node:net';
+import { until } from './wait.js';
+
+/**
+ * The head of a tus PATCH to `url` (the upload's URL) announcing `length` bytes at `offset`,
+ * as raw HTTP/1.1; `extra` is further header lines, each ending in CRLF.
+ */
+export const patchHead = (url: string, offset: number, length: number, extra = '') => {
+  const { pathname, host } = new URL(url);
+  return `PATCH ${pathname} HTTP/1.1\r\nHost: ${host}\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: ${offset}\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: ${length}\r\n${extra}\r\n`;
+};
+
+/** A raw connection to `url`'s host and port: what it received (decoded as `encoding`), and when it was closed. */
+export function rawConnection(
+  url: string,
+  encoding: BufferEncoding = 'utf8',
+): { socket: Socket; received: () => string; closedAt: () => number | undefined } {
+  const { hostname, port } = new URL(url);
+  const socket = connect(Number(port), hostname);
+  let received = '';
+  let closedAt: number | undefined;
+  socket.on('data', (d: Buffer) => {
+    received += d.toString(encoding);
+  });
+  socket.on('error', () => undefined);
+  socket.on('close', () => {
+    closedAt = Date.now();
+  });
+  return { socket, received: () => received, closedAt: () => closedAt };
+}
+
+/** The status and Upload-Offset (-1: none) of a raw HTTP/1.1 answer. */
+export function statusAndOffset(answer: string): { status: number; offset: number } {
+  const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1] ?? 0);
+  const offsetHeader = /\r\nupload-offset: (\d+)\r\n/i.exec(answer)?.[1];
+  return { status, offset: offsetHeader === undefined ? -1 : Number(offsetHeader) };
+}
+
+/**
+ * A PATCH to `url` (the upload's URL) on a raw socket: the headers announce `declared` bytes;
+ * the body goes out as the test writes it (`send`), so a test can stall it or hold it back; the
+ * socket stays open until the test destroys it. `answer` is the raw response as received so far.
+ */
+export function rawPatch(url: string, offset: number, declared: number) {
+  const { socket, received } = rawConnection(url, 'latin1');
+  socket.write(patchHead(url, offset, declared));
+  return {
+    socket,
+    send: (bytes: Uint8Array) => new Promise<void>((resolve) => socket.write(bytes, () => resolve())),
+    answer: received,
+    /** The status and Upload-Offset of the answer, once its headers have arrived. */
+    async answered(timeoutMs = 30_000): Promise<{ status: number; offset: number }> {
+      await until(() => received().includes('\r\n\r\n') || socket.destroyed, 'the PATCH to be answered', timeoutMs);
+      return statusAndOffset(received());
+    },
+  };
+}
