@@ -8,38 +8,17 @@
 import { once } from 'node:events';
 import { mkdtempSync, readdirSync } from 'node:fs';
 import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
-import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { createUpload, head, patch, startApp, TUS } from '../helpers/app.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
+import { patchHead, rawConnection } from '../helpers/raw-request.js';
 import { objectSha256, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
 import { until } from '../helpers/wait.js';
 
 const MiB = 1024 * 1024;
 const server = s3TestServer();
-
-/** A raw connection: what it received, and when it was closed. */
-function rawConnection(url: string): { socket: Socket; received: () => string; closedAt: () => number | undefined } {
-  const { hostname, port } = new URL(url);
-  const socket = connect(Number(port), hostname);
-  let received = '';
-  let closedAt: number | undefined;
-  socket.on('data', (d) => {
-    received += d;
-  });
-  socket.on('error', () => undefined);
-  socket.on('close', () => {
-    closedAt = Date.now();
-  });
-  return { socket, received: () => received, closedAt: () => closedAt };
-}
-
-const patchHead = (url: string, offset: number, length: number, extra = '') => {
-  const { pathname, host } = new URL(url);
-  return `PATCH ${pathname} HTTP/1.1\r\nHost: ${host}\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: ${offset}\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: ${length}\r\n${extra}\r\n`;
-};
 
 t.test('request headers larger than SERVER_MAX_HEADER_SIZE: 431 in plain text', async (t) => {
   const app = await startApp({ SERVER_MAX_HEADER_SIZE: '4kb' });

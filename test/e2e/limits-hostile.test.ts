@@ -9,34 +9,25 @@
  * behind, on both drivers.
  */
 import { readdirSync, readlinkSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
+import { connect } from 'node:net';
 import t from 'tap';
 import { ConfigError, parseConfig } from '../../src/config/index.js';
 import { createUpload, startApp, TUS } from '../helpers/app.js';
 import { HookReceiver } from '../helpers/hook-receiver.js';
+import { rawConnection } from '../helpers/raw-request.js';
 import { s3LocationEnv, s3TestServer, uniqueRoot } from '../helpers/s3.js';
 import { until } from '../helpers/wait.js';
 
 /** A raw connection that writes `head`, then one byte every `everyMs`: what it received, when it was closed. */
 function trickle(url: string, head: string, everyMs: number) {
-  const { hostname, port } = new URL(url);
-  const socket: Socket = connect(Number(port), hostname);
-  let received = '';
-  let closedAt: number | undefined;
-  socket.on('data', (d) => {
-    received += d;
-  });
-  socket.on('error', () => undefined);
-  socket.on('close', () => {
-    closedAt = Date.now();
-  });
+  const { socket, received, closedAt } = rawConnection(url);
   socket.write(head);
   const drip = setInterval(() => {
     if (!socket.destroyed) socket.write('x');
   }, everyMs);
   return {
-    received: () => received,
-    closedAt: () => closedAt,
+    received,
+    closedAt,
     stop: () => {
       clearInterval(drip);
       socket.destroy();
