@@ -15,10 +15,8 @@ import { startApp, TUS } from '../helpers/app.js';
 import { launchBrowser } from '../helpers/browser.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
 import { s3LocationEnv, s3TestServer, uniqueRoot } from '../helpers/s3.js';
+import { KiB, MiB } from '../helpers/sizes.js';
 import { until } from '../helpers/wait.js';
-
-const KiB = 1024;
-const MiB = 1024 * KiB;
 
 interface DemoFile {
   name: string;

@@ -12,8 +12,8 @@ import { startApp } from '../helpers/app.js';
 import { launchBrowser, openPage, servePages, uppyBundle } from '../helpers/browser.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
 import { s3LocationEnv, s3TestServer, uniqueRoot } from '../helpers/s3.js';
+import { MiB } from '../helpers/sizes.js';
 
-const MiB = 1024 * 1024;
 const require = createRequire(import.meta.url);
 const tusScript = readFileSync(require.resolve('tus-js-client/dist/tus.min.js'), 'utf8');
 

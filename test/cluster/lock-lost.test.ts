@@ -15,16 +15,17 @@
  */
 import { GetObjectCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import t, { type Test } from 'tap';
-import { createUpload, head, patch } from '../helpers/app.js';
+import { createUpload, headWithin, patch } from '../helpers/app.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
 import { twoInstances } from '../helpers/cluster.js';
+import { idOf, offsetOf } from '../helpers/ids.js';
 import type { ServerProcess } from '../helpers/process.js';
 import { patchHead, rawConnection, statusAndOffset } from '../helpers/raw-request.js';
 import { redisCommand, startRedis } from '../helpers/redis.js';
 import { listKeys, objectSha256, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
+import { MiB } from '../helpers/sizes.js';
 import { until } from '../helpers/wait.js';
 
-const MiB = 1024 * 1024;
 /** A's client sends this many bytes per second. */
 const RATE = MiB;
 /** Redis is killed this long after A's body began. */
@@ -44,9 +45,6 @@ async function cluster(
   const [a, b] = await twoInstances(t, env);
   return { root, a, b };
 }
-
-const idOf = (url: string) => new URL(url).pathname.split('/').pop() as string;
-const offsetOf = (res: Response) => Number(res.headers.get('upload-offset'));
 
 /**
  * A PATCH on a raw socket whose body goes out at `rate` bytes per second (64 KiB at a time)
@@ -84,19 +82,7 @@ function slowPatch(base: string, id: string, offset: number, data: Buffer, rate:
 }
 
 /** HEAD until it answers 200 (503 while an instance reconnects to Redis). */
-async function headUntil200(url: string): Promise<Response> {
-  let res: Response | undefined;
-  await until(
-    async () => {
-      res = await head(url);
-      return res.status === 200;
-    },
-    `HEAD ${url} to answer 200`,
-    30_000,
-    50,
-  );
-  return res as Response;
-}
+const headUntil200 = async (url: string): Promise<Response> => (await headWithin(url, 30_000, 50)).res;
 
 /** Bytes start..end-1 of the stored object. */
 async function storedRange(root: string, id: string, start: number, end: number): Promise<Buffer> {

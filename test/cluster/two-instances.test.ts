@@ -14,17 +14,18 @@ import { connect } from 'node:net';
 import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import t, { type Test } from 'tap';
 import * as tus from 'tus-js-client';
-import { createUpload, head, patch, TUS } from '../helpers/app.js';
+import { createUpload, head, headWithin, patch, TUS } from '../helpers/app.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
 import { twoInstances } from '../helpers/cluster.js';
 import { type RunningHaproxy, startHaproxy } from '../helpers/haproxy.js';
+import { idOf, offsetOf } from '../helpers/ids.js';
 import type { ServerProcess } from '../helpers/process.js';
 import { rawPatch } from '../helpers/raw-request.js';
 import { redisCommand, startRedis } from '../helpers/redis.js';
 import { listKeys, objectSha256, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
+import { MiB } from '../helpers/sizes.js';
 import { metric, partsStored, until } from '../helpers/wait.js';
 
-const MiB = 1024 * 1024;
 const WITH_REDIS = process.env.TEST_CLUSTER_WITHOUT_REDIS !== '1';
 const LOCK_TTL = 3000;
 const LOCK_TIMEOUT = 10_000;
@@ -69,8 +70,6 @@ async function stalledOnA(t: Test, a: ServerProcess, id: string, data: Buffer) {
   return stalled;
 }
 
-const idOf = (url: string) => new URL(url).pathname.split('/').pop() as string;
-const offsetOf = (res: Response) => Number(res.headers.get('upload-offset'));
 const lockKey = (id: string) => `tus:s3:lock:${id}`;
 
 /** The stored object's sha256, read from the bucket. */
@@ -127,21 +126,6 @@ async function releaseRequests(id: string): Promise<{ count(): number; close(): 
 async function waitInsidePatch(t: Test, instance: ServerProcess, id: string): Promise<void> {
   await until(async () => (await partsStored(instance.url)) >= 1, 'the stalled PATCH to store its first part', 20_000);
   if (WITH_REDIS) t.equal(await redisCommand(redis, 'EXISTS', lockKey(id)), 1, 'the stalled PATCH holds the upload lock in Redis');
-}
-
-/** HEAD until it answers 200 (a 423 after the lock timeout is asked again), within `deadline` ms. */
-async function headWithin(url: string, deadline: number): Promise<{ res: Response; waited: number }> {
-  const started = Date.now();
-  let res: Response | undefined;
-  await until(
-    async () => {
-      res = await head(url);
-      return res.status === 200;
-    },
-    `HEAD ${url} to answer 200`,
-    deadline,
-  );
-  return { res: res as Response, waited: Date.now() - started };
 }
 
 async function sha256Of(url: string): Promise<string> {

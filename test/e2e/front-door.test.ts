@@ -7,10 +7,10 @@ import t from 'tap';
 import { createUpload, head, startApp, TUS } from '../helpers/app.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
 import { listKeys, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
+import { MiB } from '../helpers/sizes.js';
 import { createUploadIn, makeStore, s3Location, writeBody } from '../helpers/store.js';
 import { metric } from '../helpers/wait.js';
 
-const MiB = 1024 * 1024;
 const OCTET = { 'Content-Type': 'application/offset+octet-stream' };
 const server = s3TestServer();
 const sha1 = (data: string) => `sha1 ${createHash('sha1').update(data).digest('base64')}`;

@@ -12,6 +12,7 @@ import t, { type Test } from 'tap';
 import * as tus from 'tus-js-client';
 import { createUpload, head, logDir, patch, startApp, TUS } from '../helpers/app.js';
 import { HookReceiver } from '../helpers/hook-receiver.js';
+import { idOf } from '../helpers/ids.js';
 import { s3LocationEnv, s3TestServer, uniqueRoot } from '../helpers/s3.js';
 import { until } from '../helpers/wait.js';
 
@@ -19,7 +20,6 @@ const SECRET = 'tus-hook-test-secret-21a4c9e0';
 const server = s3TestServer();
 const octet = { 'Content-Type': 'application/offset+octet-stream' };
 const V6 = { 'Upload-Draft-Interop-Version': '6' } as const;
-const idOf = (url: string) => new URL(url).pathname.split('/').pop() as string;
 
 async function setup(t: Test, events: string, storage: Record<string, string> = {}) {
   const receiver = await HookReceiver.start(SECRET);

@@ -16,10 +16,11 @@ import * as tus from 'tus-js-client';
 import { type RunningApp, startApp, TUS } from '../helpers/app.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
 import { HookReceiver } from '../helpers/hook-receiver.js';
+import { idOf, locationOf } from '../helpers/ids.js';
 import { listKeys, objectSha256, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
+import { MiB } from '../helpers/sizes.js';
 import { metric, until } from '../helpers/wait.js';
 
-const MiB = 1024 * 1024;
 const V6 = { 'Upload-Draft-Interop-Version': '6' } as const;
 const V5 = { 'Upload-Draft-Interop-Version': '5' } as const;
 const PROBLEM = 'https://iana.org/assignments/http-problem-types#';
@@ -38,8 +39,6 @@ const s3Client = verifyClient(s3);
 /** A Buffer as a fetch body (the DOM types do not know Buffer). */
 const bodyOf = (data: Buffer) => data as unknown as BodyInit;
 /** The absolute URL a creation answered with. */
-const locationOf = (res: Response, base: string) => new URL(res.headers.get('location') as string, base).href;
-const idOf = (url: string) => new URL(url).pathname.split('/').pop() as string;
 const drivers: Driver[] = [
   {
     name: 'local',

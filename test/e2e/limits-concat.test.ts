@@ -13,10 +13,10 @@ import t from 'tap';
 import { ConfigError, parseConfig } from '../../src/config/index.js';
 import { createUpload, head, patch, startApp, TUS } from '../helpers/app.js';
 import { listKeys, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
+import { MiB } from '../helpers/sizes.js';
 import { until } from '../helpers/wait.js';
 
 const server = s3TestServer();
-const MiB = 1024 * 1024;
 
 interface Driver {
   name: 'local' | 's3';

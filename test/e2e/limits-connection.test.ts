@@ -15,9 +15,9 @@ import { createUpload, head, patch, startApp, TUS } from '../helpers/app.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
 import { patchHead, rawConnection } from '../helpers/raw-request.js';
 import { objectSha256, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
+import { MiB } from '../helpers/sizes.js';
 import { until } from '../helpers/wait.js';
 
-const MiB = 1024 * 1024;
 const server = s3TestServer();
 
 t.test('request headers larger than SERVER_MAX_HEADER_SIZE: 431 in plain text', async (t) => {

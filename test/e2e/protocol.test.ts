@@ -8,9 +8,9 @@ import t from 'tap';
 import { b64, createUpload, head, patch, startApp, TUS } from '../helpers/app.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
 import { s3LocationEnv, s3TestServer, uniqueRoot } from '../helpers/s3.js';
+import { MiB } from '../helpers/sizes.js';
 import { metric, until } from '../helpers/wait.js';
 
-const MiB = 1024 * 1024;
 const OCTET = { 'Content-Type': 'application/offset+octet-stream' };
 
 const digest = (algorithm: string, data: Buffer) => {

@@ -6,8 +6,8 @@ import * as tus from 'tus-js-client';
 import { head, startApp } from '../helpers/app.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
 import { s3LocationEnv, s3TestServer, uniqueRoot } from '../helpers/s3.js';
+import { MiB } from '../helpers/sizes.js';
 
-const MiB = 1024 * 1024;
 const { FileUrlStorage } = tus as unknown as { FileUrlStorage: new (path: string) => tus.UrlStorage };
 
 function upload(data: Buffer, options: Partial<tus.UploadOptions>): Promise<tus.Upload> {

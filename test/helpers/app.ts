@@ -7,6 +7,7 @@ import { pino } from 'pino';
 import { buildApp } from '../../src/app.js';
 import { parseConfig } from '../../src/config/index.js';
 import { REDACTED_PATHS } from '../../src/logger.js';
+import { until } from './wait.js';
 
 export interface RunningApp {
   app: FastifyInstance;
@@ -66,4 +67,23 @@ export async function patch(url: string, offset: number, body: Uint8Array, extra
 
 export async function head(url: string): Promise<Response> {
   return fetch(url, { method: 'HEAD', headers: TUS });
+}
+
+/**
+ * HEAD until it answers 200 (a 423 after the lock timeout, or a 503 while an instance
+ * reconnects to Redis, is asked again), within `deadline` ms: the answer and how long it took.
+ */
+export async function headWithin(url: string, deadline: number, everyMs?: number): Promise<{ res: Response; waited: number }> {
+  const started = Date.now();
+  let res: Response | undefined;
+  await until(
+    async () => {
+      res = await head(url);
+      return res.status === 200;
+    },
+    `HEAD ${url} to answer 200`,
+    deadline,
+    everyMs,
+  );
+  return { res: res as Response, waited: Date.now() - started };
 }

@@ -20,8 +20,8 @@ import { sha256 } from '../helpers/bytes.js';
 import { settledOffset } from '../helpers/cut-request.js';
 import { listKeys, objectSha256, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
 import { seeded, seededData, sizeFromEnv } from '../helpers/seeded.js';
+import { MiB } from '../helpers/sizes.js';
 
-const MiB = 1024 * 1024;
 const PART = 5 * MiB;
 
 const SEED = Number(process.env.SEED ?? randomInt(2 ** 31));

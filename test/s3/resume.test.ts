@@ -5,9 +5,9 @@ import { randomData, sha256 } from '../helpers/bytes.js';
 import { cutPatch, settledOffset } from '../helpers/cut-request.js';
 import { startProcess } from '../helpers/process.js';
 import { listKeys, objectSha256, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
+import { MiB } from '../helpers/sizes.js';
 import { partsStored, until } from '../helpers/wait.js';
 
-const MiB = 1024 * 1024;
 const server = s3TestServer();
 const client = verifyClient(server);
 

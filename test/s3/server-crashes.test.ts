@@ -25,9 +25,9 @@ import { sha256 } from '../helpers/bytes.js';
 import { type ServerProcess, startProcess } from '../helpers/process.js';
 import { objectSha256, s3LocationEnv, s3TestServer, storedKeys, uniqueRoot, verifyClient } from '../helpers/s3.js';
 import { seeded, seededData, sizeFromEnv } from '../helpers/seeded.js';
+import { MiB } from '../helpers/sizes.js';
 import { until } from '../helpers/wait.js';
 
-const MiB = 1024 * 1024;
 const SEED = Number(process.env.SEED ?? randomInt(2 ** 31));
 const KILLS = Number(process.env.KILLS ?? 2);
 const SIZE = sizeFromEnv(process.env.SIZE, 12 * MiB + 77);

@@ -4,9 +4,9 @@ import { createUpload, head, patch, TUS } from '../helpers/app.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
 import { startProcess } from '../helpers/process.js';
 import { objectSha256, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
+import { MiB } from '../helpers/sizes.js';
 import { partsStored, until } from '../helpers/wait.js';
 
-const MiB = 1024 * 1024;
 const server = s3TestServer();
 
 t.test('SIGTERM in the middle of a large PATCH: bytes received are saved, exit 0, the upload resumes', async (t) => {

@@ -2,8 +2,8 @@ import t from 'tap';
 import { b64, createUpload, head, patch, startApp } from '../helpers/app.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
 import { headObject, listKeys, objectSha256, partCountOf, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
+import { MiB } from '../helpers/sizes.js';
 
-const MiB = 1024 * 1024;
 const server = s3TestServer();
 const client = verifyClient(server);
 

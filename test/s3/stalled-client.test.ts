@@ -8,8 +8,8 @@ import t from 'tap';
 import { createUpload, head, patch, startApp } from '../helpers/app.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
 import { objectSha256, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
+import { MiB } from '../helpers/sizes.js';
 
-const MiB = 1024 * 1024;
 const server = s3TestServer();
 const verify = verifyClient(server);
 

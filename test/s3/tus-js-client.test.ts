@@ -6,9 +6,9 @@ import t from 'tap';
 import { startApp } from '../helpers/app.js';
 import { randomData, sha256File } from '../helpers/bytes.js';
 import { listKeys, objectSha256, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
+import { MiB } from '../helpers/sizes.js';
 import { uploadFile, uploadInterruptedThenResume } from '../helpers/tus-client.js';
 
-const MiB = 1024 * 1024;
 const server = s3TestServer();
 const client = verifyClient(server);
 
