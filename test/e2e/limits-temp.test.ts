@@ -5,13 +5,13 @@
  */
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync } from 'node:fs';
-import { request } from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { createUpload, head, patch, startApp } from '../helpers/app.js';
 import { randomData } from '../helpers/bytes.js';
+import { patchRequest } from '../helpers/raw-request.js';
 import { s3LocationEnv, s3TestServer, uniqueRoot } from '../helpers/s3.js';
 import { metric, until } from '../helpers/wait.js';
 
@@ -83,16 +83,7 @@ t.test('a chunked checksum body (no Content-Length) that passes TUS_TEMP_MAX_SIZ
   const url = await createUpload(app.url, 5000);
   const data = randomData(3000);
   const status = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-    const req = request(url, {
-      method: 'PATCH',
-      headers: {
-        'Tus-Resumable': '1.0.0',
-        'Upload-Offset': '0',
-        'Content-Type': 'application/offset+octet-stream',
-        'Transfer-Encoding': 'chunked',
-        'Upload-Checksum': sha1(data),
-      },
-    });
+    const req = patchRequest(url, 0, { 'Transfer-Encoding': 'chunked', 'Upload-Checksum': sha1(data) });
     req.on('response', (res) => {
       let body = '';
       res.on('data', (d) => {

@@ -1,11 +1,12 @@
 /** Operations: health, readiness, metrics, request logs, proxies (the demo page: test/browser/demo-page.test.ts). */
 import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
-import { type IncomingMessage, request } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import t from 'tap';
 import { createUpload, logDir, patch, startApp, TUS } from '../helpers/app.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
+import { patchRequest } from '../helpers/raw-request.js';
 import { s3LocationEnv, s3TestServer, uniqueRoot } from '../helpers/s3.js';
 
 const server = s3TestServer();
@@ -60,10 +61,7 @@ function metric(text: string, name: string, labels: Record<string, string> = {})
  * at once. Resolves with the response status.
  */
 async function pacedPatch(url: string, data: Buffer, chunk: number, between: () => Promise<boolean>): Promise<number | undefined> {
-  const req = request(url, {
-    method: 'PATCH',
-    headers: { ...TUS, 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream', 'Content-Length': String(data.length) },
-  });
+  const req = patchRequest(url, 0, { 'Content-Length': String(data.length) });
   const response = new Promise<IncomingMessage>((resolve, reject) => {
     req.once('response', resolve);
     req.once('error', reject);

@@ -2,6 +2,7 @@
  * Requests on raw sockets, for what fetch cannot do: a body announced and then stalled,
  * trickled or held back, a connection watched until the server closes it.
  */
+import { type ClientRequest, request } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { until } from './wait.js';
 
@@ -59,3 +60,15 @@ export function rawPatch(url: string, offset: number, declared: number) {
     },
   };
 }
+
+/** The headers of a tus PATCH at `offset`, then `extra` (Content-Length, Upload-Checksum, ...). */
+export const patchHeaders = (offset: number, extra: Record<string, string> = {}): Record<string, string> => ({
+  'Tus-Resumable': '1.0.0',
+  'Upload-Offset': String(offset),
+  'Content-Type': 'application/offset+octet-stream',
+  ...extra,
+});
+
+/** A tus PATCH to `url` at `offset` as a node:http request whose body the test writes (headers: `patchHeaders`). */
+export const patchRequest = (url: string, offset: number, extra: Record<string, string> = {}): ClientRequest =>
+  request(url, { method: 'PATCH', headers: patchHeaders(offset, extra) });

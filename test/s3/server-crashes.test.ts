@@ -13,7 +13,6 @@
 import { randomInt } from 'node:crypto';
 import { once } from 'node:events';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +22,7 @@ import { spoolHost } from '../../src/tus/spool-sweep.js';
 import { createUpload, head, patch } from '../helpers/app.js';
 import { sha256 } from '../helpers/bytes.js';
 import { type ServerProcess, startProcess } from '../helpers/process.js';
+import { patchRequest } from '../helpers/raw-request.js';
 import { objectSha256, s3LocationEnv, s3TestServer, storedKeys, uniqueRoot, verifyClient } from '../helpers/s3.js';
 import { seeded, seededData, sizeFromEnv } from '../helpers/seeded.js';
 import { MiB } from '../helpers/sizes.js';
@@ -47,15 +47,7 @@ async function patchThenKill(
   sent: number,
   delayMs: number,
 ): Promise<void> {
-  const req = request(url, {
-    method: 'PATCH',
-    headers: {
-      'Tus-Resumable': '1.0.0',
-      'Upload-Offset': String(offset),
-      'Content-Type': 'application/offset+octet-stream',
-      'Content-Length': String(rest.length),
-    },
-  });
+  const req = patchRequest(url, offset, { 'Content-Length': String(rest.length) });
   // The request can end early (an answer, a closed connection): then the kill comes at once.
   const ended = new Promise<void>((resolve) => {
     req.on('error', () => resolve());
@@ -149,16 +141,7 @@ t.test('a checksum spool left by a killed process is removed at start-up; nothin
   const digest = `sha256 ${Buffer.from(sha256(data), 'hex').toString('base64')}`;
 
   // Half the body of a checksum PATCH, then the kill while it is spooled.
-  const req = request(url0, {
-    method: 'PATCH',
-    headers: {
-      'Tus-Resumable': '1.0.0',
-      'Upload-Offset': '0',
-      'Content-Type': 'application/offset+octet-stream',
-      'Content-Length': String(data.length),
-      'Upload-Checksum': digest,
-    },
-  });
+  const req = patchRequest(url0, 0, { 'Content-Length': String(data.length), 'Upload-Checksum': digest });
   req.on('error', () => {});
   req.write(data.subarray(0, MiB));
   const prefix = `tus-checksum-${spoolHost}-${proc.child.pid}-`;
