@@ -6,7 +6,6 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { Metadata } from '@tus/utils';
 import t, { type Test } from 'tap';
@@ -15,6 +14,7 @@ import { b64, createUpload, head, patch, type RunningApp, startApp, TUS } from '
 import { HookReceiver, type ReceivedHook, signatureMatches } from '../helpers/hook-receiver.js';
 import { lastSegment } from '../helpers/ids.js';
 import { freePort } from '../helpers/process.js';
+import { drippedPatch } from '../helpers/raw-request.js';
 import { listKeys, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
 import { metric, until } from '../helpers/wait.js';
 
@@ -525,43 +525,11 @@ t.test('the authenticated subject is in every hook request; forwarded headers ar
   }
 });
 
-/** PATCH `chunks` chunks of `size` bytes, one every 25 ms, until the server answers. */
-function slowPatch(
-  url: string,
-  size: number,
-  chunks: number,
-  everyMs: number,
-): Promise<{ status: number; body: string; headers: Record<string, string | string[] | undefined>; sent: number }> {
-  const target = new URL(url);
-  return new Promise((resolve, reject) => {
-    let sent = 0;
-    const req = httpRequest({
-      host: target.hostname,
-      port: target.port,
-      path: target.pathname,
-      method: 'PATCH',
-      headers: { ...TUS, ...octet, 'Upload-Offset': '0', 'Content-Length': String(size * chunks) },
-    });
-    const timer = setInterval(() => {
-      if (sent < chunks) {
-        req.write(Buffer.alloc(size, 7));
-        sent += 1;
-      }
-    }, everyMs);
-    req.on('response', (res) => {
-      clearInterval(timer);
-      const parts: Buffer[] = [];
-      res.on('data', (c: Buffer) => parts.push(c));
-      res.on('end', () => {
-        resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts).toString(), headers: res.headers, sent });
-        req.destroy();
-      });
-    });
-    req.on('error', (error) => {
-      clearInterval(timer);
-      reject(error);
-    });
-  });
+/** PATCH `chunks` chunks of `size` bytes, one every `everyMs`, until the server answers (a connection error before it fails the test). */
+async function slowPatch(url: string, size: number, chunks: number, everyMs: number) {
+  const answer = await drippedPatch(url, size, chunks, everyMs);
+  if (answer.error) throw answer.error;
+  return answer;
 }
 
 /** Names of the outbox records of the app's default location. */

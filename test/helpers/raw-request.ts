@@ -72,3 +72,42 @@ export const patchHeaders = (offset: number, extra: Record<string, string> = {})
 /** A tus PATCH to `url` at `offset` as a node:http request whose body the test writes (headers: `patchHeaders`). */
 export const patchRequest = (url: string, offset: number, extra: Record<string, string> = {}): ClientRequest =>
   request(url, { method: 'PATCH', headers: patchHeaders(offset, extra) });
+
+/**
+ * PATCH `chunks` chunks of `size` bytes (from offset 0), one every `everyMs`, until the server
+ * answers: its status, body and headers, and how many chunks went out. A connection error before
+ * the answer resolves with `error` and status 0: the server answers mid-body and closes, unread
+ * bytes make that close a reset, which can reach the client before the answer does (EPIPE).
+ */
+export function drippedPatch(
+  url: string,
+  size: number,
+  chunks: number,
+  everyMs: number,
+): Promise<{ status: number; body: string; headers: Record<string, string | string[] | undefined>; sent: number; error?: Error }> {
+  return new Promise((resolve) => {
+    let sent = 0;
+    const req = patchRequest(url, 0, { 'Content-Length': String(size * chunks) });
+    const timer = setInterval(() => {
+      if (sent < chunks) {
+        req.write(Buffer.alloc(size, 7));
+        sent += 1;
+      }
+    }, everyMs);
+    let answered = false;
+    req.on('response', (res) => {
+      answered = true;
+      clearInterval(timer);
+      const parts: Buffer[] = [];
+      res.on('data', (c: Buffer) => parts.push(c));
+      res.on('end', () => {
+        resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts).toString(), headers: res.headers, sent });
+        req.destroy();
+      });
+    });
+    req.on('error', (error) => {
+      clearInterval(timer);
+      if (!answered) resolve({ status: 0, body: '', headers: {}, sent, error });
+    });
+  });
+}

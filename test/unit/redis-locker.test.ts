@@ -8,7 +8,7 @@
  */
 import type { Lock } from '@tus/utils';
 import { ERRORS } from '@tus/utils';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { connectRedis } from '../../src/redis/connection.js';
 import { LOCK_LOST, LOCK_NOT_KEPT, REDIS_UNAVAILABLE, RedisLocker } from '../../src/redis/locker.js';
 import type { LockHold } from '../../src/stores/capabilities.js';
@@ -205,7 +205,8 @@ t.test('Redis restarted empty: the loss is found at the reconnection, long befor
   await until(() => connections.ping(), 'reconnected', 10_000, 100);
 });
 
-t.test('Redis unreachable for a moment, its keys kept: verify waits for it and the lock is still held', async (t) => {
+/** A connection to Redis through a TCP proxy the test can take down and bring up; both closed with the test. */
+async function redisThroughProxy(t: Test) {
   const proxy = await startTcpProxy({ host: redis.host, port: redis.port });
   t.teardown(() => proxy.close());
   const through = connectRedis({
@@ -216,6 +217,11 @@ t.test('Redis unreachable for a moment, its keys kept: verify waits for it and t
   });
   t.teardown(() => through.close());
   await until(() => through.ping(), 'connected through the proxy');
+  return { proxy, through };
+}
+
+t.test('Redis unreachable for a moment, its keys kept: verify waits for it and the lock is still held', async (t) => {
+  const { proxy, through } = await redisThroughProxy(t);
   const l = new RedisLocker({ redis: through.redis, subscriber: through.subscriber, prefix: 't:', ttl: 6000, wait: 2000 });
   const lock = l.newLock('u10');
   await lock.lock(never, () => undefined);
@@ -233,16 +239,7 @@ t.test('Redis unreachable for a moment, its keys kept: verify waits for it and t
 });
 
 t.test('Redis unreachable until the lock could expire: LOCK_NOT_KEPT (503)', async (t) => {
-  const proxy = await startTcpProxy({ host: redis.host, port: redis.port });
-  t.teardown(() => proxy.close());
-  const through = connectRedis({
-    url: `redis://:${encodeURIComponent(redis.password)}@127.0.0.1:${proxy.port}/0`,
-    port: proxy.port,
-    db: 0,
-    prefix: 't:',
-  });
-  t.teardown(() => through.close());
-  await until(() => through.ping(), 'connected through the proxy');
+  const { proxy, through } = await redisThroughProxy(t);
   const l = new RedisLocker({ redis: through.redis, subscriber: through.subscriber, prefix: 't:', ttl: 1500, wait: 2000 });
   const lock = l.newLock('u11');
   let released = 0;
