@@ -11,7 +11,7 @@ import { createServer, request, type Server } from 'node:http';
 import type { Browser, Page } from 'playwright-core';
 import t, { type Test } from 'tap';
 import { parseConfig } from '../../src/config/index.js';
-import { startApp, TUS } from '../helpers/app.js';
+import { startApp, startAppFor, TUS } from '../helpers/app.js';
 import { launchBrowser, openPage } from '../helpers/browser.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
 import { s3LocationEnv, s3TestServer, uniqueRoot } from '../helpers/s3.js';
@@ -33,8 +33,7 @@ async function openDemo(browser: Browser, url: string): Promise<{ page: Page; er
 
 /** An app with `env` and a tab on its demo page, both closed with the test. */
 async function demoOn(t: Test, browser: Browser, env: Record<string, string> = {}) {
-  const app = await startApp(env);
-  t.teardown(() => app.close());
+  const app = await startAppFor(t, env);
   const { page, errors } = await openDemo(browser, `${app.url}/`);
   t.teardown(() => page.close());
   return { app, page, errors };
@@ -260,8 +259,7 @@ t.test('the demo page', async (t) => {
   t.test('behind a proxy path (PUBLIC_URL) at another TUS_PATH', async (t) => {
     const proxy = await startProxy('/prefix');
     t.teardown(() => proxy.server.close());
-    const app = await startApp({ TUS_PATH: '/up/loads/', PUBLIC_URL: `${proxy.url}/prefix` });
-    t.teardown(() => app.close());
+    const app = await startAppFor(t, { TUS_PATH: '/up/loads/', PUBLIC_URL: `${proxy.url}/prefix` });
     proxy.target = app.url;
     const { page, errors } = await openDemo(browser, `${proxy.url}/prefix/`);
     t.teardown(() => page.close());
@@ -337,8 +335,7 @@ t.test('the page is off when DEMO_ENABLED=false, and by default when authenticat
 });
 
 t.test('the bundle is served with its type and cache headers; the page names its version', async (t) => {
-  const app = await startApp({});
-  t.teardown(() => app.close());
+  const app = await startAppFor(t, {});
   const page = await fetch(`${app.url}/`);
   t.equal(page.headers.get('content-type'), 'text/html; charset=utf-8');
   t.equal(page.headers.get('cache-control'), 'no-store');

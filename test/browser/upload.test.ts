@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { SignJWT } from 'jose';
 import t from 'tap';
-import { startApp } from '../helpers/app.js';
+import { startAppFor } from '../helpers/app.js';
 import { appOnEachLocation, browserAndPages, openPage, uppyBundle } from '../helpers/browser.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
 import { s3LocationEnv, s3TestServer, uniqueRoot } from '../helpers/s3.js';
@@ -76,8 +76,7 @@ t.test('tus-js-client in Chromium with a bearer token (headers option), cross-or
   const data = randomData(12 * MiB);
   const { browser, pages } = await browserAndPages(t, data, { '/tus.html': TUS_PAGE });
   const secret = randomBytes(32).toString('hex');
-  const app = await startApp({ ...s3LocationEnv(s3TestServer(), uniqueRoot('browser-auth')), AUTH_JWT_SECRET: secret });
-  t.teardown(() => app.close());
+  const app = await startAppFor(t, { ...s3LocationEnv(s3TestServer(), uniqueRoot('browser-auth')), AUTH_JWT_SECRET: secret });
   const token = await new SignJWT({ sub: 'browser-user' })
     .setProtectedHeader({ alg: 'HS256' })
     .setExpirationTime('10m')

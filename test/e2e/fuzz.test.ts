@@ -12,7 +12,7 @@ import { connect } from 'node:net';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import t, { type Test } from 'tap';
-import { startApp } from '../helpers/app.js';
+import { startAppFor } from '../helpers/app.js';
 import { s3LocationEnv, s3TestServer, uniqueRoot } from '../helpers/s3.js';
 import { until } from '../helpers/wait.js';
 
@@ -197,8 +197,7 @@ interface Valid {
 }
 
 async function fuzzDriver(t: Test, name: string, env: Record<string, string>, count: number, seed: number) {
-  const app = await startApp({ TUS_BODY_IDLE_TIMEOUT: String(IDLE_MS), TUS_BODY_MIN_RATE: '0', ...env });
-  t.teardown(() => app.close());
+  const app = await startAppFor(t, { TUS_BODY_IDLE_TIMEOUT: String(IDLE_MS), TUS_BODY_MIN_RATE: '0', ...env });
   const port = Number(new URL(app.url).port);
   const f = fuzzer(seed);
   const { int, pick, chance, bytes, hex, b64 } = f;
@@ -483,8 +482,7 @@ async function fuzzDriver(t: Test, name: string, env: Record<string, string>, co
 }
 
 t.test("regression (fuzz): Fastify's own 4xx answers are plain text, not JSON", async (t) => {
-  const app = await startApp({});
-  t.teardown(() => app.close());
+  const app = await startAppFor(t, {});
   const port = Number(new URL(app.url).port);
   const cases: Array<[RawRequest, number, RegExp]> = [
     [

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import * as tus from 'tus-js-client';
-import { type RunningApp, startApp, TUS } from '../helpers/app.js';
+import { type RunningApp, startApp, startAppFor, TUS } from '../helpers/app.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
 import { HookReceiver } from '../helpers/hook-receiver.js';
 import { idOf, locationOf } from '../helpers/ids.js';
@@ -162,8 +162,7 @@ for (const driver of drivers) {
   t.test(`${driver.name}: IETF draft`, async (t) => {
     const env = driver.env();
     const root = env.STORAGE_S3_ROOT ?? '';
-    const app = await startApp(env);
-    t.teardown(() => app.close());
+    const app = await startAppFor(t, env);
     const endpoint = `${app.url}/files/`;
 
     const size = 30 * MiB;
@@ -434,8 +433,10 @@ for (const driver of drivers) {
 t.test('authentication, ownership and Upload-Limit apply to IETF requests', async (t) => {
   const tokens = { alice: randomBytes(16).toString('hex'), bob: randomBytes(16).toString('hex') };
   const hash = (token: string) => createHash('sha256').update(token).digest('hex');
-  const app = await startApp({ AUTH_STATIC_TOKENS: `alice:${hash(tokens.alice)},bob:${hash(tokens.bob)}`, FILES_MAX_UPLOAD_SIZE: '1mb' });
-  t.teardown(() => app.close());
+  const app = await startAppFor(t, {
+    AUTH_STATIC_TOKENS: `alice:${hash(tokens.alice)},bob:${hash(tokens.bob)}`,
+    FILES_MAX_UPLOAD_SIZE: '1mb',
+  });
   const endpoint = `${app.url}/files/`;
   const as = (who: keyof typeof tokens) => ({ Authorization: `Bearer ${tokens[who]}` });
   const anonymous = await fetch(endpoint, { method: 'POST', headers: { ...V6, 'Upload-Complete': '?0' } });

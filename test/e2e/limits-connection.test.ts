@@ -11,7 +11,7 @@ import { createServer, request as httpRequest, type IncomingMessage, type Server
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { createUpload, head, patch, startApp, TUS } from '../helpers/app.js';
+import { createUpload, head, patch, startAppFor, TUS } from '../helpers/app.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
 import { patchHead, rawConnection } from '../helpers/raw-request.js';
 import { objectSha256, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
@@ -21,8 +21,7 @@ import { until } from '../helpers/wait.js';
 const server = s3TestServer();
 
 t.test('request headers larger than SERVER_MAX_HEADER_SIZE: 431 in plain text', async (t) => {
-  const app = await startApp({ SERVER_MAX_HEADER_SIZE: '4kb' });
-  t.teardown(() => app.close());
+  const app = await startAppFor(t, { SERVER_MAX_HEADER_SIZE: '4kb' });
   const res = await fetch(`${app.url}/files/`, {
     method: 'POST',
     headers: { ...TUS, 'Upload-Length': '1', 'Upload-Metadata': `a ${'A'.repeat(5000)}` },
@@ -41,8 +40,7 @@ t.test('request headers larger than SERVER_MAX_HEADER_SIZE: 431 in plain text', 
 });
 
 t.test('SERVER_HEADERS_TIMEOUT: a client that never finishes its headers is answered 408 and dropped', async (t) => {
-  const app = await startApp({ SERVER_HEADERS_TIMEOUT: '1500' });
-  t.teardown(() => app.close());
+  const app = await startAppFor(t, { SERVER_HEADERS_TIMEOUT: '1500' });
   t.equal(app.app.server.requestTimeout, 0, 'no limit on a whole request (uploads are long)');
   t.equal(app.app.server.headersTimeout, 1500);
   const slow = rawConnection(app.url);
@@ -76,8 +74,7 @@ const drivers: Driver[] = [
 
 for (const driver of drivers) {
   t.test(`${driver.name}: TUS_BODY_IDLE_TIMEOUT cuts a body that stops sending; what arrived is kept`, async (t) => {
-    const app = await startApp({ ...driver.env(), TUS_BODY_IDLE_TIMEOUT: '1500' });
-    t.teardown(() => app.close());
+    const app = await startAppFor(t, { ...driver.env(), TUS_BODY_IDLE_TIMEOUT: '1500' });
     const data = randomData(100);
     const url = await createUpload(app.url, data.length);
     const client = rawConnection(url);
@@ -96,8 +93,7 @@ for (const driver of drivers) {
 
   t.test(`${driver.name}: TUS_BODY_MIN_RATE cuts a body that trickles; one that keeps the pace is not cut`, async (t) => {
     // 200 bytes a second over 1.5 s: 300 bytes due per stretch.
-    const app = await startApp({ ...driver.env(), TUS_BODY_IDLE_TIMEOUT: '1500', TUS_BODY_MIN_RATE: '200' });
-    t.teardown(() => app.close());
+    const app = await startAppFor(t, { ...driver.env(), TUS_BODY_IDLE_TIMEOUT: '1500', TUS_BODY_MIN_RATE: '200' });
     const data = randomData(4000);
     const slowUrl = await createUpload(app.url, data.length);
     const slow = rawConnection(slowUrl);
@@ -137,8 +133,7 @@ for (const driver of drivers) {
   });
 
   t.test(`${driver.name}: with TUS_BODY_MIN_RATE=0 a slow but steady body is not cut`, async (t) => {
-    const app = await startApp({ ...driver.env(), TUS_BODY_IDLE_TIMEOUT: '1500', TUS_BODY_MIN_RATE: '0' });
-    t.teardown(() => app.close());
+    const app = await startAppFor(t, { ...driver.env(), TUS_BODY_IDLE_TIMEOUT: '1500', TUS_BODY_MIN_RATE: '0' });
     const data = randomData(12);
     const url = await createUpload(app.url, data.length);
     const client = rawConnection(url);
@@ -158,8 +153,7 @@ for (const driver of drivers) {
   });
 
   t.test(`${driver.name}: a body the server does not read yet (waiting for the upload's lock) is not idle`, async (t) => {
-    const app = await startApp({ ...driver.env(), TUS_BODY_IDLE_TIMEOUT: '1500', TUS_BODY_MIN_RATE: '0' });
-    t.teardown(() => app.close());
+    const app = await startAppFor(t, { ...driver.env(), TUS_BODY_IDLE_TIMEOUT: '1500', TUS_BODY_MIN_RATE: '0' });
     const url = await createUpload(app.url, 16 * MiB);
     // A holds the lock, sending one byte every 400 ms; B asks for the lock, which A releases
     // only 3 s later: B's body waits unread in the server's buffers, its client blocked.
@@ -187,8 +181,7 @@ for (const driver of drivers) {
 
   t.test(`${driver.name}: a checksum body that stops sending is cut; nothing is stored, the spool is removed`, async (t) => {
     const tempDir = mkdtempSync(join(tmpdir(), 'tus-idle-spool-'));
-    const app = await startApp({ ...driver.env(), TUS_BODY_IDLE_TIMEOUT: '1500', TUS_TEMP_DIR: tempDir });
-    t.teardown(() => app.close());
+    const app = await startAppFor(t, { ...driver.env(), TUS_BODY_IDLE_TIMEOUT: '1500', TUS_TEMP_DIR: tempDir });
     const url = await createUpload(app.url, 100);
     const client = rawConnection(url);
     client.socket.write(patchHead(url, 0, 100, 'Upload-Checksum: sha1 Kq5sNclPz7QV2+lfQIuc6R7oRu0=\r\n'));
@@ -241,11 +234,10 @@ t.test('s3: a slow S3 (parts and completion held 2 s each) does not count as an 
   const proxy = await slowS3(server.endpoint, 2000);
   t.teardown(() => proxy.close());
   const root = uniqueRoot('idle-slow');
-  const app = await startApp({
+  const app = await startAppFor(t, {
     ...s3LocationEnv(server, root, { STORAGE_S3_ENDPOINT: proxy.url, STORAGE_S3_PART_CONCURRENCY: '1' }),
     TUS_BODY_IDLE_TIMEOUT: '1500',
   });
-  t.teardown(() => app.close());
   const data = randomData(12 * MiB);
   const url = await createUpload(app.url, data.length);
   const before = proxy.delayed();
@@ -260,8 +252,7 @@ t.test('s3: a slow S3 (parts and completion held 2 s each) does not count as an 
 });
 
 t.test('RATE_LIMITER_*: per client address, 429 with Retry-After in plain text; OPTIONS and probes not counted', async (t) => {
-  const app = await startApp({ RATE_LIMITER_ENABLED: 'true', RATE_LIMITER_POINTS: '3', RATE_LIMITER_DURATION: '60' });
-  t.teardown(() => app.close());
+  const app = await startAppFor(t, { RATE_LIMITER_ENABLED: 'true', RATE_LIMITER_POINTS: '3', RATE_LIMITER_DURATION: '60' });
   for (let i = 0; i < 5; i++) {
     t.equal((await fetch(`${app.url}/files/`, { method: 'OPTIONS' })).status, 204, 'OPTIONS is not counted');
     t.equal((await fetch(`${app.url}/healthz`)).status, 200, '/healthz is not counted');
@@ -288,13 +279,12 @@ t.test('RATE_LIMITER_*: per client address, 429 with Retry-After in plain text; 
 });
 
 t.test('RATE_LIMITER_*: with IP_TRUST_PROXY the forwarded address is the client', async (t) => {
-  const app = await startApp({
+  const app = await startAppFor(t, {
     RATE_LIMITER_ENABLED: 'true',
     RATE_LIMITER_POINTS: '2',
     RATE_LIMITER_DURATION: '1m',
     IP_TRUST_PROXY: 'true',
   });
-  t.teardown(() => app.close());
   const from = (ip: string) =>
     fetch(`${app.url}/files/`, { method: 'POST', headers: { ...TUS, 'Upload-Length': '1', 'X-Forwarded-For': ip } });
   t.equal((await from('203.0.113.1')).status, 201);
@@ -306,7 +296,6 @@ t.test('RATE_LIMITER_*: with IP_TRUST_PROXY the forwarded address is the client'
 });
 
 t.test('rate limiting is off by default', async (t) => {
-  const app = await startApp({});
-  t.teardown(() => app.close());
+  const app = await startAppFor(t, {});
   for (let i = 0; i < 60; i++) t.equal((await fetch(`${app.url}/files/x`, { method: 'HEAD', headers: TUS })).status, 404);
 });

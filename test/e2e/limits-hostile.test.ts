@@ -12,7 +12,7 @@ import { readdirSync, readlinkSync } from 'node:fs';
 import { connect } from 'node:net';
 import t from 'tap';
 import { ConfigError, parseConfig } from '../../src/config/index.js';
-import { createUpload, startApp, TUS } from '../helpers/app.js';
+import { createUpload, startAppFor, TUS } from '../helpers/app.js';
 import { HookReceiver } from '../helpers/hook-receiver.js';
 import { rawConnection } from '../helpers/raw-request.js';
 import { s3LocationEnv, s3TestServer, uniqueRoot } from '../helpers/s3.js';
@@ -37,14 +37,13 @@ function trickle(url: string, head: string, everyMs: number) {
 
 t.test('a body trickled behind an answer that did not read it is cut like an upload body', async (t) => {
   // 100 bytes a second due over 1 s; the clients bring about 4.
-  const app = await startApp({
+  const app = await startAppFor(t, {
     TUS_BODY_IDLE_TIMEOUT: '1s',
     TUS_BODY_MIN_RATE: '100b',
     RATE_LIMITER_ENABLED: 'true',
     RATE_LIMITER_POINTS: '3',
     RATE_LIMITER_DURATION: '60',
   });
-  t.teardown(() => app.close());
   const upload = new URL(await createUpload(app.url, 10)).pathname;
   const body = 'Content-Length: 1000000\r\n\r\n';
   const clients = {
@@ -75,8 +74,7 @@ t.test('a body trickled behind an answer that did not read it is cut like an upl
 });
 
 t.test('OPTIONS with X-HTTP-Method-Override is rate limited like the method it becomes', async (t) => {
-  const app = await startApp({ RATE_LIMITER_ENABLED: 'true', RATE_LIMITER_POINTS: '2', RATE_LIMITER_DURATION: '60' });
-  t.teardown(() => app.close());
+  const app = await startAppFor(t, { RATE_LIMITER_ENABLED: 'true', RATE_LIMITER_POINTS: '2', RATE_LIMITER_DURATION: '60' });
   const overridden = () =>
     fetch(`${app.url}/files/`, { method: 'OPTIONS', headers: { ...TUS, 'X-HTTP-Method-Override': 'POST', 'Upload-Length': '1' } });
   t.equal((await overridden()).status, 201, 'the override makes it a creation');
@@ -90,13 +88,12 @@ t.test('OPTIONS with X-HTTP-Method-Override is rate limited like the method it b
 t.test('IP_TRUST_PROXY with the proxy addresses: a forged X-Forwarded-For entry does not escape the rate limiter', async (t) => {
   // The test client plays the proxy (127.0.0.1): what a proxy forwards is the client's own
   // X-Forwarded-For (forged) followed by the address the proxy saw (203.0.113.7).
-  const app = await startApp({
+  const app = await startAppFor(t, {
     RATE_LIMITER_ENABLED: 'true',
     RATE_LIMITER_POINTS: '2',
     RATE_LIMITER_DURATION: '60',
     IP_TRUST_PROXY: '127.0.0.1',
   });
-  t.teardown(() => app.close());
   const from = (forged: string) =>
     fetch(`${app.url}/files/`, {
       method: 'POST',
@@ -148,14 +145,13 @@ for (const [name, env] of drivers) {
     t.teardown(() => receiver.close());
     let answer: (() => void) | undefined;
     receiver.respond = () => new Promise((resolve) => (answer = () => resolve({})));
-    const app = await startApp({
+    const app = await startAppFor(t, {
       ...env(),
       HOOKS_HTTP_URL: receiver.url,
       HOOKS_HTTP_SECRET: HOOK_SECRET,
       HOOKS_ENABLED_EVENTS: 'pre-create',
       HOOKS_HTTP_TIMEOUT: '30s',
     });
-    t.teardown(() => app.close());
     const { port } = new URL(app.url);
     const client = connect(Number(port), '127.0.0.1');
     client.on('error', () => undefined);

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import t from 'tap';
-import { createUpload, logDir, patch, startApp, TUS } from '../helpers/app.js';
+import { createUpload, logDir, patch, startApp, startAppFor, TUS } from '../helpers/app.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
 import { patchRequest } from '../helpers/raw-request.js';
 import { s3LocationEnv, s3TestServer, uniqueRoot } from '../helpers/s3.js';
@@ -12,12 +12,11 @@ import { s3LocationEnv, s3TestServer, uniqueRoot } from '../helpers/s3.js';
 const server = s3TestServer();
 
 t.test('/healthz and /readyz on local and S3 locations', async (t) => {
-  const app = await startApp({
+  const app = await startAppFor(t, {
     ...s3LocationEnv(server, uniqueRoot('ready')),
     STORAGE_LOCATIONS: 's3,local',
     STORAGE_LOCAL_DRIVER: 'local',
   });
-  t.teardown(() => app.close());
   const health = await fetch(`${app.url}/healthz`);
   t.equal(health.status, 200);
   t.same(await health.json(), { status: 'ok' });
@@ -27,8 +26,7 @@ t.test('/healthz and /readyz on local and S3 locations', async (t) => {
 });
 
 t.test('/readyz answers 503 naming the failing location and the reason', async (t) => {
-  const app = await startApp(s3LocationEnv(server, uniqueRoot('ready'), { STORAGE_S3_BUCKET: 'no-such-bucket' }));
-  t.teardown(() => app.close());
+  const app = await startAppFor(t, s3LocationEnv(server, uniqueRoot('ready'), { STORAGE_S3_BUCKET: 'no-such-bucket' }));
   const res = await fetch(`${app.url}/readyz`);
   t.equal(res.status, 503);
   const body = (await res.json()) as { locations: Record<string, { ok: boolean; error: string }> };
@@ -90,8 +88,7 @@ t.test('/metrics: requests, bytes, uploads, S3 latency, parts in flight, process
   // Distinctive tokens, written out here: test/after/secrets.after.ts finds them in this file and looks for them in every log of the run.
   const settings = { METRICS_TOKENS: 'metrics-tok-5Hq8Zr2Lw,metrics-tok-Vc3Nx7Kp1' };
   const tokens = settings.METRICS_TOKENS.split(',');
-  const app = await startApp({ ...s3LocationEnv(server, uniqueRoot('metrics')), ...settings });
-  t.teardown(() => app.close());
+  const app = await startAppFor(t, { ...s3LocationEnv(server, uniqueRoot('metrics')), ...settings });
   const scrape = async () => {
     const res = await fetch(`${app.url}/metrics`, { headers: { Authorization: `Bearer ${tokens[1]}` } });
     if (res.status !== 200) throw new Error(`/metrics: ${res.status}`);
@@ -155,8 +152,7 @@ t.test('/metrics: requests, bytes, uploads, S3 latency, parts in flight, process
 });
 
 t.test('one log line per request with request id, upload id, location, status, bytes, duration', async (t) => {
-  const app = await startApp({});
-  t.teardown(() => app.close());
+  const app = await startAppFor(t, {});
   const res = await fetch(`${app.url}/files/`, {
     method: 'POST',
     headers: { ...TUS, 'Upload-Length': '5', 'X-Request-Id': 'req-from-client-42' },

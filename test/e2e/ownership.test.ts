@@ -18,7 +18,7 @@ import {
 import { Metadata } from '@tus/utils';
 import { type JWTPayload, SignJWT } from 'jose';
 import t from 'tap';
-import { b64, startApp, TUS } from '../helpers/app.js';
+import { b64, startApp, startAppFor, TUS } from '../helpers/app.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
 import { listKeys, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
 import { uploadFile } from '../helpers/tus-client.js';
@@ -41,8 +41,7 @@ const drivers: Array<[string, () => Record<string, string>]> = [
 
 for (const [driver, env] of drivers) {
   t.test(`${driver}: another subject's upload does not exist for them`, async (t) => {
-    const app = await startApp({ ...env(), AUTH_JWT_SECRET: SECRET });
-    t.teardown(() => app.close());
+    const app = await startAppFor(t, { ...env(), AUTH_JWT_SECRET: SECRET });
     const alice = bearer(await token({ sub: 'alice' }));
     const bob = bearer(await token({ sub: 'bob' }));
     // Alice tries to forge the owner key: it is dropped, she stays the owner.
@@ -112,8 +111,7 @@ t.test('an upload whose owner cannot be read: 503, never passed on unchecked', a
   const id = (created.headers.get('location') as string).split('/').pop() as string;
   await first.close();
   // A fresh instance has nothing cached, and the state object is unreadable.
-  const app = await startApp(env);
-  t.teardown(() => app.close());
+  const app = await startAppFor(t, env);
   const client = verifyClient(server);
   const info = `${root}${id}.info`;
   const saved = await (await client.send(new GetObjectCommand({ Bucket: server.bucket, Key: info }))).Body?.transformToString();
@@ -151,8 +149,7 @@ t.test('an upload whose multipart upload S3 no longer has: 404 like an unknown i
   const { Uploads = [] } = await client.send(new ListMultipartUploadsCommand({ Bucket: server.bucket, Prefix: root }));
   t.equal(Uploads.length, 1);
   for (const u of Uploads) await client.send(new AbortMultipartUploadCommand({ Bucket: server.bucket, Key: u.Key, UploadId: u.UploadId }));
-  const app = await startApp(env);
-  t.teardown(() => app.close());
+  const app = await startAppFor(t, env);
   const unknown = `${app.url}/files/ffffffffffffffffffffffffffffffff`;
   for (const method of ['HEAD', 'DELETE', 'GET']) {
     const theirs = await observed(await fetch(`${app.url}/files/${id}`, { method, headers: { ...TUS, ...bob } }));
@@ -163,11 +160,10 @@ t.test('an upload whose multipart upload S3 no longer has: 404 like an unknown i
 
 t.test('owners are qualified by the kind of token and the issuer', async (t) => {
   const STATIC = randomBytes(16).toString('hex');
-  const app = await startApp({
+  const app = await startAppFor(t, {
     AUTH_JWT_SECRET: SECRET,
     AUTH_STATIC_TOKENS: `ci:${createHash('sha256').update(STATIC).digest('hex')}`,
   });
-  t.teardown(() => app.close());
   const create = async (who: Record<string, string>) =>
     (await fetch(`${app.url}/files/`, { method: 'POST', headers: { ...TUS, ...who, 'Upload-Length': '1' } })).headers.get(
       'location',
@@ -187,13 +183,12 @@ t.test('claims narrow what a token may do', async (t) => {
   const server = s3TestServer();
   const root = uniqueRoot('claims');
   const s3 = s3LocationEnv(server, root);
-  const app = await startApp({
+  const app = await startAppFor(t, {
     AUTH_JWT_SECRET: SECRET,
     STORAGE_LOCATIONS: 'local,s3',
     STORAGE_LOCAL_DRIVER: 'local',
     ...Object.fromEntries(Object.entries(s3).filter(([k]) => k !== 'STORAGE_LOCATIONS')),
   });
-  t.teardown(() => app.close());
   const post = async (who: string, headers: Record<string, string>, path = '/files/s3/') =>
     fetch(`${app.url}${path}`, { method: 'POST', headers: { ...TUS, ...bearer(who), ...headers } });
 
@@ -299,8 +294,7 @@ t.test('claims narrow what a token may do', async (t) => {
 });
 
 t.test('tus-js-client (Node) uploads 12 MiB to S3 with a bearer token', async (t) => {
-  const app = await startApp({ ...s3LocationEnv(s3TestServer(), uniqueRoot('auth-client')), AUTH_JWT_SECRET: SECRET });
-  t.teardown(() => app.close());
+  const app = await startAppFor(t, { ...s3LocationEnv(s3TestServer(), uniqueRoot('auth-client')), AUTH_JWT_SECRET: SECRET });
   const data = randomData(12 * 1024 * 1024);
   const file = join(tmpdir(), `auth-client-${process.pid}.bin`);
   writeFileSync(file, data);

@@ -11,7 +11,7 @@ import { readFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
-import { createUpload, head, logDir, startApp } from '../helpers/app.js';
+import { createUpload, head, logDir, startAppFor } from '../helpers/app.js';
 import { s3LocationEnv, s3TestServer, uniqueRoot } from '../helpers/s3.js';
 import { metric, until } from '../helpers/wait.js';
 
@@ -62,8 +62,7 @@ const locations: Array<[string, () => Record<string, string>]> = [
 
 for (const [name, env] of locations) {
   t.test(`${name}: a PATCH whose client goes away mid-body is logged once, aborted, with its bytes, and counted`, async (t) => {
-    const app = await startApp(env());
-    t.teardown(() => app.close());
+    const app = await startAppFor(t, env());
     const since = Date.now();
     const url = await createUpload(app.url, 1000);
     const requestId = `cut-${name}-${randomBytes(4).toString('hex')}`;
@@ -86,8 +85,7 @@ for (const [name, env] of locations) {
 }
 
 t.test('a body cut by TUS_BODY_IDLE_TIMEOUT is logged once with outcome timeout (408), its bytes kept', async (t) => {
-  const app = await startApp({ TUS_BODY_IDLE_TIMEOUT: '400ms', TUS_BODY_MIN_RATE: '0' });
-  t.teardown(() => app.close());
+  const app = await startAppFor(t, { TUS_BODY_IDLE_TIMEOUT: '400ms', TUS_BODY_MIN_RATE: '0' });
   const since = Date.now();
   const url = await createUpload(app.url, 1000);
   const requestId = `stall-${randomBytes(4).toString('hex')}`;
@@ -103,8 +101,7 @@ t.test('a body cut by TUS_BODY_IDLE_TIMEOUT is logged once with outcome timeout 
 });
 
 t.test('a body ended by a shutdown is logged once with outcome shutdown (503), its bytes kept and counted', async (t) => {
-  const app = await startApp({});
-  t.teardown(() => app.close());
+  const app = await startAppFor(t, {});
   const since = Date.now();
   const url = await createUpload(app.url, 1000);
   const requestId = `drained-${randomBytes(4).toString('hex')}`;
@@ -125,8 +122,7 @@ t.test('a body ended by a shutdown is logged once with outcome shutdown (503), i
 });
 
 t.test('an answered request says so, and a parser error mid-body belongs to its request', async (t) => {
-  const app = await startApp({});
-  t.teardown(() => app.close());
+  const app = await startAppFor(t, {});
   const since = Date.now();
   const url = await createUpload(app.url, 10, { 'X-Request-Id': 'answered-post' });
   // A chunked body with a broken chunk size: the parser fails while the PATCH is read.

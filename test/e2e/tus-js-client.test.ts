@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import * as tus from 'tus-js-client';
-import { head, startApp } from '../helpers/app.js';
+import { head, startAppFor } from '../helpers/app.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
 import { s3LocationEnv, s3TestServer, uniqueRoot } from '../helpers/s3.js';
 import { MiB } from '../helpers/sizes.js';
@@ -28,8 +28,7 @@ const locations: Array<[string, () => Record<string, string>]> = [
 
 for (const [name, env] of locations) {
   t.test(`tus-js-client modes on the ${name} location`, async (t) => {
-    const app = await startApp(env());
-    t.teardown(() => app.close());
+    const app = await startAppFor(t, env());
     const endpoint = `${app.url}/files/`;
     const data = randomData(13 * MiB + 3);
     const expected = sha256(data);

@@ -34,6 +34,13 @@ export async function startApp(env: Record<string, string> = {}): Promise<Runnin
   return { app, url: `http://127.0.0.1:${address.port}`, root, close: () => app.close() };
 }
 
+/** The app with `env`, closed when test `t` ends. */
+export async function startAppFor(t: { teardown(fn: () => unknown): void }, env: Record<string, string> = {}): Promise<RunningApp> {
+  const app = await startApp(env);
+  t.teardown(() => app.close());
+  return app;
+}
+
 export const TUS = { 'Tus-Resumable': '1.0.0' } as const;
 
 export function b64(text: string): string {

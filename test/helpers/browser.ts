@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 import { build } from 'esbuild';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import type { Test } from 'tap';
-import { type RunningApp, startApp } from './app.js';
+import { type RunningApp, startAppFor } from './app.js';
 import { s3LocationEnv, s3TestServer, uniqueRoot } from './s3.js';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
@@ -103,8 +103,7 @@ export async function appOnEachLocation(t: Test, name: string): Promise<Array<re
     ['local', {}],
     ['s3', s3LocationEnv(s3TestServer(), uniqueRoot(name))],
   ] as const) {
-    const app = await startApp(env);
-    t.teardown(() => app.close());
+    const app = await startAppFor(t, env);
     apps.push([location, app]);
   }
   return apps;

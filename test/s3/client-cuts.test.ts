@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import t, { type Test } from 'tap';
-import { createUpload, patch, startApp } from '../helpers/app.js';
+import { createUpload, patch, startAppFor } from '../helpers/app.js';
 import { sha256 } from '../helpers/bytes.js';
 import { cutRequest, settledOffset } from '../helpers/cut-request.js';
 import { patchHeaders } from '../helpers/raw-request.js';
@@ -104,8 +104,7 @@ t.test('s3: seeded cuts, each resumed after HEAD', async (t) => {
   const client = verifyClient(server);
   const root = uniqueRoot('cuts');
   const tempDir = mkdtempSync(join(tmpdir(), 'tus-cuts-temp-'));
-  const app = await startApp(s3LocationEnv(server, root, { TUS_TEMP_DIR: tempDir }));
-  t.teardown(() => app.close());
+  const app = await startAppFor(t, s3LocationEnv(server, root, { TUS_TEMP_DIR: tempDir }));
   const started = Date.now();
   const { id, data, offsets } = await runCuts(t, app.url, 's3');
   t.comment(`offsets after each cut: ${offsets.join(' ')} (${Date.now() - started} ms)`);
@@ -119,8 +118,7 @@ t.test('s3: seeded cuts, each resumed after HEAD', async (t) => {
 
 t.test('local: seeded cuts, each resumed after HEAD', async (t) => {
   const tempDir = mkdtempSync(join(tmpdir(), 'tus-cuts-temp-'));
-  const app = await startApp({ TUS_TEMP_DIR: tempDir });
-  t.teardown(() => app.close());
+  const app = await startAppFor(t, { TUS_TEMP_DIR: tempDir });
   const { id, data } = await runCuts(t, app.url, 'local');
   const { sha256File } = await import('../helpers/bytes.js');
   t.equal(await sha256File(join(app.root, id)), sha256(data), 'the file is byte-exact');
