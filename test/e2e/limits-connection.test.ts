@@ -11,7 +11,7 @@ import { createServer, request as httpRequest, type IncomingMessage, type Server
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { createUpload, head, patch, startAppFor, TUS } from '../helpers/app.js';
+import { createUpload, head, patch, rateLimit, startAppFor, TUS } from '../helpers/app.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
 import { patchHead, rawConnection } from '../helpers/raw-request.js';
 import { objectSha256, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
@@ -252,7 +252,7 @@ t.test('s3: a slow S3 (parts and completion held 2 s each) does not count as an 
 });
 
 t.test('RATE_LIMITER_*: per client address, 429 with Retry-After in plain text; OPTIONS and probes not counted', async (t) => {
-  const app = await startAppFor(t, { RATE_LIMITER_ENABLED: 'true', RATE_LIMITER_POINTS: '3', RATE_LIMITER_DURATION: '60' });
+  const app = await startAppFor(t, rateLimit(3, '60'));
   for (let i = 0; i < 5; i++) {
     t.equal((await fetch(`${app.url}/files/`, { method: 'OPTIONS' })).status, 204, 'OPTIONS is not counted');
     t.equal((await fetch(`${app.url}/healthz`)).status, 200, '/healthz is not counted');
@@ -280,9 +280,7 @@ t.test('RATE_LIMITER_*: per client address, 429 with Retry-After in plain text; 
 
 t.test('RATE_LIMITER_*: with IP_TRUST_PROXY the forwarded address is the client', async (t) => {
   const app = await startAppFor(t, {
-    RATE_LIMITER_ENABLED: 'true',
-    RATE_LIMITER_POINTS: '2',
-    RATE_LIMITER_DURATION: '1m',
+    ...rateLimit(2, '1m'),
     IP_TRUST_PROXY: 'true',
   });
   const from = (ip: string) =>

@@ -12,7 +12,7 @@ import { readdirSync, readlinkSync } from 'node:fs';
 import { connect } from 'node:net';
 import t from 'tap';
 import { ConfigError, parseConfig } from '../../src/config/index.js';
-import { createUpload, startAppFor, TUS } from '../helpers/app.js';
+import { createUpload, rateLimit, startAppFor, TUS } from '../helpers/app.js';
 import { HookReceiver } from '../helpers/hook-receiver.js';
 import { rawConnection } from '../helpers/raw-request.js';
 import { s3LocationEnv, s3TestServer, uniqueRoot } from '../helpers/s3.js';
@@ -40,9 +40,7 @@ t.test('a body trickled behind an answer that did not read it is cut like an upl
   const app = await startAppFor(t, {
     TUS_BODY_IDLE_TIMEOUT: '1s',
     TUS_BODY_MIN_RATE: '100b',
-    RATE_LIMITER_ENABLED: 'true',
-    RATE_LIMITER_POINTS: '3',
-    RATE_LIMITER_DURATION: '60',
+    ...rateLimit(3, '60'),
   });
   const upload = new URL(await createUpload(app.url, 10)).pathname;
   const body = 'Content-Length: 1000000\r\n\r\n';
@@ -74,7 +72,7 @@ t.test('a body trickled behind an answer that did not read it is cut like an upl
 });
 
 t.test('OPTIONS with X-HTTP-Method-Override is rate limited like the method it becomes', async (t) => {
-  const app = await startAppFor(t, { RATE_LIMITER_ENABLED: 'true', RATE_LIMITER_POINTS: '2', RATE_LIMITER_DURATION: '60' });
+  const app = await startAppFor(t, rateLimit(2, '60'));
   const overridden = () =>
     fetch(`${app.url}/files/`, { method: 'OPTIONS', headers: { ...TUS, 'X-HTTP-Method-Override': 'POST', 'Upload-Length': '1' } });
   t.equal((await overridden()).status, 201, 'the override makes it a creation');
@@ -89,9 +87,7 @@ t.test('IP_TRUST_PROXY with the proxy addresses: a forged X-Forwarded-For entry 
   // The test client plays the proxy (127.0.0.1): what a proxy forwards is the client's own
   // X-Forwarded-For (forged) followed by the address the proxy saw (203.0.113.7).
   const app = await startAppFor(t, {
-    RATE_LIMITER_ENABLED: 'true',
-    RATE_LIMITER_POINTS: '2',
-    RATE_LIMITER_DURATION: '60',
+    ...rateLimit(2, '60'),
     IP_TRUST_PROXY: '127.0.0.1',
   });
   const from = (forged: string) =>

@@ -41,6 +41,13 @@ export async function startAppFor(t: { teardown(fn: () => unknown): void }, env:
   return app;
 }
 
+/** The environment of a rate limiter allowing `points` requests per `duration` and client. */
+export const rateLimit = (points: number, duration: string): Record<string, string> => ({
+  RATE_LIMITER_ENABLED: 'true',
+  RATE_LIMITER_POINTS: String(points),
+  RATE_LIMITER_DURATION: duration,
+});
+
 export const TUS = { 'Tus-Resumable': '1.0.0' } as const;
 
 export function b64(text: string): string {
