@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { createUpload, head, startAppFor, TUS } from '../helpers/app.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
-import { listKeys, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
+import { listKeys, localAndS3, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
 import { MiB } from '../helpers/sizes.js';
 import { createUploadIn, makeStore, s3Location, writeBody } from '../helpers/store.js';
 import { metric } from '../helpers/wait.js';
@@ -15,10 +15,7 @@ const OCTET = { 'Content-Type': 'application/offset+octet-stream' };
 const server = s3TestServer();
 const sha1 = (data: string) => `sha1 ${createHash('sha1').update(data).digest('base64')}`;
 
-const locations: Array<[string, () => Record<string, string>]> = [
-  ['local', () => ({})],
-  ['s3', () => s3LocationEnv(server, uniqueRoot('frontdoor'))],
-];
+const locations = localAndS3('frontdoor', server);
 
 for (const [name, env] of locations) {
   t.test(`${name}: refused before anything is created or spooled`, async (t) => {

@@ -13,7 +13,7 @@ import { createUpload, head, logDir, patch, startApp, TUS } from '../helpers/app
 import { HookReceiver } from '../helpers/hook-receiver.js';
 import { idOf } from '../helpers/ids.js';
 import { drippedPatch } from '../helpers/raw-request.js';
-import { s3LocationEnv, s3TestServer, uniqueRoot } from '../helpers/s3.js';
+import { localAndS3, s3TestServer } from '../helpers/s3.js';
 import { until } from '../helpers/wait.js';
 
 const SECRET = 'tus-hook-test-secret-21a4c9e0';
@@ -47,10 +47,7 @@ function logLines(): Record<string, unknown>[] {
     .map((line) => JSON.parse(line) as Record<string, unknown>);
 }
 
-const drivers: Array<[string, () => Record<string, string>]> = [
-  ['local', () => ({})],
-  ['s3', () => s3LocationEnv(server, uniqueRoot('hook-answers'))],
-];
+const drivers = localAndS3('hook-answers', server);
 
 for (const [driver, storage] of drivers) {
   t.test(`${driver}: a creation whose pre-finish fails gets its upload's Location and offset with the 502`, async (t) => {

@@ -15,7 +15,7 @@ import { HookReceiver, type ReceivedHook, signatureMatches } from '../helpers/ho
 import { lastSegment } from '../helpers/ids.js';
 import { freePort } from '../helpers/process.js';
 import { drippedPatch } from '../helpers/raw-request.js';
-import { listKeys, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
+import { listKeys, localAndS3, s3TestServer, verifyClient } from '../helpers/s3.js';
 import { metric, until } from '../helpers/wait.js';
 
 const SECRETS = { HOOKS_HTTP_SECRET: 'tus-hook-test-secret-7c41e0a9' } as const;
@@ -295,10 +295,7 @@ t.test('blocking hooks fail closed when the receiver is down, too slow or failin
   );
 });
 
-const drivers: Array<[string, () => Record<string, string>]> = [
-  ['local', () => ({})],
-  ['s3', () => s3LocationEnv(server, uniqueRoot('hooks'))],
-];
+const drivers = localAndS3('hooks', server);
 
 for (const [driver, storage] of drivers) {
   t.test(`${driver}: StopUpload in a post-receive answer stops the PATCH and removes the upload`, async (t) => {

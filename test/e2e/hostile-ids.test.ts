@@ -9,7 +9,7 @@ import { readdirSync } from 'node:fs';
 import { request } from 'node:http';
 import t from 'tap';
 import { b64, createUpload, head, patch, startAppFor, TUS } from '../helpers/app.js';
-import { listKeys, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
+import { listKeys, localAndS3, s3TestServer, verifyClient } from '../helpers/s3.js';
 
 const server = s3TestServer();
 
@@ -28,10 +28,7 @@ function raw(base: string, method: string, path: string, headers: Record<string,
   });
 }
 
-const drivers: Array<[string, () => Record<string, string>]> = [
-  ['local', () => ({})],
-  ['s3', () => s3LocationEnv(server, uniqueRoot('hostile'))],
-];
+const drivers = localAndS3('hostile', server);
 
 for (const [name, env] of drivers) {
   t.test(`${name}: hostile ids are 404 on every method and touch nothing`, async (t) => {

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { createUpload, head, patch, rateLimit, startAppFor, TUS } from '../helpers/app.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
-import { patchHead, rawConnection } from '../helpers/raw-request.js';
+import { patchConnection, patchHead, rawConnection } from '../helpers/raw-request.js';
 import { objectSha256, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
 import { MiB } from '../helpers/sizes.js';
 import { until } from '../helpers/wait.js';
@@ -77,8 +77,7 @@ for (const driver of drivers) {
     const app = await startAppFor(t, { ...driver.env(), TUS_BODY_IDLE_TIMEOUT: '1500' });
     const data = randomData(100);
     const url = await createUpload(app.url, data.length);
-    const client = rawConnection(url);
-    client.socket.write(patchHead(url, 0, 100));
+    const client = patchConnection(url, 100);
     client.socket.write(data.subarray(0, 10));
     const lastByte = Date.now();
     await until(() => client.closedAt() !== undefined, 'the idle body to be cut off', 8000);
@@ -96,8 +95,7 @@ for (const driver of drivers) {
     const app = await startAppFor(t, { ...driver.env(), TUS_BODY_IDLE_TIMEOUT: '1500', TUS_BODY_MIN_RATE: '200' });
     const data = randomData(4000);
     const slowUrl = await createUpload(app.url, data.length);
-    const slow = rawConnection(slowUrl);
-    slow.socket.write(patchHead(slowUrl, 0, data.length));
+    const slow = patchConnection(slowUrl, data.length);
     // 10 bytes every 200 ms: 50 bytes a second.
     let sent = 0;
     const trickle = setInterval(() => {
@@ -115,8 +113,7 @@ for (const driver of drivers) {
     t.ok(offset > 0 && offset <= sent && sent - offset <= 20, `what arrived is kept: ${offset} of the ${sent} bytes written`);
 
     const paceUrl = await createUpload(app.url, 2000);
-    const paced = rawConnection(paceUrl);
-    paced.socket.write(patchHead(paceUrl, 0, 2000));
+    const paced = patchConnection(paceUrl, 2000);
     // 100 bytes every 200 ms: 500 bytes a second, for 4 s.
     let written = 0;
     const steady = setInterval(() => {
@@ -136,8 +133,7 @@ for (const driver of drivers) {
     const app = await startAppFor(t, { ...driver.env(), TUS_BODY_IDLE_TIMEOUT: '1500', TUS_BODY_MIN_RATE: '0' });
     const data = randomData(12);
     const url = await createUpload(app.url, data.length);
-    const client = rawConnection(url);
-    client.socket.write(patchHead(url, 0, data.length));
+    const client = patchConnection(url, data.length);
     // One byte every 500 ms: 6 s in all, four times the idle timeout.
     let sent = 0;
     const drip = setInterval(() => {
@@ -157,8 +153,7 @@ for (const driver of drivers) {
     const url = await createUpload(app.url, 16 * MiB);
     // A holds the lock, sending one byte every 400 ms; B asks for the lock, which A releases
     // only 3 s later: B's body waits unread in the server's buffers, its client blocked.
-    const a = rawConnection(url);
-    a.socket.write(patchHead(url, 0, 100));
+    const a = patchConnection(url, 100);
     let sent = 0;
     const drip = setInterval(() => {
       if (sent < 100) a.socket.write(Buffer.alloc(1, sent++));
@@ -183,8 +178,7 @@ for (const driver of drivers) {
     const tempDir = mkdtempSync(join(tmpdir(), 'tus-idle-spool-'));
     const app = await startAppFor(t, { ...driver.env(), TUS_BODY_IDLE_TIMEOUT: '1500', TUS_TEMP_DIR: tempDir });
     const url = await createUpload(app.url, 100);
-    const client = rawConnection(url);
-    client.socket.write(patchHead(url, 0, 100, 'Upload-Checksum: sha1 Kq5sNclPz7QV2+lfQIuc6R7oRu0=\r\n'));
+    const client = patchConnection(url, 100, 'Upload-Checksum: sha1 Kq5sNclPz7QV2+lfQIuc6R7oRu0=\r\n');
     client.socket.write(Buffer.alloc(10, 1));
     await until(() => readdirSync(tempDir).length === 1, 'the spool to begin', 5000);
     await until(() => client.closedAt() !== undefined, 'the idle body to be cut off', 8000);

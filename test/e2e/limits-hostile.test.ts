@@ -15,7 +15,7 @@ import { ConfigError, parseConfig } from '../../src/config/index.js';
 import { createUpload, rateLimit, startAppFor, TUS } from '../helpers/app.js';
 import { HookReceiver } from '../helpers/hook-receiver.js';
 import { rawConnection } from '../helpers/raw-request.js';
-import { s3LocationEnv, s3TestServer, uniqueRoot } from '../helpers/s3.js';
+import { localAndS3 } from '../helpers/s3.js';
 import { until } from '../helpers/wait.js';
 
 /** A raw connection that writes `head`, then one byte every `everyMs`: what it received, when it was closed. */
@@ -130,10 +130,7 @@ t.test('IP_TRUST_PROXY with the proxy addresses: a forged X-Forwarded-For entry 
 });
 
 const HOOK_SECRET = 'limits-hostile-hook-secret-0123456789';
-const drivers: Array<[string, () => Record<string, string>]> = [
-  ['local', () => ({})],
-  ['s3', () => s3LocationEnv(s3TestServer(), uniqueRoot('hostile'))],
-];
+const drivers = localAndS3('hostile');
 
 for (const [name, env] of drivers) {
   t.test(`${name}: a body whose client left while the request waited is not waited for forever`, async (t) => {

@@ -12,16 +12,13 @@ import t from 'tap';
 import { createUpload, head, patch, startAppFor } from '../helpers/app.js';
 import { randomData } from '../helpers/bytes.js';
 import { patchRequest } from '../helpers/raw-request.js';
-import { s3LocationEnv, s3TestServer, uniqueRoot } from '../helpers/s3.js';
+import { localAndS3, s3TestServer } from '../helpers/s3.js';
 import { metric, until } from '../helpers/wait.js';
 
 const server = s3TestServer();
 const sha1 = (data: Uint8Array) => `sha1 ${createHash('sha1').update(data).digest('base64')}`;
 
-const drivers: Array<[string, () => Record<string, string>]> = [
-  ['local', () => ({})],
-  ['s3', () => s3LocationEnv(server, uniqueRoot('temp'))],
-];
+const drivers = localAndS3('temp', server);
 
 for (const [name, env] of drivers) {
   t.test(`${name}: checksum spools share TUS_TEMP_MAX_SIZE; 503 while it is in use, 413 for a body that never fits`, async (t) => {

@@ -20,7 +20,7 @@ import { type JWTPayload, SignJWT } from 'jose';
 import t from 'tap';
 import { b64, startApp, startAppFor, TUS } from '../helpers/app.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
-import { listKeys, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
+import { listKeys, localAndS3, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
 import { uploadFile } from '../helpers/tus-client.js';
 
 const SECRET = randomBytes(32).toString('hex');
@@ -34,10 +34,7 @@ async function observed(res: Response) {
   return { status: res.status, body: await res.text(), headers: Object.fromEntries(headers) };
 }
 
-const drivers: Array<[string, () => Record<string, string>]> = [
-  ['local', () => ({})],
-  ['s3', () => s3LocationEnv(s3TestServer(), uniqueRoot('ownership'))],
-];
+const drivers = localAndS3('ownership');
 
 for (const [driver, env] of drivers) {
   t.test(`${driver}: another subject's upload does not exist for them`, async (t) => {

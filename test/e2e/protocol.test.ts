@@ -7,7 +7,7 @@ import { crc32 } from 'node:zlib';
 import t from 'tap';
 import { b64, createUpload, head, patch, startApp, startAppFor, TUS } from '../helpers/app.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
-import { s3LocationEnv, s3TestServer, uniqueRoot } from '../helpers/s3.js';
+import { localAndS3 } from '../helpers/s3.js';
 import { MiB } from '../helpers/sizes.js';
 import { metric, until } from '../helpers/wait.js';
 
@@ -20,10 +20,7 @@ const digest = (algorithm: string, data: Buffer) => {
   return out.toString('base64');
 };
 
-const locations: Array<[string, () => Record<string, string>]> = [
-  ['local', () => ({})],
-  ['s3', () => s3LocationEnv(s3TestServer(), uniqueRoot('protocol'))],
-];
+const locations = localAndS3('protocol');
 
 /**
  * A request whose body goes without Content-Length (chunked, in pieces of 64 KiB at most).

@@ -5,7 +5,7 @@ import t from 'tap';
 import * as tus from 'tus-js-client';
 import { head, startAppFor } from '../helpers/app.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
-import { s3LocationEnv, s3TestServer, uniqueRoot } from '../helpers/s3.js';
+import { localAndS3 } from '../helpers/s3.js';
 import { MiB } from '../helpers/sizes.js';
 
 const { FileUrlStorage } = tus as unknown as { FileUrlStorage: new (path: string) => tus.UrlStorage };
@@ -21,10 +21,7 @@ async function stored(url: string): Promise<string> {
   return sha256(Buffer.from(await (await fetch(url)).arrayBuffer()));
 }
 
-const locations: Array<[string, () => Record<string, string>]> = [
-  ['local', () => ({})],
-  ['s3', () => s3LocationEnv(s3TestServer(), uniqueRoot('clients'))],
-];
+const locations = localAndS3('clients');
 
 for (const [name, env] of locations) {
   t.test(`tus-js-client modes on the ${name} location`, async (t) => {

@@ -34,6 +34,13 @@ export function rawConnection(
   return { socket, received: () => received, closedAt: () => closedAt };
 }
 
+/** A raw connection (as `rawConnection`) that has sent the head of a PATCH at offset 0 announcing `length` bytes: the test writes the body. */
+export function patchConnection(url: string, length: number, extra = '') {
+  const connection = rawConnection(url);
+  connection.socket.write(patchHead(url, 0, length, extra));
+  return connection;
+}
+
 /** The status and Upload-Offset (-1: none) of a raw HTTP/1.1 answer. */
 export function statusAndOffset(answer: string): { status: number; offset: number } {
   const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1] ?? 0);
