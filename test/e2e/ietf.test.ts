@@ -56,6 +56,15 @@ const drivers: Driver[] = [
 ];
 
 /** HEAD in the IETF dialect: offset, completeness and the rest of the headers. */
+/** A v6 append of `body` at offset 0 with Upload-Complete `complete`, sent as `type`. */
+function appendAt0(url: string, complete: '?0' | '?1', type: string, body: string): Promise<Response> {
+  return fetch(url, {
+    method: 'PATCH',
+    headers: { ...V6, 'Upload-Offset': '0', 'Upload-Complete': complete, 'Content-Type': type },
+    body,
+  });
+}
+
 async function ietfHead(url: string, headers: Record<string, string> = V6) {
   const res = await fetch(url, { method: 'HEAD', headers });
   return {
@@ -334,11 +343,7 @@ for (const driver of drivers) {
       t.match(await noComplete.text(), /Upload-Complete must be \?1 .* or \?0/);
       const created = await fetch(endpoint, { method: 'POST', headers: { ...V6, 'Upload-Complete': '?0', 'Upload-Length': '3' } });
       const url = locationOf(created, endpoint);
-      const wrongType = await fetch(url, {
-        method: 'PATCH',
-        headers: { ...V6, 'Upload-Offset': '0', 'Upload-Complete': '?1', 'Content-Type': 'application/offset+octet-stream' },
-        body: 'abc',
-      });
+      const wrongType = await appendAt0(url, '?1', 'application/offset+octet-stream', 'abc');
       t.equal(wrongType.status, 415);
       t.match(await wrongType.text(), /application\/partial-upload/);
       t.equal((await ietfHead(url)).offset, 0, 'nothing stored');
@@ -360,11 +365,7 @@ for (const driver of drivers) {
       t.equal(complete(filled), '?1', 'a ?0 creation that carries every byte is complete');
       const created = await fetch(endpoint, { method: 'POST', headers: { ...V6, 'Upload-Complete': '?0', 'Upload-Length': '5' } });
       const url = locationOf(created, endpoint);
-      const reaching = await fetch(url, {
-        method: 'PATCH',
-        headers: { ...V6, 'Upload-Offset': '0', 'Upload-Complete': '?0', 'Content-Type': 'application/partial-upload' },
-        body: 'abcde',
-      });
+      const reaching = await appendAt0(url, '?0', 'application/partial-upload', 'abcde');
       t.equal(reaching.status, 204);
       t.equal(complete(reaching), '?1', 'a ?0 append that reaches the length is complete');
       // A chunked ?1 creation that ends short of its declared length: stored, but not complete.

@@ -50,18 +50,22 @@ t.test('one holder at a time; the holder is asked to let go, then the next one t
   t.equal(await redisCommand(redis, 'EXISTS', 't:lock:u1'), 0, 'released');
 });
 
-t.test('a holder that does not let go: 423 (ERR_LOCK_TIMEOUT) after the wait', async (t) => {
-  const l = locker({ wait: 600 });
-  const holder = l.newLock('u2');
-  await holder.lock(never, () => undefined);
-  const started = Date.now();
-  const error = await l
-    .newLock('u2')
+/** What taking the lock of `id` on `l` fails with (undefined if it is taken). */
+const lockError = (l: RedisLocker, id: string) =>
+  l
+    .newLock(id)
     .lock(never, () => undefined)
     .then(
       () => undefined,
       (e: unknown) => e,
     );
+
+t.test('a holder that does not let go: 423 (ERR_LOCK_TIMEOUT) after the wait', async (t) => {
+  const l = locker({ wait: 600 });
+  const holder = l.newLock('u2');
+  await holder.lock(never, () => undefined);
+  const started = Date.now();
+  const error = await lockError(l, 'u2');
   t.equal(error, ERRORS.ERR_LOCK_TIMEOUT, 'lock timeout (423)');
   t.ok(Date.now() - started >= 550, 'waited');
   await holder.unlock();
@@ -94,13 +98,7 @@ t.test('renewal keeps a long request holding its lock past the TTL', async (t) =
   await lock.lock(never, () => undefined);
   const until1500 = Date.now() + 1500;
   await until(() => Date.now() > until1500, 'longer than two TTLs', 3000, 100);
-  const error = await l
-    .newLock('u5')
-    .lock(never, () => undefined)
-    .then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+  const error = await lockError(l, 'u5');
   t.equal(error, ERRORS.ERR_LOCK_TIMEOUT, 'still held');
   await lock.unlock();
 });
