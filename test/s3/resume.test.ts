@@ -5,7 +5,7 @@ import { cutPatch, settledOffset } from '../helpers/cut-request.js';
 import { startProcess } from '../helpers/process.js';
 import { patchRequest } from '../helpers/raw-request.js';
 import { listKeys, objectSha256, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
-import { appOnS3 } from '../helpers/s3-app.js';
+import { uploadOnS3 } from '../helpers/s3-app.js';
 import { MiB } from '../helpers/sizes.js';
 import { partsStored, until } from '../helpers/wait.js';
 
@@ -13,10 +13,7 @@ const server = s3TestServer();
 const client = verifyClient(server);
 
 t.test('a PATCH cut off in the middle of a part keeps every byte; the next PATCH resumes', async (t) => {
-  const { root, app } = await appOnS3(t, server, 'cut');
-  const data = randomData(20 * MiB + 77);
-  const url = await createUpload(app.url, data.length);
-  const id = url.split('/').pop() as string;
+  const { root, data, url, id } = await uploadOnS3(t, server, 'cut', 20 * MiB + 77);
 
   const firstCut = 7 * MiB + 5; // one 5 MiB part plus 2 MiB + 5 bytes of the next
   await cutPatch(url, 0, data, firstCut);

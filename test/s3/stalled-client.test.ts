@@ -1,19 +1,16 @@
 import t from 'tap';
-import { createUpload, head, patch } from '../helpers/app.js';
-import { randomData, sha256 } from '../helpers/bytes.js';
+import { head, patch } from '../helpers/app.js';
+import { sha256 } from '../helpers/bytes.js';
 import { patchRequest } from '../helpers/raw-request.js';
 import { objectSha256, s3TestServer, verifyClient } from '../helpers/s3.js';
-import { appOnS3 } from '../helpers/s3-app.js';
+import { uploadOnS3 } from '../helpers/s3-app.js';
 import { MiB } from '../helpers/sizes.js';
 
 const server = s3TestServer();
 const verify = verifyClient(server);
 
 t.test('a stalled PATCH on S3 hands the lock to the resuming HEAD and keeps what it received', async (t) => {
-  const { root, app } = await appOnS3(t, server, 'stall');
-  const data = randomData(12 * MiB + 5);
-  const url = await createUpload(app.url, data.length);
-  const id = url.split('/').pop() as string;
+  const { root, app, data, url, id } = await uploadOnS3(t, server, 'stall', 12 * MiB + 5);
 
   const stalled = patchRequest(url, 0, { 'Content-Length': String(data.length) });
   const stalledAnswer = new Promise<number | 'closed'>((resolve) => {
