@@ -97,12 +97,16 @@ for (const [driver, env] of drivers) {
   });
 }
 
-t.test('an upload whose owner cannot be read: 503, never passed on unchecked', async (t) => {
+/** An S3 location under a fresh root named after `name` with JWT auth, and alice's and bob's bearer headers. */
+async function s3WithOwners(name: string) {
   const server = s3TestServer();
-  const root = uniqueRoot('owner-unreadable');
+  const root = uniqueRoot(name);
   const env = { ...s3LocationEnv(server, root), AUTH_JWT_SECRET: SECRET };
-  const alice = bearer(await token({ sub: 'alice' }));
-  const bob = bearer(await token({ sub: 'bob' }));
+  return { server, root, env, alice: bearer(await token({ sub: 'alice' })), bob: bearer(await token({ sub: 'bob' })) };
+}
+
+t.test('an upload whose owner cannot be read: 503, never passed on unchecked', async (t) => {
+  const { server, root, env, alice, bob } = await s3WithOwners('owner-unreadable');
   const first = await startApp(env);
   const created = await fetch(`${first.url}/files/`, { method: 'POST', headers: { ...TUS, ...alice, 'Upload-Length': '6' } });
   const id = (created.headers.get('location') as string).split('/').pop() as string;
@@ -123,11 +127,7 @@ t.test('an upload whose owner cannot be read: 503, never passed on unchecked', a
 });
 
 t.test('an upload whose multipart upload S3 no longer has: 404 like an unknown id, not 503 forever', async (t) => {
-  const server = s3TestServer();
-  const root = uniqueRoot('owner-gone');
-  const env = { ...s3LocationEnv(server, root), AUTH_JWT_SECRET: SECRET };
-  const alice = bearer(await token({ sub: 'alice' }));
-  const bob = bearer(await token({ sub: 'bob' }));
+  const { server, root, env, alice, bob } = await s3WithOwners('owner-gone');
   const first = await startApp(env);
   const created = await fetch(`${first.url}/files/`, {
     method: 'POST',
