@@ -10,7 +10,7 @@ import { mkdtempSync, readdirSync } from 'node:fs';
 import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { createUpload, head, patch, rateLimit, startAppFor, TUS } from '../helpers/app.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
 import { patchConnection, patchHead, rawConnection } from '../helpers/raw-request.js';
@@ -67,6 +67,14 @@ interface Driver {
   name: string;
   env(): Record<string, string>;
 }
+/** An app with `env`, an upload of `size` random bytes there, and a raw PATCH announcing them all, its head sent. */
+async function patchBegun(t: Test, env: Record<string, string>, size: number) {
+  const app = await startAppFor(t, env);
+  const data = randomData(size);
+  const url = await createUpload(app.url, data.length);
+  return { app, data, url, client: patchConnection(url, size) };
+}
+
 const drivers: Driver[] = [
   { name: 'local', env: () => ({}) },
   { name: 's3', env: () => s3LocationEnv(server, uniqueRoot('idle')) },
@@ -74,10 +82,7 @@ const drivers: Driver[] = [
 
 for (const driver of drivers) {
   t.test(`${driver.name}: TUS_BODY_IDLE_TIMEOUT cuts a body that stops sending; what arrived is kept`, async (t) => {
-    const app = await startAppFor(t, { ...driver.env(), TUS_BODY_IDLE_TIMEOUT: '1500' });
-    const data = randomData(100);
-    const url = await createUpload(app.url, data.length);
-    const client = patchConnection(url, 100);
+    const { data, url, client } = await patchBegun(t, { ...driver.env(), TUS_BODY_IDLE_TIMEOUT: '1500' }, 100);
     client.socket.write(data.subarray(0, 10));
     const lastByte = Date.now();
     await until(() => client.closedAt() !== undefined, 'the idle body to be cut off', 8000);
@@ -92,10 +97,8 @@ for (const driver of drivers) {
 
   t.test(`${driver.name}: TUS_BODY_MIN_RATE cuts a body that trickles; one that keeps the pace is not cut`, async (t) => {
     // 200 bytes a second over 1.5 s: 300 bytes due per stretch.
-    const app = await startAppFor(t, { ...driver.env(), TUS_BODY_IDLE_TIMEOUT: '1500', TUS_BODY_MIN_RATE: '200' });
-    const data = randomData(4000);
-    const slowUrl = await createUpload(app.url, data.length);
-    const slow = patchConnection(slowUrl, data.length);
+    const begun = await patchBegun(t, { ...driver.env(), TUS_BODY_IDLE_TIMEOUT: '1500', TUS_BODY_MIN_RATE: '200' }, 4000);
+    const { app, data, url: slowUrl, client: slow } = begun;
     // 10 bytes every 200 ms: 50 bytes a second.
     let sent = 0;
     const trickle = setInterval(() => {
@@ -130,10 +133,7 @@ for (const driver of drivers) {
   });
 
   t.test(`${driver.name}: with TUS_BODY_MIN_RATE=0 a slow but steady body is not cut`, async (t) => {
-    const app = await startAppFor(t, { ...driver.env(), TUS_BODY_IDLE_TIMEOUT: '1500', TUS_BODY_MIN_RATE: '0' });
-    const data = randomData(12);
-    const url = await createUpload(app.url, data.length);
-    const client = patchConnection(url, data.length);
+    const { data, client } = await patchBegun(t, { ...driver.env(), TUS_BODY_IDLE_TIMEOUT: '1500', TUS_BODY_MIN_RATE: '0' }, 12);
     // One byte every 500 ms: 6 s in all, four times the idle timeout.
     let sent = 0;
     const drip = setInterval(() => {
