@@ -13,23 +13,13 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import t, { type Test } from 'tap';
 import { startAppFor } from '../helpers/app.js';
+import { seededRandom } from '../helpers/fault-proxy.js';
 import { s3LocationEnv, s3TestServer, uniqueRoot } from '../helpers/s3.js';
 import { until } from '../helpers/wait.js';
 
 const SEED = Number(process.env.SEED ?? Math.floor(Math.random() * 2 ** 31));
 const TOTAL = Number(process.env.FUZZ_REQUESTS ?? 1500);
 const IDLE_MS = 500;
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Reply {
   status: number;
@@ -129,7 +119,7 @@ const TUS_HEADERS = [
 ];
 
 function fuzzer(seed: number) {
-  const r = rng(seed);
+  const r = seededRandom(seed);
   const int = (n: number) => Math.floor(r() * n);
   const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)] as T;
   const chance = (p: number) => r() < p;
