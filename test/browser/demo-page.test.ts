@@ -11,14 +11,12 @@ import { createServer, request, type Server } from 'node:http';
 import type { Browser, Page } from 'playwright-core';
 import t, { type Test } from 'tap';
 import { parseConfig } from '../../src/config/index.js';
-import { startApp, TUS } from '../helpers/app.js';
-import { launchBrowser } from '../helpers/browser.js';
+import { startApp, startAppFor, TUS } from '../helpers/app.js';
+import { launchBrowser, openPage } from '../helpers/browser.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
 import { s3LocationEnv, s3TestServer, uniqueRoot } from '../helpers/s3.js';
+import { KiB, MiB } from '../helpers/sizes.js';
 import { until } from '../helpers/wait.js';
-
-const KiB = 1024;
-const MiB = 1024 * KiB;
 
 interface DemoFile {
   name: string;
@@ -27,14 +25,18 @@ interface DemoFile {
 
 /** A new tab on the demo page; browser errors (CSP violations and failed requests included) are collected. */
 async function openDemo(browser: Browser, url: string): Promise<{ page: Page; errors: string[] }> {
-  const page = await browser.newPage();
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(String(e)));
-  page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
-  const response = await page.goto(url);
-  if (response?.status() !== 200) throw new Error(`${url}: ${response?.status()}`);
+  const { page, errors, status } = await openPage(browser, url);
+  if (status !== 200) throw new Error(`${url}: ${status}`);
   await page.locator('.uppy-Dashboard-inner').waitFor();
   return { page, errors };
+}
+
+/** An app with `env` and a tab on its demo page, both closed with the test. */
+async function demoOn(t: Test, browser: Browser, env: Record<string, string> = {}) {
+  const app = await startAppFor(t, env);
+  const { page, errors } = await openDemo(browser, `${app.url}/`);
+  t.teardown(() => page.close());
+  return { app, page, errors };
 }
 
 /** Add files as the Dashboard's "browse files" does: through its hidden file input. */
@@ -83,10 +85,7 @@ t.test('the demo page', async (t) => {
   t.teardown(() => browser.close());
 
   t.test('two files: listed with human-readable sizes, uploaded with the Dashboard, byte-exact', async (t) => {
-    const app = await startApp({});
-    t.teardown(() => app.close());
-    const { page, errors } = await openDemo(browser, `${app.url}/`);
-    t.teardown(() => page.close());
+    const { app, page, errors } = await demoOn(t, browser);
     t.equal(await page.title(), 'tus-s3-server');
     t.equal(await page.locator('#location').count(), 0, 'one location: no picker');
     t.equal(await page.locator('#token').count(), 0, 'authentication off: no token field');
@@ -112,10 +111,7 @@ t.test('the demo page', async (t) => {
   });
 
   t.test('pause and resume a larger file with the Dashboard: the same upload continues, byte-exact', async (t) => {
-    const app = await startApp({});
-    t.teardown(() => app.close());
-    const { page, errors } = await openDemo(browser, `${app.url}/`);
-    t.teardown(() => page.close());
+    const { app, page, errors } = await demoOn(t, browser);
     // Slow the browser's uploads down (Chromium's own network throttling) so there is time to pause.
     const cdp = await page.context().newCDPSession(page);
     await cdp.send('Network.enable');
@@ -189,10 +185,7 @@ t.test('the demo page', async (t) => {
   });
 
   t.test('the protocol switch: the Dashboard uploads over the IETF draft (interop version 6), byte-exact', async (t) => {
-    const app = await startApp({});
-    t.teardown(() => app.close());
-    const { page, errors } = await openDemo(browser, `${app.url}/`);
-    t.teardown(() => page.close());
+    const { app, page, errors } = await demoOn(t, browser);
     t.same(
       await page.locator('#protocol option').evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value)),
       ['tus', 'ietf-draft-03', 'ietf-draft-05'],
@@ -225,10 +218,11 @@ t.test('the demo page', async (t) => {
 
   t.test('several locations: the picker sets the endpoint and the upload lands in the chosen one', async (t) => {
     const root = uniqueRoot('demo');
-    const app = await startApp({ ...s3LocationEnv(s3TestServer(), root), STORAGE_LOCATIONS: 'local,s3', STORAGE_LOCAL_DRIVER: 'local' });
-    t.teardown(() => app.close());
-    const { page, errors } = await openDemo(browser, `${app.url}/`);
-    t.teardown(() => page.close());
+    const { app, page, errors } = await demoOn(t, browser, {
+      ...s3LocationEnv(s3TestServer(), root),
+      STORAGE_LOCATIONS: 'local,s3',
+      STORAGE_LOCAL_DRIVER: 'local',
+    });
     t.same(
       await page.locator('#location option').evaluateAll((os) => os.map((o) => [o.textContent, (o as HTMLOptionElement).value])),
       [
@@ -265,8 +259,7 @@ t.test('the demo page', async (t) => {
   t.test('behind a proxy path (PUBLIC_URL) at another TUS_PATH', async (t) => {
     const proxy = await startProxy('/prefix');
     t.teardown(() => proxy.server.close());
-    const app = await startApp({ TUS_PATH: '/up/loads/', PUBLIC_URL: `${proxy.url}/prefix` });
-    t.teardown(() => app.close());
+    const app = await startAppFor(t, { TUS_PATH: '/up/loads/', PUBLIC_URL: `${proxy.url}/prefix` });
     proxy.target = app.url;
     const { page, errors } = await openDemo(browser, `${proxy.url}/prefix/`);
     t.teardown(() => page.close());
@@ -287,10 +280,10 @@ t.test('the demo page', async (t) => {
 
   t.test('authentication on: a token field; the token is sent as a bearer token', async (t) => {
     const token = 'demo-page-token-0123456789abcdef';
-    const app = await startApp({ AUTH_STATIC_TOKENS: `demo:${sha256(Buffer.from(token))}`, DEMO_ENABLED: 'true' });
-    t.teardown(() => app.close());
-    const { page, errors } = await openDemo(browser, `${app.url}/`);
-    t.teardown(() => page.close());
+    const { app, page, errors } = await demoOn(t, browser, {
+      AUTH_STATIC_TOKENS: `demo:${sha256(Buffer.from(token))}`,
+      DEMO_ENABLED: 'true',
+    });
     const field = page.locator('#token');
     t.equal(await field.getAttribute('type'), 'password');
     const file = { name: 'with-token.bin', data: randomData(2 * MiB + 3) };
@@ -342,8 +335,7 @@ t.test('the page is off when DEMO_ENABLED=false, and by default when authenticat
 });
 
 t.test('the bundle is served with its type and cache headers; the page names its version', async (t) => {
-  const app = await startApp({});
-  t.teardown(() => app.close());
+  const app = await startAppFor(t, {});
   const page = await fetch(`${app.url}/`);
   t.equal(page.headers.get('content-type'), 'text/html; charset=utf-8');
   t.equal(page.headers.get('cache-control'), 'no-store');

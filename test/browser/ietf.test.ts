@@ -5,17 +5,10 @@
  * The browser reads Upload-Offset and Location only if CORS exposes them, and may send
  * Upload-Draft-Interop-Version and Upload-Complete only if the preflight allows them.
  */
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import t from 'tap';
-import { startApp } from '../helpers/app.js';
-import { launchBrowser, openPage, servePages } from '../helpers/browser.js';
+import { appOnEachLocation, browserAndPages, openPage } from '../helpers/browser.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
-import { s3LocationEnv, s3TestServer, uniqueRoot } from '../helpers/s3.js';
-
-const MiB = 1024 * 1024;
-const require = createRequire(import.meta.url);
-const tusScript = readFileSync(require.resolve('tus-js-client/dist/tus.min.js'), 'utf8');
+import { MiB } from '../helpers/sizes.js';
 
 const PAGE = `<!doctype html><script src="/tus.js"></script><script>
 window.cutAndResume = async (endpoint, protocol, cutAt) => {
@@ -46,21 +39,9 @@ window.cutAndResume = async (endpoint, protocol, cutAt) => {
 t.test('tus-js-client in Chromium over the IETF draft, cut and resumed, cross-origin', async (t) => {
   const data = randomData(30 * MiB);
   const expected = sha256(data);
-  const pages = await servePages({
-    '/ietf.html': { type: 'text/html', body: PAGE },
-    '/tus.js': { type: 'text/javascript', body: tusScript },
-    '/data.bin': { type: 'application/octet-stream', body: data },
-  });
-  t.teardown(() => pages.server.close());
-  const browser = await launchBrowser();
-  t.teardown(() => browser.close());
+  const { browser, pages } = await browserAndPages(t, data, { '/ietf.html': PAGE });
 
-  for (const [name, env] of [
-    ['local', {}],
-    ['s3', s3LocationEnv(s3TestServer(), uniqueRoot('browser-ietf'))],
-  ] as const) {
-    const app = await startApp(env);
-    t.teardown(() => app.close());
+  for (const [name, app] of await appOnEachLocation(t, 'browser-ietf')) {
     for (const protocol of ['ietf-draft-03', 'ietf-draft-05'] as const) {
       t.test(`${protocol} on the ${name} location`, async (t) => {
         const { page, errors } = await openPage(browser, `${pages.url}/ietf.html`);

@@ -4,18 +4,13 @@
  * an S3 location. CORS must be right or the browser blocks the responses.
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { SignJWT } from 'jose';
 import t from 'tap';
-import { startApp } from '../helpers/app.js';
-import { launchBrowser, openPage, servePages, uppyBundle } from '../helpers/browser.js';
+import { startAppFor } from '../helpers/app.js';
+import { appOnEachLocation, browserAndPages, openPage, uppyBundle } from '../helpers/browser.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
 import { s3LocationEnv, s3TestServer, uniqueRoot } from '../helpers/s3.js';
-
-const MiB = 1024 * 1024;
-const require = createRequire(import.meta.url);
-const tusScript = readFileSync(require.resolve('tus-js-client/dist/tus.min.js'), 'utf8');
+import { MiB } from '../helpers/sizes.js';
 
 const TUS_PAGE = `<!doctype html><script src="/tus.js"></script><script>
 window.runTus = async (endpoint, headers = {}) => {
@@ -50,23 +45,14 @@ window.runUppy = async (endpoint) => {
 t.test('browsers upload 20 MiB cross-origin with progress', async (t) => {
   const data = randomData(20 * MiB);
   const expected = sha256(data);
-  const pages = await servePages({
-    '/tus.html': { type: 'text/html', body: TUS_PAGE },
-    '/uppy.html': { type: 'text/html', body: UPPY_PAGE },
-    '/tus.js': { type: 'text/javascript', body: tusScript },
-    '/uppy.js': { type: 'text/javascript', body: await uppyBundle() },
-    '/data.bin': { type: 'application/octet-stream', body: data },
-  });
-  t.teardown(() => pages.server.close());
-  const browser = await launchBrowser();
-  t.teardown(() => browser.close());
+  const { browser, pages } = await browserAndPages(
+    t,
+    data,
+    { '/tus.html': TUS_PAGE, '/uppy.html': UPPY_PAGE },
+    { '/uppy.js': await uppyBundle() },
+  );
 
-  for (const [name, env] of [
-    ['local', {}],
-    ['s3', s3LocationEnv(s3TestServer(), uniqueRoot('browser'))],
-  ] as const) {
-    const app = await startApp(env);
-    t.teardown(() => app.close());
+  for (const [name, app] of await appOnEachLocation(t, 'browser')) {
     for (const client of ['tus', 'uppy'] as const) {
       t.test(`${client} on the ${name} location`, async (t) => {
         const { page, errors } = await openPage(browser, `${pages.url}/${client}.html`);
@@ -88,17 +74,9 @@ t.test('browsers upload 20 MiB cross-origin with progress', async (t) => {
 
 t.test('tus-js-client in Chromium with a bearer token (headers option), cross-origin, on S3 with authentication on', async (t) => {
   const data = randomData(12 * MiB);
-  const pages = await servePages({
-    '/tus.html': { type: 'text/html', body: TUS_PAGE },
-    '/tus.js': { type: 'text/javascript', body: tusScript },
-    '/data.bin': { type: 'application/octet-stream', body: data },
-  });
-  t.teardown(() => pages.server.close());
-  const browser = await launchBrowser();
-  t.teardown(() => browser.close());
+  const { browser, pages } = await browserAndPages(t, data, { '/tus.html': TUS_PAGE });
   const secret = randomBytes(32).toString('hex');
-  const app = await startApp({ ...s3LocationEnv(s3TestServer(), uniqueRoot('browser-auth')), AUTH_JWT_SECRET: secret });
-  t.teardown(() => app.close());
+  const app = await startAppFor(t, { ...s3LocationEnv(s3TestServer(), uniqueRoot('browser-auth')), AUTH_JWT_SECRET: secret });
   const token = await new SignJWT({ sub: 'browser-user' })
     .setProtectedHeader({ alg: 'HS256' })
     .setExpirationTime('10m')

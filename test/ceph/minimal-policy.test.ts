@@ -18,8 +18,10 @@ import {
 import t from 'tap';
 import { TUS } from '../helpers/app.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
+import { lastSegment } from '../helpers/ids.js';
 import { runToExit, startProcess } from '../helpers/process.js';
 import { listKeys, objectSha256, s3LocationEnv, s3TestServer, storedKeys, uniqueRoot, verifyClient } from '../helpers/s3.js';
+import { MiB } from '../helpers/sizes.js';
 
 /** The actions of the minimal IAM policy of docs/s3.md (its "Minimal IAM policy" section). */
 const MINIMAL = [
@@ -32,7 +34,6 @@ const MINIMAL = [
 ];
 
 async function run(): Promise<void> {
-  const MiB = 1024 * 1024;
   const admin = s3TestServer();
   const adminClient = verifyClient(admin);
   const cephArgs = ['-c', process.env.CEPH_TEST_CONF ?? '', '-n', 'client.admin', '-k', process.env.CEPH_TEST_KEYRING ?? ''];
@@ -103,7 +104,6 @@ async function run(): Promise<void> {
     });
   const head = (url: string) => fetch(url, { method: 'HEAD', headers: TUS });
   const absolute = (base: string, res: Response) => new URL(res.headers.get('location') ?? '', base).toString();
-  const idOf = (url: string) => url.split('/').pop() as string;
 
   t.test('the policy itself: ListMultipartUploads (not in it) is denied to the user', async (t) => {
     const err = await userClient(minimal)
@@ -139,7 +139,7 @@ async function run(): Promise<void> {
     t.equal(done.headers.get('upload-offset'), String(data.length), 'finished');
     // Objects written by the user are the user's (radosgw, like S3 with ACLs): read them as the user.
     t.same(
-      await objectSha256(userClient(minimal), bucket, `${root}${idOf(url)}`),
+      await objectSha256(userClient(minimal), bucket, `${root}${lastSegment(url)}`),
       { sha256: sha256(data), size: data.length },
       'byte-exact in S3',
     );
@@ -199,7 +199,7 @@ async function run(): Promise<void> {
     t.teardown(() => proc.stop('SIGKILL'));
     const url = absolute(proc.url, await post(proc.url, { 'Upload-Length': String(10 * MiB) }));
     t.equal((await patch(url, 0, randomData(6 * MiB))).status, 204, 'an unfinished upload with a stored part');
-    const id = idOf(url);
+    const id = lastSegment(url);
     const stored = await storedKeys(adminClient, bucket, root);
     t.same(stored, [`${root}${id}.info`], 'its state in S3');
     const before = await adminClient.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: root }));

@@ -21,8 +21,9 @@ import { SignJWT } from 'jose';
 import t, { type Test } from 'tap';
 import { TUS } from '../helpers/app.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
+import { twoInstances } from '../helpers/cluster.js';
 import { HookReceiver } from '../helpers/hook-receiver.js';
-import { type ServerProcess, startProcess } from '../helpers/process.js';
+import type { ServerProcess } from '../helpers/process.js';
 import { redisCommand, startRedis } from '../helpers/redis.js';
 import { honoursIfNoneMatch, listKeys, objectSha256, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
 
@@ -74,13 +75,6 @@ async function receiver(t: Test): Promise<Chooser> {
   return chooser;
 }
 
-/** Two instances with the same environment (stopped with the test). */
-async function instances(t: Test, env: Record<string, string>): Promise<[ServerProcess, ServerProcess]> {
-  const [a, b] = await Promise.all([startProcess(env), startProcess(env)]);
-  t.teardown(() => Promise.all([a.stop('SIGKILL'), b.stop('SIGKILL')]));
-  return [a, b];
-}
-
 /** Creation with upload: the whole body in the POST, as `user`. */
 function create(base: string, user: User, body: Buffer): Promise<Response> {
   return fetch(`${base}/files/`, {
@@ -106,31 +100,53 @@ async function race(first: ServerProcess, second: ServerProcess, bodies: Record<
 
 const headAs = (url: string, user: User) => fetch(url, { method: 'HEAD', headers: { ...TUS, ...users[user] } });
 
+/** The environment every instance here runs with: the id-choosing hook and JWT auth, plus `extra`. */
+const hookEnv = (hooks: Chooser, extra: Record<string, string> = {}): Record<string, string> => ({
+  ...extra,
+  HOOKS_HTTP_URL: hooks.url,
+  HOOKS_HTTP_SECRET: HOOK_SECRET,
+  HOOKS_ENABLED_EVENTS: 'pre-create',
+  AUTH_JWT_SECRET: JWT_SECRET,
+});
+
+/**
+ * One round: the hook chooses a fresh id, alice and bob race with `size` bytes each (alternating
+ * which instance each reaches); exactly one is created and the other hears `refusal`.
+ */
+async function raceRound(t: Test, round: number, [a, b]: [ServerProcess, ServerProcess], hooks: Chooser, size: number, refusal: string) {
+  const id = `race-${randomBytes(4).toString('hex')}-${round}`;
+  hooks.id = id;
+  const bodies = { alice: randomData(size), bob: randomData(size) };
+  // Alternate which instance each user reaches.
+  const answers = round % 2 ? await race(a, b, bodies) : await race(b, a, bodies);
+  const statuses = [answers.alice.status, answers.bob.status];
+  t.same([...statuses].sort(), [201, 502], `round ${round}: exactly one 201 (alice ${statuses[0]}, bob ${statuses[1]})`);
+  const winner: User = answers.alice.status === 201 ? 'alice' : 'bob';
+  const loser: User = winner === 'alice' ? 'bob' : 'alice';
+  t.match(answers[loser].text, IN_USE, `round ${round}: ${refusal}`);
+  return { id, bodies, answers, winner, loser };
+}
+
+/** The winner sees the upload at `base`, the loser does not. */
+async function winnerOnly(t: Test, round: number, base: string, winner: User, loser: User) {
+  t.equal((await headAs(base, winner)).status, 200, `round ${round}: ${winner} sees the upload`);
+  t.equal((await headAs(base, loser)).status, 404, `round ${round}: ${loser} does not`);
+}
+
 t.test('S3 and Redis: simultaneous creations given the same id on two instances: one created, the other refused', async (t) => {
   const hooks = await receiver(t);
   const root = uniqueRoot('id-claim');
-  const [a, b] = await instances(
-    t,
-    s3LocationEnv(server, root, {
-      REDIS: redis.url,
-      HOOKS_HTTP_URL: hooks.url,
-      HOOKS_HTTP_SECRET: HOOK_SECRET,
-      HOOKS_ENABLED_EVENTS: 'pre-create',
-      AUTH_JWT_SECRET: JWT_SECRET,
-    }),
-  );
+  const [a, b] = await twoInstances(t, s3LocationEnv(server, root, hookEnv(hooks, { REDIS: redis.url })));
   const created: string[] = [];
   for (let round = 1; round <= ROUNDS; round++) {
-    const id = `race-${randomBytes(4).toString('hex')}-${round}`;
-    hooks.id = id;
-    const bodies = { alice: randomData(64 * 1024), bob: randomData(64 * 1024) };
-    // Alternate which instance each user reaches.
-    const answers = round % 2 ? await race(a, b, bodies) : await race(b, a, bodies);
-    const statuses = [answers.alice.status, answers.bob.status];
-    t.same([...statuses].sort(), [201, 502], `round ${round}: exactly one 201 (alice ${statuses[0]}, bob ${statuses[1]})`);
-    const winner: User = answers.alice.status === 201 ? 'alice' : 'bob';
-    const loser: User = winner === 'alice' ? 'bob' : 'alice';
-    t.match(answers[loser].text, IN_USE, `round ${round}: the other hears the refusal a single instance gives`);
+    const { id, bodies, answers, winner, loser } = await raceRound(
+      t,
+      round,
+      [a, b],
+      hooks,
+      64 * 1024,
+      'the other hears the refusal a single instance gives',
+    );
     t.equal(answers[loser].location, null, `round ${round}: the refusal names no upload`);
     const url = answers[winner].location as string;
     t.equal(new URL(url).pathname, `/files/${id}`, `round ${round}: the 201 names the hook's id`);
@@ -185,28 +201,10 @@ t.test(
   async (t) => {
     const hooks = await receiver(t);
     const root = uniqueRoot('id-claim-conditional');
-    const [a, b] = await instances(
-      t,
-      s3LocationEnv(server, root, {
-        HOOKS_HTTP_URL: hooks.url,
-        HOOKS_HTTP_SECRET: HOOK_SECRET,
-        HOOKS_ENABLED_EVENTS: 'pre-create',
-        AUTH_JWT_SECRET: JWT_SECRET,
-      }),
-    );
+    const [a, b] = await twoInstances(t, s3LocationEnv(server, root, hookEnv(hooks)));
     for (let round = 1; round <= ROUNDS; round++) {
-      const id = `race-${randomBytes(4).toString('hex')}-${round}`;
-      hooks.id = id;
-      const bodies = { alice: randomData(16 * 1024), bob: randomData(16 * 1024) };
-      const answers = round % 2 ? await race(a, b, bodies) : await race(b, a, bodies);
-      const statuses = [answers.alice.status, answers.bob.status];
-      t.same([...statuses].sort(), [201, 502], `round ${round}: exactly one 201 (alice ${statuses[0]}, bob ${statuses[1]})`);
-      const winner: User = answers.alice.status === 201 ? 'alice' : 'bob';
-      const loser: User = winner === 'alice' ? 'bob' : 'alice';
-      t.match(answers[loser].text, IN_USE, `round ${round}: the other hears the refusal`);
-      const base = `${b.url}/files/${id}`;
-      t.equal((await headAs(base, winner)).status, 200, `round ${round}: ${winner} sees the upload`);
-      t.equal((await headAs(base, loser)).status, 404, `round ${round}: ${loser} does not`);
+      const { id, bodies, winner, loser } = await raceRound(t, round, [a, b], hooks, 16 * 1024, 'the other hears the refusal');
+      await winnerOnly(t, round, `${b.url}/files/${id}`, winner, loser);
       const stored = await objectSha256(verify, server.bucket, `${root}${id}`);
       t.equal(stored.sha256, sha256(bodies[winner]), `round ${round}: the object in the bucket is ${winner}'s`);
     }
@@ -217,28 +215,13 @@ t.test('local disk without Redis: two instances on one directory; the exclusive 
   const hooks = await receiver(t);
   const dir = mkdtempSync(join(tmpdir(), 'tus-id-claim-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const [a, b] = await instances(t, {
-    STORAGE_LOCATIONS: 'local',
-    STORAGE_LOCAL_DRIVER: 'local',
-    STORAGE_LOCAL_ROOT: dir,
-    HOOKS_HTTP_URL: hooks.url,
-    HOOKS_HTTP_SECRET: HOOK_SECRET,
-    HOOKS_ENABLED_EVENTS: 'pre-create',
-    AUTH_JWT_SECRET: JWT_SECRET,
-  });
+  const [a, b] = await twoInstances(
+    t,
+    hookEnv(hooks, { STORAGE_LOCATIONS: 'local', STORAGE_LOCAL_DRIVER: 'local', STORAGE_LOCAL_ROOT: dir }),
+  );
   for (let round = 1; round <= ROUNDS; round++) {
-    const id = `race-${randomBytes(4).toString('hex')}-${round}`;
-    hooks.id = id;
-    const bodies = { alice: randomData(16 * 1024), bob: randomData(16 * 1024) };
-    const answers = round % 2 ? await race(a, b, bodies) : await race(b, a, bodies);
-    const statuses = [answers.alice.status, answers.bob.status];
-    t.same([...statuses].sort(), [201, 502], `round ${round}: exactly one 201 (alice ${statuses[0]}, bob ${statuses[1]})`);
-    const winner: User = answers.alice.status === 201 ? 'alice' : 'bob';
-    const loser: User = winner === 'alice' ? 'bob' : 'alice';
-    t.match(answers[loser].text, IN_USE, `round ${round}: the other hears the refusal`);
-    const base = `${a.url}/files/${id}`;
-    t.equal((await headAs(base, winner)).status, 200, `round ${round}: ${winner} sees the upload`);
-    t.equal((await headAs(base, loser)).status, 404, `round ${round}: ${loser} does not`);
+    const { id, bodies, winner, loser } = await raceRound(t, round, [a, b], hooks, 16 * 1024, 'the other hears the refusal');
+    await winnerOnly(t, round, `${a.url}/files/${id}`, winner, loser);
     t.equal(sha256(readFileSync(join(dir, id))), sha256(bodies[winner]), `round ${round}: the file holds ${winner}'s bytes`);
   }
   t.equal(readdirSync(dir).filter((name) => name.startsWith('race-') && !name.endsWith('.json')).length, ROUNDS, 'one file per id');

@@ -89,6 +89,14 @@ const deliveredKeys = (since: number) =>
       .map((h) => h.body.IdempotencyKey as string),
   );
 
+/** The upload ids of the post-finish hooks received since the first `since`, sorted. */
+const finishedSince = (since: number) =>
+  receiver
+    .of('post-finish')
+    .slice(since)
+    .map((h) => h.body.Event.Upload.ID)
+    .sort();
+
 /** Lines of an instance's log whose message is `msg`. */
 const logLines = (instance: ServerProcess, msg: string) =>
   instance
@@ -120,15 +128,7 @@ t.test('both instances killed with entries pending, both restarted: every entry 
   const [a2, b2] = await Promise.all([start(t, env), start(t, env)]);
   await until(() => deliveredKeys(since).size >= 4, 'the four entries delivered after the restart', 60_000, 100);
   t.same([...deliveredKeys(since)].sort(), pending, 'the entries left in the outbox, by their idempotency keys');
-  t.same(
-    receiver
-      .of('post-finish')
-      .slice(since)
-      .map((h) => h.body.Event.Upload.ID)
-      .sort(),
-    [...ids].sort(),
-    'one post-finish per upload (no duplicate)',
-  );
+  t.same(finishedSince(since), [...ids].sort(), 'one post-finish per upload (no duplicate)');
   await until(async () => (await listKeys(s3, server.bucket, `${root}.tus-hooks/`)).length === 0, 'the outbox emptied', 30_000, 200);
   for (const instance of [a2, b2]) {
     t.same(logLines(instance, 'hook outbox resume failed'), [], 'no failed resumption');
@@ -153,15 +153,7 @@ t.test(
     broken = false;
     const since = receiver.of('post-finish').length;
     await until(() => deliveredKeys(since).size >= 3, 'the killed instance’s entries delivered by b', 60_000, 100);
-    t.same(
-      receiver
-        .of('post-finish')
-        .slice(since)
-        .map((h) => h.body.Event.Upload.ID)
-        .sort(),
-      [...ids].sort(),
-      'each upload’s post-finish, once',
-    );
+    t.same(finishedSince(since), [...ids].sort(), 'each upload’s post-finish, once');
     t.equal(await metric(b.url, DELIVERED), 3, 'delivered by b');
     t.not(a.child.signalCode, null, 'a was not restarted');
     await until(async () => (await listKeys(s3, server.bucket, `${root}.tus-hooks/`)).length === 0, 'the outbox emptied', 30_000, 200);
@@ -196,14 +188,7 @@ t.test('Redis away at start: the outbox is delivered once Redis is back', async 
   t.equal(receiver.of('post-finish').length, since, 'nothing delivered while Redis is away');
   await redis.start();
   await until(() => deliveredKeys(since).size >= 2, 'the entries delivered once Redis is back', 60_000, 100);
-  t.same(
-    receiver
-      .of('post-finish')
-      .slice(since)
-      .map((h) => h.body.Event.Upload.ID)
-      .sort(),
-    [...ids].sort(),
-  );
+  t.same(finishedSince(since), [...ids].sort());
   await until(async () => (await listKeys(s3, server.bucket, `${root}.tus-hooks/`)).length === 0, 'the outbox emptied', 30_000, 200);
   t.equal(logLines(a2, 'Redis is not connected').length, 1, 'the wait is logged once, not on every try');
   t.same(logLines(a2, 'hook outbox resume failed'), []);

@@ -13,17 +13,19 @@
  * own check before the last byte of a part or of the single PutObject: the test shows that
  * check is what stops it (without it, A answers 204 for all its bytes).
  */
-import { connect, type Socket } from 'node:net';
 import { GetObjectCommand, ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import t, { type Test } from 'tap';
-import { createUpload, head, patch } from '../helpers/app.js';
+import { createUpload, headWithin, patch } from '../helpers/app.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
-import { type ServerProcess, startProcess } from '../helpers/process.js';
+import { twoInstances } from '../helpers/cluster.js';
+import { idOf, offsetOf } from '../helpers/ids.js';
+import type { ServerProcess } from '../helpers/process.js';
+import { patchHead, rawConnection, statusAndOffset } from '../helpers/raw-request.js';
 import { redisCommand, startRedis } from '../helpers/redis.js';
 import { listKeys, objectSha256, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
+import { MiB } from '../helpers/sizes.js';
 import { until } from '../helpers/wait.js';
 
-const MiB = 1024 * 1024;
 /** A's client sends this many bytes per second. */
 const RATE = MiB;
 /** Redis is killed this long after A's body began. */
@@ -40,44 +42,26 @@ async function cluster(
 ): Promise<{ root: string; a: ServerProcess; b: ServerProcess }> {
   const root = uniqueRoot(`lock-lost-${name}`);
   const env = s3LocationEnv(server, root, { REDIS: redis.url, ...extra });
-  const [a, b] = await Promise.all([startProcess(env), startProcess(env)]);
-  t.teardown(() => Promise.all([a.stop('SIGKILL'), b.stop('SIGKILL')]));
+  const [a, b] = await twoInstances(t, env);
   return { root, a, b };
 }
-
-const idOf = (url: string) => new URL(url).pathname.split('/').pop() as string;
-const offsetOf = (res: Response) => Number(res.headers.get('upload-offset'));
 
 /**
  * A PATCH on a raw socket whose body goes out at `rate` bytes per second (64 KiB at a time)
  * until it is all sent, the answer arrives or the connection closes.
  */
 function slowPatch(base: string, id: string, offset: number, data: Buffer, rate: number) {
-  const { hostname, port } = new URL(base);
-  const socket: Socket = connect({ host: hostname, port: Number(port) });
-  let answer = '';
+  const url = `${base}/files/${id}`;
+  const { socket, received } = rawConnection(url, 'latin1');
   let sent = 0;
-  socket.on('data', (d) => (answer += d.toString('latin1')));
-  socket.on('error', () => undefined);
-  socket.write(
-    [
-      `PATCH /files/${id} HTTP/1.1`,
-      `Host: ${hostname}:${port}`,
-      'Tus-Resumable: 1.0.0',
-      `Upload-Offset: ${offset}`,
-      'Content-Type: application/offset+octet-stream',
-      `Content-Length: ${data.length}`,
-      '',
-      '',
-    ].join('\r\n'),
-  );
+  socket.write(patchHead(url, offset, data.length));
   const started = Date.now();
   const sending = (async () => {
     const piece = 64 * 1024;
-    while (sent < data.length && !socket.destroyed && !answer.includes('\r\n\r\n')) {
+    while (sent < data.length && !socket.destroyed && !received().includes('\r\n\r\n')) {
       const due = started + ((sent + piece) / rate) * 1000;
       await new Promise((r) => setTimeout(r, Math.max(0, due - Date.now())));
-      if (socket.destroyed || answer.includes('\r\n\r\n')) break;
+      if (socket.destroyed || received().includes('\r\n\r\n')) break;
       const next = data.subarray(sent, sent + piece);
       await new Promise<void>((resolve) => socket.write(next, () => resolve()));
       sent += next.length;
@@ -89,30 +73,16 @@ function slowPatch(base: string, id: string, offset: number, data: Buffer, rate:
     sent: () => sent,
     sending,
     async answered(timeoutMs: number): Promise<{ status: number; offset: number; body: string }> {
-      await until(() => answer.includes('\r\n\r\n') || socket.destroyed, 'the slow PATCH to be answered', timeoutMs);
+      await until(() => received().includes('\r\n\r\n') || socket.destroyed, 'the slow PATCH to be answered', timeoutMs);
       // The body (a plain-text reason) follows the headers; wait for it a little.
-      await until(() => socket.destroyed || /\r\n\r\n[\s\S]*\n$/.test(answer), 'the answer body', 2000).catch(() => undefined);
-      const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1] ?? 0);
-      const offsetHeader = /\r\nupload-offset: (\d+)\r\n/i.exec(answer)?.[1];
-      return { status, offset: offsetHeader === undefined ? -1 : Number(offsetHeader), body: answer.split('\r\n\r\n')[1] ?? '' };
+      await until(() => socket.destroyed || /\r\n\r\n[\s\S]*\n$/.test(received()), 'the answer body', 2000).catch(() => undefined);
+      return { ...statusAndOffset(received()), body: received().split('\r\n\r\n')[1] ?? '' };
     },
   };
 }
 
 /** HEAD until it answers 200 (503 while an instance reconnects to Redis). */
-async function headUntil200(url: string): Promise<Response> {
-  let res: Response | undefined;
-  await until(
-    async () => {
-      res = await head(url);
-      return res.status === 200;
-    },
-    `HEAD ${url} to answer 200`,
-    30_000,
-    50,
-  );
-  return res as Response;
-}
+const headUntil200 = async (url: string): Promise<Response> => (await headWithin(url, 30_000, 50)).res;
 
 /** Bytes start..end-1 of the stored object. */
 async function storedRange(root: string, id: string, start: number, end: number): Promise<Buffer> {

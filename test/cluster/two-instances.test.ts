@@ -10,19 +10,22 @@
  * concurrent PATCH, stalled PATCH, stale cache and outage tests fail then.
  */
 import { createHash } from 'node:crypto';
-import { connect, type Socket } from 'node:net';
+import { connect } from 'node:net';
 import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import t, { type Test } from 'tap';
 import * as tus from 'tus-js-client';
-import { createUpload, head, patch, TUS } from '../helpers/app.js';
+import { createUpload, head, headWithin, patch, TUS } from '../helpers/app.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
+import { twoInstances } from '../helpers/cluster.js';
 import { type RunningHaproxy, startHaproxy } from '../helpers/haproxy.js';
-import { type ServerProcess, startProcess } from '../helpers/process.js';
+import { idOf, offsetOf } from '../helpers/ids.js';
+import type { ServerProcess } from '../helpers/process.js';
+import { rawPatch } from '../helpers/raw-request.js';
 import { redisCommand, startRedis } from '../helpers/redis.js';
 import { listKeys, objectSha256, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
+import { MiB } from '../helpers/sizes.js';
 import { metric, partsStored, until } from '../helpers/wait.js';
 
-const MiB = 1024 * 1024;
 const WITH_REDIS = process.env.TEST_CLUSTER_WITHOUT_REDIS !== '1';
 const LOCK_TTL = 3000;
 const LOCK_TIMEOUT = 10_000;
@@ -45,13 +48,28 @@ async function cluster(t: Test, name: string): Promise<Cluster> {
     TUS_LOCK_TTL: `${LOCK_TTL}ms`,
     TUS_LOCK_TIMEOUT: `${LOCK_TIMEOUT}ms`,
   });
-  const [a, b] = await Promise.all([startProcess(env), startProcess(env)]);
-  t.teardown(() => Promise.all([a.stop('SIGKILL'), b.stop('SIGKILL')]));
+  const [a, b] = await twoInstances(t, env);
   return { root, a, b };
 }
 
-const idOf = (url: string) => new URL(url).pathname.split('/').pop() as string;
-const offsetOf = (res: Response) => Number(res.headers.get('upload-offset'));
+/** A cluster, and an upload of `size` random bytes created on A: its URL on A and on B. */
+async function clusterUpload(t: Test, name: string, size: number) {
+  const { root, a, b } = await cluster(t, name);
+  const data = randomData(size);
+  const url = await createUpload(a.url, size);
+  const id = idOf(url);
+  return { root, a, b, data, url, id, onB: `${b.url}/files/${id}` };
+}
+
+/** A PATCH of the whole upload on A that sends its first 6 MiB and stalls, once A has stored a part of it. */
+async function stalledOnA(t: Test, a: ServerProcess, id: string, data: Buffer) {
+  const stalled = rawPatch(`${a.url}/files/${id}`, 0, data.length);
+  t.teardown(() => stalled.socket.destroy());
+  await stalled.send(data.subarray(0, 6 * MiB));
+  await waitInsidePatch(t, a, id);
+  return stalled;
+}
+
 const lockKey = (id: string) => `tus:s3:lock:${id}`;
 
 /** The stored object's sha256, read from the bucket. */
@@ -89,42 +107,6 @@ function loggedRequests(instance: ServerProcess, id: string): Array<{ method: st
     });
 }
 
-/**
- * A PATCH on a raw socket: the headers announce `declared` bytes; the body goes out as the
- * test writes it (`send`), so a test can stall it or hold it back; the socket stays open
- * until the test destroys it. `answer` is the raw response as received so far.
- */
-function rawPatch(base: string, id: string, offset: number, declared: number) {
-  const { hostname, port } = new URL(base);
-  const socket: Socket = connect({ host: hostname, port: Number(port) });
-  let answer = '';
-  socket.on('data', (d) => (answer += d.toString('latin1')));
-  socket.on('error', () => undefined);
-  socket.write(
-    [
-      `PATCH /files/${id} HTTP/1.1`,
-      `Host: ${hostname}:${port}`,
-      'Tus-Resumable: 1.0.0',
-      `Upload-Offset: ${offset}`,
-      'Content-Type: application/offset+octet-stream',
-      `Content-Length: ${declared}`,
-      '',
-      '',
-    ].join('\r\n'),
-  );
-  return {
-    socket,
-    send: (bytes: Uint8Array) => new Promise<void>((resolve) => socket.write(bytes, () => resolve())),
-    answer: () => answer,
-    /** The status and Upload-Offset of the answer, once its headers have arrived. */
-    async answered(timeoutMs = 30_000): Promise<{ status: number; offset: number }> {
-      await until(() => answer.includes('\r\n\r\n') || socket.destroyed, 'the PATCH to be answered', timeoutMs);
-      const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1] ?? 0);
-      return { status, offset: Number(/\r\nupload-offset: (\d+)\r\n/i.exec(answer)?.[1] ?? -1) };
-    },
-  };
-}
-
 /** Lock release requests published in Redis for one upload (the locker asks a holder on another instance to let go). */
 async function releaseRequests(id: string): Promise<{ count(): number; close(): void }> {
   const socket = connect({ host: redis.host, port: redis.port });
@@ -144,21 +126,6 @@ async function releaseRequests(id: string): Promise<{ count(): number; close(): 
 async function waitInsidePatch(t: Test, instance: ServerProcess, id: string): Promise<void> {
   await until(async () => (await partsStored(instance.url)) >= 1, 'the stalled PATCH to store its first part', 20_000);
   if (WITH_REDIS) t.equal(await redisCommand(redis, 'EXISTS', lockKey(id)), 1, 'the stalled PATCH holds the upload lock in Redis');
-}
-
-/** HEAD until it answers 200 (a 423 after the lock timeout is asked again), within `deadline` ms. */
-async function headWithin(url: string, deadline: number): Promise<{ res: Response; waited: number }> {
-  const started = Date.now();
-  let res: Response | undefined;
-  await until(
-    async () => {
-      res = await head(url);
-      return res.status === 200;
-    },
-    `HEAD ${url} to answer 200`,
-    deadline,
-  );
-  return { res: res as Response, waited: Date.now() - started };
 }
 
 async function sha256Of(url: string): Promise<string> {
@@ -274,7 +241,7 @@ t.test('two PATCHes for the same upload at the same moment on the two instances:
 
   // Both PATCHes start at once with their first mebibyte (less than a part: nothing stored yet,
   // both pass the offset check), and go on only when both instances are inside the request.
-  const requests = { A: rawPatch(a.url, id, 0, size), B: rawPatch(b.url, id, 0, size) };
+  const requests = { A: rawPatch(url, 0, size), B: rawPatch(urls.B, 0, size) };
   t.teardown(() => {
     requests.A.socket.destroy();
     requests.B.socket.destroy();
@@ -318,17 +285,10 @@ t.test('two PATCHes for the same upload at the same moment on the two instances:
 });
 
 t.test('a stalled PATCH on A; the client resumes through B, which takes over; cutting A afterwards changes nothing', async (t) => {
-  const { root, a, b } = await cluster(t, 'stall');
   const size = 12 * MiB;
-  const data = randomData(size);
-  const url = await createUpload(a.url, size);
-  const id = idOf(url);
-  const onB = `${b.url}/files/${id}`;
+  const { root, a, data, id, onB } = await clusterUpload(t, 'stall', size);
 
-  const stalled = rawPatch(a.url, id, 0, size);
-  t.teardown(() => stalled.socket.destroy());
-  await stalled.send(data.subarray(0, 6 * MiB));
-  await waitInsidePatch(t, a, id);
+  const stalled = await stalledOnA(t, a, id, data);
   if (WITH_REDIS) {
     // The holder renews its lock while the request runs (every third of the TTL).
     const first = Number(await redisCommand(redis, 'PTTL', lockKey(id)));
@@ -375,17 +335,10 @@ t.test('a stalled PATCH on A; the client resumes through B, which takes over; cu
 });
 
 t.test('instance A killed (SIGKILL) mid-PATCH: B resumes once the lock TTL expires, byte-exact', async (t) => {
-  const { root, a, b } = await cluster(t, 'kill');
   const size = 12 * MiB;
-  const data = randomData(size);
-  const url = await createUpload(a.url, size);
-  const id = idOf(url);
-  const onB = `${b.url}/files/${id}`;
+  const { root, a, data, id, onB } = await clusterUpload(t, 'kill', size);
 
-  const stalled = rawPatch(a.url, id, 0, size);
-  t.teardown(() => stalled.socket.destroy());
-  await stalled.send(data.subarray(0, 6 * MiB));
-  await waitInsidePatch(t, a, id);
+  await stalledOnA(t, a, id, data);
   await a.stop('SIGKILL');
   const killedAt = Date.now();
   const ttl = WITH_REDIS ? Number(await redisCommand(redis, 'PTTL', lockKey(id))) : 0;
@@ -405,12 +358,8 @@ t.test('instance A killed (SIGKILL) mid-PATCH: B resumes once the lock TTL expir
 });
 
 t.test("a stale cache: a PATCH to A at A's cached offset, after the upload moved on through B, gets 409", async (t) => {
-  const { root, a, b } = await cluster(t, 'stale');
   const size = 12 * MiB + 5;
-  const data = randomData(size);
-  const url = await createUpload(a.url, size);
-  const id = idOf(url);
-  const onB = `${b.url}/files/${id}`;
+  const { root, data, url, id, onB } = await clusterUpload(t, 'stale', size);
 
   const first = await patch(url, 0, data.subarray(0, 5 * MiB));
   t.equal(first.status, 204, 'A stores the first 5 MiB (and caches offset 5 MiB)');
@@ -433,12 +382,8 @@ t.test("a stale cache: a PATCH to A at A's cached offset, after the upload moved
 });
 
 t.test('Redis stopped for a few seconds: 503 with Retry-After naming Redis, /readyz 503, recovery without a restart', async (t) => {
-  const { root, a, b } = await cluster(t, 'outage');
   const size = 12 * MiB;
-  const data = randomData(size);
-  const url = await createUpload(a.url, size);
-  const id = idOf(url);
-  const onB = `${b.url}/files/${id}`;
+  const { root, a, b, data, url, id, onB } = await clusterUpload(t, 'outage', size);
   t.equal((await patch(url, 0, data.subarray(0, 5 * MiB))).status, 204, 'A stores 5 MiB before the outage (and caches the state)');
   t.equal(offsetOf(await head(onB)), 5 * MiB, 'B sees it (and caches it too)');
   const finished = [id];

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { exportJWK, exportSPKI, generateKeyPair, type JWK, type JWTPayload, SignJWT } from 'jose';
 import t from 'tap';
 import { parseConfig } from '../../src/config/index.js';
-import { logDir, startApp, TUS } from '../helpers/app.js';
+import { logDir, startAppFor, TUS } from '../helpers/app.js';
 import { configProblems } from '../helpers/config.js';
 import { until } from '../helpers/wait.js';
 
@@ -34,7 +34,7 @@ const create = (base: string, token?: string, extra: Record<string, string> = {}
   });
 
 t.test('HS256 secret, static tokens, and every way a token is refused', async (t) => {
-  const app = await startApp({
+  const app = await startAppFor(t, {
     AUTH_JWT_SECRET: SECRET,
     AUTH_JWT_ISSUER: 'issuer-a,issuer-b',
     AUTH_JWT_AUDIENCE: 'uploads',
@@ -42,7 +42,6 @@ t.test('HS256 secret, static tokens, and every way a token is refused', async (t
     AUTH_STATIC_TOKENS: `ci:${sha(STATIC_TOKEN)}`,
     METRICS_TOKENS: 'metrics-secret-token',
   });
-  t.teardown(() => app.close());
   const good = { sub: 'alice', iss: 'issuer-a', aud: 'uploads' };
 
   t.test('a valid token creates; the second issuer is accepted too', async (t) => {
@@ -187,8 +186,7 @@ t.test('HS256 secret, static tokens, and every way a token is refused', async (t
 
 t.test('Directus access tokens authenticate their user (HS256, iss directus, user in id)', async (t) => {
   const DIRECTUS_SECRET = 'directus-secret-abcdefghijklmnopqrstuvwxyz';
-  const app = await startApp({ AUTH_JWT_SECRET: DIRECTUS_SECRET, AUTH_JWT_ISSUER: 'directus' });
-  t.teardown(() => app.close());
+  const app = await startAppFor(t, { AUTH_JWT_SECRET: DIRECTUS_SECRET, AUTH_JWT_ISSUER: 'directus' });
   // The shape of a token Directus issues at /auth/login.
   const directus = (id: string) =>
     hs256({ id, role: '0f2e3d4c-role', app_access: true, admin_access: false, iss: 'directus' }, DIRECTUS_SECRET);
@@ -210,8 +208,7 @@ t.test('RS256 with a PEM public key, ES256 with a JWKS file', async (t) => {
   const jwksFile = join(tmpdir(), `jwks-${process.pid}.json`);
   writeFileSync(jwksFile, JSON.stringify({ keys: [{ ...(await exportJWK(ec.publicKey)), kid: 'ec-1', alg: 'ES256', use: 'sig' }] }));
   const pem = await exportSPKI(rsa.publicKey);
-  const app = await startApp({ AUTH_JWT_PUBLIC_KEY: pem.replace(/\n/g, '\\n'), AUTH_JWT_JWKS_FILE: jwksFile });
-  t.teardown(() => app.close());
+  const app = await startAppFor(t, { AUTH_JWT_PUBLIC_KEY: pem.replace(/\n/g, '\\n'), AUTH_JWT_JWKS_FILE: jwksFile });
   const rsToken = await new SignJWT({ sub: 'rs-user' }).setProtectedHeader({ alg: 'RS256' }).setExpirationTime('5m').sign(rsa.privateKey);
   t.equal((await create(app.url, rsToken)).status, 201, 'RS256 with AUTH_JWT_PUBLIC_KEY');
   const esToken = await new SignJWT({ sub: 'es-user' })
@@ -244,8 +241,7 @@ t.test('EdDSA with a JWKS URL: an unknown kid is refused, then accepted once the
   await new Promise<void>((resolve) => jwksServer.listen(0, '127.0.0.1', resolve));
   t.teardown(() => new Promise<void>((resolve) => jwksServer.close(() => resolve())));
   const port = (jwksServer.address() as { port: number }).port;
-  const app = await startApp({ AUTH_JWT_JWKS_URL: `http://127.0.0.1:${port}/.well-known/jwks.json` });
-  t.teardown(() => app.close());
+  const app = await startAppFor(t, { AUTH_JWT_JWKS_URL: `http://127.0.0.1:${port}/.well-known/jwks.json` });
   const sign = (key: CryptoKey, kid: string) =>
     new SignJWT({ sub: 'ed-user' }).setProtectedHeader({ alg: 'EdDSA', kid }).setExpirationTime('5m').sign(key);
 
@@ -262,8 +258,7 @@ t.test('EdDSA with a JWKS URL: an unknown kid is refused, then accepted once the
 });
 
 t.test('query tokens when AUTH_QUERY_TOKEN=true: accepted, never logged', async (t) => {
-  const app = await startApp({ AUTH_JWT_SECRET: SECRET, AUTH_QUERY_TOKEN: 'true' });
-  t.teardown(() => app.close());
+  const app = await startAppFor(t, { AUTH_JWT_SECRET: SECRET, AUTH_QUERY_TOKEN: 'true' });
   const token = await hs256({ sub: 'linker' });
   const res = await fetch(`${app.url}/files/?access_token=${token}`, { method: 'POST', headers: { ...TUS, 'Upload-Length': '3' } });
   t.equal(res.status, 201);

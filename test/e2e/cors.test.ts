@@ -1,10 +1,9 @@
 import t from 'tap';
 import { ConfigError, parseConfig } from '../../src/config/index.js';
-import { startApp, TUS } from '../helpers/app.js';
+import { startAppFor, TUS } from '../helpers/app.js';
 
 t.test('CORS by default: any origin, tus headers allowed and exposed', async (t) => {
-  const app = await startApp();
-  t.teardown(() => app.close());
+  const app = await startAppFor(t);
   const pre = await fetch(`${app.url}/files/`, {
     method: 'OPTIONS',
     headers: {
@@ -39,12 +38,11 @@ t.test('CORS by default: any origin, tus headers allowed and exposed', async (t)
 });
 
 t.test('CORS_ORIGIN with a list and a regular expression; a disallowed origin gets no CORS headers', async (t) => {
-  const app = await startApp({
+  const app = await startAppFor(t, {
     CORS_ORIGIN: 'https://one.example,/^https:\\/\\/[a-z]+\\.two\\.example$/',
     CORS_CREDENTIALS: 'true',
     CORS_MAX_AGE: '60',
   });
-  t.teardown(() => app.close());
   for (const origin of ['https://one.example', 'https://app.two.example']) {
     const res = await fetch(`${app.url}/files/`, { method: 'POST', headers: { ...TUS, Origin: origin, 'Upload-Length': '1' } });
     t.equal(res.headers.get('access-control-allow-origin'), origin, origin);
@@ -64,8 +62,7 @@ t.test('CORS_ORIGIN with a list and a regular expression; a disallowed origin ge
 });
 
 t.test('CORS_ENABLED=false: no CORS headers; a bad CORS_ORIGIN stops start-up', async (t) => {
-  const app = await startApp({ CORS_ENABLED: 'false' });
-  t.teardown(() => app.close());
+  const app = await startAppFor(t, { CORS_ENABLED: 'false' });
   const res = await fetch(`${app.url}/files/`, { method: 'POST', headers: { ...TUS, Origin: 'https://a.example', 'Upload-Length': '1' } });
   t.equal(res.headers.get('access-control-allow-origin'), null);
   t.throws(() => parseConfig({ CORS_ORIGIN: 'app.example' }), ConfigError);

@@ -4,27 +4,23 @@ import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { createUpload, head, startApp, TUS } from '../helpers/app.js';
+import { createUpload, head, startAppFor, TUS } from '../helpers/app.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
-import { listKeys, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
+import { listKeys, localAndS3, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
+import { MiB } from '../helpers/sizes.js';
 import { createUploadIn, makeStore, s3Location, writeBody } from '../helpers/store.js';
 import { metric } from '../helpers/wait.js';
 
-const MiB = 1024 * 1024;
 const OCTET = { 'Content-Type': 'application/offset+octet-stream' };
 const server = s3TestServer();
 const sha1 = (data: string) => `sha1 ${createHash('sha1').update(data).digest('base64')}`;
 
-const locations: Array<[string, () => Record<string, string>]> = [
-  ['local', () => ({})],
-  ['s3', () => s3LocationEnv(server, uniqueRoot('frontdoor'))],
-];
+const locations = localAndS3('frontdoor', server);
 
 for (const [name, env] of locations) {
   t.test(`${name}: refused before anything is created or spooled`, async (t) => {
     const tempDir = mkdtempSync(join(tmpdir(), 'tus-spool-'));
-    const app = await startApp({ ...env(), TUS_TEMP_DIR: tempDir, FILES_MAX_UPLOAD_SIZE: '64mb' });
-    t.teardown(() => app.close());
+    const app = await startAppFor(t, { ...env(), TUS_TEMP_DIR: tempDir, FILES_MAX_UPLOAD_SIZE: '64mb' });
     const created = () => metric(app.url, `tus_uploads_total{event="created",location="${name}"}`);
 
     const before = await created();
@@ -68,8 +64,7 @@ for (const [name, env] of locations) {
 }
 
 t.test('one id parser, from the path alone: no method reaches another upload through a suffix or the query', async (t) => {
-  const app = await startApp({});
-  t.teardown(() => app.close());
+  const app = await startAppFor(t, {});
   const url = await createUpload(app.url, 5);
   const id = url.split('/').pop() as string;
   for (const target of [`${app.url}/files/${id}.json`, `${app.url}/files/decoy?x=/${id}`, `${app.url}/files/x%2F..%2F${id}`]) {
@@ -89,8 +84,7 @@ t.test('one id parser, from the path alone: no method reaches another upload thr
 });
 
 t.test('concatenation-unfinished with deferred partials cannot pass the maximum upload size', async (t) => {
-  const app = await startApp({ FILES_MAX_UPLOAD_SIZE: '1000' });
-  t.teardown(() => app.close());
+  const app = await startAppFor(t, { FILES_MAX_UPLOAD_SIZE: '1000' });
   const partials = [
     await createUpload(app.url, 'deferred', { 'Upload-Concat': 'partial' }),
     await createUpload(app.url, 'deferred', { 'Upload-Concat': 'partial' }),
@@ -133,8 +127,7 @@ t.test('s3: GET while every byte is stored but the object is not assembled: 503 
   );
   t.match(failed, { status_code: 503 }, 'the completion failed');
 
-  const app = await startApp(s3LocationEnv(server, root));
-  t.teardown(() => app.close());
+  const app = await startAppFor(t, s3LocationEnv(server, root));
   const url = `${app.url}/files/${id}`;
   const early = await fetch(url);
   t.equal(early.status, 503, 'not a 500 with S3 details');

@@ -12,24 +12,14 @@ import { connect } from 'node:net';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import t, { type Test } from 'tap';
-import { startApp } from '../helpers/app.js';
+import { startAppFor } from '../helpers/app.js';
+import { seededRandom } from '../helpers/fault-proxy.js';
 import { s3LocationEnv, s3TestServer, uniqueRoot } from '../helpers/s3.js';
 import { until } from '../helpers/wait.js';
 
 const SEED = Number(process.env.SEED ?? Math.floor(Math.random() * 2 ** 31));
 const TOTAL = Number(process.env.FUZZ_REQUESTS ?? 1500);
 const IDLE_MS = 500;
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Reply {
   status: number;
@@ -129,7 +119,7 @@ const TUS_HEADERS = [
 ];
 
 function fuzzer(seed: number) {
-  const r = rng(seed);
+  const r = seededRandom(seed);
   const int = (n: number) => Math.floor(r() * n);
   const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)] as T;
   const chance = (p: number) => r() < p;
@@ -197,8 +187,7 @@ interface Valid {
 }
 
 async function fuzzDriver(t: Test, name: string, env: Record<string, string>, count: number, seed: number) {
-  const app = await startApp({ TUS_BODY_IDLE_TIMEOUT: String(IDLE_MS), TUS_BODY_MIN_RATE: '0', ...env });
-  t.teardown(() => app.close());
+  const app = await startAppFor(t, { TUS_BODY_IDLE_TIMEOUT: String(IDLE_MS), TUS_BODY_MIN_RATE: '0', ...env });
   const port = Number(new URL(app.url).port);
   const f = fuzzer(seed);
   const { int, pick, chance, bytes, hex, b64 } = f;
@@ -483,8 +472,7 @@ async function fuzzDriver(t: Test, name: string, env: Record<string, string>, co
 }
 
 t.test("regression (fuzz): Fastify's own 4xx answers are plain text, not JSON", async (t) => {
-  const app = await startApp({});
-  t.teardown(() => app.close());
+  const app = await startAppFor(t, {});
   const port = Number(new URL(app.url).port);
   const cases: Array<[RawRequest, number, RegExp]> = [
     [

@@ -6,20 +6,20 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import * as tus from 'tus-js-client';
 import { createUpload, head, logDir, patch, startApp, TUS } from '../helpers/app.js';
 import { HookReceiver } from '../helpers/hook-receiver.js';
-import { s3LocationEnv, s3TestServer, uniqueRoot } from '../helpers/s3.js';
+import { idOf } from '../helpers/ids.js';
+import { drippedPatch } from '../helpers/raw-request.js';
+import { localAndS3, s3TestServer } from '../helpers/s3.js';
 import { until } from '../helpers/wait.js';
 
 const SECRET = 'tus-hook-test-secret-21a4c9e0';
 const server = s3TestServer();
 const octet = { 'Content-Type': 'application/offset+octet-stream' };
 const V6 = { 'Upload-Draft-Interop-Version': '6' } as const;
-const idOf = (url: string) => new URL(url).pathname.split('/').pop() as string;
 
 async function setup(t: Test, events: string, storage: Record<string, string> = {}) {
   const receiver = await HookReceiver.start(SECRET);
@@ -47,10 +47,7 @@ function logLines(): Record<string, unknown>[] {
     .map((line) => JSON.parse(line) as Record<string, unknown>);
 }
 
-const drivers: Array<[string, () => Record<string, string>]> = [
-  ['local', () => ({})],
-  ['s3', () => s3LocationEnv(server, uniqueRoot('hook-answers'))],
-];
+const drivers = localAndS3('hook-answers', server);
 
 for (const [driver, storage] of drivers) {
   t.test(`${driver}: a creation whose pre-finish fails gets its upload's Location and offset with the 502`, async (t) => {
@@ -252,7 +249,7 @@ t.test('a decision in any spelling counts; different values in two spellings fai
       receiver.respond = () => ({});
       const url = await createUpload(app.url, 100_000);
       answer('post-receive', body);
-      const res = await slowPatch(url, 1000, 100, 20);
+      const res = await drippedPatch(url, 1000, 100, 20);
       if (res.error) t.comment(`the answer was lost to the connection's reset (${res.error.message}); read from the log`);
       else t.match(res.body, /^ERR_UPLOAD_STOPPED/);
       await until(() => logLines().some((l) => l.method === 'PATCH' && l.uploadId === idOf(url)), 'the PATCH’s log line');
@@ -264,46 +261,3 @@ t.test('a decision in any spelling counts; different values in two spellings fai
     }
   });
 });
-
-/** PATCH `chunks` chunks of `size` bytes, one every `everyMs`, until the server answers. */
-function slowPatch(
-  url: string,
-  size: number,
-  chunks: number,
-  everyMs: number,
-): Promise<{ status: number; body: string; sent: number; error?: Error }> {
-  const target = new URL(url);
-  return new Promise((resolve) => {
-    let sent = 0;
-    const req = httpRequest({
-      host: target.hostname,
-      port: target.port,
-      path: target.pathname,
-      method: 'PATCH',
-      headers: { ...TUS, ...octet, 'Upload-Offset': '0', 'Content-Length': String(size * chunks) },
-    });
-    const timer = setInterval(() => {
-      if (sent < chunks) {
-        req.write(Buffer.alloc(size, 7));
-        sent += 1;
-      }
-    }, everyMs);
-    let answered = false;
-    req.on('response', (res) => {
-      answered = true;
-      clearInterval(timer);
-      const parts: Buffer[] = [];
-      res.on('data', (c: Buffer) => parts.push(c));
-      res.on('end', () => {
-        resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts).toString(), sent });
-        req.destroy();
-      });
-    });
-    req.on('error', (error) => {
-      clearInterval(timer);
-      // The server answers mid-body and closes: unread bytes make that close a reset, which can
-      // reach the client before the answer does (EPIPE). The request log has the answer then.
-      if (!answered) resolve({ status: 0, body: '', sent, error });
-    });
-  });
-}

@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { b64, createUpload, patch, startApp, TUS } from '../helpers/app.js';
+import { b64, createUpload, patch, startAppFor, TUS } from '../helpers/app.js';
 import { freePort } from '../helpers/process.js';
 import { until } from '../helpers/wait.js';
 
@@ -42,8 +42,7 @@ t.test('the receiver of docs/hooks.md checks signatures, rejects uploads without
   const unsigned = await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', body: '{"Type":"post-finish"}' });
   t.equal(unsigned.status, 401, 'an unsigned request is refused');
 
-  const app = await startApp({ HOOKS_HTTP_URL: `http://127.0.0.1:${port}/`, ...SECRETS });
-  t.teardown(() => app.close());
+  const app = await startAppFor(t, { HOOKS_HTTP_URL: `http://127.0.0.1:${port}/`, ...SECRETS });
   const refused = await fetch(`${app.url}/files/`, { method: 'POST', headers: { ...TUS, 'Upload-Length': '2' } });
   t.equal(refused.status, 422);
   t.equal(await refused.text(), 'a filename is required');

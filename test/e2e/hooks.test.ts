@@ -6,15 +6,16 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { Metadata } from '@tus/utils';
 import t, { type Test } from 'tap';
 import { verifySignature } from '../../src/hooks/signature.js';
 import { b64, createUpload, head, patch, type RunningApp, startApp, TUS } from '../helpers/app.js';
 import { HookReceiver, type ReceivedHook, signatureMatches } from '../helpers/hook-receiver.js';
+import { lastSegment } from '../helpers/ids.js';
 import { freePort } from '../helpers/process.js';
-import { listKeys, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
+import { drippedPatch } from '../helpers/raw-request.js';
+import { listKeys, localAndS3, s3TestServer, verifyClient } from '../helpers/s3.js';
 import { metric, until } from '../helpers/wait.js';
 
 const SECRETS = { HOOKS_HTTP_SECRET: 'tus-hook-test-secret-7c41e0a9' } as const;
@@ -42,7 +43,6 @@ async function setup(t: Test, extra: Record<string, string> = {}, storage: Recor
   return { receiver, app };
 }
 
-const idOf = (url: string) => url.split('/').pop() as string;
 const octet = { 'Content-Type': 'application/offset+octet-stream' };
 const uploadFiles = (app: RunningApp) => readdirSync(app.root).filter((f) => !f.startsWith('.'));
 
@@ -61,7 +61,7 @@ t.test('hook requests are tusd v2 HookRequests, signed, with credentials redacte
   });
   t.equal(created.status, 201);
   const url = new URL(created.headers.get('location') as string, app.url).toString();
-  const id = idOf(url);
+  const id = lastSegment(url);
   t.equal((await patch(url, 0, Buffer.from('hello'))).status, 204);
   await until(() => receiver.of('post-finish').length === 1 && receiver.of('post-receive').length === 1, 'post-finish');
 
@@ -295,10 +295,7 @@ t.test('blocking hooks fail closed when the receiver is down, too slow or failin
   );
 });
 
-const drivers: Array<[string, () => Record<string, string>]> = [
-  ['local', () => ({})],
-  ['s3', () => s3LocationEnv(server, uniqueRoot('hooks'))],
-];
+const drivers = localAndS3('hooks', server);
 
 for (const [driver, storage] of drivers) {
   t.test(`${driver}: StopUpload in a post-receive answer stops the PATCH and removes the upload`, async (t) => {
@@ -315,9 +312,9 @@ for (const [driver, storage] of drivers) {
     t.equal(answer.headers['x-stop-reason'], 'gone');
     t.ok(answer.sent < 200, `stopped mid-body (${answer.sent} of 200 chunks sent)`);
     t.equal((await head(url)).status, 404, 'the upload is gone');
-    if (driver === 'local') t.notOk(existsSync(join(app.root, idOf(url))), 'its file removed');
+    if (driver === 'local') t.notOk(existsSync(join(app.root, lastSegment(url))), 'its file removed');
     await until(() => receiver.of('post-terminate').length === 1, 'post-terminate');
-    t.equal(receiver.of('post-terminate')[0]?.body.Event.Upload.ID, idOf(url));
+    t.equal(receiver.of('post-terminate')[0]?.body.Event.Upload.ID, lastSegment(url));
     const reports = receiver.of('post-receive').map((h) => h.body.Event.Upload.Offset as number);
     t.ok(reports.length >= 3, 'post-receive reported while the body arrived');
     t.same(
@@ -352,10 +349,10 @@ for (const [driver, storage] of drivers) {
     t.equal((await head(url)).status, 404);
     await until(() => receiver.of('post-terminate').length === 1, 'post-terminate');
     const upload = receiver.of('post-terminate')[0]?.body.Event.Upload;
-    t.match(upload, { ID: idOf(url), Size: 10, Offset: 4, MetaData: { filename: 'keep.bin' } });
+    t.match(upload, { ID: lastSegment(url), Size: 10, Offset: 4, MetaData: { filename: 'keep.bin' } });
     t.equal(receiver.of('pre-terminate').length, 3);
     t.equal(receiver.of('pre-terminate')[0]?.body.Event.HTTPRequest.Method, 'DELETE');
-    if (driver === 's3') t.match(upload.Storage, { Type: 's3store', Bucket: server.bucket, Key: new RegExp(`${idOf(url)}$`) });
+    if (driver === 's3') t.match(upload.Storage, { Type: 's3store', Bucket: server.bucket, Key: new RegExp(`${lastSegment(url)}$`) });
   });
 
   t.test(`${driver}: post-finish is kept and retried until the receiver answers 2xx`, async (t) => {
@@ -415,7 +412,7 @@ for (const [driver, storage] of drivers) {
     const deferred = await createUpload(app.url, 'deferred');
     t.equal((await patch(deferred, 0, Buffer.from('xyz'))).status, 204);
     t.equal((await patch(deferred, 3, Buffer.alloc(0), { 'Upload-Length': '3' })).status, 204);
-    t.equal(receiver.of('pre-finish').at(-1)?.body.Event.Upload.ID, idOf(deferred), 'pre-finish of the deferred upload');
+    t.equal(receiver.of('pre-finish').at(-1)?.body.Event.Upload.ID, lastSegment(deferred), 'pre-finish of the deferred upload');
     t.equal(await metric(app.url, `tus_hook_deliveries_pending{location="${driver}"}`), 2, 'its post-finish recorded');
   });
 }
@@ -435,7 +432,10 @@ t.test('pre-finish: its HTTPResponse is merged into the last PATCH’s answer; i
   t.equal(failed.status, 502);
   t.match(await failed.text(), /pre-finish hook receiver .* answered 503; every byte is stored and the upload is complete/);
   t.equal((await head(second)).headers.get('upload-offset'), '2');
-  await until(() => receiver.of('post-finish').some((h) => h.body.Event.Upload.ID === idOf(second)), 'post-finish of the second upload');
+  await until(
+    () => receiver.of('post-finish').some((h) => h.body.Event.Upload.ID === lastSegment(second)),
+    'post-finish of the second upload',
+  );
 });
 
 t.test('creation-with-upload: pre-finish merged over pre-create (tusd’s order), and the 201’s Location kept', async (t) => {
@@ -483,11 +483,11 @@ t.test('concatenation: pre-create sees the final upload (IsFinal, PartialUploads
   t.equal(new URL(res.headers.get('location') as string).pathname, `/files/${final}`);
   t.equal(res.headers.get('x-assembled'), final, 'pre-finish of the final upload, merged into its 201');
   const pre = receiver.of('pre-create').at(-1);
-  t.match(pre?.body.Event.Upload, { ID: '', Size: 4, IsFinal: true, IsPartial: false, PartialUploads: parts.map(idOf) });
+  t.match(pre?.body.Event.Upload, { ID: '', Size: 4, IsFinal: true, IsPartial: false, PartialUploads: parts.map(lastSegment) });
   t.match(receiver.of('pre-create')[0]?.body.Event.Upload, { IsPartial: true, IsFinal: false, PartialUploads: null });
   await until(() => receiver.of('post-finish').some((h) => h.body.Event.Upload.ID === final), 'post-finish of the final upload');
   const finished = receiver.of('post-finish').find((h) => h.body.Event.Upload.ID === final);
-  t.match(finished?.body.Event.Upload, { Size: 4, Offset: 4, IsFinal: true, PartialUploads: parts.map(idOf) });
+  t.match(finished?.body.Event.Upload, { Size: 4, Offset: 4, IsFinal: true, PartialUploads: parts.map(lastSegment) });
   t.equal(receiver.of('post-finish').filter((h) => h.body.Event.Upload.IsPartial).length, 2, 'partials finish too (as in tusd)');
 
   receiver.respond = (hook) => (hook.type === 'pre-create' && hook.body.Event.Upload.IsFinal ? { body: { RejectUpload: true } } : {});
@@ -522,43 +522,11 @@ t.test('the authenticated subject is in every hook request; forwarded headers ar
   }
 });
 
-/** PATCH `chunks` chunks of `size` bytes, one every 25 ms, until the server answers. */
-function slowPatch(
-  url: string,
-  size: number,
-  chunks: number,
-  everyMs: number,
-): Promise<{ status: number; body: string; headers: Record<string, string | string[] | undefined>; sent: number }> {
-  const target = new URL(url);
-  return new Promise((resolve, reject) => {
-    let sent = 0;
-    const req = httpRequest({
-      host: target.hostname,
-      port: target.port,
-      path: target.pathname,
-      method: 'PATCH',
-      headers: { ...TUS, ...octet, 'Upload-Offset': '0', 'Content-Length': String(size * chunks) },
-    });
-    const timer = setInterval(() => {
-      if (sent < chunks) {
-        req.write(Buffer.alloc(size, 7));
-        sent += 1;
-      }
-    }, everyMs);
-    req.on('response', (res) => {
-      clearInterval(timer);
-      const parts: Buffer[] = [];
-      res.on('data', (c: Buffer) => parts.push(c));
-      res.on('end', () => {
-        resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts).toString(), headers: res.headers, sent });
-        req.destroy();
-      });
-    });
-    req.on('error', (error) => {
-      clearInterval(timer);
-      reject(error);
-    });
-  });
+/** PATCH `chunks` chunks of `size` bytes, one every `everyMs`, until the server answers (a connection error before it fails the test). */
+async function slowPatch(url: string, size: number, chunks: number, everyMs: number) {
+  const answer = await drippedPatch(url, size, chunks, everyMs);
+  if (answer.error) throw answer.error;
+  return answer;
 }
 
 /** Names of the outbox records of the app's default location. */

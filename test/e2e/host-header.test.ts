@@ -7,7 +7,7 @@
 import { readdirSync } from 'node:fs';
 import { connect } from 'node:net';
 import t from 'tap';
-import { createUpload, patch, startApp } from '../helpers/app.js';
+import { createUpload, patch, startAppFor } from '../helpers/app.js';
 
 interface Raw {
   status: number;
@@ -70,8 +70,7 @@ const BAD_HOSTS = [
 ];
 
 t.test('a Host that is not host[:port]: 400 saying so, nothing created, no Location', async (t) => {
-  const app = await startApp();
-  t.teardown(() => app.close());
+  const app = await startAppFor(t);
   for (const host of BAD_HOSTS) {
     const res = await raw(app.url, 'POST', '/files/', { Host: host, ...create });
     t.equal(res.status, 400, `Host: ${host}`);
@@ -89,8 +88,7 @@ t.test('a Host that is not host[:port]: 400 saying so, nothing created, no Locat
 
 t.test('two Host headers: 400 (RFC 9112), with PUBLIC_URL too', async (t) => {
   for (const env of [{}, { PUBLIC_URL: 'https://uploads.example.com' }] as Array<Record<string, string>>) {
-    const app = await startApp(env);
-    t.teardown(() => app.close());
+    const app = await startAppFor(t, env);
     const res = await raw(app.url, 'POST', '/files/', [
       ['Host', 'good.example'],
       ['Host', 'evil.example'],
@@ -104,8 +102,7 @@ t.test('two Host headers: 400 (RFC 9112), with PUBLIC_URL too', async (t) => {
 });
 
 t.test('a valid Host makes the Location, as sent', async (t) => {
-  const app = await startApp();
-  t.teardown(() => app.close());
+  const app = await startAppFor(t);
   for (const host of [
     'uploads.example.com',
     'UP.Example.COM.',
@@ -122,8 +119,7 @@ t.test('a valid Host makes the Location, as sent', async (t) => {
 });
 
 t.test('the final upload of a concatenation: the same check, the same origin', async (t) => {
-  const app = await startApp({ IP_TRUST_PROXY: 'loopback' });
-  t.teardown(() => app.close());
+  const app = await startAppFor(t, { IP_TRUST_PROXY: 'loopback' });
   const partial = new URL(await createUpload(app.url, 1, { 'Upload-Concat': 'partial' }));
   t.equal((await patch(partial.toString(), 0, Buffer.from('x'))).status, 204);
   const final = { 'Tus-Resumable': '1.0.0', 'Upload-Concat': `final;${partial.pathname}` };
@@ -148,8 +144,7 @@ t.test('the final upload of a concatenation: the same check, the same origin', a
 
 t.test('forwarded headers from a peer IP_TRUST_PROXY does not name are ignored', async (t) => {
   for (const trust of ['false', '10.0.0.0/8', 'uniquelocal,192.0.2.1']) {
-    const app = await startApp({ IP_TRUST_PROXY: trust });
-    t.teardown(() => app.close());
+    const app = await startAppFor(t, { IP_TRUST_PROXY: trust });
     const host = new URL(app.url).host;
     for (const forwarded of <Array<Record<string, string>>>[
       { 'X-Forwarded-Host': 'evil.example', 'X-Forwarded-Proto': 'https' },
@@ -164,8 +159,7 @@ t.test('forwarded headers from a peer IP_TRUST_PROXY does not name are ignored',
 });
 
 t.test('from a trusted proxy: its origin, checked like Host', async (t) => {
-  const app = await startApp({ IP_TRUST_PROXY: '127.0.0.1' });
-  t.teardown(() => app.close());
+  const app = await startAppFor(t, { IP_TRUST_PROXY: '127.0.0.1' });
   const host = new URL(app.url).host;
   const post = (headers: Record<string, string>) => raw(app.url, 'POST', '/files/', { Host: host, ...create, ...headers });
   const cases: Array<[Record<string, string>, string]> = [
@@ -205,8 +199,7 @@ t.test('from a trusted proxy: its origin, checked like Host', async (t) => {
 });
 
 t.test('with PUBLIC_URL: the Location is PUBLIC_URL; a malformed Host is still 400', async (t) => {
-  const app = await startApp({ PUBLIC_URL: 'https://uploads.example.com/base', IP_TRUST_PROXY: 'true' });
-  t.teardown(() => app.close());
+  const app = await startAppFor(t, { PUBLIC_URL: 'https://uploads.example.com/base', IP_TRUST_PROXY: 'true' });
   const host = new URL(app.url).host;
   const res = await raw(app.url, 'POST', '/files/', { Host: host, ...create, 'X-Forwarded-Host': 'evil.example/../x' });
   t.equal(res.status, 201, 'forwarded headers are not used, so not checked');

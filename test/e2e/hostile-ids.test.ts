@@ -8,8 +8,8 @@
 import { readdirSync } from 'node:fs';
 import { request } from 'node:http';
 import t from 'tap';
-import { b64, createUpload, head, patch, startApp, TUS } from '../helpers/app.js';
-import { listKeys, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
+import { b64, createUpload, head, patch, startAppFor, TUS } from '../helpers/app.js';
+import { listKeys, localAndS3, s3TestServer, verifyClient } from '../helpers/s3.js';
 
 const server = s3TestServer();
 
@@ -28,16 +28,12 @@ function raw(base: string, method: string, path: string, headers: Record<string,
   });
 }
 
-const drivers: Array<[string, () => Record<string, string>]> = [
-  ['local', () => ({})],
-  ['s3', () => s3LocationEnv(server, uniqueRoot('hostile'))],
-];
+const drivers = localAndS3('hostile', server);
 
 for (const [name, env] of drivers) {
   t.test(`${name}: hostile ids are 404 on every method and touch nothing`, async (t) => {
     const e = env();
-    const app = await startApp(e);
-    t.teardown(() => app.close());
+    const app = await startAppFor(t, e);
     const stored = async () =>
       name === 'local' ? readdirSync(app.root).sort() : listKeys(verifyClient(server), server.bucket, e.STORAGE_S3_ROOT as string);
 
@@ -85,8 +81,7 @@ for (const [name, env] of drivers) {
 
   t.test(`${name}: filename metadata never reaches an object key or a path`, async (t) => {
     const e = env();
-    const app = await startApp(e);
-    t.teardown(() => app.close());
+    const app = await startAppFor(t, e);
     const names = ['../../etc/passwd', '..\\..\\windows\\win.ini', '/abs/olute', 'a/../../b', '%2e%2e%2fx', 'x\u0000y'];
     const ids: string[] = [];
     for (const filename of names) {

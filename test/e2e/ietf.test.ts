@@ -13,13 +13,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import * as tus from 'tus-js-client';
-import { type RunningApp, startApp, TUS } from '../helpers/app.js';
+import { type RunningApp, startApp, startAppFor, TUS } from '../helpers/app.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
 import { HookReceiver } from '../helpers/hook-receiver.js';
+import { idOf, locationOf } from '../helpers/ids.js';
 import { listKeys, objectSha256, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
+import { MiB } from '../helpers/sizes.js';
 import { metric, until } from '../helpers/wait.js';
 
-const MiB = 1024 * 1024;
 const V6 = { 'Upload-Draft-Interop-Version': '6' } as const;
 const V5 = { 'Upload-Draft-Interop-Version': '5' } as const;
 const PROBLEM = 'https://iana.org/assignments/http-problem-types#';
@@ -38,8 +39,6 @@ const s3Client = verifyClient(s3);
 /** A Buffer as a fetch body (the DOM types do not know Buffer). */
 const bodyOf = (data: Buffer) => data as unknown as BodyInit;
 /** The absolute URL a creation answered with. */
-const locationOf = (res: Response, base: string) => new URL(res.headers.get('location') as string, base).href;
-const idOf = (url: string) => new URL(url).pathname.split('/').pop() as string;
 const drivers: Driver[] = [
   {
     name: 'local',
@@ -57,6 +56,15 @@ const drivers: Driver[] = [
 ];
 
 /** HEAD in the IETF dialect: offset, completeness and the rest of the headers. */
+/** A v6 append of `body` at offset 0 with Upload-Complete `complete`, sent as `type`. */
+function appendAt0(url: string, complete: '?0' | '?1', type: string, body: string): Promise<Response> {
+  return fetch(url, {
+    method: 'PATCH',
+    headers: { ...V6, 'Upload-Offset': '0', 'Upload-Complete': complete, 'Content-Type': type },
+    body,
+  });
+}
+
 async function ietfHead(url: string, headers: Record<string, string> = V6) {
   const res = await fetch(url, { method: 'HEAD', headers });
   return {
@@ -163,8 +171,7 @@ for (const driver of drivers) {
   t.test(`${driver.name}: IETF draft`, async (t) => {
     const env = driver.env();
     const root = env.STORAGE_S3_ROOT ?? '';
-    const app = await startApp(env);
-    t.teardown(() => app.close());
+    const app = await startAppFor(t, env);
     const endpoint = `${app.url}/files/`;
 
     const size = 30 * MiB;
@@ -336,11 +343,7 @@ for (const driver of drivers) {
       t.match(await noComplete.text(), /Upload-Complete must be \?1 .* or \?0/);
       const created = await fetch(endpoint, { method: 'POST', headers: { ...V6, 'Upload-Complete': '?0', 'Upload-Length': '3' } });
       const url = locationOf(created, endpoint);
-      const wrongType = await fetch(url, {
-        method: 'PATCH',
-        headers: { ...V6, 'Upload-Offset': '0', 'Upload-Complete': '?1', 'Content-Type': 'application/offset+octet-stream' },
-        body: 'abc',
-      });
+      const wrongType = await appendAt0(url, '?1', 'application/offset+octet-stream', 'abc');
       t.equal(wrongType.status, 415);
       t.match(await wrongType.text(), /application\/partial-upload/);
       t.equal((await ietfHead(url)).offset, 0, 'nothing stored');
@@ -362,11 +365,7 @@ for (const driver of drivers) {
       t.equal(complete(filled), '?1', 'a ?0 creation that carries every byte is complete');
       const created = await fetch(endpoint, { method: 'POST', headers: { ...V6, 'Upload-Complete': '?0', 'Upload-Length': '5' } });
       const url = locationOf(created, endpoint);
-      const reaching = await fetch(url, {
-        method: 'PATCH',
-        headers: { ...V6, 'Upload-Offset': '0', 'Upload-Complete': '?0', 'Content-Type': 'application/partial-upload' },
-        body: 'abcde',
-      });
+      const reaching = await appendAt0(url, '?0', 'application/partial-upload', 'abcde');
       t.equal(reaching.status, 204);
       t.equal(complete(reaching), '?1', 'a ?0 append that reaches the length is complete');
       // A chunked ?1 creation that ends short of its declared length: stored, but not complete.
@@ -435,8 +434,10 @@ for (const driver of drivers) {
 t.test('authentication, ownership and Upload-Limit apply to IETF requests', async (t) => {
   const tokens = { alice: randomBytes(16).toString('hex'), bob: randomBytes(16).toString('hex') };
   const hash = (token: string) => createHash('sha256').update(token).digest('hex');
-  const app = await startApp({ AUTH_STATIC_TOKENS: `alice:${hash(tokens.alice)},bob:${hash(tokens.bob)}`, FILES_MAX_UPLOAD_SIZE: '1mb' });
-  t.teardown(() => app.close());
+  const app = await startAppFor(t, {
+    AUTH_STATIC_TOKENS: `alice:${hash(tokens.alice)},bob:${hash(tokens.bob)}`,
+    FILES_MAX_UPLOAD_SIZE: '1mb',
+  });
   const endpoint = `${app.url}/files/`;
   const as = (who: keyof typeof tokens) => ({ Authorization: `Bearer ${tokens[who]}` });
   const anonymous = await fetch(endpoint, { method: 'POST', headers: { ...V6, 'Upload-Complete': '?0' } });

@@ -11,12 +11,12 @@ import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { ConfigError, parseConfig } from '../../src/config/index.js';
-import { createUpload, head, patch, startApp, TUS } from '../helpers/app.js';
+import { createUpload, head, patch, startApp, startAppFor, TUS } from '../helpers/app.js';
 import { listKeys, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
+import { MiB } from '../helpers/sizes.js';
 import { until } from '../helpers/wait.js';
 
 const server = s3TestServer();
-const MiB = 1024 * 1024;
 
 interface Driver {
   name: 'local' | 's3';
@@ -50,8 +50,7 @@ const download = async (base: string, res: Response) =>
 for (const driver of drivers) {
   t.test(`${driver.name}: by default one partial goes into one final upload, once; the refusals write nothing`, async (t) => {
     const env = driver.env();
-    const app = await startApp(env);
-    t.teardown(() => app.close());
+    const app = await startAppFor(t, env);
     const data = Buffer.alloc(MiB, 7);
     const p = await partial(app.url, data);
     const before = await stored(driver, app, env);
@@ -109,8 +108,7 @@ for (const driver of drivers) {
 }
 
 t.test('TUS_CONCAT_MAX_PARTS and TUS_CONCAT_MAX_USES set: each as configured; 0 is no limit', async (t) => {
-  const app = await startApp({ TUS_CONCAT_MAX_PARTS: '3', TUS_CONCAT_MAX_USES: '2' });
-  t.teardown(() => app.close());
+  const app = await startAppFor(t, { TUS_CONCAT_MAX_PARTS: '3', TUS_CONCAT_MAX_USES: '2' });
   const parts = [];
   for (const text of ['a', 'b', 'c', 'd']) parts.push(await partial(app.url, Buffer.from(text)));
   const four = await final(app.url, parts);
@@ -148,8 +146,7 @@ t.test('TUS_CONCAT_MAX_PARTS and TUS_CONCAT_MAX_USES set: each as configured; 0 
 });
 
 t.test('concatenation-unfinished: the first final upload claims the partial; later ones are refused at once', async (t) => {
-  const app = await startApp();
-  t.teardown(() => app.close());
+  const app = await startAppFor(t);
   const p = await createUpload(app.url, 3, { 'Upload-Concat': 'partial' });
   const first = await final(app.url, [p]);
   t.equal(first.status, 201, 'waiting for the partial');
@@ -168,8 +165,7 @@ t.test('concatenation-unfinished: the first final upload claims the partial; lat
 });
 
 t.test('a claim lost to a concurrent write: the final upload that claimed first is assembled, the other never', async (t) => {
-  const app = await startApp();
-  t.teardown(() => app.close());
+  const app = await startAppFor(t);
   const p = await createUpload(app.url, 3, { 'Upload-Concat': 'partial' });
   const waiting = await final(app.url, [p]);
   t.equal(waiting.status, 201);

@@ -8,42 +8,20 @@
 import { once } from 'node:events';
 import { mkdtempSync, readdirSync } from 'node:fs';
 import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
-import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import t from 'tap';
-import { createUpload, head, patch, startApp, TUS } from '../helpers/app.js';
+import t, { type Test } from 'tap';
+import { createUpload, head, patch, rateLimit, startAppFor, TUS } from '../helpers/app.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
+import { patchConnection, patchHead, rawConnection } from '../helpers/raw-request.js';
 import { objectSha256, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
+import { MiB } from '../helpers/sizes.js';
 import { until } from '../helpers/wait.js';
 
-const MiB = 1024 * 1024;
 const server = s3TestServer();
 
-/** A raw connection: what it received, and when it was closed. */
-function rawConnection(url: string): { socket: Socket; received: () => string; closedAt: () => number | undefined } {
-  const { hostname, port } = new URL(url);
-  const socket = connect(Number(port), hostname);
-  let received = '';
-  let closedAt: number | undefined;
-  socket.on('data', (d) => {
-    received += d;
-  });
-  socket.on('error', () => undefined);
-  socket.on('close', () => {
-    closedAt = Date.now();
-  });
-  return { socket, received: () => received, closedAt: () => closedAt };
-}
-
-const patchHead = (url: string, offset: number, length: number, extra = '') => {
-  const { pathname, host } = new URL(url);
-  return `PATCH ${pathname} HTTP/1.1\r\nHost: ${host}\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: ${offset}\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: ${length}\r\n${extra}\r\n`;
-};
-
 t.test('request headers larger than SERVER_MAX_HEADER_SIZE: 431 in plain text', async (t) => {
-  const app = await startApp({ SERVER_MAX_HEADER_SIZE: '4kb' });
-  t.teardown(() => app.close());
+  const app = await startAppFor(t, { SERVER_MAX_HEADER_SIZE: '4kb' });
   const res = await fetch(`${app.url}/files/`, {
     method: 'POST',
     headers: { ...TUS, 'Upload-Length': '1', 'Upload-Metadata': `a ${'A'.repeat(5000)}` },
@@ -62,8 +40,7 @@ t.test('request headers larger than SERVER_MAX_HEADER_SIZE: 431 in plain text', 
 });
 
 t.test('SERVER_HEADERS_TIMEOUT: a client that never finishes its headers is answered 408 and dropped', async (t) => {
-  const app = await startApp({ SERVER_HEADERS_TIMEOUT: '1500' });
-  t.teardown(() => app.close());
+  const app = await startAppFor(t, { SERVER_HEADERS_TIMEOUT: '1500' });
   t.equal(app.app.server.requestTimeout, 0, 'no limit on a whole request (uploads are long)');
   t.equal(app.app.server.headersTimeout, 1500);
   const slow = rawConnection(app.url);
@@ -90,6 +67,14 @@ interface Driver {
   name: string;
   env(): Record<string, string>;
 }
+/** An app with `env`, an upload of `size` random bytes there, and a raw PATCH announcing them all, its head sent. */
+async function patchBegun(t: Test, env: Record<string, string>, size: number) {
+  const app = await startAppFor(t, env);
+  const data = randomData(size);
+  const url = await createUpload(app.url, data.length);
+  return { app, data, url, client: patchConnection(url, size) };
+}
+
 const drivers: Driver[] = [
   { name: 'local', env: () => ({}) },
   { name: 's3', env: () => s3LocationEnv(server, uniqueRoot('idle')) },
@@ -97,12 +82,7 @@ const drivers: Driver[] = [
 
 for (const driver of drivers) {
   t.test(`${driver.name}: TUS_BODY_IDLE_TIMEOUT cuts a body that stops sending; what arrived is kept`, async (t) => {
-    const app = await startApp({ ...driver.env(), TUS_BODY_IDLE_TIMEOUT: '1500' });
-    t.teardown(() => app.close());
-    const data = randomData(100);
-    const url = await createUpload(app.url, data.length);
-    const client = rawConnection(url);
-    client.socket.write(patchHead(url, 0, 100));
+    const { data, url, client } = await patchBegun(t, { ...driver.env(), TUS_BODY_IDLE_TIMEOUT: '1500' }, 100);
     client.socket.write(data.subarray(0, 10));
     const lastByte = Date.now();
     await until(() => client.closedAt() !== undefined, 'the idle body to be cut off', 8000);
@@ -117,12 +97,8 @@ for (const driver of drivers) {
 
   t.test(`${driver.name}: TUS_BODY_MIN_RATE cuts a body that trickles; one that keeps the pace is not cut`, async (t) => {
     // 200 bytes a second over 1.5 s: 300 bytes due per stretch.
-    const app = await startApp({ ...driver.env(), TUS_BODY_IDLE_TIMEOUT: '1500', TUS_BODY_MIN_RATE: '200' });
-    t.teardown(() => app.close());
-    const data = randomData(4000);
-    const slowUrl = await createUpload(app.url, data.length);
-    const slow = rawConnection(slowUrl);
-    slow.socket.write(patchHead(slowUrl, 0, data.length));
+    const begun = await patchBegun(t, { ...driver.env(), TUS_BODY_IDLE_TIMEOUT: '1500', TUS_BODY_MIN_RATE: '200' }, 4000);
+    const { app, data, url: slowUrl, client: slow } = begun;
     // 10 bytes every 200 ms: 50 bytes a second.
     let sent = 0;
     const trickle = setInterval(() => {
@@ -140,8 +116,7 @@ for (const driver of drivers) {
     t.ok(offset > 0 && offset <= sent && sent - offset <= 20, `what arrived is kept: ${offset} of the ${sent} bytes written`);
 
     const paceUrl = await createUpload(app.url, 2000);
-    const paced = rawConnection(paceUrl);
-    paced.socket.write(patchHead(paceUrl, 0, 2000));
+    const paced = patchConnection(paceUrl, 2000);
     // 100 bytes every 200 ms: 500 bytes a second, for 4 s.
     let written = 0;
     const steady = setInterval(() => {
@@ -158,12 +133,7 @@ for (const driver of drivers) {
   });
 
   t.test(`${driver.name}: with TUS_BODY_MIN_RATE=0 a slow but steady body is not cut`, async (t) => {
-    const app = await startApp({ ...driver.env(), TUS_BODY_IDLE_TIMEOUT: '1500', TUS_BODY_MIN_RATE: '0' });
-    t.teardown(() => app.close());
-    const data = randomData(12);
-    const url = await createUpload(app.url, data.length);
-    const client = rawConnection(url);
-    client.socket.write(patchHead(url, 0, data.length));
+    const { data, client } = await patchBegun(t, { ...driver.env(), TUS_BODY_IDLE_TIMEOUT: '1500', TUS_BODY_MIN_RATE: '0' }, 12);
     // One byte every 500 ms: 6 s in all, four times the idle timeout.
     let sent = 0;
     const drip = setInterval(() => {
@@ -179,13 +149,11 @@ for (const driver of drivers) {
   });
 
   t.test(`${driver.name}: a body the server does not read yet (waiting for the upload's lock) is not idle`, async (t) => {
-    const app = await startApp({ ...driver.env(), TUS_BODY_IDLE_TIMEOUT: '1500', TUS_BODY_MIN_RATE: '0' });
-    t.teardown(() => app.close());
+    const app = await startAppFor(t, { ...driver.env(), TUS_BODY_IDLE_TIMEOUT: '1500', TUS_BODY_MIN_RATE: '0' });
     const url = await createUpload(app.url, 16 * MiB);
     // A holds the lock, sending one byte every 400 ms; B asks for the lock, which A releases
     // only 3 s later: B's body waits unread in the server's buffers, its client blocked.
-    const a = rawConnection(url);
-    a.socket.write(patchHead(url, 0, 100));
+    const a = patchConnection(url, 100);
     let sent = 0;
     const drip = setInterval(() => {
       if (sent < 100) a.socket.write(Buffer.alloc(1, sent++));
@@ -208,11 +176,9 @@ for (const driver of drivers) {
 
   t.test(`${driver.name}: a checksum body that stops sending is cut; nothing is stored, the spool is removed`, async (t) => {
     const tempDir = mkdtempSync(join(tmpdir(), 'tus-idle-spool-'));
-    const app = await startApp({ ...driver.env(), TUS_BODY_IDLE_TIMEOUT: '1500', TUS_TEMP_DIR: tempDir });
-    t.teardown(() => app.close());
+    const app = await startAppFor(t, { ...driver.env(), TUS_BODY_IDLE_TIMEOUT: '1500', TUS_TEMP_DIR: tempDir });
     const url = await createUpload(app.url, 100);
-    const client = rawConnection(url);
-    client.socket.write(patchHead(url, 0, 100, 'Upload-Checksum: sha1 Kq5sNclPz7QV2+lfQIuc6R7oRu0=\r\n'));
+    const client = patchConnection(url, 100, 'Upload-Checksum: sha1 Kq5sNclPz7QV2+lfQIuc6R7oRu0=\r\n');
     client.socket.write(Buffer.alloc(10, 1));
     await until(() => readdirSync(tempDir).length === 1, 'the spool to begin', 5000);
     await until(() => client.closedAt() !== undefined, 'the idle body to be cut off', 8000);
@@ -262,11 +228,10 @@ t.test('s3: a slow S3 (parts and completion held 2 s each) does not count as an 
   const proxy = await slowS3(server.endpoint, 2000);
   t.teardown(() => proxy.close());
   const root = uniqueRoot('idle-slow');
-  const app = await startApp({
+  const app = await startAppFor(t, {
     ...s3LocationEnv(server, root, { STORAGE_S3_ENDPOINT: proxy.url, STORAGE_S3_PART_CONCURRENCY: '1' }),
     TUS_BODY_IDLE_TIMEOUT: '1500',
   });
-  t.teardown(() => app.close());
   const data = randomData(12 * MiB);
   const url = await createUpload(app.url, data.length);
   const before = proxy.delayed();
@@ -281,8 +246,7 @@ t.test('s3: a slow S3 (parts and completion held 2 s each) does not count as an 
 });
 
 t.test('RATE_LIMITER_*: per client address, 429 with Retry-After in plain text; OPTIONS and probes not counted', async (t) => {
-  const app = await startApp({ RATE_LIMITER_ENABLED: 'true', RATE_LIMITER_POINTS: '3', RATE_LIMITER_DURATION: '60' });
-  t.teardown(() => app.close());
+  const app = await startAppFor(t, rateLimit(3, '60'));
   for (let i = 0; i < 5; i++) {
     t.equal((await fetch(`${app.url}/files/`, { method: 'OPTIONS' })).status, 204, 'OPTIONS is not counted');
     t.equal((await fetch(`${app.url}/healthz`)).status, 200, '/healthz is not counted');
@@ -309,13 +273,10 @@ t.test('RATE_LIMITER_*: per client address, 429 with Retry-After in plain text; 
 });
 
 t.test('RATE_LIMITER_*: with IP_TRUST_PROXY the forwarded address is the client', async (t) => {
-  const app = await startApp({
-    RATE_LIMITER_ENABLED: 'true',
-    RATE_LIMITER_POINTS: '2',
-    RATE_LIMITER_DURATION: '1m',
+  const app = await startAppFor(t, {
+    ...rateLimit(2, '1m'),
     IP_TRUST_PROXY: 'true',
   });
-  t.teardown(() => app.close());
   const from = (ip: string) =>
     fetch(`${app.url}/files/`, { method: 'POST', headers: { ...TUS, 'Upload-Length': '1', 'X-Forwarded-For': ip } });
   t.equal((await from('203.0.113.1')).status, 201);
@@ -327,7 +288,6 @@ t.test('RATE_LIMITER_*: with IP_TRUST_PROXY the forwarded address is the client'
 });
 
 t.test('rate limiting is off by default', async (t) => {
-  const app = await startApp({});
-  t.teardown(() => app.close());
+  const app = await startAppFor(t, {});
   for (let i = 0; i < 60; i++) t.equal((await fetch(`${app.url}/files/x`, { method: 'HEAD', headers: TUS })).status, 404);
 });

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT } from 'jose';
 import t from 'tap';
-import { b64, createUpload, startApp, TUS } from '../helpers/app.js';
+import { b64, createUpload, startAppFor, TUS } from '../helpers/app.js';
 import { listKeys, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
 
 const server = s3TestServer();
@@ -49,8 +49,7 @@ const meta = (pairs: Record<string, string>) =>
 for (const driver of drivers()) {
   t.test(`${driver.name}: FILES_MIME_TYPE_ALLOW_LIST and FILES_MAX_UPLOAD_SIZE refuse before anything is created`, async (t) => {
     const env = driver.env({ FILES_MIME_TYPE_ALLOW_LIST: 'image/*,application/pdf', FILES_MAX_UPLOAD_SIZE: '1000' });
-    const app = await startApp(env);
-    t.teardown(() => app.close());
+    const app = await startAppFor(t, env);
 
     const html = await post(app.url, { 'Upload-Length': '10', 'Upload-Metadata': meta({ filename: 'a.html', filetype: 'text/html' }) });
     t.equal(html.status, 415);
@@ -97,8 +96,7 @@ for (const driver of drivers()) {
 
   t.test(`${driver.name}: concatenation: untyped partials pass, the final upload's type is checked`, async (t) => {
     const env = driver.env({ FILES_MIME_TYPE_ALLOW_LIST: 'image/*' });
-    const app = await startApp(env);
-    t.teardown(() => app.close());
+    const app = await startAppFor(t, env);
     const partial = await createUpload(app.url, 3, { 'Upload-Concat': 'partial' });
     const typedPartial = await post(app.url, {
       'Upload-Length': '3',
@@ -123,8 +121,7 @@ for (const driver of drivers()) {
 
   t.test(`${driver.name}: Upload-Metadata: bytes, keys and syntax, each saying which`, async (t) => {
     const env = driver.env({ TUS_MAX_METADATA_SIZE: '100', TUS_MAX_METADATA_KEYS: '3' });
-    const app = await startApp(env);
-    t.teardown(() => app.close());
+    const app = await startAppFor(t, env);
     const big = await post(app.url, { 'Upload-Length': '1', 'Upload-Metadata': meta({ filename: 'x'.repeat(80) }) });
     t.equal(big.status, 400);
     t.equal(
@@ -152,7 +149,7 @@ for (const driver of drivers()) {
 }
 
 t.test('local: STORAGE_<LOC>_MAX_UPLOAD_SIZE and _MIME_TYPE_ALLOW_LIST replace the server limits for their location', async (t) => {
-  const app = await startApp({
+  const app = await startAppFor(t, {
     STORAGE_LOCATIONS: 'local,docs',
     STORAGE_LOCAL_DRIVER: 'local',
     STORAGE_DOCS_DRIVER: 'local',
@@ -161,7 +158,6 @@ t.test('local: STORAGE_<LOC>_MAX_UPLOAD_SIZE and _MIME_TYPE_ALLOW_LIST replace t
     STORAGE_DOCS_MIME_TYPE_ALLOW_LIST: 'application/pdf',
     FILES_MAX_UPLOAD_SIZE: '1000',
   });
-  t.teardown(() => app.close());
   const pdf = { 'Upload-Metadata': meta({ filetype: 'application/pdf' }) };
   const png = { 'Upload-Metadata': meta({ filetype: 'image/png' }) };
   const at = (path: string, length: number, headers: Record<string, string>) =>
@@ -182,8 +178,7 @@ t.test('local: STORAGE_<LOC>_MAX_UPLOAD_SIZE and _MIME_TYPE_ALLOW_LIST replace t
 
 t.test('a token narrows the limits: types it allows and the server allows, the smaller size', async (t) => {
   const env = { FILES_MIME_TYPE_ALLOW_LIST: 'image/*,application/pdf', FILES_MAX_UPLOAD_SIZE: '1000', AUTH_JWT_SECRET: SECRET };
-  const app = await startApp(env);
-  t.teardown(() => app.close());
+  const app = await startAppFor(t, env);
   const token = await new SignJWT({ tus: { types: ['image/png', 'text/plain'], max_size: 100 } })
     .setProtectedHeader({ alg: 'HS256' })
     .setSubject('user-1')

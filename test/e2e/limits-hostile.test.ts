@@ -9,34 +9,25 @@
  * behind, on both drivers.
  */
 import { readdirSync, readlinkSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
+import { connect } from 'node:net';
 import t from 'tap';
 import { ConfigError, parseConfig } from '../../src/config/index.js';
-import { createUpload, startApp, TUS } from '../helpers/app.js';
+import { createUpload, rateLimit, startAppFor, TUS } from '../helpers/app.js';
 import { HookReceiver } from '../helpers/hook-receiver.js';
-import { s3LocationEnv, s3TestServer, uniqueRoot } from '../helpers/s3.js';
+import { rawConnection } from '../helpers/raw-request.js';
+import { localAndS3 } from '../helpers/s3.js';
 import { until } from '../helpers/wait.js';
 
 /** A raw connection that writes `head`, then one byte every `everyMs`: what it received, when it was closed. */
 function trickle(url: string, head: string, everyMs: number) {
-  const { hostname, port } = new URL(url);
-  const socket: Socket = connect(Number(port), hostname);
-  let received = '';
-  let closedAt: number | undefined;
-  socket.on('data', (d) => {
-    received += d;
-  });
-  socket.on('error', () => undefined);
-  socket.on('close', () => {
-    closedAt = Date.now();
-  });
+  const { socket, received, closedAt } = rawConnection(url);
   socket.write(head);
   const drip = setInterval(() => {
     if (!socket.destroyed) socket.write('x');
   }, everyMs);
   return {
-    received: () => received,
-    closedAt: () => closedAt,
+    received,
+    closedAt,
     stop: () => {
       clearInterval(drip);
       socket.destroy();
@@ -46,14 +37,11 @@ function trickle(url: string, head: string, everyMs: number) {
 
 t.test('a body trickled behind an answer that did not read it is cut like an upload body', async (t) => {
   // 100 bytes a second due over 1 s; the clients bring about 4.
-  const app = await startApp({
+  const app = await startAppFor(t, {
     TUS_BODY_IDLE_TIMEOUT: '1s',
     TUS_BODY_MIN_RATE: '100b',
-    RATE_LIMITER_ENABLED: 'true',
-    RATE_LIMITER_POINTS: '3',
-    RATE_LIMITER_DURATION: '60',
+    ...rateLimit(3, '60'),
   });
-  t.teardown(() => app.close());
   const upload = new URL(await createUpload(app.url, 10)).pathname;
   const body = 'Content-Length: 1000000\r\n\r\n';
   const clients = {
@@ -84,8 +72,7 @@ t.test('a body trickled behind an answer that did not read it is cut like an upl
 });
 
 t.test('OPTIONS with X-HTTP-Method-Override is rate limited like the method it becomes', async (t) => {
-  const app = await startApp({ RATE_LIMITER_ENABLED: 'true', RATE_LIMITER_POINTS: '2', RATE_LIMITER_DURATION: '60' });
-  t.teardown(() => app.close());
+  const app = await startAppFor(t, rateLimit(2, '60'));
   const overridden = () =>
     fetch(`${app.url}/files/`, { method: 'OPTIONS', headers: { ...TUS, 'X-HTTP-Method-Override': 'POST', 'Upload-Length': '1' } });
   t.equal((await overridden()).status, 201, 'the override makes it a creation');
@@ -99,13 +86,10 @@ t.test('OPTIONS with X-HTTP-Method-Override is rate limited like the method it b
 t.test('IP_TRUST_PROXY with the proxy addresses: a forged X-Forwarded-For entry does not escape the rate limiter', async (t) => {
   // The test client plays the proxy (127.0.0.1): what a proxy forwards is the client's own
   // X-Forwarded-For (forged) followed by the address the proxy saw (203.0.113.7).
-  const app = await startApp({
-    RATE_LIMITER_ENABLED: 'true',
-    RATE_LIMITER_POINTS: '2',
-    RATE_LIMITER_DURATION: '60',
+  const app = await startAppFor(t, {
+    ...rateLimit(2, '60'),
     IP_TRUST_PROXY: '127.0.0.1',
   });
-  t.teardown(() => app.close());
   const from = (forged: string) =>
     fetch(`${app.url}/files/`, {
       method: 'POST',
@@ -146,10 +130,7 @@ t.test('IP_TRUST_PROXY with the proxy addresses: a forged X-Forwarded-For entry 
 });
 
 const HOOK_SECRET = 'limits-hostile-hook-secret-0123456789';
-const drivers: Array<[string, () => Record<string, string>]> = [
-  ['local', () => ({})],
-  ['s3', () => s3LocationEnv(s3TestServer(), uniqueRoot('hostile'))],
-];
+const drivers = localAndS3('hostile');
 
 for (const [name, env] of drivers) {
   t.test(`${name}: a body whose client left while the request waited is not waited for forever`, async (t) => {
@@ -157,14 +138,13 @@ for (const [name, env] of drivers) {
     t.teardown(() => receiver.close());
     let answer: (() => void) | undefined;
     receiver.respond = () => new Promise((resolve) => (answer = () => resolve({})));
-    const app = await startApp({
+    const app = await startAppFor(t, {
       ...env(),
       HOOKS_HTTP_URL: receiver.url,
       HOOKS_HTTP_SECRET: HOOK_SECRET,
       HOOKS_ENABLED_EVENTS: 'pre-create',
       HOOKS_HTTP_TIMEOUT: '30s',
     });
-    t.teardown(() => app.close());
     const { port } = new URL(app.url);
     const client = connect(Number(port), '127.0.0.1');
     client.on('error', () => undefined);

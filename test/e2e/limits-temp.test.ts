@@ -5,29 +5,25 @@
  */
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync } from 'node:fs';
-import { request } from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { createUpload, head, patch, startApp } from '../helpers/app.js';
+import { createUpload, head, patch, startAppFor } from '../helpers/app.js';
 import { randomData } from '../helpers/bytes.js';
-import { s3LocationEnv, s3TestServer, uniqueRoot } from '../helpers/s3.js';
+import { patchRequest } from '../helpers/raw-request.js';
+import { localAndS3, s3TestServer } from '../helpers/s3.js';
 import { metric, until } from '../helpers/wait.js';
 
 const server = s3TestServer();
 const sha1 = (data: Uint8Array) => `sha1 ${createHash('sha1').update(data).digest('base64')}`;
 
-const drivers: Array<[string, () => Record<string, string>]> = [
-  ['local', () => ({})],
-  ['s3', () => s3LocationEnv(server, uniqueRoot('temp'))],
-];
+const drivers = localAndS3('temp', server);
 
 for (const [name, env] of drivers) {
   t.test(`${name}: checksum spools share TUS_TEMP_MAX_SIZE; 503 while it is in use, 413 for a body that never fits`, async (t) => {
     const tempDir = mkdtempSync(join(tmpdir(), 'tus-temp-max-'));
-    const app = await startApp({ ...env(), TUS_TEMP_DIR: tempDir, TUS_TEMP_MAX_SIZE: '1000', TUS_BODY_IDLE_TIMEOUT: '0' });
-    t.teardown(() => app.close());
+    const app = await startAppFor(t, { ...env(), TUS_TEMP_DIR: tempDir, TUS_TEMP_MAX_SIZE: '1000', TUS_BODY_IDLE_TIMEOUT: '0' });
 
     const large = randomData(1500);
     const url = await createUpload(app.url, 2000);
@@ -78,21 +74,11 @@ for (const [name, env] of drivers) {
 
 t.test('a chunked checksum body (no Content-Length) that passes TUS_TEMP_MAX_SIZE is refused mid-way; nothing stored', async (t) => {
   const tempDir = mkdtempSync(join(tmpdir(), 'tus-temp-max-'));
-  const app = await startApp({ TUS_TEMP_DIR: tempDir, TUS_TEMP_MAX_SIZE: '1000' });
-  t.teardown(() => app.close());
+  const app = await startAppFor(t, { TUS_TEMP_DIR: tempDir, TUS_TEMP_MAX_SIZE: '1000' });
   const url = await createUpload(app.url, 5000);
   const data = randomData(3000);
   const status = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-    const req = request(url, {
-      method: 'PATCH',
-      headers: {
-        'Tus-Resumable': '1.0.0',
-        'Upload-Offset': '0',
-        'Content-Type': 'application/offset+octet-stream',
-        'Transfer-Encoding': 'chunked',
-        'Upload-Checksum': sha1(data),
-      },
-    });
+    const req = patchRequest(url, 0, { 'Transfer-Encoding': 'chunked', 'Upload-Checksum': sha1(data) });
     req.on('response', (res) => {
       let body = '';
       res.on('data', (d) => {

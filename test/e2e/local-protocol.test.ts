@@ -4,8 +4,7 @@ import t from 'tap';
 import { b64, createUpload, head, patch, startApp, TUS } from '../helpers/app.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
 import { cutPatch, settledOffset } from '../helpers/cut-request.js';
-
-const idOf = (url: string) => url.split('/').pop() as string;
+import { lastSegment } from '../helpers/ids.js';
 
 t.test('tus over real HTTP with the local store', async (t) => {
   const server = await startApp({ FILES_MAX_UPLOAD_SIZE: '64mb' });
@@ -41,7 +40,7 @@ t.test('tus over real HTTP with the local store', async (t) => {
     }
     res = await head(url);
     t.equal(res.headers.get('upload-offset'), String(data.length));
-    t.equal(sha256(await readFile(join(root, idOf(url)))), sha256(data), 'stored bytes are the sent bytes');
+    t.equal(sha256(await readFile(join(root, lastSegment(url)))), sha256(data), 'stored bytes are the sent bytes');
   });
 
   t.test('a PATCH cut off mid-body keeps every byte received, and the upload resumes', async (t) => {
@@ -54,7 +53,7 @@ t.test('tus over real HTTP with the local store', async (t) => {
     const res = await patch(url, offset, data.subarray(offset));
     t.equal(res.status, 204);
     t.equal(res.headers.get('upload-offset'), String(data.length));
-    t.equal(sha256(await readFile(join(root, idOf(url)))), sha256(data));
+    t.equal(sha256(await readFile(join(root, lastSegment(url)))), sha256(data));
   });
 
   t.test('DELETE terminates: the upload and its state are gone, then 404', async (t) => {
@@ -63,8 +62,8 @@ t.test('tus over real HTTP with the local store', async (t) => {
     const res = await fetch(url, { method: 'DELETE', headers: TUS });
     t.equal(res.status, 204);
     t.equal(res.headers.get('tus-resumable'), '1.0.0');
-    await t.rejects(stat(join(root, idOf(url))), { code: 'ENOENT' });
-    await t.rejects(stat(join(root, `${idOf(url)}.json`)), { code: 'ENOENT' });
+    await t.rejects(stat(join(root, lastSegment(url))), { code: 'ENOENT' });
+    await t.rejects(stat(join(root, `${lastSegment(url)}.json`)), { code: 'ENOENT' });
     t.equal((await head(url)).status, 404);
     t.equal((await patch(url, 5, Buffer.from('world'))).status, 404);
   });

@@ -5,9 +5,8 @@ import { join } from 'node:path';
 import t from 'tap';
 import { startApp } from '../helpers/app.js';
 import { randomData, sha256, sha256File } from '../helpers/bytes.js';
+import { MiB } from '../helpers/sizes.js';
 import { uploadFile, uploadInterruptedThenResume } from '../helpers/tus-client.js';
-
-const MiB = 1024 * 1024;
 
 t.test('tus-js-client in Node against the local store', async (t) => {
   const server = await startApp();

@@ -1,22 +1,22 @@
 /** Operations: health, readiness, metrics, request logs, proxies (the demo page: test/browser/demo-page.test.ts). */
 import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
-import { type IncomingMessage, request } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import t from 'tap';
-import { createUpload, logDir, patch, startApp, TUS } from '../helpers/app.js';
+import { createUpload, logDir, patch, startApp, startAppFor, TUS } from '../helpers/app.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
+import { patchRequest } from '../helpers/raw-request.js';
 import { s3LocationEnv, s3TestServer, uniqueRoot } from '../helpers/s3.js';
 
 const server = s3TestServer();
 
 t.test('/healthz and /readyz on local and S3 locations', async (t) => {
-  const app = await startApp({
+  const app = await startAppFor(t, {
     ...s3LocationEnv(server, uniqueRoot('ready')),
     STORAGE_LOCATIONS: 's3,local',
     STORAGE_LOCAL_DRIVER: 'local',
   });
-  t.teardown(() => app.close());
   const health = await fetch(`${app.url}/healthz`);
   t.equal(health.status, 200);
   t.same(await health.json(), { status: 'ok' });
@@ -26,8 +26,7 @@ t.test('/healthz and /readyz on local and S3 locations', async (t) => {
 });
 
 t.test('/readyz answers 503 naming the failing location and the reason', async (t) => {
-  const app = await startApp(s3LocationEnv(server, uniqueRoot('ready'), { STORAGE_S3_BUCKET: 'no-such-bucket' }));
-  t.teardown(() => app.close());
+  const app = await startAppFor(t, s3LocationEnv(server, uniqueRoot('ready'), { STORAGE_S3_BUCKET: 'no-such-bucket' }));
   const res = await fetch(`${app.url}/readyz`);
   t.equal(res.status, 503);
   const body = (await res.json()) as { locations: Record<string, { ok: boolean; error: string }> };
@@ -60,10 +59,7 @@ function metric(text: string, name: string, labels: Record<string, string> = {})
  * at once. Resolves with the response status.
  */
 async function pacedPatch(url: string, data: Buffer, chunk: number, between: () => Promise<boolean>): Promise<number | undefined> {
-  const req = request(url, {
-    method: 'PATCH',
-    headers: { ...TUS, 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream', 'Content-Length': String(data.length) },
-  });
+  const req = patchRequest(url, 0, { 'Content-Length': String(data.length) });
   const response = new Promise<IncomingMessage>((resolve, reject) => {
     req.once('response', resolve);
     req.once('error', reject);
@@ -92,8 +88,7 @@ t.test('/metrics: requests, bytes, uploads, S3 latency, parts in flight, process
   // Distinctive tokens, written out here: test/after/secrets.after.ts finds them in this file and looks for them in every log of the run.
   const settings = { METRICS_TOKENS: 'metrics-tok-5Hq8Zr2Lw,metrics-tok-Vc3Nx7Kp1' };
   const tokens = settings.METRICS_TOKENS.split(',');
-  const app = await startApp({ ...s3LocationEnv(server, uniqueRoot('metrics')), ...settings });
-  t.teardown(() => app.close());
+  const app = await startAppFor(t, { ...s3LocationEnv(server, uniqueRoot('metrics')), ...settings });
   const scrape = async () => {
     const res = await fetch(`${app.url}/metrics`, { headers: { Authorization: `Bearer ${tokens[1]}` } });
     if (res.status !== 200) throw new Error(`/metrics: ${res.status}`);
@@ -157,8 +152,7 @@ t.test('/metrics: requests, bytes, uploads, S3 latency, parts in flight, process
 });
 
 t.test('one log line per request with request id, upload id, location, status, bytes, duration', async (t) => {
-  const app = await startApp({});
-  t.teardown(() => app.close());
+  const app = await startAppFor(t, {});
   const res = await fetch(`${app.url}/files/`, {
     method: 'POST',
     headers: { ...TUS, 'Upload-Length': '5', 'X-Request-Id': 'req-from-client-42' },

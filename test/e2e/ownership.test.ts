@@ -18,9 +18,9 @@ import {
 import { Metadata } from '@tus/utils';
 import { type JWTPayload, SignJWT } from 'jose';
 import t from 'tap';
-import { b64, startApp, TUS } from '../helpers/app.js';
+import { b64, startApp, startAppFor, TUS } from '../helpers/app.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
-import { listKeys, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
+import { listKeys, localAndS3, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
 import { uploadFile } from '../helpers/tus-client.js';
 
 const SECRET = randomBytes(32).toString('hex');
@@ -34,15 +34,11 @@ async function observed(res: Response) {
   return { status: res.status, body: await res.text(), headers: Object.fromEntries(headers) };
 }
 
-const drivers: Array<[string, () => Record<string, string>]> = [
-  ['local', () => ({})],
-  ['s3', () => s3LocationEnv(s3TestServer(), uniqueRoot('ownership'))],
-];
+const drivers = localAndS3('ownership');
 
 for (const [driver, env] of drivers) {
   t.test(`${driver}: another subject's upload does not exist for them`, async (t) => {
-    const app = await startApp({ ...env(), AUTH_JWT_SECRET: SECRET });
-    t.teardown(() => app.close());
+    const app = await startAppFor(t, { ...env(), AUTH_JWT_SECRET: SECRET });
     const alice = bearer(await token({ sub: 'alice' }));
     const bob = bearer(await token({ sub: 'bob' }));
     // Alice tries to forge the owner key: it is dropped, she stays the owner.
@@ -101,19 +97,22 @@ for (const [driver, env] of drivers) {
   });
 }
 
-t.test('an upload whose owner cannot be read: 503, never passed on unchecked', async (t) => {
+/** An S3 location under a fresh root named after `name` with JWT auth, and alice's and bob's bearer headers. */
+async function s3WithOwners(name: string) {
   const server = s3TestServer();
-  const root = uniqueRoot('owner-unreadable');
+  const root = uniqueRoot(name);
   const env = { ...s3LocationEnv(server, root), AUTH_JWT_SECRET: SECRET };
-  const alice = bearer(await token({ sub: 'alice' }));
-  const bob = bearer(await token({ sub: 'bob' }));
+  return { server, root, env, alice: bearer(await token({ sub: 'alice' })), bob: bearer(await token({ sub: 'bob' })) };
+}
+
+t.test('an upload whose owner cannot be read: 503, never passed on unchecked', async (t) => {
+  const { server, root, env, alice, bob } = await s3WithOwners('owner-unreadable');
   const first = await startApp(env);
   const created = await fetch(`${first.url}/files/`, { method: 'POST', headers: { ...TUS, ...alice, 'Upload-Length': '6' } });
   const id = (created.headers.get('location') as string).split('/').pop() as string;
   await first.close();
   // A fresh instance has nothing cached, and the state object is unreadable.
-  const app = await startApp(env);
-  t.teardown(() => app.close());
+  const app = await startAppFor(t, env);
   const client = verifyClient(server);
   const info = `${root}${id}.info`;
   const saved = await (await client.send(new GetObjectCommand({ Bucket: server.bucket, Key: info }))).Body?.transformToString();
@@ -128,11 +127,7 @@ t.test('an upload whose owner cannot be read: 503, never passed on unchecked', a
 });
 
 t.test('an upload whose multipart upload S3 no longer has: 404 like an unknown id, not 503 forever', async (t) => {
-  const server = s3TestServer();
-  const root = uniqueRoot('owner-gone');
-  const env = { ...s3LocationEnv(server, root), AUTH_JWT_SECRET: SECRET };
-  const alice = bearer(await token({ sub: 'alice' }));
-  const bob = bearer(await token({ sub: 'bob' }));
+  const { server, root, env, alice, bob } = await s3WithOwners('owner-gone');
   const first = await startApp(env);
   const created = await fetch(`${first.url}/files/`, {
     method: 'POST',
@@ -151,8 +146,7 @@ t.test('an upload whose multipart upload S3 no longer has: 404 like an unknown i
   const { Uploads = [] } = await client.send(new ListMultipartUploadsCommand({ Bucket: server.bucket, Prefix: root }));
   t.equal(Uploads.length, 1);
   for (const u of Uploads) await client.send(new AbortMultipartUploadCommand({ Bucket: server.bucket, Key: u.Key, UploadId: u.UploadId }));
-  const app = await startApp(env);
-  t.teardown(() => app.close());
+  const app = await startAppFor(t, env);
   const unknown = `${app.url}/files/ffffffffffffffffffffffffffffffff`;
   for (const method of ['HEAD', 'DELETE', 'GET']) {
     const theirs = await observed(await fetch(`${app.url}/files/${id}`, { method, headers: { ...TUS, ...bob } }));
@@ -163,11 +157,10 @@ t.test('an upload whose multipart upload S3 no longer has: 404 like an unknown i
 
 t.test('owners are qualified by the kind of token and the issuer', async (t) => {
   const STATIC = randomBytes(16).toString('hex');
-  const app = await startApp({
+  const app = await startAppFor(t, {
     AUTH_JWT_SECRET: SECRET,
     AUTH_STATIC_TOKENS: `ci:${createHash('sha256').update(STATIC).digest('hex')}`,
   });
-  t.teardown(() => app.close());
   const create = async (who: Record<string, string>) =>
     (await fetch(`${app.url}/files/`, { method: 'POST', headers: { ...TUS, ...who, 'Upload-Length': '1' } })).headers.get(
       'location',
@@ -187,13 +180,12 @@ t.test('claims narrow what a token may do', async (t) => {
   const server = s3TestServer();
   const root = uniqueRoot('claims');
   const s3 = s3LocationEnv(server, root);
-  const app = await startApp({
+  const app = await startAppFor(t, {
     AUTH_JWT_SECRET: SECRET,
     STORAGE_LOCATIONS: 'local,s3',
     STORAGE_LOCAL_DRIVER: 'local',
     ...Object.fromEntries(Object.entries(s3).filter(([k]) => k !== 'STORAGE_LOCATIONS')),
   });
-  t.teardown(() => app.close());
   const post = async (who: string, headers: Record<string, string>, path = '/files/s3/') =>
     fetch(`${app.url}${path}`, { method: 'POST', headers: { ...TUS, ...bearer(who), ...headers } });
 
@@ -299,8 +291,7 @@ t.test('claims narrow what a token may do', async (t) => {
 });
 
 t.test('tus-js-client (Node) uploads 12 MiB to S3 with a bearer token', async (t) => {
-  const app = await startApp({ ...s3LocationEnv(s3TestServer(), uniqueRoot('auth-client')), AUTH_JWT_SECRET: SECRET });
-  t.teardown(() => app.close());
+  const app = await startAppFor(t, { ...s3LocationEnv(s3TestServer(), uniqueRoot('auth-client')), AUTH_JWT_SECRET: SECRET });
   const data = randomData(12 * 1024 * 1024);
   const file = join(tmpdir(), `auth-client-${process.pid}.bin`);
   writeFileSync(file, data);

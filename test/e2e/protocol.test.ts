@@ -5,12 +5,12 @@ import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { crc32 } from 'node:zlib';
 import t from 'tap';
-import { b64, createUpload, head, patch, startApp, TUS } from '../helpers/app.js';
+import { b64, createUpload, head, patch, startApp, startAppFor, TUS } from '../helpers/app.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
-import { s3LocationEnv, s3TestServer, uniqueRoot } from '../helpers/s3.js';
+import { localAndS3 } from '../helpers/s3.js';
+import { MiB } from '../helpers/sizes.js';
 import { metric, until } from '../helpers/wait.js';
 
-const MiB = 1024 * 1024;
 const OCTET = { 'Content-Type': 'application/offset+octet-stream' };
 
 const digest = (algorithm: string, data: Buffer) => {
@@ -20,10 +20,7 @@ const digest = (algorithm: string, data: Buffer) => {
   return out.toString('base64');
 };
 
-const locations: Array<[string, () => Record<string, string>]> = [
-  ['local', () => ({})],
-  ['s3', () => s3LocationEnv(s3TestServer(), uniqueRoot('protocol'))],
-];
+const locations = localAndS3('protocol');
 
 /**
  * A request whose body goes without Content-Length (chunked, in pieces of 64 KiB at most).
@@ -67,8 +64,7 @@ async function chunked(
 
 for (const [name, env] of locations) {
   t.test(`protocol on the ${name} location`, async (t) => {
-    const app = await startApp({ ...env(), FILES_MAX_UPLOAD_SIZE: '1gb' });
-    t.teardown(() => app.close());
+    const app = await startAppFor(t, { ...env(), FILES_MAX_UPLOAD_SIZE: '1gb' });
     const base = app.url;
     const files = `${base}/files/`;
 
@@ -641,8 +637,7 @@ for (const [name, env] of locations) {
 }
 
 t.test('expiration: Upload-Expires, 410 once expired, cleanup from the command line', async (t) => {
-  const app = await startApp({ TUS_UPLOAD_EXPIRATION: '1500ms', TUS_CLEANUP_SCHEDULE: 'off' });
-  t.teardown(() => app.close());
+  const app = await startAppFor(t, { TUS_UPLOAD_EXPIRATION: '1500ms', TUS_CLEANUP_SCHEDULE: 'off' });
   const url = await createUpload(app.url, 10);
   const res = await patch(url, 0, Buffer.from('abc'));
   const expires = res.headers.get('upload-expires');
@@ -662,8 +657,7 @@ t.test('expiration: Upload-Expires, 410 once expired, cleanup from the command l
 });
 
 t.test('DELETE of finished uploads can be turned off; GET can be turned off', async (t) => {
-  const app = await startApp({ TUS_TERMINATE_FINISHED: 'false', TUS_DOWNLOAD_ENABLED: 'false' });
-  t.teardown(() => app.close());
+  const app = await startAppFor(t, { TUS_TERMINATE_FINISHED: 'false', TUS_DOWNLOAD_ENABLED: 'false' });
   const url = await createUpload(app.url, 1);
   await patch(url, 0, Buffer.from('x'));
   t.equal((await fetch(url, { method: 'DELETE', headers: TUS })).status, 400);
@@ -674,8 +668,7 @@ t.test('DELETE of finished uploads can be turned off; GET can be turned off', as
 });
 
 t.test('TUS_CLEANUP_SCHEDULE removes expired uploads on its own', async (t) => {
-  const app = await startApp({ TUS_UPLOAD_EXPIRATION: '1s', TUS_CLEANUP_SCHEDULE: '* * * * * *' });
-  t.teardown(() => app.close());
+  const app = await startAppFor(t, { TUS_UPLOAD_EXPIRATION: '1s', TUS_CLEANUP_SCHEDULE: '* * * * * *' });
   const url = await createUpload(app.url, 10);
   await patch(url, 0, Buffer.from('abc'));
   const id = url.split('/').pop() as string;

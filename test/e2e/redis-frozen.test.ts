@@ -6,7 +6,7 @@
  */
 import t from 'tap';
 import { COMMAND_TIMEOUT_MS } from '../../src/redis/connection.js';
-import { createUpload, head, patch, startApp } from '../helpers/app.js';
+import { createUpload, head, patch, startAppFor } from '../helpers/app.js';
 import { startRedis } from '../helpers/redis.js';
 import { until } from '../helpers/wait.js';
 
@@ -14,8 +14,7 @@ const redis = await startRedis();
 t.teardown(() => redis.close());
 
 t.test('a frozen Redis: 503 within the command timeout, then served again', async (t) => {
-  const app = await startApp({ REDIS: redis.url, TUS_LOCK_TIMEOUT: '60s' });
-  t.teardown(() => app.close());
+  const app = await startAppFor(t, { REDIS: redis.url, TUS_LOCK_TIMEOUT: '60s' });
   await until(async () => (await fetch(`${app.url}/readyz`)).status === 200, 'the instance connected to Redis');
   const url = await createUpload(app.url, 10);
   t.equal((await patch(url, 0, Buffer.from('hello'))).status, 204);

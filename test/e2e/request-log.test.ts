@@ -11,8 +11,8 @@ import { readFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
-import { createUpload, head, logDir, startApp } from '../helpers/app.js';
-import { s3LocationEnv, s3TestServer, uniqueRoot } from '../helpers/s3.js';
+import { createUpload, head, logDir, startAppFor } from '../helpers/app.js';
+import { localAndS3 } from '../helpers/s3.js';
 import { metric, until } from '../helpers/wait.js';
 
 interface LogLine {
@@ -55,15 +55,11 @@ async function halfPatch(url: string, requestId: string, declared: number, sent:
   return socket;
 }
 
-const locations: Array<[string, () => Record<string, string>]> = [
-  ['local', () => ({})],
-  ['s3', () => s3LocationEnv(s3TestServer(), uniqueRoot('reqlog'))],
-];
+const locations = localAndS3('reqlog');
 
 for (const [name, env] of locations) {
   t.test(`${name}: a PATCH whose client goes away mid-body is logged once, aborted, with its bytes, and counted`, async (t) => {
-    const app = await startApp(env());
-    t.teardown(() => app.close());
+    const app = await startAppFor(t, env());
     const since = Date.now();
     const url = await createUpload(app.url, 1000);
     const requestId = `cut-${name}-${randomBytes(4).toString('hex')}`;
@@ -86,8 +82,7 @@ for (const [name, env] of locations) {
 }
 
 t.test('a body cut by TUS_BODY_IDLE_TIMEOUT is logged once with outcome timeout (408), its bytes kept', async (t) => {
-  const app = await startApp({ TUS_BODY_IDLE_TIMEOUT: '400ms', TUS_BODY_MIN_RATE: '0' });
-  t.teardown(() => app.close());
+  const app = await startAppFor(t, { TUS_BODY_IDLE_TIMEOUT: '400ms', TUS_BODY_MIN_RATE: '0' });
   const since = Date.now();
   const url = await createUpload(app.url, 1000);
   const requestId = `stall-${randomBytes(4).toString('hex')}`;
@@ -103,8 +98,7 @@ t.test('a body cut by TUS_BODY_IDLE_TIMEOUT is logged once with outcome timeout 
 });
 
 t.test('a body ended by a shutdown is logged once with outcome shutdown (503), its bytes kept and counted', async (t) => {
-  const app = await startApp({});
-  t.teardown(() => app.close());
+  const app = await startAppFor(t, {});
   const since = Date.now();
   const url = await createUpload(app.url, 1000);
   const requestId = `drained-${randomBytes(4).toString('hex')}`;
@@ -125,8 +119,7 @@ t.test('a body ended by a shutdown is logged once with outcome shutdown (503), i
 });
 
 t.test('an answered request says so, and a parser error mid-body belongs to its request', async (t) => {
-  const app = await startApp({});
-  t.teardown(() => app.close());
+  const app = await startAppFor(t, {});
   const since = Date.now();
   const url = await createUpload(app.url, 10, { 'X-Request-Id': 'answered-post' });
   // A chunked body with a broken chunk size: the parser fails while the PATCH is read.

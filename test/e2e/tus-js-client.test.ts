@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import * as tus from 'tus-js-client';
-import { head, startApp } from '../helpers/app.js';
+import { head, startAppFor } from '../helpers/app.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
-import { s3LocationEnv, s3TestServer, uniqueRoot } from '../helpers/s3.js';
+import { localAndS3 } from '../helpers/s3.js';
+import { MiB } from '../helpers/sizes.js';
 
-const MiB = 1024 * 1024;
 const { FileUrlStorage } = tus as unknown as { FileUrlStorage: new (path: string) => tus.UrlStorage };
 
 function upload(data: Buffer, options: Partial<tus.UploadOptions>): Promise<tus.Upload> {
@@ -21,15 +21,11 @@ async function stored(url: string): Promise<string> {
   return sha256(Buffer.from(await (await fetch(url)).arrayBuffer()));
 }
 
-const locations: Array<[string, () => Record<string, string>]> = [
-  ['local', () => ({})],
-  ['s3', () => s3LocationEnv(s3TestServer(), uniqueRoot('clients'))],
-];
+const locations = localAndS3('clients');
 
 for (const [name, env] of locations) {
   t.test(`tus-js-client modes on the ${name} location`, async (t) => {
-    const app = await startApp(env());
-    t.teardown(() => app.close());
+    const app = await startAppFor(t, env());
     const endpoint = `${app.url}/files/`;
     const data = randomData(13 * MiB + 3);
     const expected = sha256(data);

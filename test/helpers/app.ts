@@ -7,6 +7,7 @@ import { pino } from 'pino';
 import { buildApp } from '../../src/app.js';
 import { parseConfig } from '../../src/config/index.js';
 import { REDACTED_PATHS } from '../../src/logger.js';
+import { until } from './wait.js';
 
 export interface RunningApp {
   app: FastifyInstance;
@@ -32,6 +33,20 @@ export async function startApp(env: Record<string, string> = {}): Promise<Runnin
   if (!address || typeof address === 'string') throw new Error('no address');
   return { app, url: `http://127.0.0.1:${address.port}`, root, close: () => app.close() };
 }
+
+/** The app with `env`, closed when test `t` ends. */
+export async function startAppFor(t: { teardown(fn: () => unknown): void }, env: Record<string, string> = {}): Promise<RunningApp> {
+  const app = await startApp(env);
+  t.teardown(() => app.close());
+  return app;
+}
+
+/** The environment of a rate limiter allowing `points` requests per `duration` and client. */
+export const rateLimit = (points: number, duration: string): Record<string, string> => ({
+  RATE_LIMITER_ENABLED: 'true',
+  RATE_LIMITER_POINTS: String(points),
+  RATE_LIMITER_DURATION: duration,
+});
 
 export const TUS = { 'Tus-Resumable': '1.0.0' } as const;
 
@@ -66,4 +81,23 @@ export async function patch(url: string, offset: number, body: Uint8Array, extra
 
 export async function head(url: string): Promise<Response> {
   return fetch(url, { method: 'HEAD', headers: TUS });
+}
+
+/**
+ * HEAD until it answers 200 (a 423 after the lock timeout, or a 503 while an instance
+ * reconnects to Redis, is asked again), within `deadline` ms: the answer and how long it took.
+ */
+export async function headWithin(url: string, deadline: number, everyMs?: number): Promise<{ res: Response; waited: number }> {
+  const started = Date.now();
+  let res: Response | undefined;
+  await until(
+    async () => {
+      res = await head(url);
+      return res.status === 200;
+    },
+    `HEAD ${url} to answer 200`,
+    deadline,
+    everyMs,
+  );
+  return { res: res as Response, waited: Date.now() - started };
 }

@@ -1,4 +1,5 @@
 import { request } from 'node:http';
+import { patchHeaders } from './raw-request.js';
 
 /**
  * Send a request whose body is cut off: its headers announce the length, only `sent` bytes of
@@ -27,18 +28,7 @@ export async function cutRequest(
 
 /** Send a PATCH whose body is cut off: headers announce `declared` bytes, only `sent` arrive, then the socket dies. */
 export function cutPatch(url: string, offset: number, data: Uint8Array, sent: number, declared = data.length): Promise<void> {
-  return cutRequest(
-    url,
-    'PATCH',
-    {
-      'Tus-Resumable': '1.0.0',
-      'Upload-Offset': String(offset),
-      'Content-Type': 'application/offset+octet-stream',
-      'Content-Length': String(declared),
-    },
-    data,
-    sent,
-  );
+  return cutRequest(url, 'PATCH', patchHeaders(offset, { 'Content-Length': String(declared) }), data, sent);
 }
 
 /** Poll HEAD until the offset stops moving (the interrupted request has released its lock). */

@@ -59,6 +59,17 @@ export function s3TestServer(): S3TestServer {
   };
 }
 
+/**
+ * The two drivers a test runs on, each with a function giving a fresh environment: local, and S3
+ * (on `server`, by default the test server, read when called) under a fresh root named after `name`.
+ */
+export function localAndS3(name: string, server?: S3TestServer): Array<[string, () => Record<string, string>]> {
+  return [
+    ['local', () => ({})],
+    ['s3', () => s3LocationEnv(server ?? s3TestServer(), uniqueRoot(name))],
+  ];
+}
+
 /** A fresh key prefix per test, so tests sharing the bucket never see each other's objects. */
 export function uniqueRoot(name: string): string {
   return `t-${name}-${randomBytes(4).toString('hex')}/`;

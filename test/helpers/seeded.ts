@@ -1,6 +1,5 @@
 /** Seeded randomness for replayable reliability tests (SEED=<n> replays a run). */
-
-const MiB = 1024 * 1024;
+import { MiB } from './sizes.js';
 
 /** mulberry32: a small seeded generator in [0, 1). */
 export function seeded(seed: number): () => number {

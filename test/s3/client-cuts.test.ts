@@ -10,18 +10,18 @@
  */
 import { randomInt } from 'node:crypto';
 import { mkdtempSync, readdirSync } from 'node:fs';
-import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import t, { type Test } from 'tap';
-import { createUpload, patch, startApp } from '../helpers/app.js';
+import { createUpload, patch, startAppFor } from '../helpers/app.js';
 import { sha256 } from '../helpers/bytes.js';
-import { settledOffset } from '../helpers/cut-request.js';
+import { cutRequest, settledOffset } from '../helpers/cut-request.js';
+import { patchHeaders } from '../helpers/raw-request.js';
 import { listKeys, objectSha256, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
 import { seeded, seededData, sizeFromEnv } from '../helpers/seeded.js';
+import { MiB } from '../helpers/sizes.js';
 
-const MiB = 1024 * 1024;
 const PART = 5 * MiB;
 
 const SEED = Number(process.env.SEED ?? randomInt(2 ** 31));
@@ -62,23 +62,9 @@ export function cutPoints(random: () => number, count: number, length: number): 
  * server spools such a body to TUS_TEMP_DIR first).
  */
 async function cut(url: string, offset: number, rest: Uint8Array, sent: number, checksum: boolean): Promise<void> {
-  const headers: Record<string, string> = {
-    'Tus-Resumable': '1.0.0',
-    'Upload-Offset': String(offset),
-    'Content-Type': 'application/offset+octet-stream',
-    'Content-Length': String(rest.length),
-  };
+  const headers = patchHeaders(offset, { 'Content-Length': String(rest.length) });
   if (checksum) headers['Upload-Checksum'] = `sha256 ${Buffer.from(sha256(rest), 'hex').toString('base64')}`;
-  await new Promise<void>((resolve) => {
-    const req = request(url, { method: 'PATCH', headers });
-    req.on('error', () => resolve());
-    req.on('response', (res) => {
-      res.resume();
-      res.on('end', () => resolve());
-    });
-    req.on('close', () => resolve());
-    req.write(rest.subarray(0, sent), () => req.socket?.end());
-  });
+  await cutRequest(url, 'PATCH', headers, rest, sent);
 }
 
 async function runCuts(t: Test, base: string, label: string): Promise<{ id: string; data: Buffer; offsets: number[] }> {
@@ -118,8 +104,7 @@ t.test('s3: seeded cuts, each resumed after HEAD', async (t) => {
   const client = verifyClient(server);
   const root = uniqueRoot('cuts');
   const tempDir = mkdtempSync(join(tmpdir(), 'tus-cuts-temp-'));
-  const app = await startApp(s3LocationEnv(server, root, { TUS_TEMP_DIR: tempDir }));
-  t.teardown(() => app.close());
+  const app = await startAppFor(t, s3LocationEnv(server, root, { TUS_TEMP_DIR: tempDir }));
   const started = Date.now();
   const { id, data, offsets } = await runCuts(t, app.url, 's3');
   t.comment(`offsets after each cut: ${offsets.join(' ')} (${Date.now() - started} ms)`);
@@ -133,8 +118,7 @@ t.test('s3: seeded cuts, each resumed after HEAD', async (t) => {
 
 t.test('local: seeded cuts, each resumed after HEAD', async (t) => {
   const tempDir = mkdtempSync(join(tmpdir(), 'tus-cuts-temp-'));
-  const app = await startApp({ TUS_TEMP_DIR: tempDir });
-  t.teardown(() => app.close());
+  const app = await startAppFor(t, { TUS_TEMP_DIR: tempDir });
   const { id, data } = await runCuts(t, app.url, 'local');
   const { sha256File } = await import('../helpers/bytes.js');
   t.equal(await sha256File(join(app.root, id)), sha256(data), 'the file is byte-exact');

@@ -9,9 +9,9 @@ import { uploadKeys } from '../../src/stores/s3/keys.js';
 import { S3Upload } from '../../src/stores/s3/upload.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
 import { listKeys, objectSha256, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
+import { MiB } from '../helpers/sizes.js';
 import { createUploadIn, makeStore, s3Location, writeBody } from '../helpers/store.js';
 
-const MiB = 1024 * 1024;
 const server = s3TestServer();
 const verify = verifyClient(server);
 const newId = () => randomBytes(16).toString('hex');

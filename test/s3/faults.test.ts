@@ -10,9 +10,10 @@ import t, { type Test } from 'tap';
 import { createUpload, head, patch, type RunningApp, startApp } from '../helpers/app.js';
 import { sha256 } from '../helpers/bytes.js';
 import { FaultProxy, seededRandom } from '../helpers/fault-proxy.js';
+import { idOf } from '../helpers/ids.js';
 import { listKeys, objectSha256, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
+import { MiB } from '../helpers/sizes.js';
 
-const MiB = 1024 * 1024;
 const server = s3TestServer();
 const verify = verifyClient(server);
 
@@ -54,8 +55,6 @@ async function rig(t: Test, name: string, seed: number, extra: Record<string, st
   t.teardown(r.close);
   return r;
 }
-
-const idOf = (url: string) => new URL(url).pathname.split('/').pop() as string;
 
 async function offsetOf(url: string): Promise<number> {
   const res = await head(url);

@@ -14,10 +14,10 @@ import type { LockHold } from '../../src/stores/capabilities.js';
 import { uploadKeys } from '../../src/stores/s3/keys.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
 import { listKeys, objectSha256, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
+import { MiB } from '../helpers/sizes.js';
 import { createUploadIn, makeStore, recordCommands, s3Location } from '../helpers/store.js';
 import { until } from '../helpers/wait.js';
 
-const MiB = 1024 * 1024;
 const server = s3TestServer();
 const verify = verifyClient(server);
 const newId = () => randomBytes(16).toString('hex');
@@ -64,14 +64,20 @@ async function partsOf(store: ReturnType<typeof makeStore>['store'], root: strin
   return res.Parts?.length ?? 0;
 }
 
+/** A store on a fresh root named after `name`, and a 12 MiB upload created in it. */
+async function upload12MiB(name: string) {
+  const root = uniqueRoot(name);
+  const { store } = makeStore(s3Location(server, root));
+  const id = newId();
+  const size = 12 * MiB;
+  await createUploadIn(store, id, size);
+  return { root, store, id, size };
+}
+
 t.test(
   'a lock found lost when a streamed part fills: its last bytes never go out, nothing is stored, the write fails with the loss',
   async (t) => {
-    const root = uniqueRoot('hold-fill');
-    const { store } = makeStore(s3Location(server, root));
-    const id = newId();
-    const size = 12 * MiB;
-    await createUploadIn(store, id, size);
+    const { root, store, id, size } = await upload12MiB('hold-fill');
     const data = randomData(size);
     let read = 0;
     // Lost once 5 MiB (the first part) have been read: the check before the part's last byte finds it.
@@ -95,11 +101,7 @@ t.test(
 );
 
 t.test('a lock lost mid-part (found by a renewal): the S3 request is aborted, nothing is stored, the body is not read on', async (t) => {
-  const root = uniqueRoot('hold-mid');
-  const { store } = makeStore(s3Location(server, root));
-  const id = newId();
-  const size = 12 * MiB;
-  await createUploadIn(store, id, size);
+  const { root, store, id, size } = await upload12MiB('hold-mid');
   const data = randomData(size);
   const { hold, lose } = testHold();
   let read = 0;
@@ -153,11 +155,7 @@ t.test('a lock lost before the end of a short body: what arrived is not kept as 
 });
 
 t.test('a hold that stays held changes nothing: the upload completes byte-exact', async (t) => {
-  const root = uniqueRoot('hold-kept');
-  const { store } = makeStore(s3Location(server, root));
-  const id = newId();
-  const size = 12 * MiB;
-  await createUploadIn(store, id, size);
+  const { root, store, id, size } = await upload12MiB('hold-kept');
   const data = randomData(size);
   const { hold, asked } = testHold();
   const body = feeder(data);

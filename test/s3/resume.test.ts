@@ -1,23 +1,19 @@
-import { request } from 'node:http';
 import t from 'tap';
-import { createUpload, head, patch, startApp } from '../helpers/app.js';
+import { createUpload, head, patch } from '../helpers/app.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
 import { cutPatch, settledOffset } from '../helpers/cut-request.js';
 import { startProcess } from '../helpers/process.js';
+import { patchRequest } from '../helpers/raw-request.js';
 import { listKeys, objectSha256, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
+import { uploadOnS3 } from '../helpers/s3-app.js';
+import { MiB } from '../helpers/sizes.js';
 import { partsStored, until } from '../helpers/wait.js';
 
-const MiB = 1024 * 1024;
 const server = s3TestServer();
 const client = verifyClient(server);
 
 t.test('a PATCH cut off in the middle of a part keeps every byte; the next PATCH resumes', async (t) => {
-  const root = uniqueRoot('cut');
-  const app = await startApp(s3LocationEnv(server, root));
-  t.teardown(() => app.close());
-  const data = randomData(20 * MiB + 77);
-  const url = await createUpload(app.url, data.length);
-  const id = url.split('/').pop() as string;
+  const { root, data, url, id } = await uploadOnS3(t, server, 'cut', 20 * MiB + 77);
 
   const firstCut = 7 * MiB + 5; // one 5 MiB part plus 2 MiB + 5 bytes of the next
   await cutPatch(url, 0, data, firstCut);
@@ -47,15 +43,7 @@ t.test('a server killed with SIGKILL mid-upload: a new process continues the upl
 
   // Stream the body slowly and kill the server once about 22 MiB are out.
   await new Promise<void>((resolve) => {
-    const req = request(url, {
-      method: 'PATCH',
-      headers: {
-        'Tus-Resumable': '1.0.0',
-        'Upload-Offset': '0',
-        'Content-Type': 'application/offset+octet-stream',
-        'Content-Length': String(data.length),
-      },
-    });
+    const req = patchRequest(url, 0, { 'Content-Length': String(data.length) });
     req.on('error', () => resolve());
     req.on('response', () => resolve());
     let sent = 0;

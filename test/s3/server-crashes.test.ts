@@ -13,21 +13,21 @@
 import { randomInt } from 'node:crypto';
 import { once } from 'node:events';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { spoolHost } from '../../src/tus/spool-sweep.js';
 import { createUpload, head, patch } from '../helpers/app.js';
 import { sha256 } from '../helpers/bytes.js';
 import { type ServerProcess, startProcess } from '../helpers/process.js';
+import { patchRequest } from '../helpers/raw-request.js';
 import { objectSha256, s3LocationEnv, s3TestServer, storedKeys, uniqueRoot, verifyClient } from '../helpers/s3.js';
 import { seeded, seededData, sizeFromEnv } from '../helpers/seeded.js';
+import { MiB } from '../helpers/sizes.js';
 import { until } from '../helpers/wait.js';
 
-const MiB = 1024 * 1024;
 const SEED = Number(process.env.SEED ?? randomInt(2 ** 31));
 const KILLS = Number(process.env.KILLS ?? 2);
 const SIZE = sizeFromEnv(process.env.SIZE, 12 * MiB + 77);
@@ -47,15 +47,7 @@ async function patchThenKill(
   sent: number,
   delayMs: number,
 ): Promise<void> {
-  const req = request(url, {
-    method: 'PATCH',
-    headers: {
-      'Tus-Resumable': '1.0.0',
-      'Upload-Offset': String(offset),
-      'Content-Type': 'application/offset+octet-stream',
-      'Content-Length': String(rest.length),
-    },
-  });
+  const req = patchRequest(url, offset, { 'Content-Length': String(rest.length) });
   // The request can end early (an answer, a closed connection): then the kill comes at once.
   const ended = new Promise<void>((resolve) => {
     req.on('error', () => resolve());
@@ -149,16 +141,7 @@ t.test('a checksum spool left by a killed process is removed at start-up; nothin
   const digest = `sha256 ${Buffer.from(sha256(data), 'hex').toString('base64')}`;
 
   // Half the body of a checksum PATCH, then the kill while it is spooled.
-  const req = request(url0, {
-    method: 'PATCH',
-    headers: {
-      'Tus-Resumable': '1.0.0',
-      'Upload-Offset': '0',
-      'Content-Type': 'application/offset+octet-stream',
-      'Content-Length': String(data.length),
-      'Upload-Checksum': digest,
-    },
-  });
+  const req = patchRequest(url0, 0, { 'Content-Length': String(data.length), 'Upload-Checksum': digest });
   req.on('error', () => {});
   req.write(data.subarray(0, MiB));
   const prefix = `tus-checksum-${spoolHost}-${proc.child.pid}-`;
@@ -234,6 +217,28 @@ function awaitHit(what: string): { hit: () => void; reached: Promise<void> } {
 /** CompleteMultipartUpload: `POST <key>?uploadId=`. */
 const completeRequest = (chunk: string) => /(^|\r\n)POST [^ ]+\?uploadId=/.test(chunk);
 
+/**
+ * A process on S3 through the relay at `endpoint` (its environment is `env`), killed (SIGKILL) once
+ * `reached` resolves while a PATCH of `size` seeded bytes runs. `restart` starts the next process,
+ * which the end of the test kills too.
+ */
+async function killedMidPatch(t: Test, endpoint: string, root: string, size: number, reached: Promise<unknown>) {
+  const env = s3LocationEnv({ ...server, endpoint }, root);
+  let proc = await startProcess(env);
+  t.teardown(() => proc.stop('SIGKILL'));
+  const data = seededData(seeded(SEED), size);
+  const url0 = await createUpload(proc.url, data.length);
+  const id = url0.split('/').pop() as string;
+  patch(url0, 0, data).catch(() => {});
+  await reached;
+  await proc.stop('SIGKILL');
+  const restart = async (next: Record<string, string>) => {
+    proc = await startProcess(next);
+    return proc;
+  };
+  return { env, data, id, restart };
+}
+
 for (const mode of ['before', 'after'] as const) {
   t.test(
     `SIGKILL while CompleteMultipartUpload is ${mode === 'before' ? 'sent' : 'answered'}: the next process finishes the upload`,
@@ -242,21 +247,13 @@ for (const mode of ['before', 'after'] as const) {
       const { hit, reached } = awaitHit('CompleteMultipartUpload');
       const relay = await requestWatcher(server.endpoint, mode, completeRequest, hit);
       t.teardown(() => relay.close());
-      const env = s3LocationEnv({ ...server, endpoint: relay.endpoint }, root);
-      let proc = await startProcess(env);
-      t.teardown(() => proc.stop('SIGKILL'));
-      const data = seededData(seeded(SEED), 10 * MiB + 5);
-      const url0 = await createUpload(proc.url, data.length);
-      const id = url0.split('/').pop() as string;
-      patch(url0, 0, data).catch(() => {});
-      await reached;
-      await proc.stop('SIGKILL');
+      const { env, data, id, restart } = await killedMidPatch(t, relay.endpoint, root, 10 * MiB + 5, reached);
       t.same(
         (await storedKeys(client, server.bucket, root)).includes(`${root}${id}`),
         mode === 'after',
         mode === 'after' ? 'S3 completed the object' : 'S3 never completed the object',
       );
-      proc = await startProcess(env);
+      const proc = await restart(env);
       const url = `${proc.url}/files/${id}`;
       let offset = Number((await head(url)).headers.get('upload-offset'));
       t.comment(`${mode}: HEAD after the restart says ${offset} of ${data.length}`);
@@ -297,19 +294,11 @@ for (const next of ['resume', 'terminate'] as const) {
       hit,
     );
     t.teardown(() => relay.close());
-    const env = s3LocationEnv({ ...server, endpoint: relay.endpoint }, root);
-    let proc = await startProcess(env);
-    t.teardown(() => proc.stop('SIGKILL'));
-    const data = seededData(seeded(SEED), 11 * MiB + 3);
-    const url0 = await createUpload(proc.url, data.length);
-    const id = url0.split('/').pop() as string;
-    patch(url0, 0, data).catch(() => {});
-    await reached;
-    await proc.stop('SIGKILL');
+    const { data, id, restart } = await killedMidPatch(t, relay.endpoint, root, 11 * MiB + 3, reached);
     const strays = (await client.send(new ListMultipartUploadsCommand({ Bucket: server.bucket, Prefix: root }))).Uploads ?? [];
     t.equal(strays.length, 1, 'the kill left one multipart upload that no .info names');
 
-    proc = await startProcess(s3LocationEnv(server, root));
+    const proc = await restart(s3LocationEnv(server, root));
     const url = `${proc.url}/files/${id}`;
     t.equal((await head(url)).headers.get('upload-offset'), '0', 'nothing was acknowledged');
     if (next === 'resume') {

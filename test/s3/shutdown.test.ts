@@ -1,12 +1,12 @@
-import { request } from 'node:http';
 import t from 'tap';
 import { createUpload, head, patch, TUS } from '../helpers/app.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
 import { startProcess } from '../helpers/process.js';
+import { patchRequest } from '../helpers/raw-request.js';
 import { objectSha256, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
+import { MiB } from '../helpers/sizes.js';
 import { partsStored, until } from '../helpers/wait.js';
 
-const MiB = 1024 * 1024;
 const server = s3TestServer();
 
 t.test('SIGTERM in the middle of a large PATCH: bytes received are saved, exit 0, the upload resumes', async (t) => {
@@ -23,10 +23,7 @@ t.test('SIGTERM in the middle of a large PATCH: bytes received are saved, exit 0
   let refused: number | string | undefined;
   let probe: Promise<void> | undefined;
   await new Promise<void>((resolve) => {
-    const req = request(url, {
-      method: 'PATCH',
-      headers: { ...TUS, 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream', 'Content-Length': String(data.length) },
-    });
+    const req = patchRequest(url, 0, { 'Content-Length': String(data.length) });
     req.on('error', () => resolve());
     req.on('response', (res) => {
       res.resume();

@@ -1,9 +1,10 @@
 import t from 'tap';
-import { b64, createUpload, head, patch, startApp } from '../helpers/app.js';
+import { b64, createUpload, head, patch } from '../helpers/app.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
-import { headObject, listKeys, objectSha256, partCountOf, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
+import { headObject, listKeys, objectSha256, partCountOf, s3TestServer, verifyClient } from '../helpers/s3.js';
+import { appOnS3 } from '../helpers/s3-app.js';
+import { MiB } from '../helpers/sizes.js';
 
-const MiB = 1024 * 1024;
 const server = s3TestServer();
 const client = verifyClient(server);
 
@@ -18,9 +19,7 @@ const cases: Array<[number, number, number]> = [
 ];
 
 t.test('sizes around the part limits, in one PATCH and in 3 MiB PATCHes', async (t) => {
-  const root = uniqueRoot('sizes');
-  const app = await startApp(s3LocationEnv(server, root));
-  t.teardown(() => app.close());
+  const { root, app } = await appOnS3(t, server, 'sizes');
   const metadata = `filename ${b64('résumé "final".pdf')},filetype ${b64('application/pdf')}`;
 
   for (const [size, onePatchParts, chunkedParts] of cases) {

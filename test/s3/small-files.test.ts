@@ -21,6 +21,7 @@ import { randomData, sha256 } from '../helpers/bytes.js';
 import { cutRequest } from '../helpers/cut-request.js';
 import { FaultProxy } from '../helpers/fault-proxy.js';
 import { HookReceiver } from '../helpers/hook-receiver.js';
+import { idOf } from '../helpers/ids.js';
 import { startRedis } from '../helpers/redis.js';
 import { headObject, listKeys, objectSha256, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
 import { makeStore, recordCommands, s3Location, writeStream } from '../helpers/store.js';
@@ -60,8 +61,6 @@ async function postWhole(base: string, data: Buffer, headers: Record<string, str
   const location = res.headers.get('location');
   return { res, url: location ? new URL(location, base).toString() : undefined };
 }
-
-const idOf = (url: string) => new URL(url).pathname.split('/').pop() as string;
 
 /** Objects under the root but the readiness probe's. */
 async function objectsIn(root: string): Promise<string[]> {

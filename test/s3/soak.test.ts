@@ -45,10 +45,9 @@ import t from 'tap';
 import { startProcess } from '../helpers/process.js';
 import { objectSha256, s3LocationEnv, s3TestServer, storedKeys, uniqueRoot, verifyClient } from '../helpers/s3.js';
 import { seeded, sizeFromEnv } from '../helpers/seeded.js';
+import { KiB, MiB } from '../helpers/sizes.js';
 import { until } from '../helpers/wait.js';
 
-const KiB = 1024;
-const MiB = 1024 * KiB;
 const SEED = Number(process.env.SEED ?? randomInt(2 ** 31));
 const SOAK_SECONDS = Number(process.env.SOAK_SECONDS ?? 25);
 // The short CI run keeps 64 in flight: 200 on the shared 2-core CI box overload the Swift test

@@ -1,35 +1,18 @@
-/**
- * A client that stops sending in the middle of a PATCH (connection open) must not block its
- * own resume: the HEAD that resumes asks the stalled request for the upload's lock, the
- * stalled request stops reading and keeps every byte it received (issue 10).
- */
-import { request } from 'node:http';
 import t from 'tap';
-import { createUpload, head, patch, startApp } from '../helpers/app.js';
-import { randomData, sha256 } from '../helpers/bytes.js';
-import { objectSha256, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
+import { head, patch } from '../helpers/app.js';
+import { sha256 } from '../helpers/bytes.js';
+import { patchRequest } from '../helpers/raw-request.js';
+import { objectSha256, s3TestServer, verifyClient } from '../helpers/s3.js';
+import { uploadOnS3 } from '../helpers/s3-app.js';
+import { MiB } from '../helpers/sizes.js';
 
-const MiB = 1024 * 1024;
 const server = s3TestServer();
 const verify = verifyClient(server);
 
 t.test('a stalled PATCH on S3 hands the lock to the resuming HEAD and keeps what it received', async (t) => {
-  const root = uniqueRoot('stall');
-  const app = await startApp(s3LocationEnv(server, root));
-  t.teardown(() => app.close());
-  const data = randomData(12 * MiB + 5);
-  const url = await createUpload(app.url, data.length);
-  const id = url.split('/').pop() as string;
+  const { root, app, data, url, id } = await uploadOnS3(t, server, 'stall', 12 * MiB + 5);
 
-  const stalled = request(url, {
-    method: 'PATCH',
-    headers: {
-      'Tus-Resumable': '1.0.0',
-      'Upload-Offset': '0',
-      'Content-Type': 'application/offset+octet-stream',
-      'Content-Length': String(data.length),
-    },
-  });
+  const stalled = patchRequest(url, 0, { 'Content-Length': String(data.length) });
   const stalledAnswer = new Promise<number | 'closed'>((resolve) => {
     stalled.on('response', (res) => {
       res.resume();

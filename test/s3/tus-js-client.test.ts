@@ -3,19 +3,17 @@ import { open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { startApp } from '../helpers/app.js';
 import { randomData, sha256File } from '../helpers/bytes.js';
-import { listKeys, objectSha256, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
+import { listKeys, objectSha256, s3TestServer, verifyClient } from '../helpers/s3.js';
+import { appOnS3 } from '../helpers/s3-app.js';
+import { MiB } from '../helpers/sizes.js';
 import { uploadFile, uploadInterruptedThenResume } from '../helpers/tus-client.js';
 
-const MiB = 1024 * 1024;
 const server = s3TestServer();
 const client = verifyClient(server);
 
 t.test('tus-js-client in Node against the S3 location', async (t) => {
-  const root = uniqueRoot('client');
-  const app = await startApp(s3LocationEnv(server, root));
-  t.teardown(() => app.close());
+  const { root, app } = await appOnS3(t, server, 'client');
   const dir = mkdtempSync(join(tmpdir(), 'tus-s3-client-'));
   const file = join(dir, '200mib.bin');
   const handle = await open(file, 'w');

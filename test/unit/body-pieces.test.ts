@@ -110,14 +110,9 @@ t.test('stop while the body is idle: ends promptly, keeps every byte, leaves the
   t.equal(other.readableLength, 5, 'the bytes stay in the body');
 });
 
-t.test('a body destroyed with an error: what arrived before is yielded, then that error is thrown', async (t) => {
-  const body = new PassThrough();
-  const reading = read(body);
-  body.write(bytes(4000, 1));
-  await until(() => reading.bytes === 4000, 'the first bytes to be yielded', 5000, 1);
-  const boom = Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
-  body.destroy(boom);
-  const thrown = await within(
+/** What the iteration of `reading` fails with (undefined if it ends), within 5 s. */
+const failureOf = (reading: { done: Promise<unknown> }) =>
+  within(
     reading.done.then(
       () => undefined,
       (error: unknown) => error,
@@ -125,6 +120,15 @@ t.test('a body destroyed with an error: what arrived before is yielded, then tha
     5000,
     'the iteration to fail',
   );
+
+t.test('a body destroyed with an error: what arrived before is yielded, then that error is thrown', async (t) => {
+  const body = new PassThrough();
+  const reading = read(body);
+  body.write(bytes(4000, 1));
+  await until(() => reading.bytes === 4000, 'the first bytes to be yielded', 5000, 1);
+  const boom = Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+  body.destroy(boom);
+  const thrown = await failureOf(reading);
   t.equal(thrown, boom, 'the very error the body failed with');
   t.ok(Buffer.concat(reading.pieces).equals(bytes(4000, 1)));
 });
@@ -135,14 +139,7 @@ t.test('a body that closes without ending throws BodyCut', async (t) => {
   body.write(bytes(300, 4));
   await until(() => reading.bytes === 300, 'the first bytes to be yielded', 5000, 1);
   body.destroy();
-  const thrown = await within(
-    reading.done.then(
-      () => undefined,
-      (error: unknown) => error,
-    ),
-    5000,
-    'the iteration to fail',
-  );
+  const thrown = await failureOf(reading);
   t.ok(thrown instanceof BodyCut, `BodyCut, not ${String(thrown)}`);
   t.equal((thrown as Error).name, 'BodyCut');
   t.equal((thrown as Error).message, 'the request body ended before its announced end');

@@ -259,26 +259,17 @@ t.test("end(): 'last' when the upload's length is reached", async (t) => {
   t.ok(e.kind === 'last' && e.part.pieces[0] === tail);
 
   // Deferred and still undeclared: the same bytes are a tail, not the last part.
-  const undeclared = new PartCutter(
+  const deferred = () =>
     options({
       size: undefined,
       plan: planParts({ size: undefined, preferred: 5 * MiB, equalParts: false, maxUploadSize: 0 }),
       firstPart: 3,
       start: 10 * MiB,
       expectedBytes: 0,
-    }),
-    tail,
-  );
+    });
+  const undeclared = new PartCutter(deferred(), tail);
   t.equal(undeclared.end().kind, 'tail');
-  const nothing = new PartCutter(
-    options({
-      size: undefined,
-      plan: planParts({ size: undefined, preferred: 5 * MiB, equalParts: false, maxUploadSize: 0 }),
-      firstPart: 3,
-      start: 10 * MiB,
-      expectedBytes: 0,
-    }),
-  );
+  const nothing = new PartCutter(deferred());
   t.same(endShape(nothing.end()), { kind: 'nothing' });
 });
 

@@ -2,8 +2,7 @@
 import t from 'tap';
 import { coalesce } from '../../src/stores/coalesce.js';
 import { PartMemory, Reservation } from '../../src/stores/s3/part-memory.js';
-
-const KiB = 1024;
+import { KiB } from '../helpers/sizes.js';
 
 /** Whether `p` has settled after the queued microtasks and one macrotask ran. */
 async function settled(p: Promise<unknown>): Promise<boolean> {

@@ -7,7 +7,7 @@
  * servers are in test/s3/lock-hold.test.ts (Swift under `npm test`, Ceph under `npm run test:ceph`).
  */
 import type { S3Client } from '@aws-sdk/client-s3';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { parseConfig, type S3Location } from '../../src/config/index.js';
 import { Bucket } from '../../src/stores/s3/bucket.js';
 import { STATE_CHANGED } from '../../src/stores/s3/errors.js';
@@ -89,26 +89,24 @@ for (const kind of ['aws', 'ceph'] as const) {
   });
 }
 
-t.test('swift: 501 NotImplemented once, then unconditional writes (no more If-Match)', async (t) => {
-  const s3 = fakeS3('swift');
+/** Two writes of .info on a fake S3 of `kind`, the first with a stale ETag: what was sent (each with If-Match or not). */
+async function twoWrites(t: Test, kind: Kind, sent: string[]) {
+  const s3 = fakeS3(kind);
   const bucket = new Bucket(location, s3.client);
   t.equal(await bucket.putState('x.info', body, '"v0"'), s3.etag);
   await bucket.putState('x.info', body, s3.etag);
   t.same(
     s3.sent.map((c) => `${c.name}${c.ifMatch ? ' If-Match' : ''}`),
-    ['PutObject If-Match', 'PutObject', 'PutObject'],
+    sent,
   );
+}
+
+t.test('swift: 501 NotImplemented once, then unconditional writes (no more If-Match)', async (t) => {
+  await twoWrites(t, 'swift', ['PutObject If-Match', 'PutObject', 'PutObject']);
 });
 
 t.test('a server that refuses its own ETag in both forms: unconditional from then on, not STATE_CHANGED', async (t) => {
-  const s3 = fakeS3('broken');
-  const bucket = new Bucket(location, s3.client);
-  t.equal(await bucket.putState('x.info', body, '"v0"'), s3.etag);
-  await bucket.putState('x.info', body, s3.etag);
-  t.same(
-    s3.sent.map((c) => `${c.name}${c.ifMatch ? ' If-Match' : ''}`),
-    ['PutObject If-Match', 'HeadObject', 'PutObject If-Match', 'HeadObject', 'PutObject', 'PutObject'],
-  );
+  await twoWrites(t, 'broken', ['PutObject If-Match', 'HeadObject', 'PutObject If-Match', 'HeadObject', 'PutObject', 'PutObject']);
 });
 
 t.test('no version known (a new upload): an unconditional write', async (t) => {

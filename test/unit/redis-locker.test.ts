@@ -8,7 +8,7 @@
  */
 import type { Lock } from '@tus/utils';
 import { ERRORS } from '@tus/utils';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { connectRedis } from '../../src/redis/connection.js';
 import { LOCK_LOST, LOCK_NOT_KEPT, REDIS_UNAVAILABLE, RedisLocker } from '../../src/redis/locker.js';
 import type { LockHold } from '../../src/stores/capabilities.js';
@@ -50,18 +50,22 @@ t.test('one holder at a time; the holder is asked to let go, then the next one t
   t.equal(await redisCommand(redis, 'EXISTS', 't:lock:u1'), 0, 'released');
 });
 
-t.test('a holder that does not let go: 423 (ERR_LOCK_TIMEOUT) after the wait', async (t) => {
-  const l = locker({ wait: 600 });
-  const holder = l.newLock('u2');
-  await holder.lock(never, () => undefined);
-  const started = Date.now();
-  const error = await l
-    .newLock('u2')
+/** What taking the lock of `id` on `l` fails with (undefined if it is taken). */
+const lockError = (l: RedisLocker, id: string) =>
+  l
+    .newLock(id)
     .lock(never, () => undefined)
     .then(
       () => undefined,
       (e: unknown) => e,
     );
+
+t.test('a holder that does not let go: 423 (ERR_LOCK_TIMEOUT) after the wait', async (t) => {
+  const l = locker({ wait: 600 });
+  const holder = l.newLock('u2');
+  await holder.lock(never, () => undefined);
+  const started = Date.now();
+  const error = await lockError(l, 'u2');
   t.equal(error, ERRORS.ERR_LOCK_TIMEOUT, 'lock timeout (423)');
   t.ok(Date.now() - started >= 550, 'waited');
   await holder.unlock();
@@ -94,13 +98,7 @@ t.test('renewal keeps a long request holding its lock past the TTL', async (t) =
   await lock.lock(never, () => undefined);
   const until1500 = Date.now() + 1500;
   await until(() => Date.now() > until1500, 'longer than two TTLs', 3000, 100);
-  const error = await l
-    .newLock('u5')
-    .lock(never, () => undefined)
-    .then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+  const error = await lockError(l, 'u5');
   t.equal(error, ERRORS.ERR_LOCK_TIMEOUT, 'still held');
   await lock.unlock();
 });
@@ -205,7 +203,8 @@ t.test('Redis restarted empty: the loss is found at the reconnection, long befor
   await until(() => connections.ping(), 'reconnected', 10_000, 100);
 });
 
-t.test('Redis unreachable for a moment, its keys kept: verify waits for it and the lock is still held', async (t) => {
+/** A connection to Redis through a TCP proxy the test can take down and bring up; both closed with the test. */
+async function redisThroughProxy(t: Test) {
   const proxy = await startTcpProxy({ host: redis.host, port: redis.port });
   t.teardown(() => proxy.close());
   const through = connectRedis({
@@ -216,6 +215,11 @@ t.test('Redis unreachable for a moment, its keys kept: verify waits for it and t
   });
   t.teardown(() => through.close());
   await until(() => through.ping(), 'connected through the proxy');
+  return { proxy, through };
+}
+
+t.test('Redis unreachable for a moment, its keys kept: verify waits for it and the lock is still held', async (t) => {
+  const { proxy, through } = await redisThroughProxy(t);
   const l = new RedisLocker({ redis: through.redis, subscriber: through.subscriber, prefix: 't:', ttl: 6000, wait: 2000 });
   const lock = l.newLock('u10');
   await lock.lock(never, () => undefined);
@@ -233,16 +237,7 @@ t.test('Redis unreachable for a moment, its keys kept: verify waits for it and t
 });
 
 t.test('Redis unreachable until the lock could expire: LOCK_NOT_KEPT (503)', async (t) => {
-  const proxy = await startTcpProxy({ host: redis.host, port: redis.port });
-  t.teardown(() => proxy.close());
-  const through = connectRedis({
-    url: `redis://:${encodeURIComponent(redis.password)}@127.0.0.1:${proxy.port}/0`,
-    port: proxy.port,
-    db: 0,
-    prefix: 't:',
-  });
-  t.teardown(() => through.close());
-  await until(() => through.ping(), 'connected through the proxy');
+  const { proxy, through } = await redisThroughProxy(t);
   const l = new RedisLocker({ redis: through.redis, subscriber: through.subscriber, prefix: 't:', ttl: 1500, wait: 2000 });
   const lock = l.newLock('u11');
   let released = 0;
