@@ -12,7 +12,8 @@ import { ConnectionGate, connectionLimits, openFileLimit } from './http/connecti
 import { registerCors } from './http/cors.js';
 import { registerDemoPage } from './http/demo.js';
 import { RequestTracker } from './http/drain.js';
-import { type Readiness, registerHealthRoutes } from './http/health.js';
+import './http/fastify-additions.js';
+import { registerHealthRoutes } from './http/health.js';
 import { Metrics, registerMetricsRoute } from './http/metrics.js';
 import { frameworkErrors, registerPlainErrors } from './http/plain-errors.js';
 import { registerRateLimit } from './http/rate-limit.js';
@@ -37,15 +38,6 @@ import { TimedLocker } from './tus/timed-locker.js';
 
 export interface BuildOptions {
   logger?: Logger;
-}
-
-declare module 'fastify' {
-  interface FastifyInstance {
-    /** In-flight tus requests; ended and awaited on shutdown. */
-    tusRequests: RequestTracker;
-    /** The /readyz check of every location (and Redis), for the check at start. */
-    readiness: Readiness;
-  }
 }
 
 /** Mount paths: the default location at TUS_PATH, every location at TUS_PATH<name>/. */

@@ -26,10 +26,3 @@ export interface Grant {
   /** Only downloads (GET) and HEAD. */
   readonly readOnly: boolean;
 }
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    /** Set by authentication on the tus routes; undefined when authentication is off. */
-    grant?: Grant;
-  }
-}

@@ -1,11 +1,12 @@
 /**
  * What hooks know of the client request behind an event. The front door makes it from the
- * Fastify request (the address, the headers, the authenticated subject) and links it to the
- * web Request @tus/server handles, whose callbacks and events only see that web Request.
- * It also carries what one request's hooks decided for its answer, and the durable writes
- * the answer waits for.
+ * Fastify request (the address, the headers, the authenticated subject) once, in the
+ * request's context (src/tus/web-request.ts), where @tus/server's callbacks find it from the
+ * web Request they see. It also carries what one request's hooks decided for its answer, and
+ * the durable writes the answer waits for.
  */
 import type { Upload } from '@tus/utils';
+import { contextOfWeb } from '../tus/web-request.js';
 import type { HookHTTPResponse } from './http-hook.js';
 import type { IdClaim } from './id-claims.js';
 import type { HookHTTPRequest } from './payload.js';
@@ -30,24 +31,7 @@ export interface HookContext {
   pending: Promise<unknown>[];
 }
 
-const byWebRequest = new WeakMap<Request, HookContext>();
-const byNodeRequest = new WeakMap<object, HookContext>();
-
-/** The context of a Node request (made once), linked to `web` when given. */
-export function linkContext(node: object, make: () => HookContext, web?: Request): HookContext {
-  let context = byNodeRequest.get(node);
-  if (!context) {
-    context = make();
-    byNodeRequest.set(node, context);
-  }
-  if (web) byWebRequest.set(web, context);
-  return context;
-}
-
-export function contextOfWeb(web: Request): HookContext | undefined {
-  return byWebRequest.get(web);
-}
-
-export function contextOfNode(node: object): HookContext | undefined {
-  return byNodeRequest.get(node);
+/** The hook context of the request behind a web Request @tus/server handles. */
+export function hookContextOf(web: Request): HookContext | undefined {
+  return contextOfWeb(web)?.hooks;
 }

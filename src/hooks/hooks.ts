@@ -7,6 +7,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
+import type { Grant } from '../auth/grant.js';
 import { RedisLeases } from '../redis/leases.js';
 import { runAlone } from '../redis/run-alone.js';
 import { withRedis } from '../redis/when-ready.js';
@@ -88,13 +89,13 @@ export class Hooks {
   }
 
   /** What hooks need of a front-door request: address, redacted headers, subject, forwarded headers. */
-  context(request: FastifyRequest): HookContext {
+  context(request: FastifyRequest, grant: Grant | undefined): HookContext {
     const forwarded: Record<string, string> = {};
     for (const name of this.config.forwardHeaders) {
       const value = request.headers[name.toLowerCase()];
       if (value !== undefined) forwarded[name] = Array.isArray(value) ? value.join(', ') : value;
     }
-    return { http: hookHttpRequest(request.raw), subject: request.grant?.subject, forwarded, pending: [] };
+    return { http: hookHttpRequest(request.raw), subject: grant?.subject, forwarded, pending: [] };
   }
 
   /** Send one hook now and return its answer; throws HookFailure (logged) when the receiver fails. */

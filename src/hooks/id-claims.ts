@@ -3,7 +3,7 @@
  * unused until the request that creates the upload ends. Two creations given the same id both
  * found it unused, and the second replaced the first, owner included. Once the request is over
  * the upload itself, in the store, keeps the id in use (the check finds it); a store that can
- * also refuses to create an upload whose id exists (src/stores/exclusive-create.ts).
+ * also refuses to create an upload whose id exists (src/stores/creation-intent.ts).
  *
  * One instance holds its claims in memory; instances sharing a location hold them in Redis
  * (src/redis/id-claims.ts), where a claim of a crashed instance expires.

@@ -17,10 +17,11 @@ import { type DataStore, EVENTS, Upload } from '@tus/utils';
 import type { FastifyRequest } from 'fastify';
 import { grantOf } from '../auth/ownership.js';
 import { readWithoutLock } from '../stores/capabilities.js';
-import { markExclusive } from '../stores/exclusive-create.js';
+import { intend } from '../stores/creation-intent.js';
 import { type Answer, plain } from '../tus/answer.js';
 import { clientMetadata } from '../tus/concatenation.js';
 import { isUploadId } from '../tus/upload-id.js';
+import { contextOfWeb, type WebRequestContext } from '../tus/web-request.js';
 import {
   failedHook,
   hookAnswer,
@@ -34,7 +35,7 @@ import {
   type TusError,
   validHeaders,
 } from './answers.js';
-import { contextOfNode, contextOfWeb, type HookContext, linkContext } from './context.js';
+import { type HookContext, hookContextOf } from './context.js';
 import type { HookEvent } from './events.js';
 import type { Hooks } from './hooks.js';
 import { HookFailure, type HookHTTPResponse, type HookResponse } from './http-hook.js';
@@ -70,8 +71,6 @@ export interface Receiving {
 
 export class MountHooks {
   private readonly outbox: Outbox;
-  /** Requests to an upload that was complete before they began: @tus/server finishes it again, hooks do not. */
-  private readonly refinishing = new WeakSet<Request>();
 
   constructor(
     readonly hooks: Hooks,
@@ -88,15 +87,15 @@ export class MountHooks {
     return hookUpload(upload, this.o.path, this.o.storage);
   }
 
-  /** Front door: the request's context, linked to the web Request @tus/server gets. */
-  attach(web: Request, request: FastifyRequest): void {
-    // Only requests that can cause an event (HEAD, OPTIONS and GET cause none).
+  /** Front door: the hook context of a request that can cause an event (HEAD, OPTIONS and GET cause none). */
+  attach(c: WebRequestContext, request: FastifyRequest): void {
     if (!this.hooks.active || !['POST', 'PATCH', 'DELETE'].includes(request.method)) return;
-    linkContext(request.raw, () => this.hooks.context(request), web);
+    this.contextOf(c, request);
   }
 
-  private contextOf(request: FastifyRequest): HookContext {
-    return linkContext(request.raw, () => this.hooks.context(request));
+  private contextOf(c: WebRequestContext, request: FastifyRequest): HookContext {
+    c.hooks ??= this.hooks.context(request, c.grant);
+    return c.hooks;
   }
 
   /**
@@ -105,7 +104,7 @@ export class MountHooks {
    */
   async preCreate(req: Request, metadata: Record<string, string | null> | undefined): Promise<string | undefined> {
     const length = req.headers.get('upload-length');
-    const changes = await this.decideCreation(contextOfWeb(req), grantOf(req)?.prefix, {
+    const changes = await this.decideCreation(hookContextOf(req), grantOf(req)?.prefix, {
       size: length !== null && /^\d+$/.test(length) ? Number(length) : undefined,
       metadata: metadata ?? {},
       isPartial: req.headers.get('upload-concat') === 'partial',
@@ -119,7 +118,7 @@ export class MountHooks {
     req: Request,
     c: { size: number | undefined; metadata: Record<string, string | null> | undefined; partialIds: readonly string[] },
   ): Promise<CreateChanges | Answer> {
-    const context = contextOfWeb(req);
+    const context = hookContextOf(req);
     const changes = await this.decideCreation(context, grantOf(req)?.prefix, {
       size: c.size,
       metadata: c.metadata ?? {},
@@ -205,7 +204,7 @@ export class MountHooks {
 
   /** onUploadCreate: the metadata pre-create chose replaces the client's (reserved keys stay as they are). */
   applyCreateMetadata(req: Request, upload: Upload): void {
-    const chosen = contextOfWeb(req)?.metadata;
+    const chosen = hookContextOf(req)?.metadata;
     if (!chosen) return;
     const visible = clientMetadata(upload.metadata) ?? {};
     const reserved = Object.entries(upload.metadata ?? {}).filter(([key]) => !(key in visible));
@@ -219,13 +218,13 @@ export class MountHooks {
    * request declaring Upload-Length (a deferred length, set just now) does complete it.
    */
   beforeWrite(req: Request, upload: Upload): void {
-    if (upload.size !== undefined && upload.offset === upload.size && req.headers.get('upload-length') === null) this.refinishing.add(req);
+    if (upload.size !== undefined && upload.offset === upload.size && req.headers.get('upload-length') === null) refinish(req);
   }
 
   /** onUploadFinish: pre-finish's HTTPResponse for the answer; a failure still records post-finish (the upload is complete). */
   async preFinish(req: Request, upload: Upload): Promise<{ status_code?: number; headers?: Record<string, string>; body?: string }> {
-    if (!this.hooks.enabled('pre-finish') || this.refinishing.has(req)) return {};
-    const context = contextOfWeb(req);
+    if (!this.hooks.enabled('pre-finish') || contextOfWeb(req)?.refinishing) return {};
+    const context = hookContextOf(req);
     let response: HookResponse;
     try {
       response = await this.hooks.invoke(this.payload('pre-finish', this.upload(upload), context), context);
@@ -266,7 +265,7 @@ export class MountHooks {
   /** For a body @tus/server hands to the store: post-receive reports, and StopUpload. Undefined when post-receive is off. */
   receiving(req: Request, upload: Upload): Receiving | undefined {
     if (!this.hooks.enabled('post-receive')) return undefined;
-    const context = contextOfWeb(req);
+    const context = hookContextOf(req);
     const snapshot = this.upload(upload);
     const progress = new Progress({
       startOffset: upload.offset,
@@ -299,6 +298,7 @@ export class MountHooks {
 
   /** Front door, DELETE: pre-terminate (RejectTermination keeps the upload); the upload is kept for post-terminate. */
   async beforeTerminate(
+    c: WebRequestContext,
     request: FastifyRequest,
     id: string | undefined,
     read: () => Promise<Upload | undefined>,
@@ -307,7 +307,7 @@ export class MountHooks {
     const upload = await read();
     // Unknown (or not this subject's): @tus/server answers 404.
     if (!upload) return undefined;
-    const context = this.contextOf(request);
+    const context = this.contextOf(c, request);
     context.terminating = upload;
     if (!this.hooks.enabled('pre-terminate')) return undefined;
     let response: HookResponse;
@@ -328,24 +328,24 @@ export class MountHooks {
     if (this.hooks.enabled('pre-finish')) {
       // A failing pre-finish still tells a creation where its upload is.
       engine.on(EVENTS.POST_CREATE, (req: Request, _upload: Upload, url: string) => {
-        const context = contextOfWeb(req);
+        const context = hookContextOf(req);
         if (context) context.created = url;
       });
     }
     if (this.hooks.enabled('post-create')) {
       engine.on(EVENTS.POST_CREATE, (req: Request, upload: Upload) => {
-        const context = contextOfWeb(req);
+        const context = hookContextOf(req);
         this.hooks.notify(this.payload('post-create', this.upload(upload), context), context);
       });
     }
     if (this.hooks.enabled('post-finish')) {
       engine.on(EVENTS.POST_FINISH, (req: Request, _res: Response, upload: Upload) => {
-        if (!this.refinishing.has(req)) this.durable('post-finish', this.upload(upload), contextOfWeb(req));
+        if (!contextOfWeb(req)?.refinishing) this.durable('post-finish', this.upload(upload), hookContextOf(req));
       });
     }
     if (this.hooks.enabled('post-terminate')) {
       engine.on(EVENTS.POST_TERMINATE, (req: Request, _res: Response, id: string) => {
-        const context = contextOfWeb(req);
+        const context = hookContextOf(req);
         const upload = context?.terminating?.id === id ? context.terminating : new Upload({ id, offset: 0 });
         this.durable('post-terminate', this.upload(upload), context);
       });
@@ -373,17 +373,17 @@ export class MountHooks {
   }
 
   /** The front door, when a creation's request ends whichever way: its claim released (if `settle` did not). */
-  async end(request: FastifyRequest): Promise<void> {
-    const context = contextOfNode(request.raw);
+  async end(c: WebRequestContext): Promise<void> {
+    const context = c.hooks;
     if (context) await this.releaseClaim(context);
   }
 
   /**
    * onUploadCreate: an upload whose id pre-create chose is created only if no upload has that
-   * id, where the store can tell (exclusive-create.ts).
+   * id, where the store can tell (creation-intent.ts).
    */
   markChosenId(req: Request, upload: Upload): void {
-    if (contextOfWeb(req)?.claimed?.id === upload.id) markExclusive(upload);
+    if (hookContextOf(req)?.claimed?.id === upload.id) intend(upload, { exclusive: true });
   }
 
   /**
@@ -392,12 +392,18 @@ export class MountHooks {
    * answer of `status` takes (tusd's MergeWith: on a success, or whatever is answered when a
    * hook decided the answer), if any.
    */
-  async settle(request: FastifyRequest, status: number): Promise<HookHTTPResponse | undefined> {
-    const context = contextOfNode(request.raw);
+  async settle(c: WebRequestContext, status: number): Promise<HookHTTPResponse | undefined> {
+    const context = c.hooks;
     if (!context) return undefined;
     await this.releaseClaim(context);
     await Promise.allSettled(context.pending);
     const answer = context.answer;
     return answer && (answer.always || status < 300) ? answer.response : undefined;
   }
+}
+
+/** Marks a request to an upload complete before it began (see `beforeWrite`). */
+function refinish(req: Request): void {
+  const c = contextOfWeb(req);
+  if (c) c.refinishing = true;
 }

@@ -18,14 +18,8 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { redactUri } from '../hooks/payload.js';
+import { connectionOf } from './connection-state.js';
 import type { Metrics } from './metrics.js';
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    /** Set by the tus routes. */
-    tus?: { location: string; uploadId?: string; bytes?: number };
-  }
-}
 
 /** How a request ended: its answer sent, or its connection closed first, and why. */
 export type Outcome = 'answered' | 'aborted' | 'timeout' | 'shutdown';
@@ -33,7 +27,7 @@ export type Outcome = 'answered' | 'aborted' | 'timeout' | 'shutdown';
 /** The status logged and counted for a request not answered (nothing of an answer sent). */
 const UNANSWERED: Record<Exclude<Outcome, 'answered'>, number> = { aborted: 499, timeout: 408, shutdown: 503 };
 
-interface Exchange {
+export interface Exchange {
   request: FastifyRequest;
   reply: FastifyReply;
   /** Why the server cut the request (the default when the connection closes: the client went away). */
@@ -50,14 +44,24 @@ interface Exchange {
   logged: boolean;
 }
 
-const exchanges = new WeakMap<IncomingMessage, Exchange>();
-/** The requests each connection is reading or answering, oldest first (pipelining). */
-const open = new WeakMap<Socket, Set<Exchange>>();
+/** The requests a connection is reading or answering, oldest first (pipelining). */
+const open = (socket: Socket): Set<Exchange> => {
+  const connection = connectionOf(socket);
+  connection.exchanges ??= new Set();
+  return connection.exchanges;
+};
+
+/** The exchange of a request still open on its connection. */
+function exchangeOf(req: IncomingMessage): Exchange | undefined {
+  if (!req.socket) return undefined;
+  for (const exchange of connectionOf(req.socket).exchanges ?? []) if (exchange.request.raw === req) return exchange;
+  return undefined;
+}
 
 /** The request being read or answered on `socket` (the latest), to which a parser error belongs. */
 function inProgress(socket: Socket): Exchange | undefined {
   let latest: Exchange | undefined;
-  for (const exchange of open.get(socket) ?? []) latest = exchange;
+  for (const exchange of connectionOf(socket).exchanges ?? []) latest = exchange;
   return latest;
 }
 
@@ -77,19 +81,19 @@ export function noteClientError(socket: Socket, code: string | undefined): boole
   if (!exchange || exchange.request.raw.complete) return false;
   // A request the server cut fails with its own error, not the client's.
   if (!exchange.cut) exchange.clientError = code ?? 'unknown';
-  for (const each of open.get(socket) ?? []) noteSent(each);
+  for (const each of connectionOf(socket).exchanges ?? []) noteSent(each);
   return true;
 }
 
 /** Whether an answer on `socket` has begun (nothing else may be written into it then). */
 export function answerStarted(socket: Socket): boolean {
-  for (const exchange of open.get(socket) ?? []) if (exchange.reply.raw.headersSent) return true;
+  for (const exchange of connectionOf(socket).exchanges ?? []) if (exchange.reply.raw.headersSent) return true;
   return false;
 }
 
 /** The server cuts this request's body (and connection): its line says why instead of `aborted`. */
 export function markCut(req: IncomingMessage, why: 'timeout' | 'shutdown'): void {
-  const exchange = exchanges.get(req);
+  const exchange = exchangeOf(req);
   if (!exchange) return;
   exchange.cut ??= why;
   noteSent(exchange);
@@ -97,7 +101,7 @@ export function markCut(req: IncomingMessage, why: 'timeout' | 'shutdown'): void
 
 /** The line of this request, if it is not answered, waits for `work` (what it stored is then known). */
 export function settleBeforeLog(request: FastifyRequest, work: Promise<unknown>): void {
-  const exchange = exchanges.get(request.raw);
+  const exchange = exchangeOf(request.raw);
   if (exchange) exchange.work = work;
 }
 
@@ -115,7 +119,7 @@ export function registerRequestLog(app: FastifyInstance, metrics?: Metrics): voi
         outcome,
         ...(exchange.clientError ? { clientError: exchange.clientError } : {}),
         ...(tus ? { location: tus.location, uploadId: tus.uploadId, bytes: tus.bytes ?? 0 } : {}),
-        ...(request.grant ? { subject: request.grant.subject } : {}),
+        ...(tus?.grant ? { subject: tus.grant.subject } : {}),
         durationMs: Math.round(reply.elapsedTime),
       },
       'request',
@@ -133,7 +137,7 @@ export function registerRequestLog(app: FastifyInstance, metrics?: Metrics): voi
     exchange.logged = true;
     const { request, reply } = exchange;
     const socket = request.raw.socket;
-    if (socket) open.get(socket)?.delete(exchange);
+    if (socket) connectionOf(socket).exchanges?.delete(exchange);
     if (answered) return write(exchange, 'answered', reply.raw.statusCode);
     noteSent(exchange);
     const outcome = exchange.cut ?? 'aborted';
@@ -145,25 +149,18 @@ export function registerRequestLog(app: FastifyInstance, metrics?: Metrics): voi
   app.addHook('onRequest', async (request, reply) => {
     reply.header('X-Request-Id', request.id);
     const exchange: Exchange = { request, reply, logged: false };
-    exchanges.set(request.raw, exchange);
     reply.raw.once('finish', () => end(exchange, true));
     // A connection that closes ends every request on it: a response not yet sent never emits `finish`.
     const socket = request.raw.socket;
     if (!socket) return;
-    if (socket.destroyed) {
-      setImmediate(() => end(exchange, false));
-      return;
-    }
-    let requests = open.get(socket);
-    if (!requests) {
-      const all = new Set<Exchange>();
-      requests = all;
-      open.set(socket, all);
+    if (!connectionOf(socket).exchanges && !socket.destroyed) {
+      const all = open(socket);
       // One listener per connection, however many requests it carries.
       socket.once('close', () => {
         for (const each of all) end(each, false);
       });
     }
-    requests.add(exchange);
+    open(socket).add(exchange);
+    if (socket.destroyed) setImmediate(() => end(exchange, false));
   });
 }

@@ -99,7 +99,7 @@ export interface Concatenator {
   /**
    * Create upload `id`, finished, holding the partials' bytes in order; returns its length. The
    * caller holds the locks. `exclusive`: a new upload whose id was chosen elsewhere, created
-   * only if no upload has it (UploadIdTaken otherwise; see exclusive-create.ts).
+   * only if no upload has it (UploadIdTaken otherwise; see creation-intent.ts).
    */
   concatenate(
     id: string,

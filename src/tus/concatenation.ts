@@ -19,7 +19,8 @@ import { type DataStore, EVENTS, type Lock, type Locker, Metadata, Uid, Upload }
 import { OWNER_KEY } from '../auth/ownership.js';
 import { ID_IN_USE } from '../hooks/answers.js';
 import type { Concatenator } from '../stores/capabilities.js';
-import { markExclusive, UploadIdTaken } from '../stores/exclusive-create.js';
+import { intend } from '../stores/creation-intent.js';
+import { UploadIdTaken } from '../stores/exclusive-create.js';
 import type { Answer } from './answer.js';
 import { plain } from './answer.js';
 import { notResumable, refuse } from './refusals.js';
@@ -286,7 +287,7 @@ export async function createFinal(r: FinalRequest): Promise<Answer> {
     const refused = overused(locked);
     if (refused) return refuse('partialOverused', refused);
     const waiting = new Upload({ id, offset: 0, metadata: { ...finalMetadata, [WAITING_KEY]: ids.join(' ') } });
-    if (changes.id !== undefined) markExclusive(waiting);
+    if (changes.id !== undefined) intend(waiting, { exclusive: true });
     try {
       await r.store.create(waiting);
     } catch (error) {

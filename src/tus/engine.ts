@@ -9,8 +9,8 @@ import { grantOf, withOwner } from '../auth/ownership.js';
 import { ID_IN_USE } from '../hooks/answers.js';
 import type { MountHooks } from '../hooks/mount.js';
 import { BodyTooLong, type BodyWriter, isBodyWriter, isConcatenator, type LockHold, readWithoutLock } from '../stores/capabilities.js';
+import { intend } from '../stores/creation-intent.js';
 import { UploadIdTaken } from '../stores/exclusive-create.js';
-import { markWholeBody } from '../stores/whole-body.js';
 import { type Assembly, assembleWaitingFinals, markPartial } from './concatenation.js';
 import { originOf } from './public-origin.js';
 import { notResumable, saysResumable } from './refusals.js';
@@ -58,8 +58,8 @@ export function createEngine(options: EngineOptions): Server {
       hooks?.markChosenId(req, upload);
       const { metadata } = markPartial(req, upload);
       const owned = withOwner(metadata, grantOf(req));
-      // The body is the whole upload: the store may write it in one request (see whole-body.ts).
-      if (bodyIsWholeUpload(req, upload)) markWholeBody(upload);
+      // The body is the whole upload: the store may write it in one request (see creation-intent.ts).
+      if (bodyIsWholeUpload(req, upload)) intend(upload, { wholeBody: true });
       return owned ? { metadata: owned } : {};
     },
     // concatenation-unfinished: before the last partial's PATCH is answered, the final uploads
@@ -132,23 +132,31 @@ export function defaultLocker(wait?: number): Locker {
   return wait ? new MemoryLocker({ acquireLockTimeout: wait }) : new MemoryLocker();
 }
 
-/** Request bodies a BodyWriter store reads itself, keyed by the placeholder stream @tus/server sees. */
-const directBodies = new WeakMap<ReadableStream, { body: Readable; expectedBytes: number | undefined; request?: Request }>();
-
 /**
- * A web Request for @tus/server whose body goes straight to a BodyWriter store. @tus/server
- * passes `req.body` along untouched; the placeholder stream is never read.
+ * A request body a BodyWriter store reads itself: the placeholder stream @tus/server passes
+ * along untouched as the web Request's body (it is never read), carrying the Node stream and
+ * what the front door knows of it.
  */
-export function requestWithDirectBody(
-  url: URL,
-  init: { method: string; headers: [string, string][] },
-  body: Readable,
-  expectedBytes: number | undefined,
-): Request {
-  const placeholder = new ReadableStream();
-  const direct: { body: Readable; expectedBytes: number | undefined; request?: Request } = { body, expectedBytes };
-  directBodies.set(placeholder, direct);
-  direct.request = new Request(url, { ...init, body: placeholder, duplex: 'half' } as RequestInit);
+// (ReadableStream's constructor overloads cannot be extended as they are typed.)
+const PlaceholderStream: new () => ReadableStream = ReadableStream;
+
+export class DirectBody extends PlaceholderStream {
+  /** The web Request it is the body of, for the hooks' and the lock's per-request state. */
+  request?: Request;
+  /** The body brought more than its upload could take, the rest left unread (see `keptWhatFits`). */
+  excessLeftUnread = false;
+
+  constructor(
+    readonly body: Readable,
+    readonly expectedBytes: number | undefined,
+  ) {
+    super();
+  }
+}
+
+/** A web Request for @tus/server whose body goes straight to a BodyWriter store. */
+export function requestWithDirectBody(url: URL, init: { method: string; headers: [string, string][] }, direct: DirectBody): Request {
+  direct.request = new Request(url, { ...init, body: direct, duplex: 'half' } as RequestInit);
   return direct.request;
 }
 
@@ -157,22 +165,14 @@ export function requestWithDirectBody(
  * announces exactly the upload's length (Content-Length, or the verified checksum spool).
  */
 function bodyIsWholeUpload(req: Request, upload: Upload): boolean {
-  const direct = req.body ? directBodies.get(req.body) : undefined;
+  const direct = req.body;
   return (
-    direct !== undefined &&
+    direct instanceof DirectBody &&
     upload.size !== undefined &&
     upload.size > 0 &&
     direct.expectedBytes === upload.size &&
     req.headers.get('content-type') === 'application/offset+octet-stream'
   );
-}
-
-/** Bodies longer than their upload whose excess was left unread (their connection is closed after the answer). */
-const unreadExcess = new WeakSet<Readable>();
-
-/** Whether `body` brought more than its upload could take, the rest left unread (see `keptWhatFits`). */
-export function excessLeftUnread(body: Readable): boolean {
-  return unreadExcess.has(body);
 }
 
 /**
@@ -190,10 +190,10 @@ export function excessLeftUnread(body: Readable): boolean {
  * - otherwise (a deferred length past the largest upload allowed, or an upload that was
  *   already complete): 413, saying what was stored.
  */
-function keptWhatFits(error: unknown, upload: Upload, body: Readable): number {
+function keptWhatFits(error: unknown, upload: Upload, direct: DirectBody): number {
   if (!(error instanceof BodyTooLong)) throw error;
   if (upload.size !== undefined && error.offset === upload.size && error.offset > upload.offset) {
-    unreadExcess.add(body);
+    direct.excessLeftUnread = true;
     return error.offset;
   }
   const stored = error.offset - upload.offset;
@@ -210,8 +210,8 @@ function tooLongReason(upload: Upload, offset: number, stored: number): string {
 
 type AcquireLock = (req: Request, id: string, context: CancellationContext) => Promise<Lock>;
 
-/** The hold on the upload's lock of each PATCH and POST whose lock can be lost (the Redis locker's), by request context. */
-const holds = new WeakMap<CancellationContext, LockHold>();
+/** @tus/server's context of one PATCH or POST, with the hold on its upload's lock when that lock can be lost (the Redis locker's). */
+type HeldContext = CancellationContext & { hold?: LockHold };
 
 /**
  * A lock that can be lost while its request runs (Redis restarted without it, renewals that
@@ -228,7 +228,7 @@ function watchLockHolds(server: Server): void {
     target.acquireLock = async (req, id, context) => {
       const lock = await acquire(req, id, context);
       const hold = holdOf(lock);
-      if (hold) holds.set(context, hold);
+      if (hold) (context as HeldContext).hold = hold;
       return lock;
     };
     // (For bodies a BodyWriter store reads itself, readBodiesDirectly passes the hold to the store as well.)
@@ -239,7 +239,7 @@ function watchLockHolds(server: Server): void {
 
 /** A write whose lock was lost before it ended fails with the loss, whatever the store made of it. */
 async function answerLoss<T>(context: CancellationContext, writing: Promise<T>): Promise<T> {
-  const hold = holds.get(context);
+  const hold = (context as HeldContext).hold;
   try {
     const result = await writing;
     if (hold?.lost.aborted) throw hold.lost.reason;
@@ -273,12 +273,12 @@ function readBodiesDirectly(server: Server, store: BodyWriter, hooks: MountHooks
     const target = handler as unknown as { writeToStore: WriteToStore };
     const original = target.writeToStore.bind(handler);
     target.writeToStore = async (webStream, upload, maxBodySize, context) => {
-      const direct = webStream ? directBodies.get(webStream) : undefined;
-      if (!direct) return original(webStream, upload, maxBodySize, context);
+      const direct = webStream;
+      if (!(direct instanceof DirectBody)) return original(webStream, upload, maxBodySize, context);
       if (context.signal.aborted) throw ERRORS.ABORTED;
       if (direct.request) hooks?.beforeWrite(direct.request, upload);
       const receiving = direct.request ? hooks?.receiving(direct.request, upload) : undefined;
-      const hold = holds.get(context);
+      const hold = (context as HeldContext).hold;
       const offset = await answerLoss(
         context,
         store
@@ -289,7 +289,7 @@ function readBodiesDirectly(server: Server, store: BodyWriter, hooks: MountHooks
             onProgress: receiving?.onBytes,
             hold,
           })
-          .catch((error: unknown) => keptWhatFits(error, upload, direct.body))
+          .catch((error: unknown) => keptWhatFits(error, upload, direct))
           .finally(() => receiving?.end()),
       );
       await receiving?.settle();

@@ -1,5 +1,5 @@
 /**
- * The stores' exclusive create (src/stores/exclusive-create.ts), below HTTP: an upload whose id
+ * The stores' exclusive create (src/stores/creation-intent.ts), below HTTP: an upload whose id
  * a pre-create hook chose is created only if no upload has the id. The S3 store writes its
  * `.info` first with PutObject If-None-Match: * where the endpoint honours it; the test asks the
  * endpoint itself (two conditional PutObjects of one key) and expects the store to find the
@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { Upload } from '@tus/utils';
 import t from 'tap';
-import { markExclusive } from '../../src/stores/exclusive-create.js';
+import { intend } from '../../src/stores/creation-intent.js';
 import { LocalStore } from '../../src/stores/local/index.js';
 import { honoursIfNoneMatch, listKeys, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
 import { makeStore, recordCommands, s3Location, writeBody } from '../helpers/store.js';
@@ -26,7 +26,7 @@ const verify = verifyClient(server);
 
 const exclusive = (id: string, size: number, who: string) => {
   const upload = new Upload({ id, offset: 0, size, metadata: { who } });
-  markExclusive(upload);
+  intend(upload, { exclusive: true });
   return upload;
 };
 

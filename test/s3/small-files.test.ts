@@ -15,7 +15,7 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { Upload } from '@tus/utils';
 import { SignJWT } from 'jose';
 import t, { type Test } from 'tap';
-import { markWholeBody } from '../../src/stores/whole-body.js';
+import { intend } from '../../src/stores/creation-intent.js';
 import { b64, createUpload, head, patch, type RunningApp, startApp, TUS } from '../helpers/app.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
 import { cutRequest } from '../helpers/cut-request.js';
@@ -346,7 +346,7 @@ t.test('a body cut short answered with its offset (201): a fresh store finds the
   const commands = recordCommands(client);
   const id = randomBytes(16).toString('hex');
   const upload = new Upload({ id, offset: 0, size: 100_000, metadata: { filename: 'x' } });
-  markWholeBody(upload);
+  intend(upload, { wholeBody: true });
   await store.create(upload);
   t.same(
     commands.map((c) => c.name),

@@ -11,7 +11,6 @@ import { sendNodeResponse } from 'srvx/node';
 import { mergeResponse } from '../../hooks/answers.js';
 import { isStateCache, readWithoutLock } from '../../stores/capabilities.js';
 import { type Answer, adjustAnswer, REASONS } from '../../tus/answer.js';
-import { excessLeftUnread } from '../../tus/engine.js';
 import { uploadIdOf } from '../../tus/upload-id.js';
 import { servedVersion } from '../ietf.js';
 import { toIetfAnswer, toIetfResponse } from '../ietf-answer.js';
@@ -45,12 +44,12 @@ export async function forward(c: DoorContext): Promise<void> {
   try {
     const handled = await handOver(c);
     // Durable hooks (post-finish, post-terminate) stored before the client hears; a hook's HTTPResponse merged.
-    const hook = await o.hooks?.settle(request, handled.status);
+    const hook = await o.hooks?.settle(c, handled.status);
     const response = hook ? await mergeResponse(handled, hook) : handled;
     account(c, response);
     const adjusted = await adjust(c, response);
     // A chunked body longer than its upload completed it; the rest, left unread, goes with the connection.
-    if (excessLeftUnread(request.raw)) adjusted.headers.set('Connection', 'close');
+    if (c.direct?.excessLeftUnread && c.direct.body === request.raw) adjusted.headers.set('Connection', 'close');
     // @tus/server closes the connection after an error: nothing pipelined behind it runs.
     if (adjusted.headers.get('connection')?.toLowerCase() === 'close') closeAfter(request);
     const answer = c.ietf
@@ -64,7 +63,7 @@ export async function forward(c: DoorContext): Promise<void> {
   } finally {
     await c.spooled?.dispose();
     // A creation's claim on the id pre-create chose, if the answer did not release it.
-    await o.hooks?.end(request);
+    await o.hooks?.end(c);
   }
 }
 

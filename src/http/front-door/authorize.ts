@@ -16,9 +16,8 @@ export async function authorize(c: DoorContext): Promise<Answer | undefined> {
   if (!o.authenticate || request.method === 'OPTIONS') return undefined;
   const result = await (o.authenticate as Authenticate)(request.headers, request.url);
   if (isAnswer(result)) return result;
+  // (The request log and hook payloads name its subject.)
   c.grant = result;
-  // (The request log and hook payloads name the subject.)
-  request.grant = result;
   const { method } = request;
   if (result.readOnly && method !== 'GET' && method !== 'HEAD') return refuse('readOnlyToken');
   if (result.locations && !result.locations.includes(o.location)) return refuse('tokenLocation', o.location, result.locations);

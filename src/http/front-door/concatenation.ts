@@ -51,7 +51,7 @@ async function createFinalUpload(c: DoorContext, concat: string): Promise<Answer
   if (parsed.kind !== 'final' || !isConcatenator(o.datastore)) return refuse('noConcatenation');
   const { hooks } = o;
   const webRequest = linkWeb(new Request(new URL(request.url, 'http://localhost'), { method: request.method, headers: webHeaders(c) }), c);
-  hooks?.attach(webRequest, request);
+  hooks?.attach(c, request);
   const creation = createFinal({
     request: webRequest,
     ...(hooks
@@ -74,10 +74,10 @@ async function createFinalUpload(c: DoorContext, concat: string): Promise<Answer
     urlOf: (newId) => `${baseUrl(c)}${o.path}/${newId}`,
   })
     .then(async (answer) => {
-      const hook = await hooks?.settle(request, answer.status);
+      const hook = await hooks?.settle(c, answer.status);
       return hook ? mergeAnswer(answer, hook) : answer;
     })
-    .finally(() => hooks?.end(request));
+    .finally(() => hooks?.end(c));
   o.tracker.track(request.raw, creation);
   return creation;
 }

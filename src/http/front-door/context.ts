@@ -10,6 +10,7 @@ import type { Grant } from '../../auth/grant.js';
 import { readWithoutLock } from '../../stores/capabilities.js';
 import type { Answer } from '../../tus/answer.js';
 import type { SpooledBody } from '../../tus/checksum.js';
+import type { DirectBody } from '../../tus/engine.js';
 import { headerInteger } from '../../tus/protocol-guard.js';
 import { uploadIdOf } from '../../tus/upload-id.js';
 import type { WebRequestContext } from '../../tus/web-request.js';
@@ -26,6 +27,12 @@ export interface DoorContext extends WebRequestContext {
   readonly reply: FastifyReply;
   /** The upload id of the URL, parsed once (undefined: the mount path itself). */
   readonly id: string | undefined;
+  /** The location's name (the request log's and the metrics' label). */
+  readonly location: string;
+  /** The upload the request log names: the URL's, or the one this request created. */
+  uploadId?: string;
+  /** Upload bytes this request stored (the request log). */
+  bytes?: number;
   /** Who asks (set by the authorization gate; undefined when authentication is off). */
   grant?: Grant;
   /** Set when the request speaks the IETF draft (its headers then say the same in tus). */
@@ -34,6 +41,8 @@ export interface DoorContext extends WebRequestContext {
   origin?: string;
   /** A body whose checksum was verified, spooled (the checksum gate). */
   spooled?: SpooledBody;
+  /** The body handed to a store that reads bodies itself (the hand-over). */
+  direct?: DirectBody;
   /** The upload the URL names, read once without its lock and shared by every gate; undefined: no id. */
   read(): Promise<UploadRead | undefined>;
   /** The upload, or undefined when there is none (or it cannot be read). */
@@ -61,6 +70,8 @@ export function openContext(o: TusRoutesOptions, request: FastifyRequest, reply:
     request,
     reply,
     id,
+    location: o.location,
+    ...(id ? { uploadId: id } : {}),
     read,
     upload: async () => {
       const result = await read();

@@ -7,7 +7,7 @@
 import { Readable } from 'node:stream';
 import { NodeRequest } from 'srvx/node';
 import { isBodyWriter, isStateCache } from '../../stores/capabilities.js';
-import { requestWithDirectBody } from '../../tus/engine.js';
+import { DirectBody, requestWithDirectBody } from '../../tus/engine.js';
 import { linkWeb } from '../../tus/web-request.js';
 import { type DoorContext, integerHeader } from './context.js';
 import { baseUrl } from './request-line.js';
@@ -31,7 +31,8 @@ export function handOver(c: DoorContext): Promise<Response> {
   const init = { method: request.method, headers: webHeaders(c) };
   let webRequest: Request;
   if (body && isBodyWriter(o.datastore)) {
-    webRequest = requestWithDirectBody(url, init, body, spooled?.size ?? integerHeader(c, 'content-length'));
+    c.direct = new DirectBody(body, spooled?.size ?? integerHeader(c, 'content-length'));
+    webRequest = requestWithDirectBody(url, init, c.direct);
   } else if (spooled) {
     webRequest = new Request(url, { ...init, body: Readable.toWeb(spooled.open()) as ReadableStream, duplex: 'half' } as RequestInit);
   } else if (body) {
@@ -42,7 +43,7 @@ export function handOver(c: DoorContext): Promise<Response> {
   }
   c.origin = baseUrl(c);
   linkWeb(webRequest, c);
-  o.hooks?.attach(webRequest, request);
+  o.hooks?.attach(c, request);
   const handling = o.engine.handleWeb(webRequest);
   o.tracker.track(request.raw, handling);
   return handling;

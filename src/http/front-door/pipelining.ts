@@ -6,27 +6,22 @@
  */
 import type { Socket } from 'node:net';
 import type { FastifyRequest } from 'fastify';
-
-const connectionTurns = new WeakMap<Socket, Promise<unknown>>();
-/** Connections whose last answer closes them. */
-const closing = new WeakSet<Socket>();
+import { connectionOf } from '../connection-state.js';
 
 /** How long a connection closed by its answer still takes (and drops) the body the client is sending. */
 const LINGER_MS = 2000;
 
 export function inTurn<T>(socket: Socket, run: () => Promise<T>): Promise<T> {
-  const previous = connectionTurns.get(socket);
+  const connection = connectionOf(socket);
+  const previous = connection.turn;
   const current = previous ? previous.then(run, run) : run();
-  connectionTurns.set(
-    socket,
-    current.catch(() => undefined),
-  );
+  connection.turn = current.catch(() => undefined);
   return current;
 }
 
 /** Whether the connection can no longer answer (its last answer closed it, or it is gone). */
 export function isClosing(socket: Socket): boolean {
-  return closing.has(socket) || socket.destroyed || socket.writableEnded;
+  return connectionOf(socket).closing === true || socket.destroyed || socket.writableEnded;
 }
 
 /**
@@ -40,7 +35,7 @@ export function isClosing(socket: Socket): boolean {
  */
 export function closeAfter(request: FastifyRequest): void {
   const socket = request.raw.socket;
-  closing.add(socket);
+  connectionOf(socket).closing = true;
   if (request.raw.complete || socket.destroyed) return;
   const lingering = socket as Socket & { destroySoon?: () => void };
   lingering.destroySoon = () => {

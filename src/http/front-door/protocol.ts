@@ -49,7 +49,7 @@ export async function ietfAppend(c: DoorContext): Promise<Answer | undefined> {
 /** DELETE: pre-terminate, which may keep the upload (RejectTermination). */
 export async function preTerminate(c: DoorContext): Promise<Answer | undefined> {
   if (c.request.method !== 'DELETE' || !c.o.hooks) return undefined;
-  return c.o.hooks.beforeTerminate(c.request, c.id, () => c.upload());
+  return c.o.hooks.beforeTerminate(c, c.request, c.id, () => c.upload());
 }
 
 function isMountPath(url: string, path: string): boolean {

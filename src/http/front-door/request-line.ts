@@ -14,7 +14,7 @@ import type { DoorContext } from './context.js';
 export const METHODS: HTTPMethods[] = ['POST', 'HEAD', 'PATCH', 'OPTIONS', 'DELETE', 'GET'];
 
 export function requestLine(c: DoorContext): Answer | undefined {
-  const { request, o, id } = c;
+  const { request } = c;
   const badHost = originProblem(c);
   if (badHost) return refuse('badHost', badHost);
   const override = methodOverride(c);
@@ -27,7 +27,8 @@ export function requestLine(c: DoorContext): Answer | undefined {
   const metadata = request.headers['upload-metadata'];
   if (typeof metadata === 'string' && metadata.trim() === '') delete request.headers['upload-metadata'];
   // (TUS_BODY_IDLE_TIMEOUT, TUS_BODY_MIN_RATE: every request's body is watched, src/http/body-idle.ts registerBodyWatch.)
-  request.tus = { location: o.location, ...(id ? { uploadId: id } : {}) };
+  // From here the request log and the body watch name the location and the upload.
+  request.tus = c;
   return undefined;
 }
 

@@ -15,7 +15,8 @@ import {
   type RangedReader,
   type RecordKeeper,
 } from '../capabilities.js';
-import { isExclusive, markExclusive, UploadIdTaken } from '../exclusive-create.js';
+import { intend, intentOf } from '../creation-intent.js';
+import { UploadIdTaken } from '../exclusive-create.js';
 import type { LocalLocation } from './driver.js';
 
 export interface LocalStoreOptions {
@@ -32,12 +33,12 @@ export class LocalStore extends FileStore implements BodyWriter, RangedReader, C
   }
 
   /**
-   * @tus/file-store's creation, but an upload whose id was chosen elsewhere (exclusive-create.ts)
+   * @tus/file-store's creation, but an upload whose id was chosen elsewhere (creation-intent.ts)
    * gets its file only if there is none: opened with `wx`, atomic also between processes
    * sharing the directory; UploadIdTaken leaves the existing upload untouched.
    */
   override async create(upload: Upload): Promise<Upload> {
-    if (!isExclusive(upload)) return super.create(upload);
+    if (!intentOf(upload).exclusive) return super.create(upload);
     // Ids are upload ids (letters, digits, _ and -): join never leaves the root.
     const path = join(this.root, upload.id);
     await mkdir(this.root, { recursive: true });
@@ -89,7 +90,7 @@ export class LocalStore extends FileStore implements BodyWriter, RangedReader, C
     const partials = await Promise.all(partialIds.map((p) => this.getUpload(p)));
     const size = partials.reduce((total, p) => total + (p.size ?? 0), 0);
     const created = new Upload({ id, size: 0, offset: 0, ...(metadata ? { metadata } : {}) });
-    if (exclusive) markExclusive(created);
+    if (exclusive) intend(created, { exclusive: true });
     await this.create(created);
     for (const partial of partialIds) {
       await pipeline(createReadStream(join(this.root, partial)), createWriteStream(join(this.root, id), { flags: 'a' }));

@@ -28,8 +28,7 @@ import {
   type UploadReader,
   type UploadVersions,
 } from '../capabilities.js';
-import { isExclusive } from '../exclusive-create.js';
-import { carriesWholeBody } from '../whole-body.js';
+import { intentOf } from '../creation-intent.js';
 import { assemble } from './assemble.js';
 import { Bucket } from './bucket.js';
 import { S3_DRIVER, type S3Location } from './config.js';
@@ -131,9 +130,10 @@ export class S3Store
     const version = await this.versions?.bump(upload.id);
     // An id chosen elsewhere (a pre-create hook) is claimed by creating `.info` first; nothing
     // is stored under it before, so a refusal leaves the upload that has it untouched.
-    const exclusive = isExclusive(upload);
+    const intent = intentOf(upload);
+    const exclusive = intent.exclusive === true;
     if (exclusive) await created.createInfo();
-    const deferred = !exclusive && this.statesInObjects && (upload.size === 0 || (carriesWholeBody(upload) && this.onePut(created)));
+    const deferred = !exclusive && this.statesInObjects && (upload.size === 0 || (intent.wholeBody === true && this.onePut(created)));
     if (deferred) created.leaveStateUnsaved();
     if (upload.size === 0) {
       await created.sendWhole(Buffer.alloc(0), 0);
