@@ -102,28 +102,11 @@ function versionLifetime(config: Config): number {
 
 export async function buildApp(config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
   const logger = options.logger ?? createLogger(config);
-  const app = fastify({
-    loggerInstance: logger as FastifyBaseLogger,
-    requestIdHeader: 'x-request-id',
-    // One line per request is written by registerRequestLog instead.
-    logController: new LogController({ disableRequestLogging: true }),
-    trustProxy: typeof config.trustProxy === 'boolean' ? config.trustProxy : [...config.trustProxy],
-    // Uploads can be long; the tus client resumes if a connection dies.
-    requestTimeout: 0,
-    connectionTimeout: 0,
-    // New requests on open connections get 503 while the server closes.
-    return503OnClosing: true,
-    // Header size and headers timeout (SERVER_*), answered in plain text (src/http/server-limits.ts).
-    http: httpServerOptions(config),
-    clientErrorHandler: clientErrorHandler(config, logger),
-    // Malformed URLs answered in plain text, like unknown routes (registerPlainErrors).
-    frameworkErrors,
-  });
-  registerPlainErrors(app);
+  const app = newFastify(config, logger);
   for (const warning of config.warnings) app.log.warn(warning);
   app.decorate('tusRequests', new RequestTracker());
 
-  const metrics = config.metrics.enabled
+  const metrics: Metrics | undefined = config.metrics.enabled
     ? new Metrics({
         partsInFlight: () => Object.fromEntries(stores.map((s) => [s.name, isPartCounter(s.datastore) ? s.datastore.partsInFlight : 0])),
         tempBytes: tempBytesInUse,
@@ -131,23 +114,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
         connectionsOpen: () => gate.open,
       })
     : undefined;
-  // SERVER_MAX_CONNECTIONS and _PER_IP, as connections arrive (src/http/connection-limits.ts).
-  const limits = connectionLimits(config, openFileLimit());
-  if (limits.warning) app.log.warn(limits.warning);
-  const gate = new ConnectionGate(limits, {
-    exempt: listedProxies(config.trustProxy),
-    onRefused: (reason) => metrics?.connectionsRefused.inc({ reason }),
-    log: logger.child({ component: 'connections' }),
-  });
-  gate.attach(app.server);
-  app.log.info(
-    {
-      maxConnections: limits.total,
-      maxConnectionsPerIp: limits.perAddress,
-      openFileLimit: limits.openFileLimit === Number.POSITIVE_INFINITY ? 'unlimited' : limits.openFileLimit,
-    },
-    'connection limits',
-  );
+  const gate = limitConnections(app, config, metrics, logger);
   const redis = config.redis ? connectRedis(config.redis) : undefined;
   const stores = createStores(config, logger, metrics, redis);
   // Redis back after an outage may have lost the versions (no persistence, or an older snapshot):
@@ -155,25 +122,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   redis?.redis.on('ready', () => {
     for (const s of stores) if (isStateCache(s.datastore)) s.datastore.invalidateAll();
   });
-  const hooks = config.hooks
-    ? new Hooks(
-        config.hooks,
-        logger.child({ component: 'hooks' }),
-        {
-          request: (event, result, seconds) => metrics?.hookRequests.observe({ event, result }, seconds),
-          delivery: (event, result) => metrics?.hookDeliveries.inc({ event, result }),
-        },
-        redis && config.redis ? new RedisIdClaims(redis.redis, config.redis.prefix, config.lockTtl) : undefined,
-        // Several instances: leases on outbox entries, and sweeps on one instance at a time (src/hooks/delivery.ts).
-        redis && config.redis ? { redis: redis.redis, prefix: config.redis.prefix, ttl: config.lockTtl } : undefined,
-      )
-    : undefined;
-  if (hooks) {
-    // Hooks left in the outboxes (by an earlier run, or a crashed instance) are delivered once
-    // the server is up; at close, deliveries in flight stop (they stay in the outboxes).
-    app.addHook('onReady', async () => hooks.start());
-    app.addHook('onClose', async () => hooks.close());
-  }
+  const hooks: Hooks | undefined = config.hooks ? startHooks(app, config.hooks, config, logger, metrics, redis) : undefined;
 
   // Before any hook that may answer early (the rate limiter's 429): every request body is watched.
   registerBodyWatch(app, { idleMs: config.bodyIdleTimeout, minRate: config.bodyMinRate });
@@ -193,32 +142,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   app.decorate('readiness', readiness);
   if (config.demoEnabled)
     registerDemoPage(app, { mounts: demoMounts(config), authEnabled: config.auth.enabled, publicUrl: config.publicUrl });
-  if (config.cleanupSchedule && config.uploadExpiration > 0) {
-    const stopping = new AbortController();
-    const job = scheduleCleanup(
-      config.cleanupSchedule,
-      stores,
-      logger,
-      (location, n) => metrics?.uploads.inc({ event: 'expired', location }, n),
-      // Several instances: one runs each scheduled cleanup; a run that finds Redis away waits for it.
-      redis && config.redis
-        ? async (run) =>
-            (await withRedis(
-              redis.redis,
-              'the scheduled cleanup',
-              () => runAlone(redis.redis, `${config.redis?.prefix}cleanup`, config.lockTtl, run),
-              {
-                signal: stopping.signal,
-                log: logger,
-              },
-            )) ?? true
-        : undefined,
-    );
-    app.addHook('onClose', async () => {
-      stopping.abort();
-      job.stop();
-    });
-  }
+  if (config.cleanupSchedule && config.uploadExpiration > 0)
+    scheduleCleanups(app, config, config.cleanupSchedule, stores, logger, metrics, redis);
   app.addHook('onClose', async () => {
     // Close the S3 sockets, and Redis (locks not released by now expire by their TTL).
     for (const s of stores) if (isClosable(s.datastore)) s.datastore.close();
@@ -234,6 +159,107 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     if (store) await mountLocation(app, config, path, store, metrics, authenticate, tempSpace, hooks);
   }
   return app;
+}
+
+function newFastify(config: Config, logger: Logger): FastifyInstance {
+  const app = fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    requestIdHeader: 'x-request-id',
+    // One line per request is written by registerRequestLog instead.
+    logController: new LogController({ disableRequestLogging: true }),
+    trustProxy: typeof config.trustProxy === 'boolean' ? config.trustProxy : [...config.trustProxy],
+    // Uploads can be long; the tus client resumes if a connection dies.
+    requestTimeout: 0,
+    connectionTimeout: 0,
+    // New requests on open connections get 503 while the server closes.
+    return503OnClosing: true,
+    // Header size and headers timeout (SERVER_*), answered in plain text (src/http/server-limits.ts).
+    http: httpServerOptions(config),
+    clientErrorHandler: clientErrorHandler(config, logger),
+    // Malformed URLs answered in plain text, like unknown routes (registerPlainErrors).
+    frameworkErrors,
+  });
+  registerPlainErrors(app);
+  return app;
+}
+
+/** SERVER_MAX_CONNECTIONS and _PER_IP, as connections arrive (src/http/connection-limits.ts). */
+function limitConnections(app: FastifyInstance, config: Config, metrics: Metrics | undefined, logger: Logger): ConnectionGate {
+  const limits = connectionLimits(config, openFileLimit());
+  if (limits.warning) app.log.warn(limits.warning);
+  const gate = new ConnectionGate(limits, {
+    exempt: listedProxies(config.trustProxy),
+    onRefused: (reason) => metrics?.connectionsRefused.inc({ reason }),
+    log: logger.child({ component: 'connections' }),
+  });
+  gate.attach(app.server);
+  app.log.info(
+    {
+      maxConnections: limits.total,
+      maxConnectionsPerIp: limits.perAddress,
+      openFileLimit: limits.openFileLimit === Number.POSITIVE_INFINITY ? 'unlimited' : limits.openFileLimit,
+    },
+    'connection limits',
+  );
+  return gate;
+}
+
+function startHooks(
+  app: FastifyInstance,
+  hooksConfig: NonNullable<Config['hooks']>,
+  config: Config,
+  logger: Logger,
+  metrics: Metrics | undefined,
+  redis: RedisConnections | undefined,
+): Hooks {
+  const shared = redis && config.redis ? { redis: redis.redis, prefix: config.redis.prefix } : undefined;
+  const hooks = new Hooks(
+    hooksConfig,
+    logger.child({ component: 'hooks' }),
+    {
+      request: (event, result, seconds) => metrics?.hookRequests.observe({ event, result }, seconds),
+      delivery: (event, result) => metrics?.hookDeliveries.inc({ event, result }),
+    },
+    shared ? new RedisIdClaims(shared.redis, shared.prefix, config.lockTtl) : undefined,
+    // Several instances: leases on outbox entries, and sweeps on one instance at a time (src/hooks/delivery.ts).
+    shared ? { ...shared, ttl: config.lockTtl } : undefined,
+  );
+  // Hooks left in the outboxes (by an earlier run, or a crashed instance) are delivered once
+  // the server is up; at close, deliveries in flight stop (they stay in the outboxes).
+  app.addHook('onReady', async () => hooks.start());
+  app.addHook('onClose', async () => hooks.close());
+  return hooks;
+}
+
+function scheduleCleanups(
+  app: FastifyInstance,
+  config: Config,
+  schedule: string,
+  stores: LocationStore[],
+  logger: Logger,
+  metrics: Metrics | undefined,
+  redis: RedisConnections | undefined,
+): void {
+  const stopping = new AbortController();
+  const prefix = config.redis?.prefix;
+  const job = scheduleCleanup(
+    schedule,
+    stores,
+    logger,
+    (location, n) => metrics?.uploads.inc({ event: 'expired', location }, n),
+    // Several instances: one runs each scheduled cleanup; a run that finds Redis away waits for it.
+    redis && prefix !== undefined
+      ? async (run) =>
+          (await withRedis(redis.redis, 'the scheduled cleanup', () => runAlone(redis.redis, `${prefix}cleanup`, config.lockTtl, run), {
+            signal: stopping.signal,
+            log: logger,
+          })) ?? true
+      : undefined,
+  );
+  app.addHook('onClose', async () => {
+    stopping.abort();
+    job.stop();
+  });
 }
 
 /** One mount path of a location: its @tus/server (with metrics on its upload events) behind the tus routes. */

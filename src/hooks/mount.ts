@@ -16,33 +16,29 @@ import type { EventEmitter } from 'node:events';
 import { type DataStore, EVENTS, Upload } from '@tus/utils';
 import type { FastifyRequest } from 'fastify';
 import { grantOf } from '../auth/ownership.js';
-import { readWithoutLock } from '../stores/capabilities.js';
 import { intend } from '../stores/creation-intent.js';
 import { type Answer, plain } from '../tus/answer.js';
 import { clientMetadata } from '../tus/concatenation.js';
-import { isUploadId } from '../tus/upload-id.js';
 import { contextOfWeb, type WebRequestContext } from '../tus/web-request.js';
 import {
   failedHook,
   hookAnswer,
-  ID_IN_USE,
   mergeHookResponses,
   REJECTED,
   rejection,
-  STOPPED,
   TERMINATION_REJECTED,
   TEXT_PLAIN,
   type TusError,
   validHeaders,
 } from './answers.js';
 import { type HookContext, hookContextOf } from './context.js';
+import { type CreateChanges, checkedChanges, claimChosenId } from './create-changes.js';
 import type { HookEvent } from './events.js';
 import type { Hooks } from './hooks.js';
-import { HookFailure, type HookHTTPResponse, type HookResponse } from './http-hook.js';
-import type { IdClaim } from './id-claims.js';
+import type { HookHTTPResponse, HookResponse } from './http-hook.js';
 import type { Outbox } from './outbox.js';
 import { type HookUpload, hookNewUpload, hookRequest, hookUpload, NO_HTTP_REQUEST, type StorageOf } from './payload.js';
-import { Progress } from './progress.js';
+import { postReceive, type Receiving } from './post-receive.js';
 
 export interface MountHooksOptions {
   /** Mount path without trailing slash. */
@@ -52,22 +48,9 @@ export interface MountHooksOptions {
   storage: StorageOf;
 }
 
-/** What pre-create decided: the id (ChangeFileInfo.ID) and metadata (ChangeFileInfo.MetaData) to use, if it chose them. */
-export interface CreateChanges {
-  id?: string;
-  metadata?: Record<string, string>;
-}
+export type { CreateChanges } from './create-changes.js';
 
-/** A request body being read, for post-receive (see `receiving`). */
-export interface Receiving {
-  /** Aborted when a post-receive answer says StopUpload. */
-  stop: AbortSignal;
-  onBytes(bytes: number): void;
-  /** The body ended: the last report. */
-  end(): void;
-  /** After the store returned: when StopUpload stopped the body, remove the upload and throw the answer. */
-  settle(): Promise<void>;
-}
+export type { Receiving } from './post-receive.js';
 
 export class MountHooks {
   private readonly outbox: Outbox;
@@ -149,54 +132,14 @@ export class MountHooks {
       return rejection(response.HTTPResponse, REJECTED);
     }
     if (context && response.HTTPResponse) context.answer = { response: response.HTTPResponse, always: false };
-    const changes: CreateChanges = {};
-    const id = response.ChangeFileInfo?.ID;
-    const full = `${prefix ?? ''}${id}`;
-    if (id !== undefined && (!isUploadId(id) || !isUploadId(full))) {
-      return {
-        status_code: 502,
-        body: `The pre-create hook receiver (HOOKS_HTTP_URL) chose the upload id ${JSON.stringify(id.slice(0, 80))}, which is not valid (1 to 200 letters, digits, _ or -${prefix ? `, after the token's prefix of ${prefix.length}` : ''}); nothing was created\n`,
-      };
-    }
-    const metadata = response.ChangeFileInfo?.MetaData;
-    if (metadata) {
-      const allowed = clientMetadata(metadata) as Record<string, string>;
-      // Printable ASCII without commas, as clients' keys: a control character made every HEAD of the upload fail.
-      const bad = Object.keys(allowed).find((key) => !/^[\x21-\x2b\x2d-\x7e]+$/.test(key) || key in Object.prototype);
-      if (bad !== undefined) {
-        return {
-          status_code: 502,
-          body: `The pre-create hook receiver (HOOKS_HTTP_URL) set the metadata key ${JSON.stringify(bad.slice(0, 80))}, which is not valid (printable ASCII without spaces or commas, not a name every object has); nothing was created\n`,
-        };
-      }
-      if (Object.keys(allowed).length < Object.keys(metadata).length) {
-        this.hooks.log.warn({ location: this.o.location }, 'pre-create hook set reserved metadata keys; they are ignored');
-      }
-      changes.metadata = allowed;
-    }
-    if (id !== undefined) {
-      // Claimed until the request ends (`end`), on every instance when they share Redis: a
-      // concurrent creation given the same id would pass the check below too, and its creation
-      // would replace this one (and its owner). The store's exclusive create guards it as well.
-      let claim: IdClaim | undefined;
-      if (context) {
-        try {
-          claim = await this.hooks.claims.claim(this.o.location, full);
-        } catch (error) {
-          return error as TusError;
-        }
-        if (!claim) return ID_IN_USE;
-      }
-      const exists = await readWithoutLock(this.o.store, full).then(
-        () => true,
-        () => false,
-      );
-      if (exists) {
-        await claim?.release();
-        return ID_IN_USE;
-      }
-      if (context && claim) context.claimed = { id: full, claim };
-      changes.id = id;
+    const changes = checkedChanges(response.ChangeFileInfo, prefix, () =>
+      this.hooks.log.warn({ location: this.o.location }, 'pre-create hook set reserved metadata keys; they are ignored'),
+    );
+    if ('status_code' in changes) return changes;
+    if (changes.id !== undefined) {
+      const where = { claims: this.hooks.claims, location: this.o.location, store: this.o.store };
+      const refused = await claimChosenId(`${prefix ?? ''}${changes.id}`, context, where);
+      if (refused) return refused;
     }
     if (context && changes.metadata) context.metadata = changes.metadata;
     return changes;
@@ -267,33 +210,16 @@ export class MountHooks {
     if (!this.hooks.enabled('post-receive')) return undefined;
     const context = hookContextOf(req);
     const snapshot = this.upload(upload);
-    const progress = new Progress({
+    return postReceive(this.hooks, context, {
       startOffset: upload.offset,
-      interval: this.hooks.config.progressInterval,
-      report: async (offset) => {
-        const response: HookResponse | undefined = await this.hooks
-          .invoke(this.payload('post-receive', { ...snapshot, Offset: offset }, context), context)
-          // An invalid answer is logged and changes nothing, unless it says StopUpload in some spelling (then without its HTTPResponse).
-          .catch((error) => (error instanceof HookFailure && error.stopUpload ? { StopUpload: true } : undefined));
-        return { stop: response?.StopUpload === true, response: response?.HTTPResponse };
-      },
-    });
-    return {
-      stop: progress.stop,
-      onBytes: progress.onBytes,
-      end: () => progress.end(),
-      settle: async () => {
-        if (!progress.stopped) return;
-        // tusd: the upload is terminated, post-terminate follows, the client gets the hook's answer.
+      payload: (offset) => this.payload('post-receive', { ...snapshot, Offset: offset }, context),
+      // tusd: the upload is terminated, post-terminate follows, the client gets the hook's answer.
+      terminate: async () => {
         await this.o.store.remove(upload.id);
         this.durable('post-terminate', snapshot, context);
-        await Promise.allSettled(context?.pending ?? []);
-        const response = progress.stoppedWith;
-        if (context) context.answer = { response: { Header: { ...TEXT_PLAIN, ...response?.Header } }, always: true };
-        this.hooks.log.warn({ location: this.o.location, uploadId: upload.id }, 'post-receive hook stopped the upload; it was removed');
-        throw rejection(response, STOPPED);
       },
-    };
+      log: { location: this.o.location, uploadId: upload.id },
+    });
   }
 
   /** Front door, DELETE: pre-terminate (RejectTermination keeps the upload); the upload is kept for post-terminate. */
