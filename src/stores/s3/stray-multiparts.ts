@@ -24,7 +24,10 @@ export class StrayMultiparts {
         await bucket.client.send(new AbortMultipartUploadCommand({ Bucket: bucket.name, Key: key, UploadId: upload.UploadId }), {
           abortSignal,
         });
-        bucket.warn({ key, uploadId: upload.UploadId }, 'aborted a multipart upload that no upload names (a lost answer or a killed process)');
+        bucket.warn(
+          { key, uploadId: upload.UploadId },
+          'aborted a multipart upload that no upload names (a lost answer or a killed process)',
+        );
       }
     } catch (error) {
       if ((error as { name?: string }).name === 'AccessDenied') {
