@@ -1,7 +1,8 @@
 /**
  * The final upload of a concatenation, assembled inside S3: each partial of at least 5 MiB
  * is copied with UploadPartCopy (in slices of up to 5 GiB), never downloaded; only partials
- * (or remainders) below the 5 MiB part minimum are read and sent as bytes.
+ * (or remainders) below the 5 MiB part minimum are read and sent as bytes. A failed assembly
+ * is undone by `undoAssembly`.
  */
 import type { Bucket } from './bucket.js';
 import { StoreError } from './errors.js';
@@ -72,4 +73,19 @@ export async function assemble(target: S3Upload, partials: readonly S3Upload[], 
     throw new StoreError(500, `Concatenation of ${target.id}: the assembled parts hold ${target.partsEnd} of ${target.info.size} bytes.\n`);
   }
   await target.complete();
+}
+
+/**
+ * Best effort: abort the multipart upload of a failed assembly and put back `before`, the state
+ * of a final upload that was waiting for its partials (a new one's is removed by its caller,
+ * concatenation.ts).
+ */
+export async function undoAssembly(target: S3Upload, bucket: Bucket, before: string | undefined): Promise<void> {
+  try {
+    if (target.info.uploadId && !target.finished) await bucket.abort(target.info.key, target.info.uploadId);
+    if (target.finished || before === undefined) return;
+    await bucket.putPrivate(target.keys.info, Buffer.from(before), Buffer.byteLength(before), { ContentType: 'application/json' });
+  } catch (error) {
+    bucket.warn({ key: target.keys.info, err: error }, 'a failed concatenation was not undone');
+  }
 }

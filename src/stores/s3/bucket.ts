@@ -1,9 +1,9 @@
 /**
  * Every S3 call of one location: its bucket, its object settings (ACL, encryption) and the
  * translation of S3 failures into answers that say what to check (StoreError). Nothing here
- * knows about tus uploads beyond object keys.
+ * knows about tus uploads beyond object keys. Conditional writes (conditional-writes.ts) and
+ * the sweep of stray multipart uploads (stray-multiparts.ts) are its helpers.
  */
-import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
@@ -13,7 +13,6 @@ import {
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
-  ListMultipartUploadsCommand,
   ListObjectsV2Command,
   type ListObjectsV2CommandOutput,
   ListPartsCommand,
@@ -24,10 +23,11 @@ import {
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import type { Logger } from 'pino';
-import { UploadIdTaken } from '../exclusive-create.js';
+import { ConditionalWrites } from './conditional-writes.js';
 import type { S3Location } from './config.js';
-import { explainS3Error, isNoSuchUpload, isNotFound, STATE_CHANGED, StoreError, s3ErrorCode } from './errors.js';
+import { explainS3Error, isNoSuchUpload, isNotFound, StoreError } from './errors.js';
 import { encryptionParams, finalObjectParams } from './object-settings.js';
+import { StrayMultiparts } from './stray-multiparts.js';
 import type { Part } from './upload-state.js';
 
 /** Bodies up to this size (state objects, small tails) are sent with the quick request timeout. */
@@ -51,8 +51,8 @@ export class Bucket {
     this.quick = { requestTimeout: location.requestTimeout };
   }
 
-  /** Run one S3 call; a failure becomes a StoreError that says what to check. */
-  private async call<T>(operation: string, key: string, run: () => Promise<T>): Promise<T> {
+  /** Run one S3 call (here or in its helpers); a failure becomes a StoreError that says what to check. */
+  async call<T>(operation: string, key: string, run: () => Promise<T>): Promise<T> {
     try {
       return await run();
     } catch (error) {
@@ -74,7 +74,10 @@ export class Bucket {
    * Options of a call without a large body: its answer is due within `_REQUEST_TIMEOUT` per
    * attempt, so an S3 that accepts connections but never answers fails it in seconds.
    */
-  private readonly quick: { requestTimeout: number };
+  readonly quick: { requestTimeout: number };
+  /** What the endpoint honours of If-None-Match / If-Match, learnt once per bucket. */
+  private readonly conditional = new ConditionalWrites(this);
+  private readonly strays = new StrayMultiparts(this);
 
   warn(details: Record<string, unknown>, message: string): void {
     this.log?.warn(details, message);
@@ -110,83 +113,13 @@ export class Bucket {
    * the object exists. Where it does not (`conditionalWrites`), a plain PutObject: the Redis
    * claim and the existence check before the creation are then all that guard the id.
    */
-  async putNew(key: string, body: Buffer, extra: { ContentType?: string } = {}): Promise<string | undefined> {
-    if (!(await this.conditionalWrites())) {
-      await this.putPrivate(key, body, body.length, extra);
-      return undefined;
-    }
-    const params = { ...extra, ...encryptionParams(this.location), IfNoneMatch: '*' };
-    // AWS answers 409 ConditionalRequestConflict to a conditional write racing another on the
-    // same key, and asks for a retry: the retry meets the object the other one stored (412).
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const res = await this.client.send(
-          new PutObjectCommand({ Bucket: this.name, Key: key, Body: body, ContentLength: body.length, ...params }),
-          this.quick,
-        );
-        return res.ETag;
-      } catch (error) {
-        if (isPreconditionFailed(error)) throw new UploadIdTaken();
-        if (s3ErrorCode(error) === 'ConditionalRequestConflict' && attempt < 5) {
-          await new Promise((resolve) => setTimeout(resolve, 50 * attempt));
-          continue;
-        }
-        if (s3ErrorCode(error) === 'ConditionalRequestConflict') throw new UploadIdTaken();
-        await this.call('PutObject', key, () => Promise.reject(error));
-        return undefined;
-      }
-    }
+  putNew(key: string, body: Buffer, extra: { ContentType?: string } = {}): Promise<string | undefined> {
+    return this.conditional.putNew(key, body, extra);
   }
 
-  /** Whether the endpoint honours `If-None-Match: *` on PutObject (`probeConditionalWrites`, once per bucket). */
+  /** Whether the endpoint honours `If-None-Match: *` on PutObject (probed once per bucket). */
   conditionalWrites(): Promise<boolean> {
-    this.conditional ??= this.probeConditionalWrites().catch((error: unknown) => {
-      // Not known (S3 did not answer): asked again by the next creation that needs it.
-      this.conditional = undefined;
-      throw error;
-    });
-    return this.conditional;
-  }
-
-  private conditional: Promise<boolean> | undefined;
-
-  /**
-   * Two conditional PutObjects of a fresh key under the root, then its removal: the second must
-   * be refused (412). AWS S3 (since August 2024), MinIO and Ceph radosgw refuse it; Swift's
-   * s3api answers 501 NotImplemented to both, and a server that ignores the header stores both.
-   */
-  private async probeConditionalWrites(): Promise<boolean> {
-    const key = `${this.location.root}.tus-probe-${randomUUID()}`;
-    const put = () =>
-      this.client.send(
-        new PutObjectCommand({ Bucket: this.name, Key: key, Body: '', IfNoneMatch: '*', ...encryptionParams(this.location) }),
-        this.quick,
-      );
-    const unsupported = (how: string) => {
-      this.log?.warn(
-        { bucket: this.name, location: this.location.name },
-        `the S3 endpoint ${how} conditional writes (PutObject If-None-Match: *): an upload id chosen by a pre-create hook is guarded by the Redis claim (REDIS) and a check before its creation only`,
-      );
-      return false;
-    };
-    try {
-      try {
-        await put();
-      } catch (error) {
-        if (refusesConditions(error)) return unsupported('refuses');
-        return await this.call('PutObject', key, () => Promise.reject(error));
-      }
-      try {
-        await put();
-      } catch (error) {
-        if (isPreconditionFailed(error)) return true;
-        if (refusesConditions(error)) return unsupported('refuses');
-        return await this.call('PutObject', key, () => Promise.reject(error));
-      }
-      return unsupported('ignores');
-    } finally {
-      await this.delete(key).catch(() => undefined);
-    }
+    return this.conditional.ifNoneMatchHonoured();
   }
 
   private async put(key: string, body: Body, length: number, params: object, signal?: AbortSignal): Promise<void> {
@@ -199,66 +132,13 @@ export class Bucket {
   }
 
   /**
-   * How PutObject takes If-Match here, learnt from the first conditional write: `quoted`, the
-   * ETag as S3 gives it (AWS, MinIO); `bare`, without its quotes (Ceph radosgw compares the
-   * header with the unquoted ETag and refuses the quoted one); `unsupported` (Swift's s3api
-   * answers 501 NotImplemented, or a server refuses the object's own ETag in both forms):
-   * state objects are then written unconditionally, guarded by the upload's lock alone.
-   */
-  private ifMatchForm: 'quoted' | 'bare' | 'unsupported' | undefined;
-
-  /**
    * Write a state object (`.info`) only over the version `etag` names (If-Match), where S3
    * supports conditional writes; unconditionally when `etag` is undefined or S3 does not.
    * Returns the new version's ETag. Another version there (a request that took the upload
    * over wrote it since) fails with STATE_CHANGED and leaves it untouched.
    */
-  async putState(key: string, body: Buffer, etag: string | undefined): Promise<string | undefined> {
-    const params = {
-      Bucket: this.name,
-      Key: key,
-      Body: body,
-      ContentLength: body.length,
-      ContentType: 'application/json',
-      ...encryptionParams(this.location),
-    };
-    const unconditional = async () =>
-      (await this.call('PutObject', key, () => this.client.send(new PutObjectCommand(params), this.quick))).ETag;
-    if (etag === undefined || this.ifMatchForm === 'unsupported') return unconditional();
-    const forms = this.ifMatchForm ? [this.ifMatchForm] : (['quoted', 'bare'] as const);
-    for (const form of forms) {
-      try {
-        const ifMatch = form === 'bare' ? unquoted(etag) : `"${unquoted(etag)}"`;
-        const res = await this.client.send(new PutObjectCommand({ ...params, IfMatch: ifMatch }), this.quick);
-        this.ifMatchForm = form;
-        return res.ETag;
-      } catch (error) {
-        const code = s3ErrorCode(error);
-        const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-        if (code === 'NotImplemented' || status === 501) break;
-        const refused = code === 'PreconditionFailed' || code === 'ConditionalRequestConflict' || status === 412 || status === 409;
-        if (!refused && !isNotFound(error)) return this.call('PutObject', key, () => Promise.reject(error));
-        // Refused: another version is there (or none: the upload was removed), or the server
-        // does not read this form of the ETag (it refuses the object's own).
-        const now = await this.headEtag(key);
-        if (now === undefined || unquoted(now) !== unquoted(etag)) throw STATE_CHANGED;
-      }
-    }
-    this.ifMatchForm = 'unsupported';
-    this.log?.warn(
-      { bucket: this.name, location: this.location.name },
-      'S3 does not support conditional PutObject (If-Match): upload state is written unconditionally, guarded by the upload lock alone (see docs/deployment.md, Scaling out)',
-    );
-    return unconditional();
-  }
-
-  private async headEtag(key: string): Promise<string | undefined> {
-    try {
-      return (await this.client.send(new HeadObjectCommand({ Bucket: this.name, Key: key }), this.quick)).ETag;
-    } catch (error) {
-      if (isNotFound(error)) return undefined;
-      return this.call('HeadObject', key, () => Promise.reject(error));
-    }
+  putState(key: string, body: Buffer, etag: string | undefined): Promise<string | undefined> {
+    return this.conditional.putIfMatch(key, body, etag);
   }
 
   /** A state object's text and ETag, or undefined when it does not exist. */
@@ -340,37 +220,9 @@ export class Bucket {
    * whose answer was lost, or by a process killed before `.info` recorded it. Best effort: without
    * s3:ListBucketMultipartUploads it is skipped, with one warning per bucket.
    */
-  async abortStrays(key: string, keep: string | undefined): Promise<void> {
-    if (this.strayListingDenied) return;
-    try {
-      // Bounded: it must not make a failing request much slower when S3 is slow or down.
-      const abortSignal = AbortSignal.timeout(2 * this.location.connectionTimeout);
-      const listed = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.name, Prefix: key }), { abortSignal });
-      for (const upload of listed.Uploads ?? []) {
-        if (upload.Key !== key || !upload.UploadId || upload.UploadId === keep) continue;
-        await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.name, Key: key, UploadId: upload.UploadId }), {
-          abortSignal,
-        });
-        this.log?.warn(
-          { key, uploadId: upload.UploadId },
-          'aborted a multipart upload that no upload names (a lost answer or a killed process)',
-        );
-      }
-    } catch (error) {
-      if ((error as { name?: string }).name === 'AccessDenied') {
-        this.strayListingDenied = true;
-        this.log?.warn(
-          { bucket: this.name, location: this.location.name },
-          'multipart uploads that no upload names are not looked for: grant s3:ListBucketMultipartUploads to have them aborted (or set a lifecycle rule AbortIncompleteMultipartUpload)',
-        );
-        return;
-      }
-      this.log?.warn({ key, err: error }, 'multipart uploads that no upload names were not looked for');
-    }
+  abortStrays(key: string, keep: string | undefined): Promise<void> {
+    return this.strays.abort(key, keep);
   }
-
-  /** Set once S3 refused ListMultipartUploads: the stray sweep is then skipped. */
-  private strayListingDenied = false;
 
   /** Every part of a multipart upload, or undefined when the multipart upload is gone (completed or aborted). */
   async listParts(key: string, uploadId: string): Promise<Part[] | undefined> {
@@ -469,22 +321,4 @@ export class Bucket {
       }),
     );
   }
-}
-
-function isPreconditionFailed(error: unknown): boolean {
-  return (
-    s3ErrorCode(error) === 'PreconditionFailed' || (error as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode === 412
-  );
-}
-
-/** A server that does not do conditional writes and says so (Swift's s3api: 501 NotImplemented). */
-function refusesConditions(error: unknown): boolean {
-  const code = s3ErrorCode(error);
-  const status = (error as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
-  return code === 'NotImplemented' || status === 501;
-}
-
-/** An ETag without its quotes (and weak marker). */
-function unquoted(etag: string): string {
-  return etag.replace(/^W\//, '').replace(/^"(.*)"$/, '$1');
 }

@@ -84,14 +84,51 @@ function deniedAction(where: { bucket: string; operation: string; root?: string 
   return `S3 denied ${where.operation}: grant ${known.action} on ${resource}`;
 }
 
+/** Where an S3 failure happened: the location, bucket and operation (and `root`, the location's key prefix). */
+interface Where {
+  location: string;
+  bucket: string;
+  operation: string;
+  key?: string;
+  root?: string;
+}
+
+/** What to check for each S3 error code the server knows; `v` is the location's variable prefix. */
+const HINTS: Array<{ codes: string[]; hint: (v: string, where: Where) => string }> = [
+  {
+    codes: ['AccessDenied', 'AllAccessDisabled', 'Forbidden'],
+    hint: (v, where) =>
+      `${deniedAction(where)} in the IAM permissions of the credentials or the bucket policy (the minimal IAM policy in docs/s3.md lists every action the server uses), and check that ${v}ACL is allowed by the bucket's Object Ownership setting.`,
+  },
+  {
+    codes: ['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'InvalidToken', 'ExpiredToken', 'CredentialsProviderError'],
+    hint: (v) => `Check the credentials: ${v}KEY and ${v}SECRET (or the default AWS credential chain when they are unset).`,
+  },
+  {
+    codes: ['NoSuchBucket'],
+    hint: (v) => `The bucket does not exist: check ${v}BUCKET, ${v}ENDPOINT and ${v}REGION. The server never creates buckets.`,
+  },
+  {
+    codes: ['PermanentRedirect', 'AuthorizationHeaderMalformed', 'IllegalLocationConstraintException'],
+    hint: (v) => `The bucket is in another region: check ${v}REGION (and ${v}ENDPOINT).`,
+  },
+  {
+    codes: ['EntityTooSmall'],
+    hint: (v) =>
+      `The store refused a part below its minimum size; if this provider needs larger or equal parts, raise ${v}TUS__CHUNK_SIZE or set ${v}EQUAL_PART_SIZE=true.`,
+  },
+  {
+    codes: ['InvalidArgument', 'NotImplemented'],
+    hint: (v) =>
+      `The provider does not accept a setting: check ${v}ACL and ${v}SERVER_SIDE_ENCRYPTION (some S3-compatible stores support neither).`,
+  },
+];
+
 /**
  * What went wrong, in words that name what to check. `where` names the location, bucket and
  * operation (and the location's key prefix, `root`, for the resource an access denial names).
  */
-export function explainS3Error(
-  error: unknown,
-  where: { location: string; bucket: string; operation: string; key?: string; root?: string },
-): StoreError {
+export function explainS3Error(error: unknown, where: Where): StoreError {
   const errno = (error as AwsLikeError | undefined)?.code;
   const code = errno && NETWORK.has(errno) ? errno : s3ErrorCode(error);
   const status = (error as AwsLikeError | undefined)?.$metadata?.httpStatusCode;
@@ -104,51 +141,18 @@ export function explainS3Error(
       code,
     );
   }
-  const prefix = `Storage location "${where.location}": S3 refused ${target} (${code}${status ? `, HTTP ${status}` : ''}).`;
-  let hint: string;
-  let statusCode = 502;
-  switch (code) {
-    case 'AccessDenied':
-    case 'AllAccessDisabled':
-    case 'Forbidden':
-      hint = `${deniedAction(where)} in the IAM permissions of the credentials or the bucket policy (the minimal IAM policy in docs/s3.md lists every action the server uses), and check that ${v}ACL is allowed by the bucket's Object Ownership setting.`;
-      break;
-    case 'InvalidAccessKeyId':
-    case 'SignatureDoesNotMatch':
-    case 'InvalidToken':
-    case 'ExpiredToken':
-    case 'CredentialsProviderError':
-      hint = `Check the credentials: ${v}KEY and ${v}SECRET (or the default AWS credential chain when they are unset).`;
-      break;
-    case 'NoSuchBucket':
-      hint = `The bucket does not exist: check ${v}BUCKET, ${v}ENDPOINT and ${v}REGION. The server never creates buckets.`;
-      break;
-    case 'PermanentRedirect':
-    case 'AuthorizationHeaderMalformed':
-    case 'IllegalLocationConstraintException':
-      hint = `The bucket is in another region: check ${v}REGION (and ${v}ENDPOINT).`;
-      break;
-    case 'EntityTooSmall':
-      hint = `The store refused a part below its minimum size; if this provider needs larger or equal parts, raise ${v}TUS__CHUNK_SIZE or set ${v}EQUAL_PART_SIZE=true.`;
-      break;
-    case 'InvalidArgument':
-    case 'NotImplemented':
-      hint = `The provider does not accept a setting: check ${v}ACL and ${v}SERVER_SIDE_ENCRYPTION (some S3-compatible stores support neither).`;
-      break;
-    default:
-      if (status === undefined) {
-        statusCode = 500;
-        return new StoreError(
-          statusCode,
-          `Storage location "${where.location}": unexpected error during ${target}: ${(error as AwsLikeError | undefined)?.message ?? code}. See the server log.\n`,
-          code,
-        );
-      } else if (status >= 500) {
-        statusCode = 503;
-        hint = 'The S3 service failed after retries; the upload can be resumed.';
-      } else {
-        hint = `Check the location's settings (${v}*) and the provider's documentation for this error.`;
-      }
+  const known = HINTS.find((h) => h.codes.includes(code));
+  if (!known && status === undefined) {
+    return new StoreError(
+      500,
+      `Storage location "${where.location}": unexpected error during ${target}: ${(error as AwsLikeError | undefined)?.message ?? code}. See the server log.\n`,
+      code,
+    );
   }
-  return new StoreError(statusCode, `${prefix} ${hint}\n`, code);
+  const prefix = `Storage location "${where.location}": S3 refused ${target} (${code}${status ? `, HTTP ${status}` : ''}).`;
+  if (known) return new StoreError(502, `${prefix} ${known.hint(v, where)}\n`, code);
+  if (status !== undefined && status >= 500) {
+    return new StoreError(503, `${prefix} The S3 service failed after retries; the upload can be resumed.\n`, code);
+  }
+  return new StoreError(502, `${prefix} Check the location's settings (${v}*) and the provider's documentation for this error.\n`, code);
 }

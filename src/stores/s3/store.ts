@@ -1,6 +1,7 @@
 /**
  * The S3 data store: every tus upload becomes one S3 multipart upload (see upload.ts for the
- * objects of one upload, write-body.ts for a request's body, bucket.ts for the S3 calls).
+ * objects of one upload, write-body.ts for a request's body, bucket.ts for the S3 calls,
+ * upload-cache.ts for the cache).
  *
  * All state lives in the bucket, so any instance can continue any upload. This instance
  * caches the state of uploads it handles; the cache is filled and changed only by callers
@@ -11,7 +12,6 @@
 import type { Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { DataStore, ERRORS, Upload } from '@tus/utils';
-import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import { bodyPieces } from '../body-pieces.js';
 import {
@@ -29,19 +29,20 @@ import {
   type UploadVersions,
 } from '../capabilities.js';
 import { intentOf } from '../creation-intent.js';
-import { assemble } from './assemble.js';
+import { assemble, undoAssembly } from './assemble.js';
 import { Bucket } from './bucket.js';
 import { S3_DRIVER, type S3Location } from './config.js';
 import { StoreError } from './errors.js';
-import { idFromInfoKey, uploadKeys } from './keys.js';
+import { deleteExpired } from './expiry.js';
+import { uploadKeys } from './keys.js';
+import { NewUploads } from './new-uploads.js';
 import { PartSender } from './part-sender.js';
-import { choosePartLength, MAX_OBJECT_SIZE, planParts } from './part-size.js';
+import { MAX_OBJECT_SIZE } from './part-size.js';
+import { RecordObjects } from './records.js';
 import { S3Upload } from './upload.js';
-import { StateHome, type UploadInfo } from './upload-state.js';
+import { UploadCache } from './upload-cache.js';
+import { StateHome } from './upload-state.js';
 import { writeBody } from './write-body.js';
-
-/** How long a cached state lives when versions are shared (their Redis keys live longer). */
-const CACHE_TTL = 24 * 3600 * 1000;
 
 export interface S3StoreOptions {
   location: S3Location;
@@ -64,10 +65,10 @@ export class S3Store
   readonly sender: PartSender;
   private readonly expiration: number;
   private readonly maxUploadSize: number;
-  private readonly cache: LRUCache<string, S3Upload>;
+  private readonly cache: UploadCache;
   private readonly versions: UploadVersions | undefined;
-  /** The version each cached state was read or written at. */
-  private readonly seen = new WeakMap<S3Upload, string | undefined>();
+  private readonly newUploads: NewUploads;
+  private readonly records: RecordObjects;
   /**
    * New uploads whose state is in memory only until their creation's body settles it (see
    * `create`): kept apart from the cache, which may drop entries (HEAD, eviction) at any time.
@@ -77,12 +78,13 @@ export class S3Store
   constructor(options: S3StoreOptions) {
     super();
     this.versions = options.versions;
-    // With shared versions an entry must not outlive its version's key in Redis (see RedisVersions).
-    this.cache = new LRUCache<string, S3Upload>({ max: 10_000, ...(this.versions ? { ttl: CACHE_TTL } : {}) });
+    this.cache = new UploadCache(this.versions);
     this.location = options.location;
     this.expiration = options.expiration;
     this.maxUploadSize = options.maxUploadSize;
     this.bucket = new Bucket(options.location, options.client, options.logger);
+    this.newUploads = new NewUploads(this.bucket, this.location, this.maxUploadSize);
+    this.records = new RecordObjects(this.bucket, this.location.root);
     const { partConcurrency, partMemory, streamParts } = options.location;
     this.sender = new PartSender({
       queueConcurrency: partConcurrency,
@@ -103,20 +105,6 @@ export class S3Store
     return this.expiration;
   }
 
-  private newUpload(id: string, size: number | undefined, metadata: UploadInfo['metadata'], creationDate?: string): S3Upload {
-    const keys = uploadKeys(this.location.root, id);
-    const { chunkSize, equalPartSize } = this.location;
-    return new S3Upload(this.bucket, keys, {
-      version: 1,
-      id,
-      ...(size !== undefined ? { size } : {}),
-      ...(metadata ? { metadata } : {}),
-      creation_date: creationDate ?? new Date().toISOString(),
-      key: keys.object,
-      plan: planParts({ size, preferred: chunkSize, equalParts: equalPartSize, maxUploadSize: this.maxUploadSize }),
-    });
-  }
-
   /**
    * An upload written whole in one PutObject carries its state in the object's metadata
    * instead of `.info` (one S3 request for a small file sent with its creation): an empty
@@ -126,14 +114,14 @@ export class S3Store
    */
   override async create(upload: Upload): Promise<Upload> {
     if (upload.size !== undefined && upload.size > MAX_OBJECT_SIZE) throw ERRORS.ERR_MAX_SIZE_EXCEEDED;
-    const created = this.newUpload(upload.id, upload.size, upload.metadata, upload.creation_date);
+    const created = this.newUploads.create(upload.id, upload.size, upload.metadata, upload.creation_date);
     const version = await this.versions?.bump(upload.id);
     // An id chosen elsewhere (a pre-create hook) is claimed by creating `.info` first; nothing
     // is stored under it before, so a refusal leaves the upload that has it untouched.
     const intent = intentOf(upload);
     const exclusive = intent.exclusive === true;
     if (exclusive) await created.createInfo();
-    const deferred = !exclusive && this.statesInObjects && (upload.size === 0 || (intent.wholeBody === true && this.onePut(created)));
+    const deferred = !exclusive && this.newUploads.stateMayWait(created, upload);
     if (deferred) created.leaveStateUnsaved();
     if (upload.size === 0) {
       await created.sendWhole(Buffer.alloc(0), 0);
@@ -141,56 +129,13 @@ export class S3Store
     }
     if (!deferred && !exclusive) await created.saveInfo();
     else if (created.stateHome === StateHome.Unsaved) this.unsaved.set(upload.id, created);
-    this.remember(created, version);
+    this.cache.remember(created, version);
     return this.toUpload(created);
-  }
-
-  /**
-   * An object's metadata is readable by whoever may read the object: with an ACL that lets
-   * others read it, the state (metadata, owner) stays in the private `.info`.
-   */
-  private get statesInObjects(): boolean {
-    const { acl } = this.location;
-    return acl === undefined || acl === 'private' || acl === 'bucket-owner-read' || acl === 'bucket-owner-full-control';
-  }
-
-  /** A body of the upload's whole length makes it one PutObject (the part cutter's rule for part 1). */
-  private onePut(upload: S3Upload): boolean {
-    const { size, plan } = upload.info;
-    if (size === undefined || size === 0) return false;
-    const first = choosePartLength(plan, {
-      partNumber: 1,
-      start: 0,
-      size,
-      available: size,
-      equalParts: this.location.equalPartSize,
-      maxUploadSize: this.maxUploadSize,
-    });
-    return first === size;
-  }
-
-  /**
-   * The cached state, if no other instance changed the upload since it was cached. An entry
-   * read while the upload had no version (its key lost with a Redis restarted empty) is never
-   * trusted: a change since, its version lost too, would look like no change.
-   */
-  private async cached(id: string): Promise<S3Upload | undefined> {
-    const upload = this.cache.get(id);
-    if (!upload || !this.versions) return upload;
-    const seen = this.seen.get(upload);
-    if (seen !== undefined && (await this.versions.current(id)) === seen) return upload;
-    this.cache.delete(id);
-    return undefined;
-  }
-
-  private remember(upload: S3Upload, version: string | undefined): void {
-    this.cache.set(upload.info.id, upload);
-    this.seen.set(upload, version);
   }
 
   /** The upload's state for a caller holding its lock: cached, or loaded (finishing an interrupted completion). */
   private async locked(id: string): Promise<S3Upload> {
-    const cached = this.unsaved.get(id) ?? (await this.cached(id));
+    const cached = this.unsaved.get(id) ?? (await this.cache.trusted(id));
     if (cached) return cached;
     let version = await this.versions?.current(id);
     const upload = await S3Upload.load(this.bucket, uploadKeys(this.location.root, id));
@@ -198,7 +143,7 @@ export class S3Store
       version = await this.versions?.bump(id);
       await upload.complete();
     }
-    this.remember(upload, version);
+    this.cache.remember(upload, version);
     return upload;
   }
 
@@ -208,7 +153,7 @@ export class S3Store
   }
 
   async readUpload(id: string): Promise<Upload> {
-    const upload = this.unsaved.get(id) ?? (await this.cached(id));
+    const upload = this.unsaved.get(id) ?? (await this.cache.trusted(id));
     return this.toUpload(upload ?? (await S3Upload.load(this.bucket, uploadKeys(this.location.root, id))));
   }
 
@@ -221,7 +166,7 @@ export class S3Store
   }
 
   cachedOffset(id: string): number | undefined {
-    return this.cache.get(id)?.offset;
+    return this.cache.unchecked(id)?.offset;
   }
 
   private toUpload(upload: S3Upload): Upload {
@@ -267,7 +212,7 @@ export class S3Store
       // A creation whose body stored nothing (it brought no byte) still leaves its upload.
       await upload.saveUnsavedState();
       this.unsaved.delete(id);
-      this.seen.set(upload, version);
+      this.cache.written(upload, version);
       if (written instanceof BodyTooLong) throw written;
       return written;
     } catch (error) {
@@ -298,7 +243,7 @@ export class S3Store
     const version = await this.versions?.bump(id);
     this.cache.delete(id);
     await upload.declareLength(length);
-    this.remember(upload, version);
+    this.cache.remember(upload, version);
   }
 
   override async remove(id: string): Promise<void> {
@@ -317,33 +262,10 @@ export class S3Store
     await upload.remove();
   }
 
-  /** Remove unfinished uploads older than the expiration; finds them by listing `.info` objects. */
+  /** Remove unfinished uploads older than the expiration (expiry.ts). */
   override async deleteExpired(): Promise<number> {
     if (this.expiration <= 0) return 0;
-    let removed = 0;
-    let token: string | undefined;
-    const now = Date.now();
-    do {
-      const page = await this.bucket.list(this.location.root, token);
-      for (const object of page.Contents ?? []) {
-        const id = object.Key ? idFromInfoKey(this.location.root, object.Key) : undefined;
-        if (!id || id.includes('/')) continue;
-        // The .info object's age is a lower bound of the upload's; skip clearly young ones
-        // unread (with a minute's allowance for clock skew between us and the S3 server).
-        if (object.LastModified && now - object.LastModified.getTime() < this.expiration - 60_000) continue;
-        try {
-          const upload = await S3Upload.load(this.bucket, uploadKeys(this.location.root, id));
-          // (Every byte in parts: finished in substance, the next HEAD completes it.)
-          if (upload.finished || upload.allInParts || now - new Date(upload.info.creation_date).getTime() < this.expiration) continue;
-        } catch (error) {
-          if (error !== ERRORS.FILE_NO_LONGER_EXISTS) throw error;
-        }
-        await this.remove(id);
-        removed += 1;
-      }
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
-    return removed;
+    return deleteExpired(this.bucket, this.location.root, this.expiration, (id) => this.remove(id));
   }
 
   async concatenate(
@@ -354,11 +276,11 @@ export class S3Store
   ): Promise<number> {
     // The state of a final upload waiting for its partials (cached by the caller, which holds its
     // lock), put back on failure.
-    const waiting = this.cache.get(id);
+    const waiting = this.cache.unchecked(id);
     const before = waiting ? JSON.stringify(waiting.info) : undefined;
     const partials = await Promise.all(partialIds.map((p) => this.locked(p)));
     const size = partials.reduce((total, p) => total + (p.info.size ?? 0), 0);
-    const target = this.newUpload(id, size, metadata);
+    const target = this.newUploads.create(id, size, metadata);
     const version = await this.versions?.bump(id);
     this.cache.delete(id);
     // A new final upload whose id was chosen elsewhere: claimed as in `create`, before anything is stored.
@@ -368,25 +290,11 @@ export class S3Store
       await assemble(target, partials, this.bucket, this.sender);
       await target.saveInfo();
     } catch (error) {
-      await this.undoConcatenation(target, before);
+      await undoAssembly(target, this.bucket, before);
       throw error;
     }
-    this.remember(target, version);
+    this.cache.remember(target, version);
     return size;
-  }
-
-  /**
-   * Best effort: abort the multipart upload of a failed assembly and put back the state of a
-   * waiting final upload (a new one's is removed by its caller, concatenation.ts).
-   */
-  private async undoConcatenation(target: S3Upload, before: string | undefined): Promise<void> {
-    try {
-      if (target.info.uploadId && !target.finished) await this.bucket.abort(target.info.key, target.info.uploadId);
-      if (target.finished || before === undefined) return;
-      await this.bucket.putPrivate(target.keys.info, Buffer.from(before), Buffer.byteLength(before), { ContentType: 'application/json' });
-    } catch (error) {
-      this.bucket.warn({ key: target.keys.info, err: error }, 'a failed concatenation was not undone');
-    }
   }
 
   async setMetadata(id: string, metadata: Record<string, string | null>): Promise<void> {
@@ -395,7 +303,7 @@ export class S3Store
     this.cache.delete(id);
     upload.info.metadata = metadata;
     await upload.saveInfo();
-    this.remember(upload, version);
+    this.cache.remember(upload, version);
   }
 
   probe(signal: AbortSignal): Promise<void> {
@@ -404,7 +312,7 @@ export class S3Store
 
   /** Bytes start..end (inclusive) of a finished upload, for GET. */
   async openRange(id: string, start: number, end: number): Promise<Readable> {
-    const upload = (await this.cached(id)) ?? (await S3Upload.load(this.bucket, uploadKeys(this.location.root, id)));
+    const upload = (await this.cache.trusted(id)) ?? (await S3Upload.load(this.bucket, uploadKeys(this.location.root, id)));
     // Every byte is stored but the object is not assembled yet (the completion was interrupted
     // or is running): the next HEAD or PATCH, which hold the lock, finish it.
     if (!upload.finished) {
@@ -417,36 +325,20 @@ export class S3Store
     this.bucket.client.destroy();
   }
 
-  /** Records live under `<root>.tus-<kind>/`: not `.info` objects, so expiry never reads them as uploads. */
-  private recordPrefix(kind: string): string {
-    return `${this.location.root}.tus-${kind}/`;
-  }
-
-  async putRecord(kind: string, name: string, text: string): Promise<void> {
-    const body = Buffer.from(text);
-    await this.bucket.putPrivate(`${this.recordPrefix(kind)}${name}.json`, body, body.length, { ContentType: 'application/json' });
+  /** RecordKeeper: records.ts. */
+  putRecord(kind: string, name: string, text: string): Promise<void> {
+    return this.records.putRecord(kind, name, text);
   }
 
   readRecord(kind: string, name: string): Promise<string | undefined> {
-    return this.bucket.readText(`${this.recordPrefix(kind)}${name}.json`);
+    return this.records.readRecord(kind, name);
   }
 
-  async deleteRecord(kind: string, name: string): Promise<void> {
-    await this.bucket.delete(`${this.recordPrefix(kind)}${name}.json`);
+  deleteRecord(kind: string, name: string): Promise<void> {
+    return this.records.deleteRecord(kind, name);
   }
 
-  async listRecords(kind: string): Promise<string[]> {
-    const prefix = this.recordPrefix(kind);
-    const names: string[] = [];
-    let token: string | undefined;
-    do {
-      const page = await this.bucket.list(prefix, token);
-      for (const object of page.Contents ?? []) {
-        const name = object.Key?.slice(prefix.length);
-        if (name?.endsWith('.json') && !name.includes('/')) names.push(name.slice(0, -'.json'.length));
-      }
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
-    return names;
+  listRecords(kind: string): Promise<string[]> {
+    return this.records.listRecords(kind);
   }
 }

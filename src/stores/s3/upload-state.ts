@@ -34,20 +34,6 @@ export const StateHome = {
 } as const;
 export type StateHome = (typeof StateHome)[keyof typeof StateHome];
 
-/**
- * The tail (the object at `keys.tail`): bytes too few for a part, kept between requests, which
- * begin part `startsPart`. They count while that is the next part (`countedTailBytes`); once
- * they went into a part the tail is stale, replaced by the next or removed on completion.
- */
-export interface Tail {
-  /** A tail is in the bucket (current or stale): removed when the upload completes. */
-  stored: boolean;
-  /** The part number its bytes begin (its `tus-next-part` metadata); 0 when none is known. */
-  startsPart: number;
-  /** Its length in bytes; 0 once it is stale or the upload complete. */
-  length: number;
-}
-
 export interface Part {
   PartNumber: number;
   ETag: string;

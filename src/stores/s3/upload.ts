@@ -8,34 +8,21 @@
 import { ERRORS } from '@tus/utils';
 import type { LockHold } from '../capabilities.js';
 import type { Body, Bucket } from './bucket.js';
-import { StoreError } from './errors.js';
+import { InfoObject } from './info-object.js';
 import type { UploadKeys } from './keys.js';
 import { stateFromMetadata, stateMetadata } from './object-state.js';
 import type { CutPart } from './part-cutter.js';
-import {
-  type CountedParts,
-  countParts,
-  type Part,
-  partsBytes,
-  StateHome,
-  type Tail,
-  type UploadInfo,
-  WHOLE_OBJECT,
-} from './upload-state.js';
-
-/** Metadata key on the tail naming the part number its bytes begin. */
-const TAIL_STARTS_PART = 'tus-next-part';
+import { Tail } from './tail.js';
+import { type CountedParts, countParts, type Part, partsBytes, StateHome, type UploadInfo, WHOLE_OBJECT } from './upload-state.js';
 
 export class S3Upload {
   /** Parts that count (1..n, no gaps) and parts stored beyond them. */
   private parts: CountedParts = { run: [], stored: new Map() };
-  private tail: Tail = { stored: false, startsPart: 0, length: 0 };
+  private readonly tail: Tail;
   /** The final object is complete. */
   finished = false;
   private home: StateHome = StateHome.Info;
   private creatingMultipart: Promise<string> | undefined;
-  /** ETag of `.info` as this upload last read or wrote it (undefined: unknown, or none yet). */
-  private infoEtag: string | undefined;
   /**
    * The lock of the request writing now, when it can be lost: asked before each write that
    * commits (a part, the final object, the completion, `.info`, the tail). Set by the store
@@ -47,24 +34,18 @@ export class S3Upload {
     private readonly bucket: Bucket,
     readonly keys: UploadKeys,
     readonly info: UploadInfo,
-  ) {}
+    /** `.info`, at the version this upload read or wrote. */
+    private readonly infoObject = new InfoObject(bucket, keys.info),
+  ) {
+    this.tail = new Tail(bucket, keys.tail);
+  }
 
   /** Read an upload's state from the bucket: `.info`, the parts, the tail. Never writes. */
   static async load(bucket: Bucket, keys: UploadKeys): Promise<S3Upload> {
-    const state = await bucket.readState(keys.info);
-    if (state === undefined) return S3Upload.loadFromObject(bucket, keys);
-    const { text, etag } = state;
-    let info: UploadInfo;
-    try {
-      info = JSON.parse(text) as UploadInfo;
-    } catch {
-      throw new StoreError(
-        500,
-        `Storage location "${bucket.location.name}": ${keys.info} is not valid JSON; the upload's state is damaged.\n`,
-      );
-    }
-    const upload = new S3Upload(bucket, keys, info);
-    upload.infoEtag = etag;
+    const infoObject = new InfoObject(bucket, keys.info);
+    const info = await infoObject.read();
+    if (info === undefined) return S3Upload.loadFromObject(bucket, keys);
+    const upload = new S3Upload(bucket, keys, info, infoObject);
     if (info.uploadId) {
       const listed = await bucket.listParts(info.key, info.uploadId);
       if (!listed) {
@@ -86,13 +67,8 @@ export class S3Upload {
     }
     // (When every byte is in parts and the completion is due, a tail left there is stale and
     // is removed by the completion.)
-    const tail = await bucket.head(keys.tail);
-    upload.tail.stored = tail !== undefined;
     // A tail whose bytes already went into a part is stale: ignored, replaced or removed later.
-    if (tail && !upload.allInParts && Number(tail.metadata[TAIL_STARTS_PART]) === upload.nextPart) {
-      upload.tail.length = tail.size;
-      upload.tail.startsPart = upload.nextPart;
-    }
+    await upload.tail.find(upload.allInParts ? undefined : upload.nextPart);
     return upload;
   }
 
@@ -175,7 +151,7 @@ export class S3Upload {
 
   /** The tail's length while its bytes count: while they begin the next part (0 once that part is counted). */
   get countedTailBytes(): number {
-    return this.tail.startsPart === this.nextPart ? this.tail.length : 0;
+    return this.tail.countedBytes(this.nextPart);
   }
 
   /** Before a write that commits: the request still holds the upload's lock (see `fence`). */
@@ -253,14 +229,12 @@ export class S3Upload {
     if (parts.length === 0) return;
     const all = [...this.parts.run, ...this.parts.stored.values(), ...parts];
     this.parts = countParts(all, this.info.size);
-    if (this.tail.length > 0 && this.tail.startsPart !== this.nextPart) this.tail.length = 0;
+    this.tail.staleUnlessBegins(this.nextPart);
   }
 
   /** The tail's bytes while they count, read back from the bucket. */
-  async readTail(): Promise<Buffer | undefined> {
-    const bytes = this.countedTailBytes;
-    if (bytes === 0) return undefined;
-    return this.bucket.readRange(this.keys.tail, 0, bytes - 1);
+  readTail(): Promise<Buffer | undefined> {
+    return this.tail.read(this.nextPart);
   }
 
   /**
@@ -272,20 +246,13 @@ export class S3Upload {
     if (part.number !== this.nextPart) return;
     await this.saveUnsavedState();
     await this.fenced();
-    const body = Buffer.concat(part.pieces, part.length);
-    // Set first: a PutObject that failed (its answer lost, a timeout) may be stored all the
-    // same, and the completion or termination must then remove it.
-    this.tail.stored = true;
-    await this.bucket.putPrivate(this.keys.tail, body, body.length, { Metadata: { [TAIL_STARTS_PART]: String(part.number) } });
-    this.tail.startsPart = part.number;
-    this.tail.length = part.length;
+    await this.tail.save(part.number, Buffer.concat(part.pieces, part.length));
   }
 
   /** The upload arrived whole in one PutObject. */
   async finishedWhole(): Promise<void> {
     this.finished = true;
-    this.tail.length = 0;
-    await this.removeTail();
+    await this.tail.discard();
   }
 
   /** Assemble the final object from the parts, then remove the tail. */
@@ -307,20 +274,8 @@ export class S3Upload {
     // writer that had lost its lock) makes S3 refuse the completion instead of assembling it.
     await this.bucket.complete(this.info.key, uploadId, this.parts.run);
     this.finished = true;
-    this.tail.length = 0;
     // Awaited: once complete, no later request can store a tail this would remove.
-    await this.removeTail();
-  }
-
-  /** After completion: a failure leaves a stale tail (removed on termination), not a failed upload. */
-  private async removeTail(): Promise<void> {
-    if (!this.tail.stored) return;
-    try {
-      await this.bucket.delete(this.keys.tail);
-      this.tail.stored = false;
-    } catch (error) {
-      this.bucket.warn({ key: this.keys.tail, err: error }, 'the tail object of a completed upload was not removed');
-    }
+    await this.tail.discard();
   }
 
   async declareLength(size: number): Promise<void> {
@@ -334,7 +289,7 @@ export class S3Upload {
    */
   async createInfo(): Promise<void> {
     await this.fenced();
-    this.infoEtag = await this.bucket.putNew(this.keys.info, Buffer.from(JSON.stringify(this.info)), { ContentType: 'application/json' });
+    await this.infoObject.create(this.info);
     this.home = StateHome.Info;
   }
 
@@ -345,8 +300,7 @@ export class S3Upload {
    */
   async saveInfo(info: UploadInfo = this.info): Promise<void> {
     await this.fenced();
-    const body = Buffer.from(JSON.stringify(info));
-    this.infoEtag = await this.bucket.putState(this.keys.info, body, this.infoEtag);
+    await this.infoObject.save(info);
     // `.info` is read first: from now on it holds the state.
     this.home = StateHome.Info;
   }
