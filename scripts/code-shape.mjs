@@ -2,11 +2,11 @@
 // Measures the shape targets of docs/architecture.md ("Code shape"): file sizes, the
 // lines each function has of its own (nested functions excluded), side tables and
 // Fastify augmentations in src/. Prints a report; `--json` prints the figures.
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import ts from 'typescript';
 
-export const LIMITS = { fileLines: 350, httpFileLines: 250, functionLines: 60, sideTables: 1, fastifyAugmentations: 1 };
+export const LIMITS = { fileLines: 350, httpFileLines: 250, functionLines: 60 };
 
 function sourceFiles(dir) {
   return readdirSync(dir).flatMap((name) => {
@@ -17,8 +17,13 @@ function sourceFiles(dir) {
 }
 
 const isFunction = (node) =>
-  ts.isFunctionDeclaration(node) || ts.isMethodDeclaration(node) || ts.isArrowFunction(node) ||
-  ts.isFunctionExpression(node) || ts.isConstructorDeclaration(node) || ts.isGetAccessor(node) || ts.isSetAccessor(node);
+  ts.isFunctionDeclaration(node) ||
+  ts.isMethodDeclaration(node) ||
+  ts.isArrowFunction(node) ||
+  ts.isFunctionExpression(node) ||
+  ts.isConstructorDeclaration(node) ||
+  ts.isGetAccessor(node) ||
+  ts.isSetAccessor(node);
 
 /** Lines a function spans minus the lines its nested functions span. */
 function functionsOf(file, text) {
@@ -76,6 +81,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     for (const f of report.longFunctions) console.log(`function  ${f.file}:${f.line} ${f.name}: ${f.own} lines of its own`);
     for (const t of report.sideTables) console.log(`table     ${t.file}:${t.line} ${t.text}`);
     for (const a of report.fastifyAugmentations) console.log(`augment   ${a.file}:${a.line}`);
-    console.log(`${report.longFiles.length} long files, ${report.longFunctions.length} long functions, ${report.sideTables.length} side tables, ${report.fastifyAugmentations.length} fastify augmentations`);
+    console.log(
+      `${report.longFiles.length} long files, ${report.longFunctions.length} long functions, ${report.sideTables.length} side tables, ${report.fastifyAugmentations.length} fastify augmentations`,
+    );
   }
 }
