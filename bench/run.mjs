@@ -6,7 +6,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { cpus, totalmem } from 'node:os';
@@ -355,6 +355,25 @@ const SCENARIOS = [
 const nodeArgs =
   process.env.BENCH_NODE_ARGS === undefined ? [...SERVER_NODE_FLAGS] : process.env.BENCH_NODE_ARGS.split(' ').filter(Boolean);
 
+// BENCH_COMPARE=<git revision>: our server as it was at that revision, built in a worktree of
+// its own, runs as one more base target ("ours@<rev>"), interleaved with the others: a
+// regression check of a change against the code before it, on the same machine and run.
+const COMPARE = process.env.BENCH_COMPARE;
+const COMPARE_NAME = COMPARE ? `ours@${COMPARE}` : undefined;
+function buildCompared() {
+  const sha = execFileSync('git', ['-C', ROOT, 'rev-parse', '--short', COMPARE], { encoding: 'utf8' }).trim();
+  const dir = join(TMP, `compare-${sha}`);
+  rmSync(dir, { recursive: true, force: true });
+  execFileSync('git', ['-C', ROOT, 'worktree', 'prune']);
+  execFileSync('git', ['-C', ROOT, 'worktree', 'add', '--force', '--detach', dir, COMPARE], { stdio: ['ignore', 'ignore', 'inherit'] });
+  symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
+  execFileSync('npm', ['run', '--silent', 'build'], { cwd: dir, stdio: ['ignore', 'ignore', 'inherit'] });
+  return {
+    main: join(dir, 'dist/main.js'),
+    remove: () => execFileSync('git', ['-C', ROOT, 'worktree', 'remove', '--force', dir]),
+  };
+}
+
 let runNumber = 0;
 /** One timed run of one target; returns seconds, samples and the objects to verify. */
 async function runTarget(target, scenario, partSize) {
@@ -541,13 +560,15 @@ async function main() {
   const chunkSizes = QUICK ? [5 * MiB] : [5 * MiB, 16 * MiB];
   const started = Date.now();
   const rows = [];
-  const servers = GROUPS.includes('base') ? ['peer', 'ours'] : [];
+  const compared = COMPARE && GROUPS.includes('base') ? buildCompared() : undefined;
+  const servers = GROUPS.includes('base') ? ['peer', 'ours', ...(compared ? [COMPARE_NAME] : [])] : [];
   const baseWanted = GROUPS.includes('base') || GROUPS.includes('ceiling');
   /** The raw ceiling's winning parts in flight per scenario and chunk, for the groups that follow. */
   const ceilingWinners = new Map();
   const peer = servers.length ? await startServer('peer', [join(ROOT, 'bench/peer-server.mjs')], s3Settings) : undefined;
   for (const chunk of baseWanted ? chunkSizes : []) {
     const ours = servers.length ? await startServer('ours', [...nodeArgs, join(ROOT, 'dist/main.js')], oursEnv(chunk)) : undefined;
+    const then = compared ? await startServer('compared', [...nodeArgs, compared.main], oursEnv(chunk)) : undefined;
     for (const scenario of SCENARIOS) {
       if (chunk !== chunkSizes[0] && !['a', 'b', 'c'].includes(scenario.id)) continue;
       const names = ['ceiling', 'ceiling (SDK)', ...servers];
@@ -568,7 +589,7 @@ async function main() {
             if (r > 0) continue;
             result = await bestCeiling(name, scenario, chunk, sdkCounts);
           } else {
-            result = await runTarget({ name, server: name === 'peer' ? peer : ours }, scenario, chunk);
+            result = await runTarget({ name, server: name === 'peer' ? peer : name === 'ours' ? ours : then }, scenario, chunk);
             result.verified = await verifyAndClean(result, scenario.size);
           }
           verified[name] &&= result.verified;
@@ -583,8 +604,10 @@ async function main() {
       rows.push({ scenario: scenario.id, title: scenario.title, chunkMiB: chunk / MiB, ...summary });
     }
     await ours?.stop();
+    await then?.stop();
   }
   await peer?.stop();
+  compared?.remove();
   // The groups of issue 15: client write sizes, S3 across a network, memory (bench/groups.mjs).
   const groups = await runGroups(GROUPS, {
     BIG,
@@ -622,7 +645,7 @@ function report(rows, groups, seconds) {
     );
   }
   for (const row of rows) {
-    for (const name of ['ceiling', 'ceiling (SDK)', 'peer', 'ours']) {
+    for (const name of ['ceiling', 'ceiling (SDK)', 'peer', 'ours', ...(COMPARE_NAME ? [COMPARE_NAME] : [])]) {
       const r = row[name];
       if (!r) continue;
       const rate = row.scenario.startsWith('d') ? `${r.uploadsPerSecond.toFixed(1)}/s` : r.mibPerSecond.toFixed(0);
@@ -630,7 +653,7 @@ function report(rows, groups, seconds) {
         ? r.uploadsPerSecond / row.ceiling.uploadsPerSecond
         : r.mibPerSecond / row.ceiling.mibPerSecond;
       const vsPeer =
-        name === 'ours' && row.peer
+        (name === 'ours' || name === COMPARE_NAME) && row.peer
           ? `${(row.scenario.startsWith('d') ? r.uploadsPerSecond / row.peer.uploadsPerSecond : r.mibPerSecond / row.peer.mibPerSecond).toFixed(2)}x`
           : '';
       const server = !name.startsWith('ceiling');
@@ -646,7 +669,7 @@ function report(rows, groups, seconds) {
   const budget = rows
     .filter((row) => !row.scenario.startsWith('d'))
     .map((row) => {
-      const parts = ['ceiling', 'ceiling (SDK)', 'peer', 'ours']
+      const parts = ['ceiling', 'ceiling (SDK)', 'peer', 'ours', ...(COMPARE_NAME ? [COMPARE_NAME] : [])]
         .filter((name) => row[name])
         .map((name) => {
           const r = row[name];
@@ -657,6 +680,16 @@ function report(rows, groups, seconds) {
       return `- (${row.scenario}) ${row.chunkMiB} MiB: ${parts.join('; ')}`;
     });
   if (budget.length) lines.push('', 'CPU s/GiB, client + server + S3 (the MiB/s all cores busy with it would allow):', ...budget);
+  if (COMPARE_NAME) {
+    const ratios = rows
+      .filter((row) => row.ours && row[COMPARE_NAME])
+      .map((row) => {
+        const [now, then] = [row.ours, row[COMPARE_NAME]];
+        const rate = row.scenario.startsWith('d') ? now.uploadsPerSecond / then.uploadsPerSecond : now.mibPerSecond / then.mibPerSecond;
+        return `- (${row.scenario}) ${row.chunkMiB} MiB: throughput ${rate.toFixed(2)}x, server CPU per GiB ${(now.cpuSecondsPerGiB / then.cpuSecondsPerGiB).toFixed(2)}x, peak RSS ${(now.peakRssMiB / then.peakRssMiB).toFixed(2)}x`;
+      });
+    lines.push('', `ours against ${COMPARE_NAME} (the same run; above 1x: more throughput, more CPU, more memory now):`, ...ratios);
+  }
   for (const group of groups) lines.push('', `### ${group.title}`, '', ...group.lines);
   const machine = `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / GiB).toFixed(0)} GiB, Node ${process.version}`;
   const runsNote = `base rows ${RUNS} run(s) per target (median), ${groups.map((g) => `${g.id} ${g.runs} run(s)`).join(', ') || 'no other groups'}`;
@@ -677,7 +710,8 @@ function report(rows, groups, seconds) {
     ONLY.length > 0 ||
     process.env.BENCH_SIZE_MIB ||
     ALL_GROUPS.some((g) => !GROUPS.includes(g)) ||
-    Object.keys(process.env).some((k) => k.startsWith('BENCH_OURS_'));
+    Object.keys(process.env).some((k) => k.startsWith('BENCH_OURS_')) ||
+    COMPARE !== undefined;
   writeFileSync(join(ROOT, `bench/results/latest${QUICK ? '-quick' : partial ? '-partial' : ''}.md`), text);
 }
 
