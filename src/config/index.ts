@@ -5,13 +5,13 @@
 import { KeyObject } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import type { z } from 'zod';
-import { parseAuth } from '../auth/config.js';
-import { parseHooks } from '../hooks/config.js';
-import { parseRedis } from '../redis/config.js';
+import { type AuthConfig, parseAuth } from '../auth/config.js';
+import { type HooksConfig, parseHooks } from '../hooks/config.js';
+import { parseRedis, type RedisConfig } from '../redis/config.js';
 import { DRIVER_NAMES, driverNamed, driverOf, settingsOf, ZERO_CONFIG_LOCATION } from '../stores/drivers.js';
 import { type Env, readEnvironment } from './env.js';
 import { DEFAULT_MAX_CONNECTIONS_PER_IP, serverSchema } from './schema.js';
-import type { Config, Location } from './types.js';
+import type { Config, CorsConfig, Location } from './types.js';
 
 export type { Config, LocalLocation, Location, S3Location } from './types.js';
 
@@ -113,7 +113,21 @@ export function parseConfig(env: Env): Config {
   const problems: string[] = [];
   const warnings: string[] = [];
   const server = check(serverSchema, pick(env, '', Object.keys(serverSchema.shape)), '', problems, new Set());
+  const locations = parseLocations(env, server?.TUS_CHUNK_SIZE, problems, warnings);
+  const origins = parseOrigins(env.CORS_ORIGIN, problems);
+  const auth = server ? parseAuth(server, problems) : undefined;
+  const redis = server ? parseRedis(server, problems) : undefined;
+  const hooks = server ? parseHooks(server, problems) : undefined;
+  if (problems.length > 0 || !server || !auth) throw new ConfigError(problems);
+  if (!auth.enabled && locations.some((l) => driverOf(l).capabilities.warnWithoutAuth)) warnings.push(AUTHENTICATION_OFF);
+  return deepFreeze(configOf(server, { origins, auth, redis, hooks, locations, warnings }));
+}
 
+const AUTHENTICATION_OFF =
+  'AUTHENTICATION IS OFF: anyone who can reach this server can upload into the bucket and read, resume or delete any upload. Set AUTH_JWT_SECRET (or another AUTH_JWT_* key) or AUTH_STATIC_TOKENS before exposing it.';
+
+/** STORAGE_LOCATIONS (the zero-config location when unset), each location parsed; problems and warnings are collected. */
+function parseLocations(env: Env, chunkSize: number | undefined, problems: string[], warnings: string[]): Location[] {
   const names = (env.STORAGE_LOCATIONS?.trim() || ZERO_CONFIG_LOCATION)
     .split(',')
     .map((n) => n.trim())
@@ -121,23 +135,29 @@ export function parseConfig(env: Env): Config {
   const seen = new Set<string>();
   const locations: Location[] = [];
   for (const raw of names) {
-    const location = parseLocation(env, raw, server?.TUS_CHUNK_SIZE, seen, problems, warnings);
+    const location = parseLocation(env, raw, chunkSize, seen, problems, warnings);
     if (location) locations.push(location);
   }
   if (names.length === 0) problems.push('STORAGE_LOCATIONS: lists no location; expected names such as local or s3,local');
+  return locations;
+}
 
-  const origins = parseOrigins(env.CORS_ORIGIN, problems);
-  const auth = server ? parseAuth(server, problems) : undefined;
-  const redis = server ? parseRedis(server, problems) : undefined;
-  const hooks = server ? parseHooks(server, problems) : undefined;
-  if (problems.length > 0 || !server || !auth) throw new ConfigError(problems);
-  if (!auth.enabled && locations.some((l) => driverOf(l).capabilities.warnWithoutAuth)) {
-    warnings.push(
-      'AUTHENTICATION IS OFF: anyone who can reach this server can upload into the bucket and read, resume or delete any upload. Set AUTH_JWT_SECRET (or another AUTH_JWT_* key) or AUTH_STATIC_TOKENS before exposing it.',
-    );
-  }
+type ServerSettings = z.output<typeof serverSchema>;
+
+/** What the Config holds besides the server settings, each parsed on its own. */
+interface ParsedParts {
+  origins: CorsConfig['origin'];
+  auth: AuthConfig;
+  redis: RedisConfig | undefined;
+  hooks: HooksConfig | undefined;
+  locations: Location[];
+  warnings: string[];
+}
+
+/** The Config of valid settings, defaults filled in. */
+function configOf(server: ServerSettings, { origins, auth, redis, hooks, locations, warnings }: ParsedParts): Config {
   const tusPath = server.TUS_PATH.endsWith('/') ? server.TUS_PATH : `${server.TUS_PATH}/`;
-  return deepFreeze({
+  return {
     host: server.HOST ?? '0.0.0.0',
     port: server.PORT,
     ...(server.PUBLIC_URL ? { publicUrl: server.PUBLIC_URL } : {}),
@@ -167,15 +187,7 @@ export function parseConfig(env: Env): Config {
     shutdownTimeout: server.SHUTDOWN_TIMEOUT,
     trustProxy: server.IP_TRUST_PROXY,
     demoEnabled: demoEnabled(server.DEMO_ENABLED, auth.enabled),
-    cors: {
-      enabled: server.CORS_ENABLED,
-      origin: origins,
-      methods: list(server.CORS_METHODS),
-      allowedHeaders: list(server.CORS_ALLOWED_HEADERS),
-      exposedHeaders: list(server.CORS_EXPOSED_HEADERS),
-      credentials: server.CORS_CREDENTIALS,
-      maxAge: server.CORS_MAX_AGE,
-    },
+    cors: corsOf(server, origins),
     auth,
     ...(redis ? { redis } : {}),
     lockTimeout: server.TUS_LOCK_TIMEOUT,
@@ -183,7 +195,20 @@ export function parseConfig(env: Env): Config {
     ...(hooks ? { hooks } : {}),
     locations,
     warnings,
-  });
+  };
+}
+
+/** CORS_*; CORS_ORIGIN comes parsed (parseOrigins reports its problems with the others). */
+function corsOf(server: ServerSettings, origins: CorsConfig['origin']): CorsConfig {
+  return {
+    enabled: server.CORS_ENABLED,
+    origin: origins,
+    methods: list(server.CORS_METHODS),
+    allowedHeaders: list(server.CORS_ALLOWED_HEADERS),
+    exposedHeaders: list(server.CORS_EXPOSED_HEADERS),
+    credentials: server.CORS_CREDENTIALS,
+    maxAge: server.CORS_MAX_AGE,
+  };
 }
 
 /**

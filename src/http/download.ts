@@ -41,22 +41,13 @@ export async function download(
     .header('X-Content-Type-Options', 'nosniff')
     .header('Cache-Control', 'no-store');
   if (disposition) reply.header('Content-Disposition', disposition);
-  let start = 0;
-  let end = size - 1;
-  const rangeHeader = request.headers.range;
-  if (rangeHeader && size > 0) {
-    const ranges = parseRange(size, rangeHeader, { combine: true });
-    if (ranges === -1) {
-      reply.header('Content-Range', `bytes */${size}`);
-      return text(416, `Range not satisfiable: the upload has ${size} bytes`);
-    }
-    // Malformed ranges are ignored (RFC 9110); several ranges are answered with the first.
-    if (ranges !== -2 && ranges.type === 'bytes' && ranges[0]) {
-      start = ranges[0].start;
-      end = ranges[0].end;
-      reply.code(206).header('Content-Range', `bytes ${start}-${end}/${size}`);
-    }
+  const range = requestedRange(size, request.headers.range);
+  if (!range) {
+    reply.header('Content-Range', `bytes */${size}`);
+    return text(416, `Range not satisfiable: the upload has ${size} bytes`);
   }
+  const { start, end } = range;
+  if (range.partial) reply.code(206).header('Content-Range', `bytes ${start}-${end}/${size}`);
   reply.header('Content-Length', String(size === 0 ? 0 : end - start + 1));
   if (size === 0) return reply.send('');
   let body: Awaited<ReturnType<typeof store.openRange>>;
@@ -70,4 +61,18 @@ export async function download(
     return text(e.status_code, e.body.trim());
   }
   return reply.send(body);
+}
+
+/**
+ * The bytes a GET of `size` bytes asks for (`end` inclusive): the first range of `Range`
+ * (`partial`, answered 206), or all of them; undefined when no range is satisfiable (416).
+ */
+function requestedRange(size: number, header: string | undefined): { start: number; end: number; partial: boolean } | undefined {
+  const all = { start: 0, end: size - 1, partial: false };
+  if (!header || size === 0) return all;
+  const ranges = parseRange(size, header, { combine: true });
+  if (ranges === -1) return undefined;
+  // Malformed ranges are ignored (RFC 9110); several ranges are answered with the first.
+  if (ranges === -2 || ranges.type !== 'bytes' || !ranges[0]) return all;
+  return { start: ranges[0].start, end: ranges[0].end, partial: true };
 }

@@ -107,7 +107,7 @@ export interface Concatenator {
     metadata: Record<string, string | null> | undefined,
     exclusive?: boolean,
   ): Promise<number>;
-  /** Replace an upload's metadata (a partial records the final uploads that claimed it). The caller holds the lock (see concatenation.ts for where it cannot). */
+  /** Replace an upload's metadata (a partial records the final uploads that claimed it). The caller holds the lock (see src/tus/concatenation/record-waiting.ts for where it cannot). */
   setMetadata(id: string, metadata: Record<string, string | null>): Promise<void>;
 }
 

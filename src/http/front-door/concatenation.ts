@@ -8,7 +8,7 @@ import { ownedRead } from '../../auth/ownership.js';
 import { mergeAnswer } from '../../hooks/answers.js';
 import { isConcatenator, readWithoutLock } from '../../stores/capabilities.js';
 import type { Answer } from '../../tus/answer.js';
-import { assembleFinal, createFinal, isFinalUpload, parseConcatHeader, waitingFinalHead } from '../../tus/concatenation.js';
+import { createFinal, isFinalUpload, parseConcatHeader, waitingFinalHead } from '../../tus/concatenation.js';
 import { refuse } from '../../tus/refusals.js';
 import { linkWeb } from '../../tus/web-request.js';
 import { effectiveMaxSize } from './authorize.js';
@@ -28,19 +28,15 @@ export async function concatenation(c: DoorContext): Promise<Answer | undefined>
   return undefined;
 }
 
-/** concatenation-unfinished: the HEAD of a final upload still waiting for its partials. */
+/** concatenation-unfinished: the HEAD of a final upload still waiting for its partials (answered by the concatenation module). */
 async function waitingFinal(c: DoorContext): Promise<Answer | undefined> {
   const upload = await c.upload();
   if (!upload) return undefined;
   const { o } = c;
   const store = o.datastore;
   const read = (id: string) => readWithoutLock(store, id);
-  const assemble = async (finalId: string) => {
-    if (!isConcatenator(store)) return undefined;
-    const { maxUses } = o.limits.concat;
-    return assembleFinal(finalId, { store, read, locker: o.locker, maxSize: o.maxSize, maxUses, engine: o.engine, log: c.request.log });
-  };
-  return waitingFinalHead(upload, read, assemble, o.maxSize);
+  const { maxUses } = o.limits.concat;
+  return waitingFinalHead(upload, { store, read, locker: o.locker, maxSize: o.maxSize, maxUses, engine: o.engine, log: c.request.log });
 }
 
 /** `POST` with `Upload-Concat: final;...`: created by the concatenation module, tracked for shutdown. */
