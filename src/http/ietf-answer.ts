@@ -24,7 +24,7 @@ function problem(version: number, refusal: FilledRefusal, { type, members }: Non
   return {
     status: refusal.status,
     body: `${JSON.stringify({ type: `${PROBLEM}${type}`, title: refusal.message, ...members })}\n`,
-    headers: { 'Upload-Draft-Interop-Version': String(version), 'Content-Type': PROBLEM_JSON, ...refusal.headers },
+    headers: { 'Upload-Draft-Interop-Version': String(version), 'Content-Type': `${PROBLEM_JSON}; charset=utf-8`, ...refusal.headers },
   };
 }
 
@@ -52,7 +52,7 @@ export function toIetfAnswer(answer: Answer, ietf: IetfRequest, { method, maxSiz
   const { status } = answer;
   const deferred = headerOf(answer, 'upload-defer-length') === '1';
   const translated = inDraftTerms(answer, ietf.version);
-  if (status === 409 && method === 'PATCH' && headerOf(answer, 'content-type') !== PROBLEM_JSON) {
+  if (status === 409 && method === 'PATCH' && !headerOf(answer, 'content-type')?.startsWith(PROBLEM_JSON)) {
     const expected = Number(headerOf(answer, 'upload-offset'));
     const mismatch = ietfRefuse(ietf.version, 'mismatchingUploadOffset', Number.isFinite(expected) ? expected : 0, ietf.offset ?? 0);
     // Over the answer's own headers: a connection the answer closes stays closed.
