@@ -6,7 +6,7 @@
  * a body and headers, each only when given.
  */
 import { TUS_RESUMABLE } from '@tus/utils';
-import type { Answer } from '../tus/answer.js';
+import { type Answer, withHeaders } from '../tus/answer.js';
 import type { HookEvent } from './events.js';
 import { HookFailure, type HookHTTPResponse } from './http-hook.js';
 
@@ -95,34 +95,14 @@ export function mergeHookResponses(first: HookHTTPResponse, second: HookHTTPResp
   };
 }
 
-/** An answer of ours (the final upload of a concatenation) with a hook's HTTPResponse merged in (tusd's MergeWith). */
+/**
+ * An answer (@tus/server's, or ours for the final upload of a concatenation) with a hook's
+ * HTTPResponse merged in (tusd's MergeWith): its status and body when given, its valid headers
+ * over the answer's. An answer of a status without a body (204) is sent without one.
+ */
 export function mergeAnswer(answer: Answer, hook: HookHTTPResponse): Answer {
-  return {
-    status: hook.StatusCode ?? answer.status,
-    body: hook.Body || answer.body,
-    headers: { ...answer.headers, ...validHeaders(hook.Header) },
-  };
-}
-
-/** `response` with a hook's HTTPResponse merged in (tusd's MergeWith). */
-export async function mergeResponse(response: Response, hook: HookHTTPResponse): Promise<Response> {
-  const headers = new Headers(response.headers);
-  for (const [name, value] of Object.entries(validHeaders(hook.Header))) headers.set(name, value);
-  const status = hook.StatusCode ?? response.status;
-  const noBody = status === 204 || status === 205 || status === 304;
-  if (hook.Body === undefined || hook.Body === '') {
-    if (noBody) {
-      await response.body?.cancel();
-      headers.delete('content-length');
-      return new Response(null, { status, headers });
-    }
-    return new Response(response.body, { status, headers });
-  }
-  await response.body?.cancel();
-  if (noBody) {
-    headers.delete('content-length');
-    return new Response(null, { status, headers });
-  }
-  headers.set('Content-Length', String(Buffer.byteLength(hook.Body)));
-  return new Response(hook.Body, { status, headers });
+  const merged = withHeaders(answer, (headers) => {
+    for (const [name, value] of Object.entries(validHeaders(hook.Header))) headers.set(name, value);
+  });
+  return { status: hook.StatusCode ?? answer.status, body: hook.Body || answer.body, headers: merged.headers };
 }

@@ -6,14 +6,17 @@
  * the answer is translated back. Interop versions 5 (draft -03) and 6 (draft -05) are served:
  * what URLSession (iOS 17+) and tus-js-client's `ietf-draft-03` / `ietf-draft-05` speak.
  */
+import type { IncomingHttpHeaders } from 'node:http';
 import type { Upload } from '@tus/utils';
 import type { FastifyRequest } from 'fastify';
 import type { Answer } from '../tus/answer.js';
 import { headerInteger } from '../tus/protocol-guard.js';
-import { completedUpload, ietfRefuse, mismatchingOffset, problem } from './ietf-answer.js';
+import { ietfRefuse } from './ietf-answer.js';
 
 export const INTEROP_VERSIONS = [5, 6] as const;
 export const PARTIAL_UPLOAD = 'application/partial-upload';
+/** The newest version served: the one a refusal of an unknown version speaks. */
+const NEWEST = INTEROP_VERSIONS[INTEROP_VERSIONS.length - 1] as number;
 
 /** What an IETF request said, for translating its answer back. */
 export interface IetfRequest {
@@ -28,6 +31,8 @@ export interface IetfRequest {
 
 const one = (value: string | string[] | undefined) => (typeof value === 'string' ? value.trim() : undefined);
 const integer = headerInteger;
+/** A Content-Type's media type, without parameters, in lower case. */
+const mediaType = (contentType: string | undefined) => contentType?.split(';')[0]?.trim().toLowerCase();
 
 /** Upload-Complete: a structured-field boolean, `?1` or `?0`. */
 function parseComplete(header: string | undefined): boolean | undefined {
@@ -67,79 +72,65 @@ export function translateRequest(request: FastifyRequest): Answer | IetfRequest 
   const raw = one(headers['upload-draft-interop-version']);
   if (raw === undefined) return undefined;
   const version = parseVersion(raw);
-  const supported = INTEROP_VERSIONS.join(' and ');
-  if (version === undefined) {
-    const newest = INTEROP_VERSIONS[INTEROP_VERSIONS.length - 1] as number;
-    return ietfRefuse(newest, 'ietfVersionNotServed', raw, supported);
-  }
-  if (headers['tus-resumable'] !== undefined) {
-    return ietfRefuse(version, 'ietfMixed');
-  }
-  const { method } = request;
+  if (version === undefined) return ietfRefuse(NEWEST, 'ietfVersionNotServed', raw, INTEROP_VERSIONS.join(' and '));
+  if (headers['tus-resumable'] !== undefined) return ietfRefuse(version, 'ietfMixed');
   const completeHeader = one(headers['upload-complete']);
   const complete = parseComplete(completeHeader);
   const ietf: IetfRequest = { version, complete: complete ?? false };
   headers['tus-resumable'] = '1.0.0';
+  const { method } = request;
   // OPTIONS, HEAD, DELETE, GET: the version header was all they needed.
   if (method !== 'POST' && method !== 'PATCH') return ietf;
-  if (complete === undefined) {
-    return ietfRefuse(version, 'ietfBadComplete', completeHeader ?? '');
-  }
+  if (complete === undefined) return ietfRefuse(version, 'ietfBadComplete', completeHeader ?? '');
+  if (headers['upload-concat'] !== undefined) return ietfRefuse(version, 'ietfNoConcat');
+  return method === 'POST' ? translateCreation(request, ietf) : translateAppend(request, ietf);
+}
+
+/** A creation: its length (declared, the body's when complete, else deferred), its body's type, tus's Content-Type. */
+function translateCreation(request: FastifyRequest, ietf: IetfRequest): Answer | IetfRequest {
+  const { headers } = request;
+  const { version, complete } = ietf;
   const body = bodyLength(request);
+  const declared = one(headers['upload-length']);
+  const length = declared === undefined ? undefined : integer(declared);
+  if (declared !== undefined && length === undefined) return ietfRefuse(version, 'badLength', declared);
+  if (complete && length !== undefined && typeof body === 'number' && body !== length) {
+    return ietfRefuse(version, 'inconsistentLength', body, length);
+  }
+  if (length === undefined) {
+    if (complete && body === 'unknown') return ietfRefuse(version, 'ietfCompleteNeedsSize');
+    if (complete) headers['upload-length'] = String(body);
+    else headers['upload-defer-length'] = '1';
+  }
+  const known = integer(one(headers['upload-length']));
+  if (known !== undefined) ietf.length = known;
+  typeAsFiletype(headers);
+  if (body === 0) delete headers['content-type'];
+  else headers['content-type'] = 'application/offset+octet-stream';
+  return ietf;
+}
+
+/** The body's own type, when it says something, becomes the upload's `filetype` (as tusd does). */
+function typeAsFiletype(headers: IncomingHttpHeaders): void {
+  const type = mediaType(one(headers['content-type']));
+  const metadata = one(headers['upload-metadata']);
+  if (!type || type === PARTIAL_UPLOAD || type === 'application/octet-stream') return;
+  if (/(^|,)\s*filetype(\s|,|$)/.test(metadata ?? '')) return;
+  const entry = `filetype ${Buffer.from(type).toString('base64')}`;
+  headers['upload-metadata'] = metadata ? `${metadata},${entry}` : entry;
+}
+
+/** An append: its type (application/partial-upload from interop version 6), its offset, tus's Content-Type. */
+function translateAppend(request: FastifyRequest, ietf: IetfRequest): Answer | IetfRequest {
+  const { headers } = request;
+  const { version } = ietf;
   const contentType = one(headers['content-type']);
-  if (headers['upload-concat'] !== undefined) {
-    return ietfRefuse(version, 'ietfNoConcat');
-  }
-  if (method === 'POST') {
-    const declared = one(headers['upload-length']);
-    const length = declared === undefined ? undefined : integer(declared);
-    if (declared !== undefined && length === undefined) {
-      return ietfRefuse(version, 'badLength', declared);
-    }
-    if (complete && length !== undefined && typeof body === 'number' && body !== length) {
-      return problem(
-        version,
-        400,
-        'inconsistent-upload-length',
-        `Upload-Complete: ?1 with a body of ${body} bytes, but Upload-Length says ${length}`,
-      );
-    }
-    if (length === undefined) {
-      if (complete && body === 'unknown') {
-        return ietfRefuse(version, 'ietfCompleteNeedsSize');
-      }
-      if (complete) headers['upload-length'] = String(body);
-      else headers['upload-defer-length'] = '1';
-    }
-    const known = integer(one(headers['upload-length']));
-    if (known !== undefined) ietf.length = known;
-    // The body's own type, when it says something, becomes the upload's `filetype` (as tusd does).
-    const type = contentType?.split(';')[0]?.trim().toLowerCase();
-    if (
-      type &&
-      type !== PARTIAL_UPLOAD &&
-      type !== 'application/octet-stream' &&
-      !/(^|,)\s*filetype(\s|,|$)/.test(one(headers['upload-metadata']) ?? '')
-    ) {
-      const entry = `filetype ${Buffer.from(type).toString('base64')}`;
-      const metadata = one(headers['upload-metadata']);
-      headers['upload-metadata'] = metadata ? `${metadata},${entry}` : entry;
-    }
-    if (body === 0) delete headers['content-type'];
-    else headers['content-type'] = 'application/offset+octet-stream';
-    return ietf;
-  }
-  // PATCH
-  if (version >= 6 && contentType?.split(';')[0]?.trim().toLowerCase() !== PARTIAL_UPLOAD) {
-    return ietfRefuse(version, 'ietfAppendType', version, contentType ?? '');
-  }
+  if (version >= 6 && mediaType(contentType) !== PARTIAL_UPLOAD) return ietfRefuse(version, 'ietfAppendType', version, contentType ?? '');
   const offset = integer(one(headers['upload-offset']));
-  if (offset === undefined) {
-    return ietfRefuse(version, 'badOffset', one(headers['upload-offset']) ?? '');
-  }
+  if (offset === undefined) return ietfRefuse(version, 'badOffset', one(headers['upload-offset']) ?? '');
   ietf.offset = offset;
   headers['content-type'] = 'application/offset+octet-stream';
-  if (body === 0 && headers['content-length'] === undefined) headers['content-length'] = '0';
+  if (bodyLength(request) === 0 && headers['content-length'] === undefined) headers['content-length'] = '0';
   return ietf;
 }
 
@@ -153,8 +144,8 @@ export function checkAppend(request: FastifyRequest, ietf: IetfRequest | undefin
   const { version } = ietf;
   const size = upload.size;
   if (size !== undefined) ietf.length = size;
-  if (size !== undefined && upload.offset === size) return completedUpload(version);
-  if (upload.offset !== ietf.offset) return mismatchingOffset(version, upload.offset, ietf.offset);
+  if (size !== undefined && upload.offset === size) return ietfRefuse(version, 'completedUpload');
+  if (upload.offset !== ietf.offset) return ietfRefuse(version, 'mismatchingUploadOffset', upload.offset, ietf.offset);
   const body = bodyLength(request);
   if (!ietf.complete) return undefined;
   if (body === 'unknown') {
@@ -166,12 +157,7 @@ export function checkAppend(request: FastifyRequest, ietf: IetfRequest | undefin
     request.headers['upload-length'] = String(end);
     ietf.length = end;
   } else if (end !== size) {
-    return problem(
-      version,
-      400,
-      'inconsistent-upload-length',
-      `Upload-Complete: ?1 with ${body} bytes at offset ${ietf.offset} ends at ${end}, but the upload's length is ${size}`,
-    );
+    return ietfRefuse(version, 'inconsistentAppendLength', body, ietf.offset, size);
   }
   return undefined;
 }

@@ -11,8 +11,8 @@
  *      final upload waiting for its partials;
  *   7. ietfAppend, preTerminate (the pre-terminate hook), verifyChecksum (400/460, body spooled);
  * then the cached state is refreshed where it may be stale, @tus/server (the protocol engine)
- * is handed the request (hand-over.ts), and its answer adjusted in one place and sent
- * (answer.ts). The upload is read at most once for every gate (`DoorContext.read`).
+ * is handed the request (hand-over.ts), and its answer turned into ours, adjusted in one place
+ * and sent (answer.ts: one answer type, one `send`, for the gates' answers too). The upload is read at most once for every gate (`DoorContext.read`).
  * The plugin's scope has no body parsers and the reply is hijacked, so Fastify neither
  * buffers the body nor answers a second time.
  */
@@ -25,7 +25,7 @@ import type { ConcatLimits } from '../tus/concatenation.js';
 import type { TempSpace } from '../tus/temp-space.js';
 import { contextOfWeb } from '../tus/web-request.js';
 import type { RequestTracker } from './drain.js';
-import { forward, send } from './front-door/answer.js';
+import { forward, refused } from './front-door/answer.js';
 import { authorize } from './front-door/authorize.js';
 import { verifyChecksum } from './front-door/checksum.js';
 import { concatenation } from './front-door/concatenation.js';
@@ -98,7 +98,7 @@ async function handle(o: TusRoutesOptions, request: FastifyRequest, reply: Fasti
   for (const gate of GATES) {
     const result = await gate(c);
     if (result === 'answered') return reply;
-    if (result) return send(c, result);
+    if (result) return refused(c, result);
   }
   refreshState(c);
   return forward(c);

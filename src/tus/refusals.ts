@@ -1,8 +1,9 @@
 /**
  * The catalogue of refusals (as tusd's error table): every answer the server gives of its own
- * accord to a request it will not carry out, by name, with its status, its message and the
- * headers it always has. Code refuses with `refuse(name, ...details)`; the tus answer is made
- * here (`plain`), the IETF answer from it by src/http/ietf.ts, one place each.
+ * accord to a request it will not carry out, by name, with its status, its message, the
+ * headers it always has and, for the IETF draft's problem types, the type. Code refuses with
+ * `refuse(name, ...details)` (the tus answer, made here) or `ietfRefuse` (the draft's answer,
+ * made by src/http/ietf-answer.ts): each shape is derived from the entry in one place.
  */
 import { TUS_RESUMABLE, TUS_VERSION } from '@tus/utils';
 import { type Answer, plain } from './answer.js';
@@ -10,7 +11,9 @@ import { type Answer, plain } from './answer.js';
 interface Refusal<A extends unknown[]> {
   status: number;
   message: (...details: A) => string;
-  headers?: Record<string, string>;
+  headers?: Record<string, string> | ((...details: A) => Record<string, string>);
+  /** One of the draft's problem types: answered as a problem document (RFC 9457) with `members`. */
+  problem?: { type: string; members?: (...details: A) => Record<string, unknown> };
 }
 
 const entry = <A extends unknown[]>(status: number, message: (...details: A) => string, headers?: Record<string, string>): Refusal<A> =>
@@ -18,6 +21,15 @@ const entry = <A extends unknown[]>(status: number, message: (...details: A) => 
 
 /** A refusal whose message comes whole from a parser or a checker (its text is its own). */
 const given = (status: number) => entry(status, (message: string) => message);
+
+/** A problem type of the IETF draft (IANA's HTTP Problem Types registry). */
+const problemType = <A extends unknown[]>(
+  status: number,
+  type: string,
+  message: (...details: A) => string,
+  members?: (...details: A) => Record<string, unknown>,
+  headers?: (...details: A) => Record<string, string>,
+): Refusal<A> => ({ status, message, problem: members ? { type, members } : { type }, ...(headers ? { headers } : {}) });
 
 const lines = (list: readonly string[]) => list.join(', ');
 
@@ -131,7 +143,28 @@ export const REFUSALS = {
     (total: number, max: number) => `The concatenated upload would be ${total} bytes, above the maximum of ${max}; it cannot be completed`,
   ),
   finalCannotComplete: entry(400, (why: string) => `${why}; it cannot be completed`),
-  // The IETF draft's requests (src/http/ietf.ts); the draft's problem types are in src/http/ietf-answer.ts.
+  // The IETF draft's problem types (answered as problem documents by src/http/ietf-answer.ts).
+  mismatchingUploadOffset: problemType(
+    409,
+    'mismatching-upload-offset',
+    (expected: number, provided: number) =>
+      `Upload-Offset ${provided} does not match the upload's offset ${expected}: fetch it with HEAD and append from there`,
+    (expected, provided) => ({ 'expected-offset': expected, 'provided-offset': provided }),
+    (expected) => ({ 'Upload-Offset': String(expected) }),
+  ),
+  completedUpload: problemType(400, 'completed-upload', () => 'The upload is already complete: nothing more can be appended'),
+  inconsistentLength: problemType(
+    400,
+    'inconsistent-upload-length',
+    (body: number, length: number) => `Upload-Complete: ?1 with a body of ${body} bytes, but Upload-Length says ${length}`,
+  ),
+  inconsistentAppendLength: problemType(
+    400,
+    'inconsistent-upload-length',
+    (body: number, offset: number, size: number) =>
+      `Upload-Complete: ?1 with ${body} bytes at offset ${offset} ends at ${offset + body}, but the upload's length is ${size}`,
+  ),
+  // The IETF draft's requests (src/http/ietf.ts).
   ietfVersionNotServed: entry(
     400,
     (raw: string, supported: string) =>
@@ -176,16 +209,32 @@ export const REFUSALS = {
 export type RefusalName = keyof typeof REFUSALS;
 export type RefusalDetails<N extends RefusalName> = Parameters<(typeof REFUSALS)[N]['message']>;
 
-/** The tus answer refusing a request: the catalogue's status, message and headers, `extra` headers over them. */
-export function refuse<N extends RefusalName>(name: N, ...details: RefusalDetails<N>): Answer {
-  const refusal = REFUSALS[name] as Refusal<unknown[]>;
-  return plain(refusal.status, refusal.message(...details), refusal.headers);
+/** An entry with its details given: what every shape of the refusal is made from. */
+export interface FilledRefusal {
+  status: number;
+  message: string;
+  headers: Record<string, string>;
+  problem?: { type: string; members: Record<string, unknown> };
 }
 
-/** The same with headers of this answer alone (an offset, a closed connection). */
-export function refuseWith<N extends RefusalName>(name: N, headers: Record<string, string>, ...details: RefusalDetails<N>): Answer {
+export function fill<N extends RefusalName>(name: N, ...details: RefusalDetails<N>): FilledRefusal {
   const refusal = REFUSALS[name] as Refusal<unknown[]>;
-  return plain(refusal.status, refusal.message(...details), { ...refusal.headers, ...headers });
+  const headers = typeof refusal.headers === 'function' ? refusal.headers(...details) : { ...refusal.headers };
+  const filled: FilledRefusal = { status: refusal.status, message: refusal.message(...details), headers };
+  if (refusal.problem) filled.problem = { type: refusal.problem.type, members: refusal.problem.members?.(...details) ?? {} };
+  return filled;
+}
+
+/** The tus answer refusing a request: the catalogue's status, message and headers. */
+export function refuse<N extends RefusalName>(name: N, ...details: RefusalDetails<N>): Answer {
+  const { status, message, headers } = fill(name, ...details);
+  return plain(status, message, headers);
+}
+
+/** The same with headers of this answer alone (an offset, a closed connection) over the catalogue's. */
+export function refuseWith<N extends RefusalName>(name: N, extra: Record<string, string>, ...details: RefusalDetails<N>): Answer {
+  const { status, message, headers } = fill(name, ...details);
+  return plain(status, message, { ...headers, ...extra });
 }
 
 /**

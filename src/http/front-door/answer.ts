@@ -1,61 +1,44 @@
 /**
- * The last step: the answer. Our own answers (a gate's) go out through Fastify (`send`);
- * @tus/server's answer is adjusted in one place (src/tus/answer.ts), given a hook's
- * HTTPResponse, counted (bytes stored) and written on the hijacked reply (`forward`). An IETF
- * request's answer is translated back to the draft's terms (src/http/ietf.ts).
+ * The last step: the answer, one shape (`Answer`, src/tus/answer.ts) and one way out (`send`).
+ * A gate's answer is sent as it is (`refused`); @tus/server's is turned into an `Answer` once,
+ * given a hook's HTTPResponse, counted (bytes stored), adjusted in one place and sent
+ * (`forward`). An IETF request's answer is translated to the draft's terms on the way out
+ * (src/http/ietf-answer.ts).
  */
 import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import type { FastifyReply } from 'fastify';
-import { sendNodeResponse } from 'srvx/node';
-import { mergeResponse } from '../../hooks/answers.js';
+import { mergeAnswer } from '../../hooks/answers.js';
 import { isStateCache, readWithoutLock } from '../../stores/capabilities.js';
-import { type Answer, adjustAnswer, REASONS } from '../../tus/answer.js';
+import { type Answer, adjustAnswer, answerOf, headerOf, reasonOf, withHeaders } from '../../tus/answer.js';
 import { uploadIdOf } from '../../tus/upload-id.js';
 import { servedVersion } from '../ietf.js';
-import { toIetfAnswer, toIetfResponse } from '../ietf-answer.js';
+import { toIetfAnswer } from '../ietf-answer.js';
 import { effectiveMaxSize } from './authorize.js';
 import { type DoorContext, header, integerHeader } from './context.js';
 import { handOver } from './hand-over.js';
 import { closeAfter } from './pipelining.js';
 
-/** A gate's answer. */
-export function send(c: DoorContext, tusAnswer: Answer): FastifyReply {
-  const { o, request, reply } = c;
-  // An IETF request refused before its translation (a bad method override) is answered in its terms too.
-  const version = c.ietf ? undefined : servedVersion(request);
-  const ietf = c.ietf ?? (version !== undefined ? { version, complete: false } : undefined);
-  const answer = ietf ? toIetfAnswer(tusAnswer, ietf) : tusAnswer;
-  if (answer.status >= 400) request.log.info({ location: o.location, status: answer.status }, answer.body.trim());
-  if (REASONS[answer.status]) reply.raw.statusMessage = REASONS[answer.status] as string;
-  if (answer.headers?.Connection === 'close') closeAfter(request);
-  return reply
-    .code(answer.status)
-    .headers(answer.headers ?? {})
-    .send(answer.body);
+/** A gate's answer: logged when it refuses, then sent. */
+export function refused(c: DoorContext, answer: Answer): Promise<void> {
+  if (answer.status >= 400) c.request.log.info({ location: c.o.location, status: answer.status }, answer.body.trim());
+  return send(c, answer);
 }
 
-/** The hand-over and @tus/server's answer, on the hijacked reply, and what it stored for the log and metrics. */
+/** The hand-over and @tus/server's answer, and what it stored for the log and metrics. */
 export async function forward(c: DoorContext): Promise<void> {
   const { o, request, reply } = c;
-  reply.hijack();
-  // Headers set by hooks (CORS, request id) on the Fastify reply, which hijack skips.
-  for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) reply.raw.setHeader(name, value as string);
+  takeOver(reply);
   try {
-    const handled = await handOver(c);
+    const handled = await answerOf(await handOver(c));
     // Durable hooks (post-finish, post-terminate) stored before the client hears; a hook's HTTPResponse merged.
     const hook = await o.hooks?.settle(c, handled.status);
-    const response = hook ? await mergeResponse(handled, hook) : handled;
-    account(c, response);
-    const adjusted = await adjust(c, response);
+    const answer = hook ? mergeAnswer(handled, hook) : handled;
+    account(c, answer);
+    const adjusted = await adjust(c, answer);
     // A chunked body longer than its upload completed it; the rest, left unread, goes with the connection.
-    if (c.direct?.excessLeftUnread && c.direct.body === request.raw) adjusted.headers.set('Connection', 'close');
-    // @tus/server closes the connection after an error: nothing pipelined behind it runs.
-    if (adjusted.headers.get('connection')?.toLowerCase() === 'close') closeAfter(request);
-    const answer = c.ietf
-      ? await toIetfResponse(adjusted, c.ietf, request.method, { maxSize: effectiveMaxSize(o.maxSize, c.grant) })
-      : adjusted;
-    await deliver(reply.raw, answer);
+    const excess = c.direct?.excessLeftUnread === true && c.direct.body === request.raw;
+    await send(c, excess ? withHeaders(adjusted, (h) => h.set('Connection', 'close')) : adjusted);
   } catch (error) {
     request.log.error({ err: error, location: o.location }, 'tus handler failed');
     if (!reply.raw.headersSent) reply.raw.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8', 'Tus-Resumable': '1.0.0' });
@@ -67,22 +50,45 @@ export async function forward(c: DoorContext): Promise<void> {
   }
 }
 
+/**
+ * Every answer goes out here: in the draft's terms for an IETF request (one refused before its
+ * translation too), on the raw reply, its connection closed after it when it says so (@tus/server
+ * closes it after an error: nothing pipelined behind it runs).
+ */
+async function send(c: DoorContext, answer: Answer): Promise<void> {
+  const { request, reply } = c;
+  const version = c.ietf ? undefined : servedVersion(request);
+  const ietf = c.ietf ?? (version !== undefined ? { version, complete: false } : undefined);
+  const out = ietf ? toIetfAnswer(answer, ietf, { method: request.method, maxSize: effectiveMaxSize(c.o.maxSize, c.grant) }) : answer;
+  if (headerOf(out, 'connection')?.toLowerCase() === 'close') closeAfter(request);
+  takeOver(reply);
+  await deliver(reply.raw, out);
+}
+
+/** The reply is ours to write: Fastify neither buffers the body nor answers a second time. */
+function takeOver(reply: FastifyReply): void {
+  if (reply.sent) return;
+  reply.hijack();
+  // Headers set by hooks (CORS, request id) on the Fastify reply, which hijack skips.
+  for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) reply.raw.setHeader(name, value as string);
+}
+
 /** What the request stored and created, for the metrics and the request's log line. */
-function account(c: DoorContext, response: Response): void {
+function account(c: DoorContext, answer: Answer): void {
   const { o, request, id } = c;
-  const stored = bytesStored(c, response);
+  const stored = bytesStored(c, answer);
   if (stored > 0 && request.tus) {
     o.onBytes?.(stored);
     request.tus.bytes = stored;
   }
-  const created = createdBy(c, response) ? uploadIdOf(response.headers.get('location') ?? '', o.path) : undefined;
+  const created = createdBy(c, answer) ? uploadIdOf(headerOf(answer, 'location') ?? '', o.path) : undefined;
   if (created && request.tus) request.tus.uploadId = created;
-  if (response.status === 423) request.log.warn({ location: o.location, uploadId: id }, 'upload lock not released in time; answered 423');
+  if (answer.status === 423) request.log.warn({ location: o.location, uploadId: id }, 'upload lock not released in time; answered 423');
 }
 
-function adjust(c: DoorContext, response: Response): Promise<Response> {
+function adjust(c: DoorContext, answer: Answer): Promise<Answer> {
   const { o, id } = c;
-  return adjustAnswer(response, {
+  return adjustAnswer(answer, {
     method: c.request.method,
     concat: header(c, 'upload-concat'),
     extraExtensions: o.extraExtensions,
@@ -96,11 +102,11 @@ function adjust(c: DoorContext, response: Response): Promise<Response> {
 }
 
 /** Bytes a PATCH or creation-with-upload POST added, from the offsets before and after. */
-function bytesStored(c: DoorContext, response: Response): number {
+function bytesStored(c: DoorContext, answer: Answer): number {
   const { method } = c.request;
-  const after = Number(response.headers.get('upload-offset'));
-  if (method === 'POST') return Number.isFinite(after) && createdBy(c, response) ? after : 0;
-  if (!Number.isFinite(after) || response.status >= 300) return 0;
+  const after = Number(headerOf(answer, 'upload-offset'));
+  if (method === 'POST') return Number.isFinite(after) && createdBy(c, answer) ? after : 0;
+  if (!Number.isFinite(after) || answer.status >= 300) return 0;
   const before = integerHeader(c, 'upload-offset');
   return method === 'PATCH' && before !== undefined ? Math.max(0, after - before) : 0;
 }
@@ -109,25 +115,41 @@ function bytesStored(c: DoorContext, response: Response): number {
  * Whether this POST's answer is about an upload it created: a 201 (or a hook's status) with its
  * Location and offset, or the 5xx of a failed pre-finish that still gives them (src/hooks/mount.ts).
  */
-function createdBy(c: DoorContext, response: Response): boolean {
-  if (c.request.method !== 'POST' || !response.headers.has('location')) return false;
-  return response.status < 300 || (response.status >= 500 && response.headers.has('upload-offset'));
+function createdBy(c: DoorContext, answer: Answer): boolean {
+  if (c.request.method !== 'POST' || headerOf(answer, 'location') === undefined) return false;
+  return answer.status < 300 || (answer.status >= 500 && headerOf(answer, 'upload-offset') !== undefined);
 }
 
 /**
  * Send the answer, or stop waiting when the connection closes first: Node never finishes a
  * response on a closed socket, and the handler (and the request's log line) would wait forever.
  */
-async function deliver(res: ServerResponse, answer: Response): Promise<void> {
-  if (res.destroyed) {
-    await answer.body?.cancel().catch(() => undefined);
-    return;
-  }
+async function deliver(res: ServerResponse, answer: Answer): Promise<void> {
+  if (res.destroyed) return;
   const sent = new AbortController();
   const closed = once(res, 'close', { signal: sent.signal }).catch(() => undefined);
   try {
-    await Promise.race([sendNodeResponse(res, answer), closed]);
+    await Promise.race([write(res, answer), closed]);
   } finally {
     sent.abort();
   }
+}
+
+/**
+ * The answer on the wire, framed here: no body for a status that has none (1xx, 204, 304), else
+ * its Content-Length (a HEAD's empty answer gives none: its body would not be sent anyway) and,
+ * when nothing says what it is (a hook's body), plain text.
+ */
+function write(res: ServerResponse, answer: Answer): Promise<void> {
+  const { status, body } = answer;
+  const bodiless = status < 200 || status === 204 || status === 304;
+  const headers = withHeaders(answer, (h) => {
+    h.delete('content-length');
+    h.delete('transfer-encoding');
+    if (bodiless) return;
+    if (body !== '' || res.req.method !== 'HEAD') h.set('Content-Length', String(Buffer.byteLength(body)));
+    if (!h.has('content-type')) h.set('Content-Type', 'text/plain; charset=utf-8');
+  }).headers;
+  res.writeHead(status, reasonOf(status), headers);
+  return new Promise((resolve) => res.end(bodiless ? undefined : body, () => resolve()));
 }
