@@ -5,14 +5,16 @@
  * flags, set when the process starts), serve.ts the part memory.
  *
  * The figures are measured (docs/performance.md, "Memory in a container"): besides its heap
- * and its parts, the server's resident memory under load stays below 56 MiB (Node itself, the
- * code of the server and its libraries, sockets and stream buffers).
+ * and its parts, the server's resident memory under load stays below 80 MiB: about 50 MiB of
+ * the Node binary's own pages (its code and ICU data, charged to a container like any memory),
+ * about 20 MiB of memory outside V8's heap (libuv, OpenSSL, malloc) and the sockets' and
+ * streams' buffers.
  */
 
 const MiB = 1024 * 1024;
 
 /** Resident memory besides the heap and the parts, under load (measured, with room). */
-export const OUTSIDE_HEAP = 56 * MiB;
+export const OUTSIDE_HEAP = 80 * MiB;
 /** Part memory of a location when no limit applies (STORAGE_<LOC>_PART_MEMORY's default). */
 export const DEFAULT_PART_MEMORY = 96 * MiB;
 
@@ -23,9 +25,9 @@ export interface HeapPlan {
   semiSpaceMiB?: number;
 }
 
-/** The heap for a limit: a quarter of it, at least 64 MiB (the server's idle heap is about 35 MiB). */
+/** The heap for a limit: a quarter of it, at least 48 MiB (the server uses about 30 MiB of heap, idle or under load). */
 export function heapFor(limit: number): HeapPlan {
-  const oldSpaceMiB = Math.round(Math.min(4096, Math.max(64, limit / MiB / 4)));
+  const oldSpaceMiB = Math.round(Math.min(4096, Math.max(48, limit / MiB / 4)));
   return limit < 512 * MiB ? { oldSpaceMiB, semiSpaceMiB: 1 } : { oldSpaceMiB };
 }
 

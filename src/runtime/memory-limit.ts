@@ -50,8 +50,10 @@ function candidates(root: string): Array<{ path: string; source: MemoryLimit['so
   ];
 }
 
-export function containerMemoryLimit(cgroupRoot = '/sys/fs/cgroup'): MemoryLimit | undefined {
-  const fromNode = typeof process.constrainedMemory === 'function' ? process.constrainedMemory() : undefined;
+/** `where`: the cgroup mount and Node's own answer, for tests. */
+export function containerMemoryLimit(where: { cgroupRoot?: string; fromNode?: number | undefined } = {}): MemoryLimit | undefined {
+  const cgroupRoot = where.cgroupRoot ?? '/sys/fs/cgroup';
+  const fromNode = 'fromNode' in where ? where.fromNode : process.constrainedMemory?.();
   if (constraining(fromNode)) return { bytes: fromNode, source: 'constrainedMemory' };
   for (const { path, source } of candidates(cgroupRoot)) {
     const value = read(path);
