@@ -5,9 +5,10 @@
  * as placeholders) a configuration parseConfig accepts without a warning, no secret written in
  * a manifest; and what each pattern promises: the memory limit, probes on the server's health
  * routes, a grace period longer than preStop plus SHUTDOWN_TIMEOUT, a non-root read-only root
- * with an emptyDir at TUS_TEMP_DIR; several replicas with Redis, a Service, a PodDisruptionBudget.
+ * with an emptyDir at TUS_TEMP_DIR; several replicas with Redis, a Service, a PodDisruptionBudget;
+ * and the excerpts docs/deployment.md shows are parts of the files.
  */
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Fastify from 'fastify';
 import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
@@ -16,6 +17,7 @@ import type { IContainer } from 'kubernetes-models/v1/Container';
 import type { IPodSpec } from 'kubernetes-models/v1/PodSpec';
 import type { IService } from 'kubernetes-models/v1/Service';
 import t from 'tap';
+import { parse, parseAllDocuments } from 'yaml';
 import { type Config, parseConfig } from '../../src/config/index.js';
 import { unknownVariables } from '../../src/config/variables.js';
 import { registerHealthRoutes } from '../../src/http/health.js';
@@ -223,4 +225,31 @@ t.test("the probes' paths are the server's health routes", async (t) => {
   registerHealthRoutes(app, [], () => false);
   for (const path of ['/readyz', '/healthz']) t.equal((await app.inject({ method: 'GET', url: path })).statusCode, 200, path);
   await app.close();
+});
+
+/** True when every field of `part` is in `whole` (each array item of `part` in some item of `whole`). */
+function isPart(part: unknown, whole: unknown): boolean {
+  if (Array.isArray(part)) return Array.isArray(whole) && part.every((p) => whole.some((w) => isPart(p, w)));
+  if (part !== null && typeof part === 'object') {
+    if (whole === null || typeof whole !== 'object') return false;
+    return Object.entries(part).every(([key, value]) => isPart(value, (whole as Record<string, unknown>)[key]));
+  }
+  return part === whole;
+}
+
+t.test("docs/deployment.md's excerpts are parts of the manifests", async (t) => {
+  const page = readFileSync(resolve(import.meta.dirname, '../../docs/deployment.md'), 'utf8');
+  const section = page.slice(page.indexOf('\n## Kubernetes\n'), page.indexOf('\n## Health, metrics, logs, shutdown\n'));
+  const [sidecar, scaled, ...more] = [...section.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1] as string);
+  t.equal(more.length, 0, 'two excerpts');
+  const pod = deployments(load('sidecar.yaml'))[0]?.spec?.template.spec;
+  t.ok(isPart(parse(sidecar ?? ''), pod), "the sidecar excerpt is part of sidecar.yaml's pod");
+  const docs = load('scaled.yaml');
+  for (const excerpt of parseAllDocuments(scaled ?? '').map((d) => d.toJS() as Manifest)) {
+    t.ok(
+      docs.some((doc) => isPart(excerpt, doc)),
+      `the ${excerpt.kind} excerpt is part of scaled.yaml`,
+    );
+  }
+  t.notOk(isPart({ limits: { memory: '128Mi' } }, { limits: { memory: '160Mi' } }), 'a changed value is noticed');
 });
