@@ -16,14 +16,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { idOf } from '../helpers/ids.js';
-import { memoryCgroup } from '../helpers/memory-cgroup.js';
+import { CONTAINER_LIMIT_MIB, memoryCgroup } from '../helpers/memory-cgroup.js';
 import { runToExit, type ServerProcess, startProcess } from '../helpers/process.js';
 import { objectSha256, removeKeys, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
 import { MiB } from '../helpers/sizes.js';
 import { type SentUpload, uploadLoad } from '../helpers/upload-load.js';
 import { until } from '../helpers/wait.js';
 
-export const CONTAINER_LIMIT_MIB = 160;
 const TOO_SMALL_MIB = 96;
 const BIG = Number(process.env.TUS_TEST_CGROUP_BIG_MIB || 1024) * MiB;
 const s3 = s3TestServer();

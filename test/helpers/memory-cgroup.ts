@@ -7,6 +7,9 @@
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
+/** The container memory limit test/e2e/memory-cgroup.test.ts proves, and deploy/kubernetes sets. */
+export const CONTAINER_LIMIT_MIB = 160;
+
 export interface MemoryCgroup {
   version: 1 | 2;
   dir: string;

@@ -23,13 +23,15 @@ import { unknownVariables } from '../../src/config/variables.js';
 import { registerHealthRoutes } from '../../src/http/health.js';
 import { driverNamed } from '../../src/stores/drivers.js';
 import { containerEnvironment, loadManifests, type Manifest, schemaProblems } from '../helpers/kubernetes.js';
+import { CONTAINER_LIMIT_MIB } from '../helpers/memory-cgroup.js';
 
 const DIR = resolve(import.meta.dirname, '../../deploy/kubernetes');
 const FILES = readdirSync(DIR)
   .filter((f) => f.endsWith('.yaml'))
   .sort();
 /** The memory limit the cgroup memory test runs the server under. */
-const MEMORY_LIMIT = '160Mi';
+// The limit test/e2e/memory-cgroup.test.ts proves.
+const MEMORY_LIMIT = `${CONTAINER_LIMIT_MIB}Mi`;
 
 const load = (file: string) => loadManifests(join(DIR, file));
 const deployments = (docs: readonly Manifest[]) => docs.filter((d) => d.kind === 'Deployment') as IDeployment[];

@@ -20,7 +20,7 @@ t.test('the limit: Node first, then cgroup v2, then v1; none at or above the mac
   t.same(containerMemoryLimit({ cgroupRoot: root, fromNode: 0 }), { bytes: 128 * MiB, source: 'cgroup v1 memory.limit_in_bytes' });
   writeFileSync(join(root, 'memory.max'), `${200 * MiB}\n`);
   t.same(containerMemoryLimit({ cgroupRoot: root, fromNode: undefined }), { bytes: 200 * MiB, source: 'cgroup v2 memory.max' });
-  writeFileSync(join(root, 'memory.max'), `${9223372036854771712}\n`);
+  writeFileSync(join(root, 'memory.max'), '9223372036854771712\n');
   t.same(containerMemoryLimit({ cgroupRoot: root, fromNode: undefined }), { bytes: 128 * MiB, source: 'cgroup v1 memory.limit_in_bytes' });
 });
 
