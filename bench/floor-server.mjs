@@ -76,89 +76,134 @@ function setLength(upload, length) {
   upload.length = length;
 }
 
+/** The bytes of one S3 object being written while they arrive: an async iterable for raw-s3's body. */
+class Feed {
+  chunks = [];
+  done = false;
+  error = undefined;
+  wake = undefined;
+  push(chunk) {
+    this.chunks.push(chunk);
+    this.wake?.();
+  }
+  end(error) {
+    this.done = true;
+    this.error = error;
+    this.wake?.();
+  }
+  async *[Symbol.asyncIterator]() {
+    for (;;) {
+      if (this.error) throw this.error;
+      if (this.chunks.length) {
+        const batch = this.chunks;
+        this.chunks = [];
+        yield* batch;
+      } else if (this.done) return;
+      else await new Promise((resolve) => (this.wake = resolve));
+    }
+  }
+}
+
 /**
- * Reads `body` (a request) at the upload's offset into parts, stores the parts and the
- * remainder in S3, completes the upload when it reaches its length; then moves the offset.
+ * Reads `body` (a request) at the upload's offset into S3 objects as the bytes arrive: parts,
+ * the last part, the remainder (`<key>.tail-<part>`) or, for an upload that fits in one part,
+ * the object itself. Each starts (a slot of the FLOOR_IN_FLIGHT) when its first byte is there
+ * and its size is known: at once when the request has a Content-Length, else when it is full or
+ * the body ended. The offset moves once S3 holds them all (and the upload is completed).
  */
 async function receive(upload, body, contentLength) {
   const P = upload.partSize;
   const start = upload.offset;
   const room = upload.length === undefined ? P * MAX_PARTS - start : upload.length - start;
   if (contentLength !== undefined && contentLength > room) throw new HttpError(413, 'body beyond the upload length');
-  let partNumber = Math.floor(start / P) + 1;
-  // The part being filled: the stored remainder of the previous PATCH, then this body.
-  let fill = [];
-  let filled = start % P;
-  if (filled > 0) {
-    const tail = await s3.get(tailKey(upload, partNumber));
-    if (tail.length !== filled) throw new Error(`remainder of ${tail.length} bytes, expected ${filled}`);
-    fill.push(tail);
-  }
+  const completes = (end) => upload.length !== undefined && end === upload.length;
   const pending = [];
-  const send = async (number, chunks, length) => {
-    await slot();
-    const task = (async () => {
-      try {
-        upload.multipart ??= s3.createMultipart(upload.key);
-        const uploadId = await upload.multipart.catch((error) => {
-          upload.multipart = undefined;
-          throw error;
-        });
-        upload.etags[number] = await s3.uploadPart(upload.key, uploadId, number, chunks, length);
-      } finally {
-        release();
-      }
-    })();
+  /** Starts writing `object` ({ feed, number }) as `size` bytes from the start of its part. */
+  const launch = (object, size) => {
+    object.started = true;
+    const end = (object.number - 1) * P + size;
+    const write = async () => {
+      if (size < P && completes(end) && object.number === 1) return s3.put(upload.key, object.feed, size);
+      if (size < P && !completes(end)) return s3.put(tailKey(upload, object.number), object.feed, size);
+      upload.multipart ??= s3.createMultipart(upload.key);
+      const uploadId = await upload.multipart.catch((error) => {
+        upload.multipart = undefined;
+        throw error;
+      });
+      upload.etags[object.number] = await s3.uploadPart(upload.key, uploadId, object.number, object.feed, size);
+    };
+    const task = write().finally(release);
     task.catch(() => {});
     pending.push(task);
   };
+  /** The object of part `number` opens (a slot), its first bytes `first`. */
+  const open = async (number, first) => {
+    await slot();
+    const object = { feed: new Feed(), number, filled: 0, started: false };
+    if (first) {
+      object.feed.push(first);
+      object.filled = first.length;
+    }
+    // With a Content-Length, the size is known now: the PUT starts before the bytes arrive.
+    if (contentLength !== undefined) {
+      const size = Math.min(P, start + contentLength - (number - 1) * P);
+      if (size > 0 && (completes(start + contentLength) || (number - 1) * P + size > start)) launch(object, size);
+    }
+    return object;
+  };
+  let partNumber = Math.floor(start / P) + 1;
+  let current;
   let received = 0;
   try {
+    let tail;
+    if (start % P > 0) {
+      tail = await s3.get(tailKey(upload, partNumber));
+      if (tail.length !== start % P) throw new Error(`remainder of ${tail.length} bytes, expected ${start % P}`);
+    }
+    current = await open(partNumber, tail);
     for await (let chunk of body) {
       received += chunk.length;
       if (received > room) throw new HttpError(413, 'body beyond the upload length');
-      while (filled + chunk.length >= P) {
-        const cut = P - filled;
-        fill.push(cut === chunk.length ? chunk : chunk.subarray(0, cut));
-        chunk = chunk.subarray(cut);
-        await send(partNumber++, fill, P);
-        fill = [];
-        filled = 0;
-      }
-      if (chunk.length) {
-        fill.push(chunk);
-        filled += chunk.length;
+      while (chunk.length) {
+        current ??= await open(partNumber);
+        const take = Math.min(chunk.length, P - current.filled);
+        current.feed.push(take === chunk.length ? chunk : chunk.subarray(0, take));
+        current.filled += take;
+        chunk = chunk.subarray(take);
+        if (current.filled === P) {
+          if (!current.started) launch(current, P);
+          current.feed.end();
+          current = undefined;
+          partNumber++;
+        }
       }
     }
     if (contentLength !== undefined && received !== contentLength) throw new HttpError(400, 'body shorter than Content-Length');
   } catch (error) {
-    // No part of this PATCH is left running when it answers.
+    // No write of this PATCH is left running when it answers.
+    if (current?.started) current.feed.end(error);
+    else if (current) release();
     await Promise.allSettled(pending);
     throw error;
   }
   const end = start + received;
-  const complete = upload.length !== undefined && end === upload.length;
-  if (complete && !upload.multipart) {
-    // The whole upload fits in one part (no part was sent): one PutObject.
-    await s3.put(upload.key, fill, filled);
-  } else if (complete) {
-    if (filled > 0) await send(partNumber, fill, filled);
-    await settled(pending);
+  const complete = completes(end);
+  if (current && !current.started) {
+    // Without a Content-Length: the last object's size is known now (nothing new, nothing to write).
+    const size = current.filled;
+    if (size > 0 && (complete || (current.number - 1) * P + size > start)) launch(current, size);
+    else if (complete && size === 0 && end === 0) launch(current, 0);
+    else release();
+  }
+  current?.feed.end();
+  await settled(pending);
+  if (complete && upload.multipart) {
     const parts = [];
     for (let n = 1; n <= Math.ceil(upload.length / P); n++) {
       if (!upload.etags[n]) throw new Error(`part ${n} missing`);
       parts.push({ PartNumber: n, ETag: upload.etags[n] });
     }
     await s3.complete(upload.key, await upload.multipart, parts);
-  } else {
-    // The remainder, alongside the parts still in flight (its key names its part: when parts
-    // were sent, it is not the key the PATCH read; when none were, nothing else is in flight).
-    if (filled > 0 && end !== start) {
-      const put = s3.put(tailKey(upload, partNumber), fill, filled);
-      put.catch(() => {});
-      pending.push(put);
-    }
-    await settled(pending);
   }
   // Now S3 holds every byte up to `end`: move the offset; a remainder it replaced is stale.
   const before = Math.floor(start / P) + 1;

@@ -38,7 +38,8 @@ export function rawS3({ endpoint, region, key, secret, bucket }) {
   const host = url.port ? `${url.hostname}:${url.port}` : url.hostname;
 
   /**
-   * One signed request; `body` an iterable of Buffers of `length` bytes in all (or undefined).
+   * One signed request; `body` an iterable (or async iterable) of Buffers of `length` bytes in
+   * all (or undefined).
    * `ok`: the expected status; `binary`: the answer's body is data (`data`), not XML to check.
    */
   async function send(method, objectKey, query, { body, length = 0, ok = 200, binary = false } = {}) {
@@ -65,7 +66,15 @@ export function rawS3({ endpoint, region, key, secret, bucket }) {
     });
     const answer = once(req, 'response');
     answer.catch(() => {});
-    if (body) {
+    if (body?.[Symbol.asyncIterator]) {
+      // A body still arriving (the floor's parts): the request fails with it.
+      try {
+        for await (const chunk of body) if (!req.write(chunk)) await Promise.race([once(req, 'drain'), answer]);
+      } catch (error) {
+        req.destroy(error);
+        throw error;
+      }
+    } else if (body) {
       for (const chunk of body) if (!req.write(chunk)) await Promise.race([once(req, 'drain'), answer]);
     }
     req.end();
