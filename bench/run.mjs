@@ -259,6 +259,11 @@ async function freePort() {
   await new Promise((r) => probe.close(r));
   return port;
 }
+/** The servers running, stopped if the bench dies (a failed run once left them all behind). */
+const children = new Set();
+process.on('exit', () => {
+  for (const child of children) child.kill('SIGTERM');
+});
 async function startServer(name, command, env, node = process.execPath) {
   const tmp = join(TMP, name);
   rmSync(tmp, { recursive: true, force: true });
@@ -268,6 +273,8 @@ async function startServer(name, command, env, node = process.execPath) {
     env: { PATH: process.env.PATH, TMPDIR: tmp, PORT: String(port), HOST: '127.0.0.1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  children.add(child);
+  child.on('exit', () => children.delete(child));
   let err = '';
   // The server's log, bench/.tmp/<name>.log (removed with bench/.tmp when the run ends).
   const log = createWriteStream(join(TMP, `${name}.log`));
