@@ -372,7 +372,22 @@ const nodeArgs =
 // its own, runs as one more base target ("ours@<rev>"), interleaved with the others: a
 // regression check of a change against the code before it, on the same machine and run.
 const COMPARE = process.env.BENCH_COMPARE;
+// BENCH_VARIANT="NAME=value,..." (server variables) and/or BENCH_VARIANT_NODE_ARGS="..." (Node flags
+// added to ours): our server with these settings as one more base target, "ours (variant)",
+// interleaved with the others, so that a setting's effect is measured in one run.
+const VARIANT_ENV = Object.fromEntries(
+  (process.env.BENCH_VARIANT ?? '')
+    .split(',')
+    .filter(Boolean)
+    .map((kv) => kv.split(/=(.*)/s).slice(0, 2)),
+);
+const VARIANT_ARGS = (process.env.BENCH_VARIANT_NODE_ARGS ?? '').split(' ').filter(Boolean);
+const VARIANT_NAME =
+  process.env.BENCH_VARIANT !== undefined || process.env.BENCH_VARIANT_NODE_ARGS !== undefined ? 'ours (variant)' : undefined;
+
 const COMPARE_NAME = COMPARE ? `ours@${COMPARE}` : undefined;
+/** Our own servers' extra targets, compared with ours after the table. */
+const OURS_TOO = [COMPARE_NAME, VARIANT_NAME].filter(Boolean);
 function buildCompared() {
   const sha = execFileSync('git', ['-C', ROOT, 'rev-parse', '--short', COMPARE], { encoding: 'utf8' }).trim();
   const dir = join(TMP, `compare-${sha}`);
@@ -570,11 +585,18 @@ const SDK_IN_FLIGHT = [8, 16];
 
 async function main() {
   execFileSync('npm', ['run', '--silent', 'build'], { cwd: ROOT, stdio: 'inherit' });
-  const chunkSizes = QUICK ? [5 * MiB] : [5 * MiB, 16 * MiB];
+  // BENCH_CHUNKS_MIB=5 (or 5,16) picks the chunk sizes of the base rows.
+  const chunkSizes = process.env.BENCH_CHUNKS_MIB
+    ? process.env.BENCH_CHUNKS_MIB.split(',').map((n) => Number(n) * MiB)
+    : QUICK
+      ? [5 * MiB]
+      : [5 * MiB, 16 * MiB];
   const started = Date.now();
   const rows = [];
   const compared = COMPARE && GROUPS.includes('base') ? buildCompared() : undefined;
-  const servers = GROUPS.includes('base') ? ['peer', 'ours', 'floor', ...(compared ? [COMPARE_NAME] : [])] : [];
+  const servers = GROUPS.includes('base')
+    ? ['peer', 'ours', 'floor', ...(compared ? [COMPARE_NAME] : []), ...(VARIANT_NAME ? [VARIANT_NAME] : [])]
+    : [];
   const baseWanted = GROUPS.includes('base') || GROUPS.includes('ceiling');
   /** The raw ceiling's winning parts in flight per scenario and chunk, for the groups that follow. */
   const ceilingWinners = new Map();
@@ -583,6 +605,9 @@ async function main() {
     const ours = servers.length ? await startServer('ours', [...nodeArgs, join(ROOT, 'dist/main.js')], oursEnv(chunk)) : undefined;
     const then = compared ? await startServer('compared', [...nodeArgs, compared.main], oursEnv(chunk)) : undefined;
     const floor = servers.length ? await startFloor('floor', chunk) : undefined;
+    const variant = VARIANT_NAME
+      ? await startServer('variant', [...nodeArgs, ...VARIANT_ARGS, join(ROOT, 'dist/main.js')], { ...oursEnv(chunk), ...VARIANT_ENV })
+      : undefined;
     for (const scenario of SCENARIOS) {
       if (chunk !== chunkSizes[0] && !['a', 'b', 'c'].includes(scenario.id)) continue;
       const names = ['ceiling', 'ceiling (SDK)', ...servers];
@@ -603,7 +628,7 @@ async function main() {
             if (r > 0) continue;
             result = await bestCeiling(name, scenario, chunk, sdkCounts);
           } else {
-            const server = { peer, ours, floor }[name] ?? then;
+            const server = { peer, ours, floor }[name] ?? (name === VARIANT_NAME ? variant : then);
             result = await runTarget({ name, server }, scenario, chunk);
             result.verified = await verifyAndClean(result, scenario.size);
           }
@@ -620,6 +645,7 @@ async function main() {
     }
     await ours?.stop();
     await then?.stop();
+    await variant?.stop();
     await floor?.stop();
   }
   await peer?.stop();
@@ -652,7 +678,7 @@ async function main() {
 
 function report(rows, groups, seconds) {
   const pct = (x) => `${(x * 100).toFixed(0)}%`;
-  const targets = ['ceiling', 'ceiling (SDK)', 'peer', 'ours', 'floor', ...(COMPARE_NAME ? [COMPARE_NAME] : [])];
+  const targets = ['ceiling', 'ceiling (SDK)', 'peer', 'ours', 'floor', ...OURS_TOO];
   /** Throughput of `r` in `row` (uploads/s for (d), else MiB/s). */
   const rateOf = (row, r) => (row.scenario.startsWith('d') ? r.uploadsPerSecond : r.mibPerSecond);
   const lines = [];
@@ -671,7 +697,7 @@ function report(rows, groups, seconds) {
       const rate = row.scenario.startsWith('d') ? `${r.uploadsPerSecond.toFixed(1)}/s` : r.mibPerSecond.toFixed(0);
       const ratio = rateOf(row, r) / rateOf(row, row.ceiling);
       const vsPeer =
-        (name === 'ours' || name === COMPARE_NAME) && row.peer ? `${(rateOf(row, r) / rateOf(row, row.peer)).toFixed(2)}x` : '';
+        (name === 'ours' || OURS_TOO.includes(name)) && row.peer ? `${(rateOf(row, r) / rateOf(row, row.peer)).toFixed(2)}x` : '';
       const server = !name.startsWith('ceiling');
       const ofFloor = server && row.floor ? pct(rateOf(row, r) / rateOf(row, row.floor)) : '';
       const label =
@@ -710,15 +736,16 @@ function report(rows, groups, seconds) {
       ...vsFloor,
     );
   if (budget.length) lines.push('', 'CPU s/GiB, client + server + S3 (the MiB/s all cores busy with it would allow):', ...budget);
-  if (COMPARE_NAME) {
+  for (const other of OURS_TOO) {
     const ratios = rows
-      .filter((row) => row.ours && row[COMPARE_NAME])
+      .filter((row) => row.ours && row[other])
       .map((row) => {
-        const [now, then] = [row.ours, row[COMPARE_NAME]];
+        const [now, then] = [row.ours, row[other]];
         const rate = row.scenario.startsWith('d') ? now.uploadsPerSecond / then.uploadsPerSecond : now.mibPerSecond / then.mibPerSecond;
         return `- (${row.scenario}) ${row.chunkMiB} MiB: throughput ${rate.toFixed(2)}x, server CPU per GiB ${(now.cpuSecondsPerGiB / then.cpuSecondsPerGiB).toFixed(2)}x, peak RSS ${(now.peakRssMiB / then.peakRssMiB).toFixed(2)}x`;
       });
-    lines.push('', `ours against ${COMPARE_NAME} (the same run; above 1x: more throughput, more CPU, more memory now):`, ...ratios);
+    const what = other === VARIANT_NAME ? `${process.env.BENCH_VARIANT ?? ''} ${VARIANT_ARGS.join(' ')}`.trim() : other;
+    lines.push('', `ours against ${other} (${what}; the same run; above 1x: more throughput, more CPU, more memory in ours):`, ...ratios);
   }
   for (const group of groups) lines.push('', `### ${group.title}`, '', ...group.lines);
   const machine = `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / GiB).toFixed(0)} GiB, Node ${process.version}`;
@@ -743,7 +770,9 @@ function report(rows, groups, seconds) {
     process.env.BENCH_SIZE_MIB ||
     ALL_GROUPS.some((g) => !GROUPS.includes(g)) ||
     Object.keys(process.env).some((k) => k.startsWith('BENCH_OURS_')) ||
-    COMPARE !== undefined;
+    COMPARE !== undefined ||
+    VARIANT_NAME !== undefined ||
+    process.env.BENCH_CHUNKS_MIB !== undefined;
   writeFileSync(join(ROOT, `bench/results/latest${QUICK ? '-quick' : partial ? '-partial' : ''}.md`), text);
 }
 
