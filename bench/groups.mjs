@@ -4,7 +4,8 @@
 //   latency: (a), (b), (c) with S3 behind bench/latency-proxy.mjs (20 and 60 ms per round trip)
 //            for the raw ceiling (best of 8/16/32/60 parts in flight), ours and the peer.
 //   memory:  our server's peak RSS in (a) and (c) at 1x and 4x the size, under Node 24 and 22
-//            (Node 22 fetched by scripts/runtime.mjs), against the targets (a) <= 192 MiB, (c) <= 320 MiB.
+//            (Node 22 fetched by scripts/runtime.mjs), against the targets (a) <= 192 MiB, (c) <= 320 MiB,
+//            with the floor's (bench/floor-server.mjs) beside them.
 // bench/run.mjs calls runGroups with its helpers (ctx) and prints the tables under the base one.
 
 import { fetchedNode } from '../scripts/runtime.mjs';
@@ -190,20 +191,23 @@ async function memoryGroup(ctx) {
     }
   }
   if (n22) nodes.push({ label: 'ours (node 22)', bin: n22 });
+  // The floor (bench/floor-server.mjs) under the bench's Node: the least a relay holds.
+  const targets = [...nodes, { label: 'floor', floor: true }];
   const ids = ['a', 'c'].filter((id) => ctx.ONLY.length === 0 || ctx.ONLY.includes(id));
   const sizes = [ctx.BIG, 4 * ctx.BIG];
   const rows = [];
   for (const id of ids) {
     for (const size of sizes) {
       const scenario = ctx.scenarioOf(id, size);
-      const results = Object.fromEntries(nodes.map((n) => [n.label, []]));
+      const results = Object.fromEntries(targets.map((n) => [n.label, []]));
       for (let r = 0; r < runs; r++) {
         // A fresh process per run, so each peak is this scenario's own.
-        for (const node of nodes) {
-          const server = await ctx.startServer(`mem-${id}-${node.label.replace(/\W+/g, '')}`, ctx.oursEnv(chunk), node.bin);
+        for (const node of targets) {
+          const name = `mem-${id}-${node.label.replace(/\W+/g, '')}`;
+          const server = node.floor ? await ctx.startFloor(name, chunk) : await ctx.startServer(name, ctx.oursEnv(chunk), node.bin);
           try {
             const idleRss = rss(tree(server.child.pid));
-            const result = await measured(ctx, { name: 'ours', server }, scenario, chunk);
+            const result = await measured(ctx, { name: node.floor ? 'floor' : 'ours', server }, scenario, chunk);
             result.idleRss = idleRss;
             results[node.label].push(result);
             log(
@@ -214,7 +218,7 @@ async function memoryGroup(ctx) {
           }
         }
       }
-      for (const node of nodes) {
+      for (const node of targets) {
         rows.push({
           scenario: id,
           title: scenario.title,
@@ -236,13 +240,14 @@ async function memoryGroup(ctx) {
   ];
   for (const r of rows) {
     const limit = RSS_TARGET_MIB[r.scenario];
+    const check = r.target === 'floor' ? '-' : `<= ${limit} (${r.peakRssMiB <= limit ? 'met' : 'OVER'})`;
     lines.push(
-      `| ${r.scenario} | ${r.title} | ${r.target} | ${r.idleRssMiB.toFixed(0)} | ${r.peakRssMiB.toFixed(0)} | <= ${limit} (${r.peakRssMiB <= limit ? 'met' : 'OVER'}) | ${r.mibPerSecond.toFixed(0)} | ${r.cpuSecondsPerGiB.toFixed(2)} | ${r.verified ? 'yes' : 'NO'} |`,
+      `| ${r.scenario} | ${r.title} | ${r.target} | ${r.idleRssMiB.toFixed(0)} | ${r.peakRssMiB.toFixed(0)} | ${check} | ${r.mibPerSecond.toFixed(0)} | ${r.cpuSecondsPerGiB.toFixed(2)} | ${r.verified ? 'yes' : 'NO'} |`,
     );
   }
   lines.push(
     '',
-    `Our server with its defaults (chunk 5 MiB${Object.keys(process.env).some((k) => k.startsWith('BENCH_OURS_')) ? ', plus BENCH_OURS_* settings' : ''}), a fresh process per run (idle RSS: just started, before the upload), its process tree's RSS sampled every 50 ms; the peak should be flat in the upload size.${nodes.length > 1 ? '' : ' Node 22 rows skipped (BENCH_NODE22=0 or not installable).'}`,
+    `Our server with its defaults (chunk 5 MiB${Object.keys(process.env).some((k) => k.startsWith('BENCH_OURS_')) ? ', plus BENCH_OURS_* settings' : ''}), a fresh process per run (idle RSS: just started, before the upload), its process tree's RSS sampled every 50 ms; the peak should be flat in the upload size. floor: bench/floor-server.mjs under the bench's Node (parts of 5 MiB, 16 in flight: its peak is about its idle RSS plus 80 MiB of parts, and the body chunks filling the next ones).${nodes.length > 1 ? '' : ' Node 22 rows skipped (BENCH_NODE22=0 or not installable).'}`,
   );
   return {
     id: 'memory',

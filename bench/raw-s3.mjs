@@ -37,8 +37,12 @@ export function rawS3({ endpoint, region, key, secret, bucket }) {
   });
   const host = url.port ? `${url.hostname}:${url.port}` : url.hostname;
 
-  /** One signed request; `body` an iterable of Buffers of `length` bytes in all (or undefined). */
-  async function send(method, objectKey, query, { body, length = 0 } = {}) {
+  /**
+   * One signed request; `body` an iterable (or async iterable) of Buffers of `length` bytes in
+   * all (or undefined).
+   * `ok`: the expected status; `binary`: the answer's body is data (`data`), not XML to check.
+   */
+  async function send(method, objectKey, query, { body, length = 0, ok = 200, binary = false } = {}) {
     const path = `/${bucket}/${objectKey.split('/').map(encodeURIComponent).join('/')}`;
     const signed = await signer.sign({
       method,
@@ -62,18 +66,27 @@ export function rawS3({ endpoint, region, key, secret, bucket }) {
     });
     const answer = once(req, 'response');
     answer.catch(() => {});
-    if (body) {
+    if (body?.[Symbol.asyncIterator]) {
+      // A body still arriving (the floor's parts): the request fails with it.
+      try {
+        for await (const chunk of body) if (!req.write(chunk)) await Promise.race([once(req, 'drain'), answer]);
+      } catch (error) {
+        req.destroy(error);
+        throw error;
+      }
+    } else if (body) {
       for (const chunk of body) if (!req.write(chunk)) await Promise.race([once(req, 'drain'), answer]);
     }
     req.end();
     const [res] = await answer;
     const chunks = [];
     for await (const c of res) chunks.push(c);
-    const text = Buffer.concat(chunks).toString('utf8');
-    if (res.statusCode !== 200 || text.includes('<Error>')) {
+    const data = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+    const text = binary && res.statusCode === ok ? '' : data.toString('utf8');
+    if (res.statusCode !== ok || text.includes('<Error>')) {
       throw new Error(`raw S3 ${method} ${objectKey}: ${res.statusCode} ${text.slice(0, 300)}`);
     }
-    return { headers: res.headers, text };
+    return { headers: res.headers, text, data };
   }
 
   return {
@@ -97,6 +110,13 @@ export function rawS3({ endpoint, region, key, secret, bucket }) {
     },
     async put(objectKey, body, length) {
       await send('PUT', objectKey, {}, { body, length });
+    },
+    /** The whole object, a Buffer. */
+    async get(objectKey) {
+      return (await send('GET', objectKey, {}, { binary: true })).data;
+    },
+    async delete(objectKey) {
+      await send('DELETE', objectKey, {}, { ok: 204 });
     },
     close() {
       agent.destroy();

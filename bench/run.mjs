@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // npm run bench [-- --quick] [-- --only a,b]: our server vs the direct S3 upload (ceiling) vs
-// @tus/server + @tus/s3-store (peer), interleaved, on the same bytes. See bench/README.md.
+// @tus/server + @tus/s3-store (peer) vs the least a correct Node tus-to-S3 relay does (floor,
+// bench/floor-server.mjs), interleaved, on the same bytes. See bench/README.md.
 // npm run bench:cluster [-- --quick] (--cluster): scenario (c) against one instance and against
 // two behind HAProxy with Redis, interleaved.
 import { execFileSync, spawn } from 'node:child_process';
@@ -258,6 +259,11 @@ async function freePort() {
   await new Promise((r) => probe.close(r));
   return port;
 }
+/** The servers running, stopped if the bench dies (a failed run once left them all behind). */
+const children = new Set();
+process.on('exit', () => {
+  for (const child of children) child.kill('SIGTERM');
+});
 async function startServer(name, command, env, node = process.execPath) {
   const tmp = join(TMP, name);
   rmSync(tmp, { recursive: true, force: true });
@@ -267,6 +273,8 @@ async function startServer(name, command, env, node = process.execPath) {
     env: { PATH: process.env.PATH, TMPDIR: tmp, PORT: String(port), HOST: '127.0.0.1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  children.add(child);
+  child.on('exit', () => children.delete(child));
   let err = '';
   // The server's log, bench/.tmp/<name>.log (removed with bench/.tmp when the run ends).
   const log = createWriteStream(join(TMP, `${name}.log`));
@@ -315,6 +323,11 @@ const oursEnv = (chunk) => ({
   ),
 });
 
+// The floor (bench/floor-server.mjs): parts of the chunk size, 16 in flight, objects under
+// bench/floor/; under the same Node flags as ours (SERVER_NODE_FLAGS), so their memory compares.
+const floorEnv = (chunk) => ({ ...s3Settings, FLOOR_PART_SIZE: String(chunk), FLOOR_IN_FLIGHT: '16', FLOOR_ROOT: 'bench/floor/' });
+const startFloor = (name, chunk) => startServer(name, [...SERVER_NODE_FLAGS, join(ROOT, 'bench/floor-server.mjs')], floorEnv(chunk));
+
 // ---- Scenarios --------------------------------------------------------------------------------
 /** Scenario (a), (b), (c) or (e) with `size` bytes in all (the groups use other sizes than BIG). */
 const scenarioOf = (id, size) =>
@@ -359,7 +372,22 @@ const nodeArgs =
 // its own, runs as one more base target ("ours@<rev>"), interleaved with the others: a
 // regression check of a change against the code before it, on the same machine and run.
 const COMPARE = process.env.BENCH_COMPARE;
+// BENCH_VARIANT="NAME=value,..." (server variables) and/or BENCH_VARIANT_NODE_ARGS="..." (Node flags
+// added to ours): our server with these settings as one more base target, "ours (variant)",
+// interleaved with the others, so that a setting's effect is measured in one run.
+const VARIANT_ENV = Object.fromEntries(
+  (process.env.BENCH_VARIANT ?? '')
+    .split(',')
+    .filter(Boolean)
+    .map((kv) => kv.split(/=(.*)/s).slice(0, 2)),
+);
+const VARIANT_ARGS = (process.env.BENCH_VARIANT_NODE_ARGS ?? '').split(' ').filter(Boolean);
+const VARIANT_NAME =
+  process.env.BENCH_VARIANT !== undefined || process.env.BENCH_VARIANT_NODE_ARGS !== undefined ? 'ours (variant)' : undefined;
+
 const COMPARE_NAME = COMPARE ? `ours@${COMPARE}` : undefined;
+/** Our own servers' extra targets, compared with ours after the table. */
+const OURS_TOO = [COMPARE_NAME, VARIANT_NAME].filter(Boolean);
 function buildCompared() {
   const sha = execFileSync('git', ['-C', ROOT, 'rev-parse', '--short', COMPARE], { encoding: 'utf8' }).trim();
   const dir = join(TMP, `compare-${sha}`);
@@ -439,7 +467,7 @@ async function runTarget(target, scenario, partSize) {
       seeds.map((seed) => () => one(seed)),
       scenario.concurrent ?? 1,
     );
-    keys = ids.map((id) => (target.name === 'peer' ? id : `bench/ours/${id}`));
+    keys = ids.map((id) => (target.name === 'peer' ? id : target.name === 'floor' ? `bench/floor/${id}` : `bench/ours/${id}`));
   }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const peaks = samples.map((s) => s.stop());
@@ -557,11 +585,18 @@ const SDK_IN_FLIGHT = [8, 16];
 
 async function main() {
   execFileSync('npm', ['run', '--silent', 'build'], { cwd: ROOT, stdio: 'inherit' });
-  const chunkSizes = QUICK ? [5 * MiB] : [5 * MiB, 16 * MiB];
+  // BENCH_CHUNKS_MIB=5 (or 5,16) picks the chunk sizes of the base rows.
+  const chunkSizes = process.env.BENCH_CHUNKS_MIB
+    ? process.env.BENCH_CHUNKS_MIB.split(',').map((n) => Number(n) * MiB)
+    : QUICK
+      ? [5 * MiB]
+      : [5 * MiB, 16 * MiB];
   const started = Date.now();
   const rows = [];
   const compared = COMPARE && GROUPS.includes('base') ? buildCompared() : undefined;
-  const servers = GROUPS.includes('base') ? ['peer', 'ours', ...(compared ? [COMPARE_NAME] : [])] : [];
+  const servers = GROUPS.includes('base')
+    ? ['peer', 'ours', 'floor', ...(compared ? [COMPARE_NAME] : []), ...(VARIANT_NAME ? [VARIANT_NAME] : [])]
+    : [];
   const baseWanted = GROUPS.includes('base') || GROUPS.includes('ceiling');
   /** The raw ceiling's winning parts in flight per scenario and chunk, for the groups that follow. */
   const ceilingWinners = new Map();
@@ -569,6 +604,10 @@ async function main() {
   for (const chunk of baseWanted ? chunkSizes : []) {
     const ours = servers.length ? await startServer('ours', [...nodeArgs, join(ROOT, 'dist/main.js')], oursEnv(chunk)) : undefined;
     const then = compared ? await startServer('compared', [...nodeArgs, compared.main], oursEnv(chunk)) : undefined;
+    const floor = servers.length ? await startFloor('floor', chunk) : undefined;
+    const variant = VARIANT_NAME
+      ? await startServer('variant', [...nodeArgs, ...VARIANT_ARGS, join(ROOT, 'dist/main.js')], { ...oursEnv(chunk), ...VARIANT_ENV })
+      : undefined;
     for (const scenario of SCENARIOS) {
       if (chunk !== chunkSizes[0] && !['a', 'b', 'c'].includes(scenario.id)) continue;
       const names = ['ceiling', 'ceiling (SDK)', ...servers];
@@ -589,7 +628,8 @@ async function main() {
             if (r > 0) continue;
             result = await bestCeiling(name, scenario, chunk, sdkCounts);
           } else {
-            result = await runTarget({ name, server: name === 'peer' ? peer : name === 'ours' ? ours : then }, scenario, chunk);
+            const server = { peer, ours, floor }[name] ?? (name === VARIANT_NAME ? variant : then);
+            result = await runTarget({ name, server }, scenario, chunk);
             result.verified = await verifyAndClean(result, scenario.size);
           }
           verified[name] &&= result.verified;
@@ -605,6 +645,8 @@ async function main() {
     }
     await ours?.stop();
     await then?.stop();
+    await variant?.stop();
+    await floor?.stop();
   }
   await peer?.stop();
   compared?.remove();
@@ -626,6 +668,7 @@ async function main() {
     summarize,
     startServer: (name, env, node) => startServer(name, [...nodeArgs, join(ROOT, 'dist/main.js')], env, node),
     startPeer: (name, env) => startServer(name, [join(ROOT, 'bench/peer-server.mjs')], { ...s3Settings, ...env }),
+    startFloor,
     oursEnv,
   });
   rmSync(TMP, { recursive: true, force: true });
@@ -635,32 +678,32 @@ async function main() {
 
 function report(rows, groups, seconds) {
   const pct = (x) => `${(x * 100).toFixed(0)}%`;
+  const targets = ['ceiling', 'ceiling (SDK)', 'peer', 'ours', 'floor', ...OURS_TOO];
+  /** Throughput of `r` in `row` (uploads/s for (d), else MiB/s). */
+  const rateOf = (row, r) => (row.scenario.startsWith('d') ? r.uploadsPerSecond : r.mibPerSecond);
   const lines = [];
   if (rows.length) {
     lines.push(
       '### Base: (a)-(e) against the raw ceiling',
       '',
-      `| scen. | chunk | target | ${'MiB/s'.padStart(7)} | of ceiling | ours/peer | server RSS MiB | server CPU s/GiB | temp MiB | S3 CPU s/GiB | PATCH wait ms | verified |`,
-      '|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|',
+      `| scen. | chunk | target | ${'MiB/s'.padStart(7)} | of ceiling | of floor | ours/peer | server RSS MiB | server CPU s/GiB | temp MiB | S3 CPU s/GiB | PATCH wait ms | verified |`,
+      '|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
     );
   }
   for (const row of rows) {
-    for (const name of ['ceiling', 'ceiling (SDK)', 'peer', 'ours', ...(COMPARE_NAME ? [COMPARE_NAME] : [])]) {
+    for (const name of targets) {
       const r = row[name];
       if (!r) continue;
       const rate = row.scenario.startsWith('d') ? `${r.uploadsPerSecond.toFixed(1)}/s` : r.mibPerSecond.toFixed(0);
-      const ratio = row.scenario.startsWith('d')
-        ? r.uploadsPerSecond / row.ceiling.uploadsPerSecond
-        : r.mibPerSecond / row.ceiling.mibPerSecond;
+      const ratio = rateOf(row, r) / rateOf(row, row.ceiling);
       const vsPeer =
-        (name === 'ours' || name === COMPARE_NAME) && row.peer
-          ? `${(row.scenario.startsWith('d') ? r.uploadsPerSecond / row.peer.uploadsPerSecond : r.mibPerSecond / row.peer.mibPerSecond).toFixed(2)}x`
-          : '';
+        (name === 'ours' || OURS_TOO.includes(name)) && row.peer ? `${(rateOf(row, r) / rateOf(row, row.peer)).toFixed(2)}x` : '';
       const server = !name.startsWith('ceiling');
+      const ofFloor = server && row.floor ? pct(rateOf(row, r) / rateOf(row, row.floor)) : '';
       const label =
         name.startsWith('ceiling') && r.inFlight.length && !row.scenario.startsWith('d') ? `${name}, ${r.inFlight[0]} in flight` : name;
       lines.push(
-        `| ${row.scenario} | ${row.chunkMiB} MiB | ${label} | ${rate} | ${pct(ratio)} | ${vsPeer} | ${server ? r.peakRssMiB.toFixed(0) : '-'} | ${server ? r.cpuSecondsPerGiB.toFixed(2) : `(${r.cpuSecondsPerGiB.toFixed(2)} client)`} | ${server ? r.peakTempMiB.toFixed(0) : '-'} | ${r.s3CpuSecondsPerGiB.toFixed(2)} | ${r.patchWaitMs === undefined ? '-' : r.patchWaitMs.toFixed(0)} | ${r.verified ? 'yes' : 'NO'} |`,
+        `| ${row.scenario} | ${row.chunkMiB} MiB | ${label} | ${rate} | ${pct(ratio)} | ${ofFloor} | ${vsPeer} | ${server ? r.peakRssMiB.toFixed(0) : '-'} | ${server ? r.cpuSecondsPerGiB.toFixed(2) : `(${r.cpuSecondsPerGiB.toFixed(2)} client)`} | ${server ? r.peakTempMiB.toFixed(0) : '-'} | ${r.s3CpuSecondsPerGiB.toFixed(2)} | ${r.patchWaitMs === undefined ? '-' : r.patchWaitMs.toFixed(0)} | ${r.verified ? 'yes' : 'NO'} |`,
       );
     }
   }
@@ -669,7 +712,7 @@ function report(rows, groups, seconds) {
   const budget = rows
     .filter((row) => !row.scenario.startsWith('d'))
     .map((row) => {
-      const parts = ['ceiling', 'ceiling (SDK)', 'peer', 'ours', ...(COMPARE_NAME ? [COMPARE_NAME] : [])]
+      const parts = targets
         .filter((name) => row[name])
         .map((name) => {
           const r = row[name];
@@ -679,16 +722,30 @@ function report(rows, groups, seconds) {
         });
       return `- (${row.scenario}) ${row.chunkMiB} MiB: ${parts.join('; ')}`;
     });
+  // Ours against the floor, the least a correct Node relay does on this machine.
+  const vsFloor = rows
+    .filter((row) => row.ours && row.floor)
+    .map((row) => {
+      const [ours, floor] = [row.ours, row.floor];
+      return `- (${row.scenario}) ${row.chunkMiB} MiB: throughput ${(rateOf(row, ours) / rateOf(row, floor)).toFixed(2)}x, server CPU per GiB ${(ours.cpuSecondsPerGiB / floor.cpuSecondsPerGiB).toFixed(2)}x (${ours.cpuSecondsPerGiB.toFixed(2)} vs ${floor.cpuSecondsPerGiB.toFixed(2)} s/GiB), peak RSS ours ${ours.peakRssMiB.toFixed(0)} MiB, floor ${floor.peakRssMiB.toFixed(0)} MiB`;
+    });
+  if (vsFloor.length)
+    lines.push(
+      '',
+      'ours against the floor (bench/floor-server.mjs, the same run; throughput below 1x and CPU above 1x: what ours costs beyond the floor):',
+      ...vsFloor,
+    );
   if (budget.length) lines.push('', 'CPU s/GiB, client + server + S3 (the MiB/s all cores busy with it would allow):', ...budget);
-  if (COMPARE_NAME) {
+  for (const other of OURS_TOO) {
     const ratios = rows
-      .filter((row) => row.ours && row[COMPARE_NAME])
+      .filter((row) => row.ours && row[other])
       .map((row) => {
-        const [now, then] = [row.ours, row[COMPARE_NAME]];
+        const [now, then] = [row.ours, row[other]];
         const rate = row.scenario.startsWith('d') ? now.uploadsPerSecond / then.uploadsPerSecond : now.mibPerSecond / then.mibPerSecond;
         return `- (${row.scenario}) ${row.chunkMiB} MiB: throughput ${rate.toFixed(2)}x, server CPU per GiB ${(now.cpuSecondsPerGiB / then.cpuSecondsPerGiB).toFixed(2)}x, peak RSS ${(now.peakRssMiB / then.peakRssMiB).toFixed(2)}x`;
       });
-    lines.push('', `ours against ${COMPARE_NAME} (the same run; above 1x: more throughput, more CPU, more memory now):`, ...ratios);
+    const what = other === VARIANT_NAME ? `${process.env.BENCH_VARIANT ?? ''} ${VARIANT_ARGS.join(' ')}`.trim() : other;
+    lines.push('', `ours against ${other} (${what}; the same run; above 1x: more throughput, more CPU, more memory in ours):`, ...ratios);
   }
   for (const group of groups) lines.push('', `### ${group.title}`, '', ...group.lines);
   const machine = `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / GiB).toFixed(0)} GiB, Node ${process.version}`;
@@ -697,7 +754,9 @@ function report(rows, groups, seconds) {
   const scenarios = [...new Map(rows.map((r) => [r.scenario, r.title])).entries()].map(([id, title]) => `(${id}) ${title}`).join('; ');
   const ceilingNote =
     'ceiling: raw SigV4 requests (UNSIGNED-PAYLOAD, keep-alive, bench/raw-s3.mjs), the best of 8/16/32 parts in flight (the first run tries all three, later runs its winner); ceiling (SDK): @aws-sdk/client-s3, best of 8/16, first run only (a reference); "of ceiling" is against the raw one.';
-  const text = `${header}\n${rows.length ? `${scenarios}\n${ceilingNote}\n` : ''}\n${lines.join('\n')}\n`;
+  const floorNote =
+    'floor: bench/floor-server.mjs, the least a correct Node tus-to-S3 relay does (node:http, raw SigV4 parts of the chunk size 16 in flight, no hashing, no disk, the remainder stored as an object, answers once S3 holds every byte); "of floor" is against it.';
+  const text = `${header}\n${rows.length ? `${scenarios}\n${ceilingNote}\n${rows.some((r) => r.floor) ? `${floorNote}\n` : ''}` : ''}\n${lines.join('\n')}\n`;
   process.stdout.write(text);
   mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
@@ -711,7 +770,9 @@ function report(rows, groups, seconds) {
     process.env.BENCH_SIZE_MIB ||
     ALL_GROUPS.some((g) => !GROUPS.includes(g)) ||
     Object.keys(process.env).some((k) => k.startsWith('BENCH_OURS_')) ||
-    COMPARE !== undefined;
+    COMPARE !== undefined ||
+    VARIANT_NAME !== undefined ||
+    process.env.BENCH_CHUNKS_MIB !== undefined;
   writeFileSync(join(ROOT, `bench/results/latest${QUICK ? '-quick' : partial ? '-partial' : ''}.md`), text);
 }
 

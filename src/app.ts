@@ -115,7 +115,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       })
     : undefined;
   const gate = limitConnections(app, config, metrics, logger);
-  const redis = config.redis ? connectRedis(config.redis) : undefined;
+  const redis = config.redis ? await connectRedis(config.redis) : undefined;
   const stores = createStores(config, logger, metrics, redis);
   // Redis back after an outage may have lost the versions (no persistence, or an older snapshot):
   // no cached state is trusted from before.
@@ -150,7 +150,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     await redis?.close();
   });
 
-  const authenticate = createAuthenticator(config.auth);
+  const authenticate = await createAuthenticator(config.auth);
   const byName = new Map(stores.map((s) => [s.name, s]));
   // Every location's checksum spools share TUS_TEMP_DIR, and so its total.
   const tempSpace = new TempSpace(config.tempMaxSize);

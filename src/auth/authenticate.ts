@@ -8,16 +8,18 @@ import { type Answer, plain } from '../tus/answer.js';
 import { grantFromClaims } from './claims.js';
 import type { AuthConfig, StaticToken } from './config.js';
 import type { Grant } from './grant.js';
-import { jwtVerifier, KeysUnavailable, TokenRejected } from './jwt.js';
+import type { VerifyJwt } from './jwt.js';
+import { KeysUnavailable, TokenRejected } from './token-errors.js';
 
 export const QUERY_TOKEN = 'access_token';
 const REALM = 'tus-s3-server';
 
 export type Authenticate = (headers: Record<string, string | string[] | undefined>, url: string) => Promise<Grant | Answer>;
 
-export function createAuthenticator(config: AuthConfig): Authenticate | undefined {
+export async function createAuthenticator(config: AuthConfig): Promise<Authenticate | undefined> {
   if (!config.enabled) return undefined;
-  const verify = jwtVerifier(config);
+  // The JWT library is loaded only when tokens may be JWTs (not with static tokens alone).
+  const verify: VerifyJwt | undefined = usesJwt(config) ? (await import('./jwt.js')).jwtVerifier(config) : undefined;
   return async (headers, url) => {
     const found = tokenOf(headers, url, config.queryToken);
     if (typeof found !== 'string') return found;
@@ -69,4 +71,9 @@ export function unauthorized(why: string, code?: 'invalid_token' | 'invalid_requ
   const description = why.replace(/["\\]/g, "'");
   const challenge = code ? `Bearer realm="${REALM}", error="${code}", error_description="${description}"` : `Bearer realm="${REALM}"`;
   return plain(401, `Unauthorized: ${why}`, { 'WWW-Authenticate': challenge });
+}
+
+/** Whether a JWT key of any kind is configured (AUTH_JWT_SECRET, _PUBLIC_KEY, _JWKS_URL, _JWKS). */
+function usesJwt(config: AuthConfig): boolean {
+  return Boolean(config.secret || config.publicKey || config.jwksUrl || config.jwks);
 }

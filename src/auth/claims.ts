@@ -6,7 +6,7 @@
  */
 import type { JWTPayload } from 'jose';
 import type { Grant } from './grant.js';
-import { TokenRejected } from './jwt.js';
+import { TokenRejected } from './token-errors.js';
 
 const PREFIX = /^[A-Za-z0-9_-]{1,64}$/;
 const strings = (value: unknown) => Array.isArray(value) && value.every((v) => typeof v === 'string' && v.length > 0);

@@ -10,6 +10,7 @@ import { type HooksConfig, parseHooks } from '../hooks/config.js';
 import { parseRedis, type RedisConfig } from '../redis/config.js';
 import { DRIVER_NAMES, driverNamed, driverOf, settingsOf, ZERO_CONFIG_LOCATION } from '../stores/drivers.js';
 import { type Env, readEnvironment } from './env.js';
+import { type MemoryFacts, sizeForMemory } from './memory.js';
 import { DEFAULT_MAX_CONNECTIONS_PER_IP, serverSchema } from './schema.js';
 import type { Config, CorsConfig, Location } from './types.js';
 
@@ -109,18 +110,24 @@ function parseLocation(
   return settings.location(name, v);
 }
 
-export function parseConfig(env: Env): Config {
+/** `memory`: the container's memory limit and the heap, when there is a limit (src/config/memory.ts). */
+export function parseConfig(env: Env, memory?: MemoryFacts): Config {
   const problems: string[] = [];
   const warnings: string[] = [];
   const server = check(serverSchema, pick(env, '', Object.keys(serverSchema.shape)), '', problems, new Set());
-  const locations = parseLocations(env, server?.TUS_CHUNK_SIZE, problems, warnings);
+  const parsed = parseLocations(env, server?.TUS_CHUNK_SIZE, problems, warnings);
+  const sized = memory && problems.length === 0 ? sizeForMemory(parsed, env, memory, problems) : undefined;
+  const locations = sized?.locations ?? parsed;
   const origins = parseOrigins(env.CORS_ORIGIN, problems);
   const auth = server ? parseAuth(server, problems) : undefined;
   const redis = server ? parseRedis(server, problems) : undefined;
   const hooks = server ? parseHooks(server, problems) : undefined;
   if (problems.length > 0 || !server || !auth) throw new ConfigError(problems);
   if (!auth.enabled && locations.some((l) => driverOf(l).capabilities.warnWithoutAuth)) warnings.push(AUTHENTICATION_OFF);
-  return deepFreeze(configOf(server, { origins, auth, redis, hooks, locations, warnings }));
+  return deepFreeze({
+    ...configOf(server, { origins, auth, redis, hooks, locations, warnings }),
+    ...(sized ? { memory: sized.memory } : {}),
+  });
 }
 
 const AUTHENTICATION_OFF =
@@ -226,19 +233,19 @@ export function demoEnabled(raw: boolean | undefined, authEnabled: boolean): boo
 }
 
 /** Read process.env (and .env, and *_FILE secrets) and parse it; throws ConfigError listing every problem. */
-export function loadConfig(processEnv: Env = process.env): Config {
+export function loadConfig(processEnv: Env = process.env, memory?: MemoryFacts): Config {
   const { env, problems } = readEnvironment(processEnv, isSetting);
   if (problems.length > 0) {
     // Report file problems together with schema problems.
     try {
-      parseConfig(env);
+      parseConfig(env, memory);
     } catch (error) {
       if (error instanceof ConfigError) throw new ConfigError([...problems, ...error.problems]);
       throw error;
     }
     throw new ConfigError(problems);
   }
-  return parseConfig(env);
+  return parseConfig(env, memory);
 }
 
 const list = (value: string | undefined) =>

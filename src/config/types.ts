@@ -78,6 +78,8 @@ export interface Config {
   readonly hooks?: HooksConfig;
   /** The first location is the default. */
   readonly locations: readonly Location[];
+  /** The container's memory limit and how it was divided (src/config/memory.ts); absent: no limit. */
+  readonly memory?: MemoryPlan;
   /** Non-fatal remarks, such as variables no location reads. */
   readonly warnings: readonly string[];
 }
@@ -91,4 +93,18 @@ export interface CorsConfig {
   readonly exposedHeaders: readonly string[];
   readonly credentials: boolean;
   readonly maxAge: number;
+}
+
+/** A container's memory limit and the budgets chosen for it, for the start-up log. */
+export interface MemoryPlan {
+  readonly limit: number;
+  readonly source: string;
+  /** V8's heap_size_limit. */
+  readonly heapLimit: number;
+  /** The server sized the heap for the limit (else whoever started it chose it). */
+  readonly heapSized: boolean;
+  /** Part memory of each location that holds parts in memory. */
+  readonly partMemory: Readonly<Record<string, number>>;
+  /** Locations whose STORAGE_<LOC>_PART_MEMORY was set, and kept. */
+  readonly partMemorySet: readonly string[];
 }

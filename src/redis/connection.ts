@@ -4,7 +4,7 @@
  * when it is connected but does not answer (a frozen or overloaded Redis), so requests answer 503
  * instead of hanging; ioredis reconnects by itself, and the instance recovers when Redis returns.
  */
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
 import type { RedisConfig } from './config.js';
 
 export interface RedisConnections {
@@ -18,7 +18,9 @@ export interface RedisConnections {
 /** A command Redis has not answered in this long fails (503 for the request that needs it). */
 export const COMMAND_TIMEOUT_MS = 3000;
 
-export function connectRedis(config: RedisConfig): RedisConnections {
+/** The Redis client library is loaded here, only when REDIS is configured. */
+export async function connectRedis(config: RedisConfig): Promise<RedisConnections> {
+  const { Redis } = await import('ioredis');
   const options: RedisOptions = {
     // Try again every half second at most, forever: the instance must recover by itself.
     retryStrategy: (times) => Math.min(times * 100, 500),

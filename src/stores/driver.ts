@@ -62,6 +62,15 @@ export interface DriverCapabilities<L extends LocationBase> {
   readonly warnWithoutAuth: boolean;
   /** Sockets the location's store may hold open, reserved from the open-file limit besides client connections. */
   sockets(location: L): number;
+  /** Memory the store holds for parts, sized from a container's memory limit unless set (src/config/memory.ts); absent: none. */
+  readonly partMemory?: {
+    /** The variable's suffix (STORAGE_<LOC>_<variable>). */
+    readonly variable: string;
+    of(location: L): number;
+    /** The part size: two parts are the least the store works with. */
+    chunkSize(location: L): number;
+    with(location: L, bytes: number): L;
+  };
 }
 
 /** One storage driver: one folder under src/stores/ and one line in drivers.ts. */

@@ -14,7 +14,7 @@ import { join, resolve } from 'node:path';
 import t from 'tap';
 import { parse } from 'yaml';
 import { parseConfig } from '../../src/config/index.js';
-import { KNOWN_SUFFIXES, serverSchema } from '../../src/config/schema.js';
+import { unknownVariables } from '../../src/config/variables.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const DOCKER = join(ROOT, 'docker');
@@ -84,19 +84,6 @@ t.test('images: pinned, maintained tags; the server built from docker/Dockerfile
     }
   }
 });
-
-/** Every variable the server is given: a known server variable, STORAGE_LOCATIONS, or a suffix its location's driver reads. */
-function unknownVariables(env: Record<string, string>): string[] {
-  const locations = (env.STORAGE_LOCATIONS ?? '').split(',').map((l) => l.trim().toUpperCase());
-  return Object.keys(env).filter((name) => {
-    if (name in serverSchema.shape || name === 'STORAGE_LOCATIONS') return false;
-    const location = locations.find((l) => name.startsWith(`STORAGE_${l}_`));
-    if (!location) return true;
-    const suffix = name.slice(`STORAGE_${location}_`.length);
-    const driver = env[`STORAGE_${location}_DRIVER`] as keyof typeof KNOWN_SUFFIXES;
-    return suffix !== 'DRIVER' && !KNOWN_SUFFIXES[driver]?.includes(suffix);
-  });
-}
 
 t.test("the server's environment: known variables, a valid configuration, the S3 gateway's endpoint and key", async (t) => {
   for (const file of FILES) {

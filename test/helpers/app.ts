@@ -1,5 +1,5 @@
 /** Start the real app in-process on 127.0.0.1 with a given environment; logs go to a file. */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -20,8 +20,15 @@ export interface RunningApp {
 
 export const logDir = process.env.TEST_LOG_DIR || mkdtempSync(join(tmpdir(), 'tus-test-logs-'));
 
+/** Upload directories made for tests, removed when the test process exits (a test may reopen one after closing its app). */
+const madeRoots: string[] = [];
+process.once('exit', () => {
+  for (const root of madeRoots) rmSync(root, { recursive: true, force: true });
+});
+
 export async function startApp(env: Record<string, string> = {}): Promise<RunningApp> {
   const root = env.STORAGE_LOCAL_ROOT ?? mkdtempSync(join(tmpdir(), 'tus-uploads-'));
+  if (env.STORAGE_LOCAL_ROOT === undefined) madeRoots.push(root);
   const config = parseConfig({ STORAGE_LOCAL_ROOT: root, LOG_LEVEL: 'info', ...env });
   const logger = pino(
     { level: config.logLevel, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } },

@@ -42,12 +42,16 @@ export interface ServerProcess {
 
 export async function startProcess(
   env: Record<string, string>,
-  /** `nodeOptions` replace the server's own flags (scripts/runtime.mjs, what `npm start` passes). */
-  options: { cwd?: string; node?: string; main?: string; nodeOptions?: string[] } = {},
+  /**
+   * `nodeOptions` replace the server's own flags (scripts/runtime.mjs, what `npm start` passes);
+   * `cgroup`: the `cgroup.procs` file of a cgroup the server starts in (test/helpers/memory-cgroup.ts).
+   */
+  options: { cwd?: string; node?: string; main?: string; nodeOptions?: string[]; cgroup?: string } = {},
 ): Promise<ServerProcess> {
   const port = await freePort();
   const nodeArgs = options.nodeOptions ?? SERVER_NODE_FLAGS;
-  const child = spawn(options.node ?? process.execPath, [...nodeArgs, options.main ?? MAIN], {
+  const [command, args] = inCgroup(options.cgroup, options.node ?? process.execPath, [...nodeArgs, options.main ?? MAIN]);
+  const child = spawn(command, args, {
     cwd: options.cwd,
     env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -78,13 +82,21 @@ export async function startProcess(
   };
 }
 
+/** The command that runs `node args`, inside the cgroup whose `cgroup.procs` is given (joined before Node starts, so all its memory counts). */
+function inCgroup(procs: string | undefined, node: string, args: string[]): [string, string[]] {
+  if (!procs) return [node, args];
+  return ['/bin/sh', ['-c', 'echo $$ > "$0" && exec "$@"', procs, node, ...args]];
+}
+
 /** Run the server expecting it to refuse to start; returns exit code and output. */
 export async function runToExit(
   env: Record<string, string>,
   cwd?: string,
   args: string[] = [],
+  cgroup?: string,
 ): Promise<{ code: number | null; output: string }> {
-  const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, MAIN, ...args], {
+  const [command, commandArgs] = inCgroup(cgroup, process.execPath, [...SERVER_NODE_FLAGS, MAIN, ...args]);
+  const child = spawn(command, commandArgs, {
     cwd,
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

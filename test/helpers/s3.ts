@@ -134,6 +134,11 @@ export async function objectSha256(client: S3Client, bucket: string, key: string
   return { sha256: hash.digest('hex'), size };
 }
 
+/** Removes every object under `prefix` (a test's own root), so large tests leave the bucket as they found it. */
+export async function removeKeys(client: S3Client, bucket: string, prefix: string): Promise<void> {
+  for (const Key of await listKeys(client, bucket, prefix)) await client.send(new DeleteObjectCommand({ Bucket: bucket, Key }));
+}
+
 export async function headObject(client: S3Client, bucket: string, key: string): Promise<HeadObjectCommandOutput> {
   return client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
 }

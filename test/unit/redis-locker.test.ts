@@ -19,7 +19,7 @@ import { until } from '../helpers/wait.js';
 
 const redis = await startRedis();
 t.teardown(() => redis.close());
-const connections = connectRedis({ url: redis.url, port: redis.port, db: 0, prefix: 't:' });
+const connections = await connectRedis({ url: redis.url, port: redis.port, db: 0, prefix: 't:' });
 t.teardown(() => connections.close());
 await until(() => connections.ping(), 'Redis connected');
 const locker = (options: { ttl?: number; wait?: number } = {}) =>
@@ -207,7 +207,7 @@ t.test('Redis restarted empty: the loss is found at the reconnection, long befor
 async function redisThroughProxy(t: Test) {
   const proxy = await startTcpProxy({ host: redis.host, port: redis.port });
   t.teardown(() => proxy.close());
-  const through = connectRedis({
+  const through = await connectRedis({
     url: `redis://:${encodeURIComponent(redis.password)}@127.0.0.1:${proxy.port}/0`,
     port: proxy.port,
     db: 0,

@@ -26,5 +26,11 @@ export const s3Driver = defineDriver({
   capabilities: {
     warnWithoutAuth: true,
     sockets: (location) => location.maxSockets,
+    partMemory: {
+      variable: 'PART_MEMORY',
+      of: (location) => location.partMemory,
+      chunkSize: (location) => location.chunkSize,
+      with: (location, partMemory) => ({ ...location, partMemory }),
+    },
   },
 });
