@@ -64,6 +64,10 @@ echo "== running tests under Node $(node --version) ($(command -v node))"
 # tap's stderr (every test's warnings) is kept too: test/after/notices.after.ts reads it.
 npx tap --reporter=tap "$@" 2> >(tee .tap/stderr.log >&2) | tee .tap/results.tap
 if [ $# -eq 0 ]; then
+  # Tests that load the whole machine (4 GiB of uploads in a memory cgroup) run alone, after the
+  # others, so that they neither slow the timed tests beside them nor are measured under their load.
+  echo "== running the tests that need the machine alone (test/solo)"
+  npx tap --reporter=tap --jobs=1 test/solo/*.solo.ts 2> >(tee -a .tap/stderr.log >&2) | tee -a .tap/results.tap
   echo "== checking the logs of the whole run for secrets and runtime notices"
   npx tap --reporter=tap test/after/secrets.after.ts test/after/notices.after.ts | tee -a .tap/results.tap
 fi

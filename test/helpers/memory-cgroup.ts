@@ -7,7 +7,7 @@
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-/** The container memory limit test/e2e/memory-cgroup.test.ts proves, and deploy/kubernetes sets. */
+/** The container memory limit test/solo/memory-cgroup.solo.ts proves, and deploy/kubernetes sets. */
 export const CONTAINER_LIMIT_MIB = 160;
 
 export interface MemoryCgroup {

@@ -30,7 +30,7 @@ const FILES = readdirSync(DIR)
   .filter((f) => f.endsWith('.yaml'))
   .sort();
 /** The memory limit the cgroup memory test runs the server under. */
-// The limit test/e2e/memory-cgroup.test.ts proves.
+// The limit test/solo/memory-cgroup.solo.ts proves.
 const MEMORY_LIMIT = `${CONTAINER_LIMIT_MIB}Mi`;
 
 const load = (file: string) => loadManifests(join(DIR, file));

@@ -8,7 +8,8 @@
  * runs a copy of the Node binary whose pages are not cached yet, so that, as in a container,
  * the code Node loads is charged to the cgroup too. At 96 MiB the server refuses to start and
  * names the smallest limit that works. TUS_TEST_CGROUP_BIG_MIB changes the size of the large
- * uploads (default 1024).
+ * uploads (default 1024). It loads the whole machine for minutes: scripts/test.sh runs it alone,
+ * after the other tests; `npx tap test/solo/memory-cgroup.solo.ts` runs it by itself.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
