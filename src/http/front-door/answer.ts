@@ -31,6 +31,8 @@ export async function forward(c: DoorContext): Promise<void> {
   takeOver(reply);
   try {
     const handled = await answerOf(await handOver(c));
+    // The store has read the spooled body: it goes before the client hears (dispose is idempotent).
+    await c.spooled?.dispose();
     // Durable hooks (post-finish, post-terminate) stored before the client hears; a hook's HTTPResponse merged.
     const hook = await o.hooks?.settle(c, handled.status);
     const answer = hook ? mergeAnswer(handled, hook) : handled;
