@@ -3,6 +3,9 @@ import { parse } from 'dotenv';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
+/** The prefix of a location's variables: `STORAGE_<LOC>_`. */
+export const locationPrefix = (name: string): string => `STORAGE_${name.trim().toUpperCase()}_`;
+
 export interface EnvironmentResult {
   env: Env;
   problems: string[];

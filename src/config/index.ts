@@ -9,7 +9,7 @@ import { type AuthConfig, parseAuth } from '../auth/config.js';
 import { type HooksConfig, parseHooks } from '../hooks/config.js';
 import { parseRedis, type RedisConfig } from '../redis/config.js';
 import { DRIVER_NAMES, driverNamed, driverOf, settingsOf, ZERO_CONFIG_LOCATION } from '../stores/drivers.js';
-import { type Env, readEnvironment } from './env.js';
+import { type Env, locationPrefix, readEnvironment } from './env.js';
 import { type MemoryFacts, sizeForMemory } from './memory.js';
 import { DEFAULT_MAX_CONNECTIONS_PER_IP, serverSchema } from './schema.js';
 import type { Config, CorsConfig, Location } from './types.js';
@@ -75,7 +75,7 @@ function parseLocation(
     return undefined;
   }
   seen.add(name);
-  const prefix = `STORAGE_${name.toUpperCase()}_`;
+  const prefix = locationPrefix(name);
   const driverValue = env[`${prefix}DRIVER`]?.trim();
   // Zero-config start: the implicit location needs no driver variable.
   const driverName = driverValue || (name === ZERO_CONFIG_LOCATION && !env.STORAGE_LOCATIONS?.trim() ? ZERO_CONFIG_LOCATION : undefined);

@@ -8,7 +8,7 @@
 import { mib, type PartHolder, partBudget } from '../runtime/memory-budget.js';
 import type { MemoryLimit } from '../runtime/memory-limit.js';
 import { driverOf } from '../stores/drivers.js';
-import type { Env } from './env.js';
+import { type Env, locationPrefix } from './env.js';
 import type { Location, MemoryPlan } from './types.js';
 
 /** What the process knows of its memory when the configuration is read. */
@@ -30,7 +30,7 @@ export function sizeForMemory(
   for (const location of locations) {
     const parts = driverOf(location).capabilities.partMemory;
     if (!parts) continue;
-    const set = env[`STORAGE_${location.name.toUpperCase()}_${parts.variable}`]?.trim();
+    const set = env[`${locationPrefix(location.name)}${parts.variable}`]?.trim();
     holders.push({ name: location.name, chunkSize: parts.chunkSize(location), explicit: set ? parts.of(location) : undefined });
   }
   const budget = partBudget(facts.limit.bytes, facts.heapLimit, holders);

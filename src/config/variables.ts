@@ -5,7 +5,7 @@
  * for each listed location STORAGE_<LOC>_DRIVER and its driver's suffixes.
  */
 import { driverNamed, settingsOf, ZERO_CONFIG_LOCATION } from '../stores/drivers.js';
-import type { Env } from './env.js';
+import { type Env, locationPrefix } from './env.js';
 import { serverSchema } from './schema.js';
 
 const SERVER_VARIABLES: readonly string[] = [...Object.keys(serverSchema.shape), 'STORAGE_LOCATIONS', 'CONFIG_PATH'];
@@ -15,7 +15,7 @@ export function unknownVariables(env: Env): string[] {
   const known = new Set(SERVER_VARIABLES);
   const listed = env.STORAGE_LOCATIONS?.trim();
   for (const name of (listed || ZERO_CONFIG_LOCATION).split(',')) {
-    const prefix = `STORAGE_${name.trim().toUpperCase()}_`;
+    const prefix = locationPrefix(name);
     known.add(`${prefix}DRIVER`);
     const driver = driverNamed(env[`${prefix}DRIVER`]?.trim() || (listed ? '' : ZERO_CONFIG_LOCATION));
     for (const suffix of driver ? settingsOf(driver) : []) known.add(`${prefix}${suffix}`);

@@ -51,17 +51,20 @@ const open = (socket: Socket): Set<Exchange> => {
   return connection.exchanges;
 };
 
+/** The requests open on a connection, without recording one (an empty list when there is none). */
+const exchangesOn = (socket: Socket): Iterable<Exchange> => connectionOf(socket).exchanges ?? [];
+
 /** The exchange of a request still open on its connection. */
 function exchangeOf(req: IncomingMessage): Exchange | undefined {
   if (!req.socket) return undefined;
-  for (const exchange of connectionOf(req.socket).exchanges ?? []) if (exchange.request.raw === req) return exchange;
+  for (const exchange of exchangesOn(req.socket)) if (exchange.request.raw === req) return exchange;
   return undefined;
 }
 
 /** The request being read or answered on `socket` (the latest), to which a parser error belongs. */
 function inProgress(socket: Socket): Exchange | undefined {
   let latest: Exchange | undefined;
-  for (const exchange of connectionOf(socket).exchanges ?? []) latest = exchange;
+  for (const exchange of exchangesOn(socket)) latest = exchange;
   return latest;
 }
 
@@ -81,13 +84,13 @@ export function noteClientError(socket: Socket, code: string | undefined): boole
   if (!exchange || exchange.request.raw.complete) return false;
   // A request the server cut fails with its own error, not the client's.
   if (!exchange.cut) exchange.clientError = code ?? 'unknown';
-  for (const each of connectionOf(socket).exchanges ?? []) noteSent(each);
+  for (const each of exchangesOn(socket)) noteSent(each);
   return true;
 }
 
 /** Whether an answer on `socket` has begun (nothing else may be written into it then). */
 export function answerStarted(socket: Socket): boolean {
-  for (const exchange of connectionOf(socket).exchanges ?? []) if (exchange.reply.raw.headersSent) return true;
+  for (const exchange of exchangesOn(socket)) if (exchange.reply.raw.headersSent) return true;
   return false;
 }
 

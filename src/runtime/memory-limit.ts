@@ -26,8 +26,8 @@ const read = (path: string): string | undefined => {
 const constraining = (bytes: number | undefined): bytes is number =>
   bytes !== undefined && Number.isFinite(bytes) && bytes > 0 && bytes < totalmem();
 
-/** The cgroup paths of this process: `0::/path` (v2) and `N:memory:/path` (v1). */
-function cgroupPaths(text: string | undefined): { v2?: string; v1?: string } {
+/** The cgroup paths in a `/proc/<pid>/cgroup` text: `0::/path` (v2) and `N:memory:/path` (v1). */
+export function cgroupPaths(text: string | undefined): { v2?: string; v1?: string } {
   const paths: { v2?: string; v1?: string } = {};
   for (const line of text?.split('\n') ?? []) {
     const [, controllers, path] = line.split(':');

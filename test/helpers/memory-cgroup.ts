@@ -6,6 +6,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { cgroupPaths } from '../../src/runtime/memory-limit.js';
 
 /** The container memory limit test/solo/memory-cgroup.solo.ts proves, and deploy/kubernetes sets. */
 export const CONTAINER_LIMIT_MIB = 160;
@@ -34,20 +35,9 @@ const read = (path: string) => {
 const counter = (text: string | undefined, name: string) => Number(text?.match(new RegExp(`^${name} (\\d+)$`, 'm'))?.[1] ?? 0);
 const number = (text: string | undefined) => (text && /^\d+\s*$/.test(text) ? Number(text) : undefined);
 
-function ownPaths(): { v1?: string; v2?: string } {
-  const paths: { v1?: string; v2?: string } = {};
-  for (const line of read('/proc/self/cgroup')?.split('\n') ?? []) {
-    const [, controllers, path] = line.split(':');
-    if (path === undefined) continue;
-    if (controllers === '') paths.v2 = path;
-    else if (controllers?.split(',').includes('memory')) paths.v1 = path;
-  }
-  return paths;
-}
-
 /** A new memory cgroup with `limit` bytes, or why none can be made here. */
 export function memoryCgroup(limit: number, name: string): MemoryCgroup | { skip: string } {
-  const own = ownPaths();
+  const own = cgroupPaths(read('/proc/self/cgroup'));
   const tried: string[] = [];
   const child = `tus-test-${name}-${process.pid}`;
   if (own.v1 !== undefined && existsSync('/sys/fs/cgroup/memory')) {
