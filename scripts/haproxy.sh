@@ -12,8 +12,7 @@ DIR="$(realpath -m "${HAPROXY_TEST_DIR:-.tap/haproxy}")"
 PIDFILE="$DIR/haproxy.pid"
 
 haproxy_bin() { command -v haproxy || { [ -x /usr/sbin/haproxy ] && echo /usr/sbin/haproxy; } || { echo "haproxy not found: bash scripts/redis-server.sh install" >&2; exit 1; }; }
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-running() { [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
+. scripts/pid-server.sh
 
 start() {
   local port=${1:?usage: $0 start PORT HOST:PORT [HOST:PORT...]}; shift
@@ -38,15 +37,6 @@ start() {
     sleep 0.1
   done
   echo "haproxy did not open port $port; log in $DIR/haproxy.log" >&2; exit 1
-}
-
-stop() {
-  if running; then
-    local pid; pid="$(cat "$PIDFILE")"
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  fi
-  rm -f "$PIDFILE"
 }
 
 case "${1:-}" in

@@ -33,9 +33,7 @@ install() {
 
 haproxy_bin() { command -v haproxy || { [ -x /usr/sbin/haproxy ] && echo /usr/sbin/haproxy; }; }
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-running() { [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
+. scripts/pid-server.sh
 
 choose_port() {
   if [ -n "${REDIS_TEST_PORT:-}" ]; then echo "$REDIS_TEST_PORT"; return; fi
@@ -95,15 +93,6 @@ CONF
   done
   echo "Redis did not answer PING on 127.0.0.1:$port; log in $DIR/redis.log" >&2
   exit 1
-}
-
-stop() {
-  if running; then
-    local pid; pid="$(cat "$PIDFILE")"
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  fi
-  rm -f "$PIDFILE"
 }
 
 env_lines() {

@@ -27,6 +27,15 @@ if [ -z "${S3_TEST_ENDPOINT:-}" ]; then
   set -a; . .s3-test/env; set +a
 fi
 
+# Azurite, Azure Blob Storage's emulator (the azurite npm package), for the azure driver's tests
+# (scripts/azurite-server.sh, state under .azure-test/), unless AZURE_TEST_ENDPOINT points at another one.
+if [ -z "${AZURE_TEST_ENDPOINT:-}" ]; then
+  echo "== starting the Azure test server (scripts/azurite-server.sh)"
+  bash scripts/azurite-server.sh start || exit 1
+  STOP_AT_EXIT+=("bash scripts/azurite-server.sh stop")
+  set -a; . "${AZURE_TEST_DIR:-.azure-test}/env"; set +a
+fi
+
 # Redis with a password for the multi-instance tests (scripts/redis-server.sh, state under
 # .redis-test/), unless REDIS_TEST_URL points at another one. The same script installs Debian's
 # redis-server and haproxy when missing; the tests start HAProxy themselves (test/helpers/haproxy.ts).

@@ -4,9 +4,8 @@ import fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import type { Logger } from 'pino';
 import { type Authenticate, createAuthenticator } from './auth/authenticate.js';
 import type { Config } from './config/index.js';
-import { Hooks } from './hooks/hooks.js';
-import { MountHooks } from './hooks/mount.js';
-import { storageOf } from './hooks/payload.js';
+import type { Hooks } from './hooks/hooks.js';
+import type { MountHooks } from './hooks/mount.js';
 import { registerBodyWatch } from './http/body-idle.js';
 import { ConnectionGate, connectionLimits, openFileLimit } from './http/connection-limits.js';
 import { registerCors } from './http/cors.js';
@@ -23,7 +22,6 @@ import { listedProxies, trustedPeer } from './http/trusted-proxy.js';
 import { tusRoutes } from './http/tus-routes.js';
 import { createLogger } from './logger.js';
 import { connectRedis, type RedisConnections, redisProbe } from './redis/connection.js';
-import { RedisIdClaims } from './redis/id-claims.js';
 import { RedisLocker } from './redis/locker.js';
 import { runAlone } from './redis/run-alone.js';
 import { RedisVersions } from './redis/versions.js';
@@ -65,34 +63,36 @@ export interface LocationStore {
  * One DataStore and one locker per location (the locker is shared by the location's mounts).
  * With Redis the locks and the versions of cached state are shared by every instance.
  */
-export function createStores(config: Config, logger: Logger, metrics?: Metrics, redis?: RedisConnections): LocationStore[] {
-  return config.locations.map((l) => ({
-    name: l.name,
-    datastore: createStore(l, {
-      expiration: config.uploadExpiration,
-      maxUploadSize: l.maxUploadSize ?? config.maxUploadSize,
-      logger: logger.child({ location: l.name }),
-      ...(redis && config.redis
-        ? { versions: new RedisVersions(redis.redis, `${config.redis.prefix}${l.name}:`, versionLifetime(config)) }
-        : {}),
-      ...(metrics
-        ? { onS3Call: (operation, result, seconds) => metrics.s3Latency.observe({ location: l.name, operation, result }, seconds) }
-        : {}),
-    }),
-    locker: new TimedLocker(
-      redis && config.redis
-        ? new RedisLocker({
-            redis: redis.redis,
-            subscriber: redis.subscriber,
-            prefix: `${config.redis.prefix}${l.name}:`,
-            ttl: config.lockTtl,
-            wait: config.lockTimeout,
-            log: logger.child({ location: l.name }),
-          })
-        : defaultLocker(config.lockTimeout),
-      (seconds) => metrics?.lockWait.observe({ location: l.name }, seconds),
-    ),
-  }));
+export async function createStores(config: Config, logger: Logger, metrics?: Metrics, redis?: RedisConnections): Promise<LocationStore[]> {
+  return Promise.all(
+    config.locations.map(async (l) => ({
+      name: l.name,
+      datastore: await createStore(l, {
+        expiration: config.uploadExpiration,
+        maxUploadSize: l.maxUploadSize ?? config.maxUploadSize,
+        logger: logger.child({ location: l.name }),
+        ...(redis && config.redis
+          ? { versions: new RedisVersions(redis.redis, `${config.redis.prefix}${l.name}:`, versionLifetime(config)) }
+          : {}),
+        ...(metrics
+          ? { onS3Call: (operation, result, seconds) => metrics.s3Latency.observe({ location: l.name, operation, result }, seconds) }
+          : {}),
+      }),
+      locker: new TimedLocker(
+        redis && config.redis
+          ? new RedisLocker({
+              redis: redis.redis,
+              subscriber: redis.subscriber,
+              prefix: `${config.redis.prefix}${l.name}:`,
+              ttl: config.lockTtl,
+              wait: config.lockTimeout,
+              log: logger.child({ location: l.name }),
+            })
+          : defaultLocker(config.lockTimeout),
+        (seconds) => metrics?.lockWait.observe({ location: l.name }, seconds),
+      ),
+    })),
+  );
 }
 
 /** A version outlives every cache entry (a day) and every unfinished upload. */
@@ -116,13 +116,16 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     : undefined;
   const gate = limitConnections(app, config, metrics, logger);
   const redis = config.redis ? await connectRedis(config.redis) : undefined;
-  const stores = createStores(config, logger, metrics, redis);
+  const stores = await createStores(config, logger, metrics, redis);
   // Redis back after an outage may have lost the versions (no persistence, or an older snapshot):
   // no cached state is trusted from before.
   redis?.redis.on('ready', () => {
     for (const s of stores) if (isStateCache(s.datastore)) s.datastore.invalidateAll();
   });
-  const hooks: Hooks | undefined = config.hooks ? startHooks(app, config.hooks, config, logger, metrics, redis) : undefined;
+  // The hook machinery (outboxes, delivery, the mounts' hook calls) loads only with HOOKS_* set.
+  const hooking = config.hooks ? await import('./hooks/start.js') : undefined;
+  const hooks: Hooks | undefined =
+    hooking && config.hooks ? hooking.startHooks(app, config.hooks, config, logger, metrics, redis) : undefined;
 
   // Before any hook that may answer early (the rate limiter's 429): every request body is watched.
   registerBodyWatch(app, { idleMs: config.bodyIdleTimeout, minRate: config.bodyMinRate });
@@ -156,7 +159,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   const tempSpace = new TempSpace(config.tempMaxSize);
   for (const { path, location } of mountPaths(config)) {
     const store = byName.get(location.name);
-    if (store) await mountLocation(app, config, path, store, metrics, authenticate, tempSpace, hooks);
+    const mountHooks = store && hooks && hooking ? hooking.mountHooks(hooks, path, store, location) : undefined;
+    if (store) await mountLocation(app, config, path, store, metrics, authenticate, tempSpace, mountHooks);
   }
   return app;
 }
@@ -204,33 +208,6 @@ function limitConnections(app: FastifyInstance, config: Config, metrics: Metrics
   return gate;
 }
 
-function startHooks(
-  app: FastifyInstance,
-  hooksConfig: NonNullable<Config['hooks']>,
-  config: Config,
-  logger: Logger,
-  metrics: Metrics | undefined,
-  redis: RedisConnections | undefined,
-): Hooks {
-  const shared = redis && config.redis ? { redis: redis.redis, prefix: config.redis.prefix } : undefined;
-  const hooks = new Hooks(
-    hooksConfig,
-    logger.child({ component: 'hooks' }),
-    {
-      request: (event, result, seconds) => metrics?.hookRequests.observe({ event, result }, seconds),
-      delivery: (event, result) => metrics?.hookDeliveries.inc({ event, result }),
-    },
-    shared ? new RedisIdClaims(shared.redis, shared.prefix, config.lockTtl) : undefined,
-    // Several instances: leases on outbox entries, and sweeps on one instance at a time (src/hooks/delivery.ts).
-    shared ? { ...shared, ttl: config.lockTtl } : undefined,
-  );
-  // Hooks left in the outboxes (by an earlier run, or a crashed instance) are delivered once
-  // the server is up; at close, deliveries in flight stop (they stay in the outboxes).
-  app.addHook('onReady', async () => hooks.start());
-  app.addHook('onClose', async () => hooks.close());
-  return hooks;
-}
-
 function scheduleCleanups(
   app: FastifyInstance,
   config: Config,
@@ -271,15 +248,11 @@ async function mountLocation(
   metrics: Metrics | undefined,
   authenticate: Authenticate | undefined,
   tempSpace: TempSpace,
-  hooks: Hooks | undefined,
+  mountHooks: MountHooks | undefined,
 ): Promise<void> {
   // STORAGE_<LOC>_MAX_UPLOAD_SIZE and _MIME_TYPE_ALLOW_LIST replace the server's for the location.
   const location = config.locations.find((l) => l.name === store.name);
   const maxSize = location?.maxUploadSize ?? config.maxUploadSize;
-  const mountHooks =
-    hooks && location
-      ? new MountHooks(hooks, { path, location: store.name, store: store.datastore, storage: storageOf(location) })
-      : undefined;
   const engine = createEngine({
     path,
     datastore: store.datastore,

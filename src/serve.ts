@@ -26,7 +26,7 @@ export async function serve(limit: MemoryLimit | undefined): Promise<void> {
   if (process.argv[2] === 'cleanup') {
     // One-off cleanup of expired uploads, for cron jobs outside the server.
     const logger = createLogger(config);
-    const removed = await cleanupExpired(createStores(config, logger), logger);
+    const removed = await cleanupExpired(await createStores(config, logger), logger);
     process.stdout.write(`${JSON.stringify({ removed })}\n`);
     process.exit(0);
   }

@@ -8,11 +8,13 @@ import type { z } from 'zod';
 import { type AuthConfig, parseAuth } from '../auth/config.js';
 import { type HooksConfig, parseHooks } from '../hooks/config.js';
 import { parseRedis, type RedisConfig } from '../redis/config.js';
-import { DRIVER_NAMES, driverNamed, driverOf, settingsOf, ZERO_CONFIG_LOCATION } from '../stores/drivers.js';
+import type { Driver } from '../stores/driver.js';
+import { DRIVER_NAMES, driverNamed, driverOf, insteadOf, settingsOf, ZERO_CONFIG_LOCATION } from '../stores/drivers.js';
 import { type Env, locationPrefix, readEnvironment } from './env.js';
 import { type MemoryFacts, sizeForMemory } from './memory.js';
 import { DEFAULT_MAX_CONNECTIONS_PER_IP, serverSchema } from './schema.js';
 import type { Config, CorsConfig, Location } from './types.js';
+import { ignoredServerVariables } from './variables.js';
 
 export type { Config, LocalLocation, Location, S3Location } from './types.js';
 
@@ -87,7 +89,10 @@ function parseLocation(
   }
   const driver = driverNamed(driverName);
   if (!driver) {
-    problems.push(`${prefix}DRIVER=${show(driverValue)}: unknown driver; expected one of ${DRIVER_NAMES.join(', ')}`);
+    const instead = insteadOf(driverName);
+    problems.push(
+      `${prefix}DRIVER=${show(driverValue)}: ${instead ? `not available: ${instead}` : 'unknown driver'}; expected one of ${DRIVER_NAMES.join(', ')}`,
+    );
     return undefined;
   }
   const known = settingsOf(driver);
@@ -107,7 +112,15 @@ function parseLocation(
     problems.push(`${prefix}${key}=${value}: ${message}`);
   }
   if (!v || cross.length > 0) return undefined;
-  return settings.location(name, v);
+  const location = settings.location(name, v);
+  return keysHonoured(driver, location, `${prefix}KEY_TEMPLATE`, env, problems) ? location : undefined;
+}
+
+/** A key template is refused on a driver whose store would not honour it (DriverCapabilities.keyTemplates). */
+function keysHonoured(driver: Driver<Location>, location: Location, variable: string, env: Env, problems: string[]): boolean {
+  if (!location.keyTemplate || driver.capabilities.keyTemplates) return true;
+  problems.push(`${variable}=${show(env[variable])}: the ${driver.name} driver does not place objects by key template`);
+  return false;
 }
 
 /** `memory`: the container's memory limit and the heap, when there is a limit (src/config/memory.ts). */
@@ -124,6 +137,8 @@ export function parseConfig(env: Env, memory?: MemoryFacts): Config {
   const hooks = server ? parseHooks(server, problems) : undefined;
   if (problems.length > 0 || !server || !auth) throw new ConfigError(problems);
   if (!auth.enabled && locations.some((l) => driverOf(l).capabilities.warnWithoutAuth)) warnings.push(AUTHENTICATION_OFF);
+  for (const { name, known } of ignoredServerVariables(env))
+    warnings.push(`${name} is not a setting of this server and is ignored; known: ${known.join(', ')}`);
   return deepFreeze({
     ...configOf(server, { origins, auth, redis, hooks, locations, warnings }),
     ...(sized ? { memory: sized.memory } : {}),

@@ -153,7 +153,7 @@ export function hookUpload(upload: Upload, path: string, storage: StorageOf): Ho
     IsPartial: concat?.kind === 'partial',
     IsFinal: concat?.kind === 'final' || (mark?.startsWith('final;') ?? false),
     PartialUploads: concat?.kind === 'final' ? concat.ids : null,
-    Storage: storage(upload.id),
+    Storage: storage(upload),
   };
 }
 

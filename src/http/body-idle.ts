@@ -6,7 +6,8 @@
  * and the tus client resumes from the offset HEAD reports. Only the body counts: the watch ends
  * once the body has arrived whole, however long the store then takes (completing a multipart
  * upload), and while received bytes wait unread in the request's buffer (the store slower
- * than the client, or waiting for the upload's lock) the client is not blamed.
+ * than the client, or waiting for the upload's lock) the client is not blamed, nor for the
+ * time this process itself stood still.
  */
 import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance } from 'fastify';
@@ -32,23 +33,41 @@ export function watchBodyIdle(req: IncomingMessage, pace: BodyPace, onSlow: (byt
   const due = Math.max(1, Math.floor((minRate * idleMs) / 1000));
   let since = socket.bytesRead;
   let sinceAt = Date.now();
+  const every = Math.max(20, Math.min(1000, Math.floor(idleMs / 10)));
+  let lastTick = sinceAt;
+  let skipped = false;
   const tick = () => {
     if (req.complete || req.destroyed || socket.destroyed) return stop();
+    // A tick that comes late means this process did not run (a long GC pause, a starved CPU):
+    // that time was the server's, not the client's, and the bytes that arrived meanwhile are
+    // not read yet (timers run before the poll phase). Judge at the next tick, but never skip
+    // two in a row: a server lagging all the time must still cut a silent body.
+    const now = Date.now();
+    const late = now - lastTick - every;
+    lastTick = now;
+    if (late > every) {
+      sinceAt += late;
+      if (!skipped) {
+        skipped = true;
+        return;
+      }
+    }
+    skipped = false;
     const brought = socket.bytesRead - since;
     // Enough bytes, or bytes waiting for the store to take them: the client keeps pace.
     if (brought >= due || req.readableLength > 0) {
       since = socket.bytesRead;
-      sinceAt = Date.now();
+      sinceAt = now;
       return;
     }
-    if (Date.now() - sinceAt >= idleMs) {
+    if (now - sinceAt >= idleMs) {
       stop();
       onSlow(brought);
       // No error: the body ends early, like a client that went away (what arrived is kept).
       req.destroy();
     }
   };
-  const timer = setInterval(tick, Math.max(20, Math.min(1000, Math.floor(idleMs / 10))));
+  const timer = setInterval(tick, every);
   timer.unref();
   const stop = () => {
     clearInterval(timer);

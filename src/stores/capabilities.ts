@@ -5,6 +5,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { DataStore, Upload } from '@tus/utils';
+import type { CreationIntent } from './creation-intent.js';
 
 export interface BodyWriteOptions {
   /** Body bytes the request announces (Content-Length), if known. */
@@ -98,14 +99,16 @@ export interface RangedReader {
 export interface Concatenator {
   /**
    * Create upload `id`, finished, holding the partials' bytes in order; returns its length. The
-   * caller holds the locks. `exclusive`: a new upload whose id was chosen elsewhere, created
-   * only if no upload has it (UploadIdTaken otherwise; see creation-intent.ts).
+   * caller holds the locks. `intent` (creation-intent.ts): `exclusive`, a new upload whose id
+   * was chosen elsewhere, created only if no upload has it (UploadIdTaken otherwise); `subject`
+   * for the key template. A final upload that waited for its partials keeps the key it got
+   * when it was created.
    */
   concatenate(
     id: string,
     partialIds: readonly string[],
     metadata: Record<string, string | null> | undefined,
-    exclusive?: boolean,
+    intent?: CreationIntent,
   ): Promise<number>;
   /** Replace an upload's metadata (a partial records the final uploads that claimed it). The caller holds the lock (see src/tus/concatenation/record-waiting.ts for where it cannot). */
   setMetadata(id: string, metadata: Record<string, string | null>): Promise<void>;

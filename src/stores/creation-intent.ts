@@ -11,12 +11,16 @@
  *   exactly `Upload-Length` bytes), which follows at once, in the same request, under the
  *   lock: a store may write it in one request instead of recording its state first (S3: one
  *   PutObject carrying the state in the object's metadata).
+ * - `subject`: who creates it (the authenticated subject; absent with authentication off), for
+ *   a location's key template (`{subject}`, key-template.ts): the key is computed once, by the
+ *   store, when it creates the upload.
  */
 import type { Upload } from '@tus/utils';
 
 export interface CreationIntent {
   exclusive?: boolean;
   wholeBody?: boolean;
+  subject?: string | undefined;
 }
 
 const INTENT = Symbol('creation intent');

@@ -3,16 +3,19 @@
  * implements, so the compiler lists what a new driver is missing. The rest of the code asks a
  * location's entry and never compares driver names.
  */
-import type { DataStore } from '@tus/utils';
+import type { DataStore, Upload } from '@tus/utils';
 import type { z } from 'zod';
 import type { StoreOptions } from './index.js';
+import type { KeyTemplate } from './key-template.js';
 
-/** What one location may narrow for itself (STORAGE_<LOC>_MAX_UPLOAD_SIZE, STORAGE_<LOC>_MIME_TYPE_ALLOW_LIST). */
+/** What one location may set for itself, whatever its driver (STORAGE_<LOC>_MAX_UPLOAD_SIZE, _MIME_TYPE_ALLOW_LIST, _KEY_TEMPLATE). */
 export interface LocationLimits {
   /** Replaces FILES_MAX_UPLOAD_SIZE for this location (0: no limit); undefined: the server's. */
   readonly maxUploadSize?: number;
   /** Replaces FILES_MIME_TYPE_ALLOW_LIST for this location; undefined: the server's. */
   readonly mimeTypeAllowList?: readonly string[];
+  /** Where its uploads' objects go (STORAGE_<LOC>_KEY_TEMPLATE, key-template.ts); undefined: `<root><id>`. */
+  readonly keyTemplate?: KeyTemplate;
 }
 
 /** What every location has, whatever its driver. */
@@ -22,8 +25,12 @@ export interface LocationBase extends LocationLimits {
   readonly driver: string;
 }
 
-/** Where a location keeps an upload, as tusd's stores describe it in a hook's `Storage`. */
-export type StorageOf = (id: string) => Record<string, string>;
+/**
+ * Where a location keeps an upload, as tusd's stores describe it in a hook's `Storage`: from
+ * the key or path the store recorded (`upload.storage.path`, a key template's key), the id's
+ * when the upload carries none.
+ */
+export type StorageOf = (upload: Pick<Upload, 'id' | 'storage'>) => Record<string, string>;
 
 /** A problem with one variable, keyed by its suffix after `STORAGE_<LOC>_`. */
 export interface SettingProblem {
@@ -60,6 +67,11 @@ export interface NotReady {
 export interface DriverCapabilities<L extends LocationBase> {
   /** Storage reachable by others (a bucket): starting with authentication off is warned about. */
   readonly warnWithoutAuth: boolean;
+  /**
+   * Its store puts each upload at `location.keyTemplate`'s key (key-template.ts: computed once at
+   * creation, recorded, reported by hooks); false: STORAGE_<LOC>_KEY_TEMPLATE refuses the start.
+   */
+  readonly keyTemplates: boolean;
   /** Sockets the location's store may hold open, reserved from the open-file limit besides client connections. */
   sockets(location: L): number;
   /** Memory the store holds for parts, sized from a container's memory limit unless set (src/config/memory.ts); absent: none. */
@@ -78,8 +90,8 @@ export interface Driver<L extends LocationBase, S extends z.ZodObject = z.ZodObj
   /** The value of STORAGE_<LOC>_DRIVER. */
   readonly name: L['driver'];
   readonly settings: DriverSettings<L, S>;
-  /** The tus DataStore of one location. */
-  createStore(location: L, options: StoreOptions): DataStore;
+  /** The tus DataStore of one location (the driver's modules and client library loaded then, not before). */
+  createStore(location: L, options: StoreOptions): Promise<DataStore>;
   /** What hooks report as an upload's `Storage` (tusd's `{Type, ...}`). */
   hookStorage(location: L): StorageOf;
   /** The start-up warning when the location's readiness probe fails. */

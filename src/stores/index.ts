@@ -16,8 +16,8 @@ export interface StoreOptions {
 }
 
 /** The tus DataStore for one storage location, by its driver. */
-export function createStore(location: Location, options: StoreOptions): DataStore {
-  const store = driverOf(location).createStore(location, options);
+export async function createStore(location: Location, options: StoreOptions): Promise<DataStore> {
+  const store = await driverOf(location).createStore(location, options);
   // @tus/server lets `Upload-Concat` through only for this (misspelt) extension name.
   if (isConcatenator(store)) store.extensions.push('concatentation');
   return store;

@@ -60,6 +60,8 @@ export function createEngine(options: EngineOptions): Server {
       const owned = withOwner(metadata, grantOf(req));
       // The body is the whole upload: the store may write it in one request (see creation-intent.ts).
       if (bodyIsWholeUpload(req, upload)) intend(upload, { wholeBody: true });
+      // The key template's {subject}: the store computes the key when it creates the upload.
+      intend(upload, { subject: grantOf(req)?.subject });
       return owned ? { metadata: owned } : {};
     },
     // concatenation-unfinished: before the last partial's PATCH is answered, the final uploads

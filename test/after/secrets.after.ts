@@ -6,6 +6,7 @@
  *
  * The secrets are the actual values the run configures, never ordinary words:
  * - the S3 test server's secret (S3_TEST_SECRET, or .s3-test/env written by scripts/s3-server.sh);
+ * - the Azure test server's account key (AZURE_TEST_KEY, or .azure-test/env written by scripts/azurite-server.sh);
  * - every variable of this run's environment named *_SECRET, *_TOKEN(S) or *_PASSWORD;
  * - every literal a test passes as a *_SECRET or METRICS_TOKENS setting (test/**\/*.ts).
  * A value is searched as a whole token (not inside a longer word), and reported by where it
@@ -34,9 +35,17 @@ function s3TestSecret(): Secret | undefined {
   return value ? { source: 'S3_TEST_SECRET in .s3-test/env', value } : undefined;
 }
 
+function azureTestKey(): Secret | undefined {
+  if (process.env.AZURE_TEST_KEY) return { source: 'AZURE_TEST_KEY', value: process.env.AZURE_TEST_KEY };
+  const file = join(ROOT, '.azure-test/env');
+  if (!existsSync(file)) return undefined;
+  const value = /^AZURE_TEST_KEY=(.*)$/m.exec(readFileSync(file, 'utf8'))?.[1];
+  return value ? { source: 'AZURE_TEST_KEY in .azure-test/env', value } : undefined;
+}
+
 function environmentSecrets(): Secret[] {
   return Object.entries(process.env)
-    .filter(([name, value]) => value && /_(SECRET|TOKENS?|PASSWORD)$/.test(name))
+    .filter(([name, value]) => value && /_(SECRET|TOKENS?|PASSWORD|ACCOUNT_KEY)$/.test(name))
     .flatMap(([name, value]) => (value as string).split(',').map((v) => ({ source: `$${name}`, value: v.trim() })));
 }
 
@@ -69,7 +78,8 @@ function leaks(text: string, secret: string): number[] {
 }
 
 const s3 = s3TestSecret();
-const secrets = [...(s3 ? [s3] : []), ...environmentSecrets(), ...configuredInTests()].filter(
+const azure = azureTestKey();
+const secrets = [...(s3 ? [s3] : []), ...(azure ? [azure] : []), ...environmentSecrets(), ...configuredInTests()].filter(
   (s, i, all) => s.value.length >= MIN_LENGTH && all.findIndex((o) => o.value === s.value) === i,
 );
 

@@ -13,7 +13,6 @@ import { createHash } from 'node:crypto';
 import { connect } from 'node:net';
 import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import t, { type Test } from 'tap';
-import * as tus from 'tus-js-client';
 import { createUpload, head, headWithin, patch, TUS } from '../helpers/app.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
 import { twoInstances } from '../helpers/cluster.js';
@@ -24,6 +23,7 @@ import { rawPatch } from '../helpers/raw-request.js';
 import { redisCommand, startRedis } from '../helpers/redis.js';
 import { listKeys, objectSha256, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
 import { MiB } from '../helpers/sizes.js';
+import { tusUpload } from '../helpers/tus-client.js';
 import { metric, partsStored, until } from '../helpers/wait.js';
 
 const WITH_REDIS = process.env.TEST_CLUSTER_WITHOUT_REDIS !== '1';
@@ -134,19 +134,6 @@ async function sha256Of(url: string): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) hash.update(chunk);
   return hash.digest('hex');
-}
-
-function tusUpload(data: Buffer, options: Partial<tus.UploadOptions>): Promise<tus.Upload> {
-  return new Promise((resolve, reject) => {
-    const u = new tus.Upload(data, {
-      retryDelays: [0, 500],
-      metadata: { filename: 'cluster.bin', filetype: 'application/octet-stream' },
-      ...options,
-      onSuccess: () => resolve(u),
-      onError: reject,
-    });
-    u.start();
-  });
 }
 
 t.test('tus-js-client through HAProxy in round robin: requests of one upload on both instances, byte-exact', async (t) => {

@@ -6,13 +6,13 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportJWK, exportSPKI, generateKeyPair, type JWK, type JWTPayload, SignJWT } from 'jose';
 import t from 'tap';
 import { parseConfig } from '../../src/config/index.js';
 import { logDir, startAppFor, TUS } from '../helpers/app.js';
 import { configProblems } from '../helpers/config.js';
+import { scratchFile } from '../helpers/scratch.js';
 import { until } from '../helpers/wait.js';
 
 const SECRET = randomBytes(32).toString('hex');
@@ -205,7 +205,8 @@ t.test('Directus access tokens authenticate their user (HS256, iss directus, use
 t.test('RS256 with a PEM public key, ES256 with a JWKS file', async (t) => {
   const rsa = await generateKeyPair('RS256');
   const ec = await generateKeyPair('ES256');
-  const jwksFile = join(tmpdir(), `jwks-${process.pid}.json`);
+  // Made before the app starts, so removed after it stops (teardowns run last registered first).
+  const jwksFile = scratchFile(t, 'jwks.json');
   writeFileSync(jwksFile, JSON.stringify({ keys: [{ ...(await exportJWK(ec.publicKey)), kid: 'ec-1', alg: 'ES256', use: 'sig' }] }));
   const pem = await exportSPKI(rsa.publicKey);
   const app = await startAppFor(t, { AUTH_JWT_PUBLIC_KEY: pem.replace(/\n/g, '\\n'), AUTH_JWT_JWKS_FILE: jwksFile });

@@ -1,12 +1,12 @@
 /** What the front door refuses before anything is created or spooled, and downloads of an upload still being assembled. */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readdirSync } from 'node:fs';
 import t from 'tap';
 import { createUpload, head, startAppFor, TUS } from '../helpers/app.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
-import { listKeys, localAndS3, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
+import { everyDriver } from '../helpers/drivers.js';
+import { listKeys, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
+import { scratchDir } from '../helpers/scratch.js';
 import { MiB } from '../helpers/sizes.js';
 import { createUploadIn, makeStore, s3Location, writeBody } from '../helpers/store.js';
 import { metric } from '../helpers/wait.js';
@@ -15,11 +15,11 @@ const OCTET = { 'Content-Type': 'application/offset+octet-stream' };
 const server = s3TestServer();
 const sha1 = (data: string) => `sha1 ${createHash('sha1').update(data).digest('base64')}`;
 
-const locations = localAndS3('frontdoor', server);
+const locations = everyDriver('frontdoor', server);
 
 for (const [name, env] of locations) {
   t.test(`${name}: refused before anything is created or spooled`, async (t) => {
-    const tempDir = mkdtempSync(join(tmpdir(), 'tus-spool-'));
+    const tempDir = scratchDir(t, 'tus-spool-');
     const app = await startAppFor(t, { ...env(), TUS_TEMP_DIR: tempDir, FILES_MAX_UPLOAD_SIZE: '64mb' });
     const created = () => metric(app.url, `tus_uploads_total{event="created",location="${name}"}`);
 

@@ -1,10 +1,10 @@
 /**
- * A seeded fuzz of the HTTP surface on both drivers (local and S3, in-process): random and
+ * A seeded fuzz of the HTTP surface on every driver (local, S3 and Azure, in-process): random and
  * malformed tus headers, methods (and overrides), lengths, offsets, metadata, ids, huge headers,
  * bodies longer and shorter than declared (raw sockets), slow bodies, interleaved with valid
  * uploads whose bytes must come back exact. No 5xx, no hang, every 4xx explained in plain text,
  * memory and open descriptors level off.
- *   SEED=1234 replays a run (the seed is printed); FUZZ_REQUESTS=5000 runs longer (default 1500, both drivers together).
+ *   SEED=1234 replays a run (the seed is printed); FUZZ_REQUESTS=5000 runs longer (default 1500, the drivers together).
  */
 import { createHash } from 'node:crypto';
 import { readdirSync } from 'node:fs';
@@ -13,6 +13,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import t, { type Test } from 'tap';
 import { startAppFor } from '../helpers/app.js';
+import { azureLocationEnv, azureTestServer } from '../helpers/azure.js';
 import { seededRandom } from '../helpers/fault-proxy.js';
 import { s3LocationEnv, s3TestServer, uniqueRoot } from '../helpers/s3.js';
 import { until } from '../helpers/wait.js';
@@ -524,9 +525,15 @@ t.test("regression (fuzz): Fastify's own 4xx answers are plain text, not JSON", 
 setFlagsFromString('--expose-gc');
 t.comment(`fuzz SEED=${SEED} FUZZ_REQUESTS=${TOTAL} (replay: SEED=${SEED} npx tap test/e2e/fuzz.test.ts)`);
 
-t.test('fuzz: local driver', (t) => fuzzDriver(t, 'local', {}, Math.ceil(TOTAL / 2), SEED));
+// The requests are shared out between the drivers, so that a run takes as long whatever their number.
+const [localShare, s3Share] = [Math.ceil(TOTAL / 3), Math.floor(TOTAL / 3)];
+t.test('fuzz: local driver', (t) => fuzzDriver(t, 'local', {}, localShare, SEED));
 
 t.test('fuzz: S3 driver', (t) => {
   const server = s3TestServer();
-  return fuzzDriver(t, 's3', s3LocationEnv(server, uniqueRoot('fuzz')), Math.floor(TOTAL / 2), SEED + 1);
+  return fuzzDriver(t, 's3', s3LocationEnv(server, uniqueRoot('fuzz')), s3Share, SEED + 1);
 });
+
+t.test('fuzz: Azure driver', (t) =>
+  fuzzDriver(t, 'azure', azureLocationEnv(azureTestServer(), uniqueRoot('fuzz')), TOTAL - localShare - s3Share, SEED + 2),
+);

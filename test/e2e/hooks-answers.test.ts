@@ -2,7 +2,7 @@
  * Hook answers the client must be able to act on (issue 21): a creation whose pre-finish fails
  * still tells the client where its upload is (tus, the IETF draft, concatenation, tus-js-client),
  * and a hook answer naming a field in several spellings is never read leniently. Real HTTP
- * throughout: the scripted receiver of test/helpers/hook-receiver.ts, on both drivers.
+ * throughout: the scripted receiver of test/helpers/hook-receiver.ts, on every driver (local, S3, Azure).
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -10,10 +10,11 @@ import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import * as tus from 'tus-js-client';
 import { createUpload, head, logDir, patch, startApp, TUS } from '../helpers/app.js';
+import { everyDriver } from '../helpers/drivers.js';
 import { HookReceiver } from '../helpers/hook-receiver.js';
 import { idOf } from '../helpers/ids.js';
 import { drippedPatch } from '../helpers/raw-request.js';
-import { localAndS3, s3TestServer } from '../helpers/s3.js';
+import { s3TestServer } from '../helpers/s3.js';
 import { until } from '../helpers/wait.js';
 
 const SECRET = 'tus-hook-test-secret-21a4c9e0';
@@ -47,7 +48,7 @@ function logLines(): Record<string, unknown>[] {
     .map((line) => JSON.parse(line) as Record<string, unknown>);
 }
 
-const drivers = localAndS3('hook-answers', server);
+const drivers = everyDriver('hook-answers', server);
 
 for (const [driver, storage] of drivers) {
   t.test(`${driver}: a creation whose pre-finish fails gets its upload's Location and offset with the 502`, async (t) => {

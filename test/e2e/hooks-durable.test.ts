@@ -1,21 +1,22 @@
 /**
- * At-least-once delivery of post-finish across a crash, on both drivers: the server (its own
+ * At-least-once delivery of post-finish across a crash, on every driver (local, S3, Azure): the server (its own
  * process) finishes an upload while the hook receiver is down, is killed with SIGKILL, and
  * delivers the hook after its restart, with the same idempotency key and body. The outbox
  * beside the uploads is never taken for uploads by expiry.
  */
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Upload } from '@tus/utils';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { parseConfig } from '../../src/config/index.js';
 import { isRecordKeeper } from '../../src/stores/capabilities.js';
 import { createStore } from '../../src/stores/index.js';
 import { createUpload, patch } from '../helpers/app.js';
+import { azureLocationEnv, azureTestServer, listBlobs, verifyContainer } from '../helpers/azure.js';
 import { HookReceiver } from '../helpers/hook-receiver.js';
 import { freePort, startProcess } from '../helpers/process.js';
 import { listKeys, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
+import { scratchDir } from '../helpers/scratch.js';
 import { metric, until } from '../helpers/wait.js';
 
 const SECRETS = { HOOKS_HTTP_SECRET: 'tus-hook-durable-secret-3e8b51' } as const;
@@ -24,6 +25,14 @@ const s3 = verifyClient(server);
 
 /** The outbox records of a location: [name, text]. */
 async function outbox(storage: Record<string, string>): Promise<Array<[string, string]>> {
+  const azureRoot = storage.STORAGE_AZURE_ROOT;
+  if (azureRoot !== undefined) {
+    const container = verifyContainer(azureTestServer());
+    const names = await listBlobs(container, `${azureRoot}.tus-hooks/`);
+    return Promise.all(
+      names.map(async (name): Promise<[string, string]> => [name, (await container.getBlobClient(name).downloadToBuffer()).toString()]),
+    );
+  }
   const root = storage.STORAGE_S3_ROOT;
   if (root !== undefined) {
     const keys = await listKeys(s3, server.bucket, `${root}.tus-hooks/`);
@@ -47,6 +56,8 @@ async function outbox(storage: Record<string, string>): Promise<Array<[string, s
 
 /** Names of the outbox records (a listing only: the S3 server may still list a key just deleted). */
 async function outboxNames(storage: Record<string, string>): Promise<string[]> {
+  const azureRoot = storage.STORAGE_AZURE_ROOT;
+  if (azureRoot !== undefined) return listBlobs(verifyContainer(azureTestServer()), `${azureRoot}.tus-hooks/`);
   const root = storage.STORAGE_S3_ROOT;
   if (root !== undefined) return listKeys(s3, server.bucket, `${root}.tus-hooks/`);
   try {
@@ -56,14 +67,16 @@ async function outboxNames(storage: Record<string, string>): Promise<string[]> {
   }
 }
 
-const drivers: Array<[string, () => Record<string, string>]> = [
-  ['local', () => ({ STORAGE_LOCAL_ROOT: mkdtempSync(join(tmpdir(), 'tus-hooks-kill-')) })],
+/** Each driver's storage for test `t` (a local directory is removed when `t` ends, after the processes it started stopped). */
+const drivers: Array<[string, (t: Test) => Record<string, string>]> = [
+  ['local', (t) => ({ STORAGE_LOCAL_ROOT: scratchDir(t, 'tus-hooks-kill-') })],
   ['s3', () => s3LocationEnv(server, uniqueRoot('hooks-kill'))],
+  ['azure', () => azureLocationEnv(azureTestServer(), uniqueRoot('hooks-kill'))],
 ];
 
 for (const [driver, makeStorage] of drivers) {
   t.test(`${driver}: post-finish survives SIGKILL and is delivered after the restart`, async (t) => {
-    const storage = makeStorage();
+    const storage = makeStorage(t);
     const port = await freePort(); // the receiver is down: nothing listens here yet
     const env = {
       ...storage,
@@ -108,11 +121,11 @@ for (const [driver, makeStorage] of drivers) {
   });
 
   t.test(`${driver}: expiry never takes the outbox for uploads`, async (t) => {
-    const storage = makeStorage();
+    const storage = makeStorage(t);
     const config = parseConfig({ ...storage, TUS_UPLOAD_EXPIRATION: '1' });
     const location = config.locations[0];
     if (!location) throw new Error('no location');
-    const store = createStore(location, { expiration: 1, maxUploadSize: 0 });
+    const store = await createStore(location, { expiration: 1, maxUploadSize: 0 });
     if (!isRecordKeeper(store)) throw new Error('the store keeps no records');
     await store.putRecord('hooks', 'delivery-1', '{"key":"delivery-1"}');
     await store.create(

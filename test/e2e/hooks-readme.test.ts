@@ -1,12 +1,12 @@
 /** The example hook receiver of docs/hooks.md (once the README's), run as written (only its port and `processOnce` supplied): it verifies, rejects and receives. */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { b64, createUpload, patch, startAppFor, TUS } from '../helpers/app.js';
 import { freePort } from '../helpers/process.js';
+import { scratchDir } from '../helpers/scratch.js';
 import { until } from '../helpers/wait.js';
 
 const SECRETS = { HOOKS_HTTP_SECRET: 'readme-receiver-secret-0d6a27' } as const;
@@ -17,7 +17,7 @@ t.test('the receiver of docs/hooks.md checks signatures, rejects uploads without
   if (!code) throw new Error('docs/hooks.md has no hooks:receiver block');
   t.match(code, /\.listen\(8081\)/);
   const port = await freePort();
-  const file = join(mkdtempSync(join(tmpdir(), 'tus-receiver-')), 'receiver.mjs');
+  const file = join(scratchDir(t, 'tus-receiver-'), 'receiver.mjs');
   writeFileSync(
     file,
     `const processOnce = (key, upload) => console.log(JSON.stringify({ key, id: upload.ID }));\n${code.replace('.listen(8081)', `.listen(${port}, '127.0.0.1')`)}`,

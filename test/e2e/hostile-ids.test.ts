@@ -1,15 +1,16 @@
 /**
- * Hostile upload ids and file names on both drivers: URLs sent exactly as written (no client
+ * Hostile upload ids and file names on every driver: URLs sent exactly as written (no client
  * normalises them) with dot segments, encoded dots and slashes, NUL, overlong ids, another
  * upload's state file and an id in the query string are each 404 and touch nothing; `filename`
  * metadata with path segments never reaches an object key or a path. Generated ids are
  * @tus/server's Uid.rand: 16 random bytes (128 bits) as 32 hex characters.
  */
-import { readdirSync } from 'node:fs';
 import { request } from 'node:http';
 import t from 'tap';
 import { b64, createUpload, head, patch, startAppFor, TUS } from '../helpers/app.js';
-import { listKeys, localAndS3, s3TestServer, verifyClient } from '../helpers/s3.js';
+import { azureTestServer, listBlobs, verifyContainer } from '../helpers/azure.js';
+import { everyDriver, storedUnder } from '../helpers/drivers.js';
+import { listKeys, s3TestServer, verifyClient } from '../helpers/s3.js';
 
 const server = s3TestServer();
 
@@ -28,14 +29,13 @@ function raw(base: string, method: string, path: string, headers: Record<string,
   });
 }
 
-const drivers = localAndS3('hostile', server);
+const drivers = everyDriver('hostile', server);
 
 for (const [name, env] of drivers) {
   t.test(`${name}: hostile ids are 404 on every method and touch nothing`, async (t) => {
     const e = env();
     const app = await startAppFor(t, e);
-    const stored = async () =>
-      name === 'local' ? readdirSync(app.root).sort() : listKeys(verifyClient(server), server.bucket, e.STORAGE_S3_ROOT as string);
+    const stored = () => storedUnder(name, e, app.root);
 
     const url = await createUpload(app.url, 5);
     t.equal((await patch(url, 0, Buffer.from('abc'))).status, 204);
@@ -93,20 +93,15 @@ for (const [name, env] of drivers) {
       const disposition = download.headers.get('content-disposition') ?? '';
       t.notMatch(disposition, /[\\/]|\.\./, `no path in Content-Disposition: ${disposition}`);
     }
-    if (name === 'local') {
-      t.same(readdirSync(app.root).sort(), ids.flatMap((id) => [id, `${id}.json`]).sort(), 'only <id> and <id>.json');
-    } else {
-      const root = e.STORAGE_S3_ROOT as string;
-      t.same(
-        await listKeys(verifyClient(server), server.bucket, root),
-        ids.flatMap((id) => [`${root}${id}`, `${root}${id}.info`]).sort(),
-        'only <id> and <id>.info',
-      );
-      const everywhere = await listKeys(verifyClient(server), server.bucket, '');
+    const state = name === 'local' ? '.json' : '.info';
+    t.same(await storedUnder(name, e, app.root), ids.flatMap((id) => [id, `${id}${state}`]).sort(), `only <id> and <id>${state}`);
+    if (name !== 'local') {
+      const everywhere =
+        name === 's3' ? await listKeys(verifyClient(server), server.bucket, '') : await listBlobs(verifyContainer(azureTestServer()), '');
       t.same(
         everywhere.filter((key) => /passwd|win\.ini|olute|(^|\/)b$/.test(key)),
         [],
-        'no key anywhere in the bucket is named after the metadata',
+        `no key anywhere in the ${name === 's3' ? 'bucket' : 'container'} is named after the metadata`,
       );
     }
   });

@@ -1,23 +1,23 @@
 /**
  * Resumable Uploads for HTTP (the IETF draft, interop versions 5 and 6) on the tus endpoints,
- * on both drivers: tus-js-client's `ietf-draft-03` and `ietf-draft-05` protocols with a cut
+ * on every driver (local, S3, Azure): tus-js-client's `ietf-draft-03` and `ietf-draft-05` protocols with a cut
  * mid-request and a resume; a request sequence shaped like URLSession's (the whole file in one
  * POST, its 104 read by a real HTTP client, the connection dropped mid-body, then HEAD and an
  * `application/partial-upload` PATCH); the draft's problem answers; one upload in two protocols;
  * and authentication and ownership applying to IETF requests as to tus ones.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, mkdtempSync, writeFileSync } from 'node:fs';
+import { createReadStream, writeFileSync } from 'node:fs';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import * as tus from 'tus-js-client';
-import { type RunningApp, startApp, startAppFor, TUS } from '../helpers/app.js';
+import { startApp, startAppFor, TUS } from '../helpers/app.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
+import { everyDriver, storedSha256, storedUnder } from '../helpers/drivers.js';
 import { HookReceiver } from '../helpers/hook-receiver.js';
 import { idOf, locationOf } from '../helpers/ids.js';
-import { listKeys, objectSha256, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
+import { scratchDir, scratchFile } from '../helpers/scratch.js';
 import { MiB } from '../helpers/sizes.js';
 import { metric, until } from '../helpers/wait.js';
 
@@ -27,33 +27,9 @@ const PROBLEM = 'https://iana.org/assignments/http-problem-types#';
 // FileUrlStorage is exported by the Node build but missing from the package's types.
 const { FileUrlStorage } = tus as unknown as { FileUrlStorage: new (path: string) => tus.UrlStorage };
 
-interface Driver {
-  name: string;
-  env: () => Record<string, string>;
-  /** The stored bytes' sha256 of a finished upload, read from the storage itself. */
-  stored: (app: RunningApp, root: string, url: string) => Promise<string>;
-}
-
-const s3 = s3TestServer();
-const s3Client = verifyClient(s3);
 /** A Buffer as a fetch body (the DOM types do not know Buffer). */
 const bodyOf = (data: Buffer) => data as unknown as BodyInit;
-/** The absolute URL a creation answered with. */
-const drivers: Driver[] = [
-  {
-    name: 'local',
-    env: () => ({}),
-    stored: async (app, _root, url) => {
-      const { readFile } = await import('node:fs/promises');
-      return sha256(await readFile(join(app.root, idOf(url))));
-    },
-  },
-  {
-    name: 's3',
-    env: () => s3LocationEnv(s3, uniqueRoot('ietf')),
-    stored: async (_app, root, url) => (await objectSha256(s3Client, s3.bucket, `${root}${idOf(url)}`)).sha256,
-  },
-];
+const drivers = everyDriver('ietf');
 
 /** HEAD in the IETF dialect: offset, completeness and the rest of the headers. */
 /** A v6 append of `body` at offset 0 with Upload-Complete `complete`, sent as `type`. */
@@ -113,7 +89,7 @@ async function tusJsClientCutAndResumed(
   protocol: 'ietf-draft-03' | 'ietf-draft-05',
   size: number,
 ) {
-  const urlStorage = new FileUrlStorage(join(tmpdir(), `tus-ietf-urls-${process.pid}-${protocol}-${Date.now()}.json`));
+  const urlStorage = new FileUrlStorage(scratchFile(t, `tus-ietf-urls-${protocol}.json`));
   const options = {
     endpoint,
     protocol,
@@ -167,15 +143,16 @@ async function tusJsClientCutAndResumed(
   return url;
 }
 
-for (const driver of drivers) {
-  t.test(`${driver.name}: IETF draft`, async (t) => {
-    const env = driver.env();
-    const root = env.STORAGE_S3_ROOT ?? '';
+for (const [name, makeEnv] of drivers) {
+  t.test(`${name}: IETF draft`, async (t) => {
+    const env = makeEnv();
     const app = await startAppFor(t, env);
+    /** The sha256 of a finished upload's bytes, read from the storage itself. */
+    const stored = (url: string) => storedSha256(name, env, app.root, idOf(url));
     const endpoint = `${app.url}/files/`;
 
     const size = 30 * MiB;
-    const dir = mkdtempSync(join(tmpdir(), 'tus-ietf-'));
+    const dir = scratchDir(t, 'tus-ietf-');
     const file = join(dir, '30mib.bin');
     const data = randomData(size);
     writeFileSync(file, data);
@@ -183,7 +160,7 @@ for (const driver of drivers) {
     for (const protocol of ['ietf-draft-03', 'ietf-draft-05'] as const) {
       t.test(`tus-js-client (${protocol}): 30 MiB in 5 MiB chunks, cut mid-request and resumed`, async (t) => {
         const url = await tusJsClientCutAndResumed(t, endpoint, file, protocol, size);
-        t.equal(await driver.stored(app, root, url), sha256(data), 'the stored bytes are the file');
+        t.equal(await stored(url), sha256(data), 'the stored bytes are the file');
         const head = await ietfHead(url, protocol === 'ietf-draft-03' ? V5 : V6);
         t.equal(head.complete, '?1', 'HEAD says the upload is complete');
         t.equal(head.headers.get('upload-length'), String(size));
@@ -223,14 +200,9 @@ for (const driver of drivers) {
       t.equal(rest.status, 204, await rest.text());
       t.equal(rest.headers.get('upload-complete'), '?1');
       t.equal(rest.headers.get('upload-offset'), String(whole.length));
-      t.equal(await driver.stored(app, root, url), sha256(whole), 'byte-exact');
-      if (driver.name === 's3') {
-        t.same(
-          await listKeys(s3Client, s3.bucket, `${root}${idOf(url)}`),
-          [`${root}${idOf(url)}`, `${root}${idOf(url)}.info`],
-          'no tail left',
-        );
-      }
+      t.equal(await stored(url), sha256(whole), 'byte-exact');
+      const state = name === 'local' ? 'json' : 'info';
+      t.same(await storedUnder(name, env, app.root, idOf(url)), [idOf(url), `${idOf(url)}.${state}`], 'no tail left');
     });
 
     t.test('a single-request upload (Upload-Complete: ?1) is answered 201 with the whole offset', async (t) => {
@@ -244,7 +216,7 @@ for (const driver of drivers) {
       t.equal(res.headers.get('upload-offset'), String(body.length));
       t.equal(res.headers.get('upload-complete'), '?1');
       const url = locationOf(res, endpoint);
-      t.equal(await driver.stored(app, root, url), sha256(body));
+      t.equal(await stored(url), sha256(body));
       // The body's type became the upload's filetype, served on download.
       const got = await fetch(url);
       t.equal(got.headers.get('content-type'), 'image/png');
@@ -309,7 +281,7 @@ for (const driver of drivers) {
       });
       t.equal(finished.status, 204, 'finished over tus');
       t.equal((await ietfHead(url)).complete, '?1', 'and complete in the IETF view');
-      t.equal(await driver.stored(app, root, url), sha256(bytes));
+      t.equal(await stored(url), sha256(bytes));
 
       const tusCreated = await fetch(endpoint, { method: 'POST', headers: { ...TUS, 'Upload-Length': '3000' } });
       const tusUrl = locationOf(tusCreated, endpoint);
@@ -328,7 +300,7 @@ for (const driver of drivers) {
         body: bodyOf(bytes.subarray(2000)),
       });
       t.equal(rest.status, 204, 'finished over IETF (interop version 5: any body type)');
-      t.equal(await driver.stored(app, root, tusUrl), sha256(bytes));
+      t.equal(await stored(tusUrl), sha256(bytes));
     });
 
     t.test('refused: mixed protocols, unknown interop versions, missing Upload-Complete, a v6 append of the wrong type', async (t) => {

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { ConfigError, parseConfig } from '../../src/config/index.js';
 import { createUpload, head, patch, startApp, startAppFor, TUS } from '../helpers/app.js';
+import { azureLocationEnv, azureTestServer, listBlobs, verifyContainer } from '../helpers/azure.js';
 import { listKeys, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
 import { MiB } from '../helpers/sizes.js';
 import { until } from '../helpers/wait.js';
@@ -19,18 +20,20 @@ import { until } from '../helpers/wait.js';
 const server = s3TestServer();
 
 interface Driver {
-  name: 'local' | 's3';
+  name: 'local' | 's3' | 'azure';
   env(extra?: Record<string, string>): Record<string, string>;
 }
 
 const drivers: Driver[] = [
   { name: 'local', env: (extra = {}) => ({ ...extra }) },
   { name: 's3', env: (extra = {}) => ({ ...s3LocationEnv(server, uniqueRoot('concat')), ...extra }) },
+  { name: 'azure', env: (extra = {}) => ({ ...azureLocationEnv(azureTestServer(), uniqueRoot('concat')), ...extra }) },
 ];
 
 /** Every object or file the location holds. */
 async function stored(driver: Driver, app: { root: string }, env: Record<string, string>): Promise<string[]> {
   if (driver.name === 'local') return readdirSync(app.root).sort();
+  if (driver.name === 'azure') return listBlobs(verifyContainer(azureTestServer()), env.STORAGE_AZURE_ROOT as string);
   return listKeys(verifyClient(server), server.bucket, env.STORAGE_S3_ROOT as string);
 }
 

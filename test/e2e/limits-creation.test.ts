@@ -1,42 +1,44 @@
 /**
- * What a creation may ask for, over HTTP on both drivers: the type (FILES_MIME_TYPE_ALLOW_LIST,
+ * What a creation may ask for, over HTTP on every driver (local, S3, Azure): the type (FILES_MIME_TYPE_ALLOW_LIST,
  * per location, narrowed by a token's types), the length (FILES_MAX_UPLOAD_SIZE, per location,
  * narrowed by a token's max_size), and Upload-Metadata (bytes, keys, syntax). A refused
  * creation creates nothing: no object, no file.
  */
-import { mkdtempSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readdirSync } from 'node:fs';
 import { SignJWT } from 'jose';
 import t from 'tap';
 import { b64, createUpload, startAppFor, TUS } from '../helpers/app.js';
+import { azureLocationEnv, azureTestServer, listBlobs, verifyContainer } from '../helpers/azure.js';
 import { listKeys, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
+import { scratchDir } from '../helpers/scratch.js';
 
 const server = s3TestServer();
 const SECRET = 'limits-test-secret-0123456789abcdef0123456789';
 
 interface Driver {
-  name: 'local' | 's3';
+  name: 'local' | 's3' | 'azure';
   env(extra?: Record<string, string>): Record<string, string>;
 }
+
+/** STORAGE_LOCAL_* in `extra` names the location of the test: moved to the location named `prefix`. */
+const renamedTo = (prefix: string, extra: Record<string, string>) =>
+  Object.fromEntries(Object.entries(extra).map(([k, v]) => [k.replace(/^STORAGE_LOCAL_/, prefix), v]));
 
 function drivers(): Driver[] {
   return [
     { name: 'local', env: (extra = {}) => ({ ...extra }) },
+    { name: 's3', env: (extra = {}) => ({ ...s3LocationEnv(server, uniqueRoot('limits')), ...renamedTo('STORAGE_S3_', extra) }) },
     {
-      name: 's3',
-      env: (extra = {}) => {
-        // STORAGE_LOCAL_* in `extra` names the location of the test: move it to the s3 location.
-        const renamed = Object.fromEntries(Object.entries(extra).map(([k, v]) => [k.replace(/^STORAGE_LOCAL_/, 'STORAGE_S3_'), v]));
-        return { ...s3LocationEnv(server, uniqueRoot('limits')), ...renamed };
-      },
+      name: 'azure',
+      env: (extra = {}) => ({ ...azureLocationEnv(azureTestServer(), uniqueRoot('limits')), ...renamedTo('STORAGE_AZURE_', extra) }),
     },
   ];
 }
 
-/** Every object or file the location holds. */
+/** Every object, blob or file the location holds. */
 async function stored(driver: Driver, app: { root: string }, env: Record<string, string>): Promise<string[]> {
   if (driver.name === 'local') return readdirSync(app.root).sort();
+  if (driver.name === 'azure') return listBlobs(verifyContainer(azureTestServer()), env.STORAGE_AZURE_ROOT as string);
   return listKeys(verifyClient(server), server.bucket, env.STORAGE_S3_ROOT as string);
 }
 
@@ -153,7 +155,7 @@ t.test('local: STORAGE_<LOC>_MAX_UPLOAD_SIZE and _MIME_TYPE_ALLOW_LIST replace t
     STORAGE_LOCATIONS: 'local,docs',
     STORAGE_LOCAL_DRIVER: 'local',
     STORAGE_DOCS_DRIVER: 'local',
-    STORAGE_DOCS_ROOT: mkdtempSync(join(tmpdir(), 'tus-docs-')),
+    STORAGE_DOCS_ROOT: scratchDir(t, 'tus-docs-'),
     STORAGE_DOCS_MAX_UPLOAD_SIZE: '100',
     STORAGE_DOCS_MIME_TYPE_ALLOW_LIST: 'application/pdf',
     FILES_MAX_UPLOAD_SIZE: '1000',

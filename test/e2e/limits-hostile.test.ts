@@ -6,16 +6,16 @@
  * IP_TRUST_PROXY, a forged X-Forwarded-For entry does not give a client a fresh count;
  * a client that goes away while
  * its request waits (here for a slow pre-create hook) leaves no request, lock or open file
- * behind, on both drivers.
+ * behind, on every driver (local, S3, Azure).
  */
 import { readdirSync, readlinkSync } from 'node:fs';
 import { connect } from 'node:net';
 import t from 'tap';
 import { ConfigError, parseConfig } from '../../src/config/index.js';
 import { createUpload, rateLimit, startAppFor, TUS } from '../helpers/app.js';
+import { everyDriver } from '../helpers/drivers.js';
 import { HookReceiver } from '../helpers/hook-receiver.js';
 import { rawConnection } from '../helpers/raw-request.js';
-import { localAndS3 } from '../helpers/s3.js';
 import { until } from '../helpers/wait.js';
 
 /** A raw connection that writes `head`, then one byte every `everyMs`: what it received, when it was closed. */
@@ -130,7 +130,7 @@ t.test('IP_TRUST_PROXY with the proxy addresses: a forged X-Forwarded-For entry 
 });
 
 const HOOK_SECRET = 'limits-hostile-hook-secret-0123456789';
-const drivers = localAndS3('hostile');
+const drivers = everyDriver('hostile');
 
 for (const [name, env] of drivers) {
   t.test(`${name}: a body whose client left while the request waited is not waited for forever`, async (t) => {

@@ -4,25 +4,25 @@
  * Retry-After, one that never can is 413; either way nothing is stored and no spool is left.
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import t from 'tap';
 import { createUpload, head, patch, startAppFor } from '../helpers/app.js';
 import { randomData } from '../helpers/bytes.js';
+import { everyDriver } from '../helpers/drivers.js';
 import { patchRequest } from '../helpers/raw-request.js';
-import { localAndS3, s3TestServer } from '../helpers/s3.js';
+import { s3TestServer } from '../helpers/s3.js';
+import { scratchDir } from '../helpers/scratch.js';
 import { metric, until } from '../helpers/wait.js';
 
 const server = s3TestServer();
 const sha1 = (data: Uint8Array) => `sha1 ${createHash('sha1').update(data).digest('base64')}`;
 
-const drivers = localAndS3('temp', server);
+const drivers = everyDriver('temp', server);
 
 for (const [name, env] of drivers) {
   t.test(`${name}: checksum spools share TUS_TEMP_MAX_SIZE; 503 while it is in use, 413 for a body that never fits`, async (t) => {
-    const tempDir = mkdtempSync(join(tmpdir(), 'tus-temp-max-'));
+    const tempDir = scratchDir(t, 'tus-temp-max-');
     const app = await startAppFor(t, { ...env(), TUS_TEMP_DIR: tempDir, TUS_TEMP_MAX_SIZE: '1000', TUS_BODY_IDLE_TIMEOUT: '0' });
 
     const large = randomData(1500);
@@ -73,7 +73,7 @@ for (const [name, env] of drivers) {
 }
 
 t.test('a chunked checksum body (no Content-Length) that passes TUS_TEMP_MAX_SIZE is refused mid-way; nothing stored', async (t) => {
-  const tempDir = mkdtempSync(join(tmpdir(), 'tus-temp-max-'));
+  const tempDir = scratchDir(t, 'tus-temp-max-');
   const app = await startAppFor(t, { TUS_TEMP_DIR: tempDir, TUS_TEMP_MAX_SIZE: '1000' });
   const url = await createUpload(app.url, 5000);
   const data = randomData(3000);

@@ -1,17 +1,16 @@
-import { mkdtempSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { startApp } from '../helpers/app.js';
 import { randomData, sha256, sha256File } from '../helpers/bytes.js';
+import { scratchDir } from '../helpers/scratch.js';
 import { MiB } from '../helpers/sizes.js';
 import { uploadFile, uploadInterruptedThenResume } from '../helpers/tus-client.js';
 
 t.test('tus-js-client in Node against the local store', async (t) => {
   const server = await startApp();
   t.teardown(() => server.close());
-  const dir = mkdtempSync(join(tmpdir(), 'tus-client-'));
+  const dir = scratchDir(t, 'tus-client-');
   const data = randomData(50 * MiB);
   const file = join(dir, 'fifty.bin');
   await writeFile(file, data);

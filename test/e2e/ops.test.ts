@@ -5,16 +5,18 @@ import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import t from 'tap';
 import { createUpload, logDir, patch, startApp, startAppFor, TUS } from '../helpers/app.js';
+import { azureLocationEnv, azureTestServer } from '../helpers/azure.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
 import { patchRequest } from '../helpers/raw-request.js';
 import { s3LocationEnv, s3TestServer, uniqueRoot } from '../helpers/s3.js';
 
 const server = s3TestServer();
 
-t.test('/healthz and /readyz on local and S3 locations', async (t) => {
+t.test('/healthz and /readyz on local, S3 and Azure locations', async (t) => {
   const app = await startAppFor(t, {
     ...s3LocationEnv(server, uniqueRoot('ready')),
-    STORAGE_LOCATIONS: 's3,local',
+    ...azureLocationEnv(azureTestServer(), uniqueRoot('ready')),
+    STORAGE_LOCATIONS: 's3,local,azure',
     STORAGE_LOCAL_DRIVER: 'local',
   });
   const health = await fetch(`${app.url}/healthz`);
@@ -22,7 +24,7 @@ t.test('/healthz and /readyz on local and S3 locations', async (t) => {
   t.same(await health.json(), { status: 'ok' });
   const ready = await fetch(`${app.url}/readyz`);
   t.equal(ready.status, 200);
-  t.same(await ready.json(), { status: 'ready', locations: { s3: { ok: true }, local: { ok: true } } });
+  t.same(await ready.json(), { status: 'ready', locations: { s3: { ok: true }, local: { ok: true }, azure: { ok: true } } });
 });
 
 t.test('/readyz answers 503 naming the failing location and the reason', async (t) => {
@@ -32,6 +34,18 @@ t.test('/readyz answers 503 naming the failing location and the reason', async (
   const body = (await res.json()) as { locations: Record<string, { ok: boolean; error: string }> };
   t.equal(body.locations.s3?.ok, false);
   t.match(body.locations.s3?.error, /NoSuchBucket.*check STORAGE_S3_BUCKET/);
+});
+
+t.test('/readyz answers 503 for an Azure container that does not exist, naming the variable to check', async (t) => {
+  const app = await startAppFor(
+    t,
+    azureLocationEnv(azureTestServer(), uniqueRoot('ready'), { STORAGE_AZURE_CONTAINER_NAME: 'no-such-container' }),
+  );
+  const res = await fetch(`${app.url}/readyz`);
+  t.equal(res.status, 503);
+  const body = (await res.json()) as { locations: Record<string, { ok: boolean; error: string }> };
+  t.equal(body.locations.azure?.ok, false);
+  t.match(body.locations.azure?.error, /ContainerNotFound.*check STORAGE_AZURE_CONTAINER_NAME/);
 });
 
 /** The samples of a Prometheus text exposition. */

@@ -1,13 +1,11 @@
 /**
- * Per-upload ownership and the limits a token's claims set, over real HTTP on both drivers:
+ * Per-upload ownership and the limits a token's claims set, over real HTTP on every driver:
  * another subject's upload answers exactly like an unknown id on every method, concatenation
  * included; the owner is never shown nor forgeable; read-only, locations, size, types and
  * id prefix claims hold; tus-js-client uploads with a bearer token.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import {
   AbortMultipartUploadCommand,
   GetObjectCommand,
@@ -19,8 +17,11 @@ import { Metadata } from '@tus/utils';
 import { type JWTPayload, SignJWT } from 'jose';
 import t from 'tap';
 import { b64, startApp, startAppFor, TUS } from '../helpers/app.js';
+import { azureLocationEnv, azureTestServer, verifyContainer } from '../helpers/azure.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
-import { listKeys, localAndS3, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
+import { everyDriver } from '../helpers/drivers.js';
+import { listKeys, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
+import { scratchFile } from '../helpers/scratch.js';
 import { uploadFile } from '../helpers/tus-client.js';
 
 const SECRET = randomBytes(32).toString('hex');
@@ -34,7 +35,7 @@ async function observed(res: Response) {
   return { status: res.status, body: await res.text(), headers: Object.fromEntries(headers) };
 }
 
-const drivers = localAndS3('ownership');
+const drivers = everyDriver('ownership');
 
 for (const [driver, env] of drivers) {
   t.test(`${driver}: another subject's upload does not exist for them`, async (t) => {
@@ -105,26 +106,52 @@ async function s3WithOwners(name: string) {
   return { server, root, env, alice: bearer(await token({ sub: 'alice' })), bob: bearer(await token({ sub: 'bob' })) };
 }
 
-t.test('an upload whose owner cannot be read: 503, never passed on unchecked', async (t) => {
-  const { server, root, env, alice, bob } = await s3WithOwners('owner-unreadable');
-  const first = await startApp(env);
-  const created = await fetch(`${first.url}/files/`, { method: 'POST', headers: { ...TUS, ...alice, 'Upload-Length': '6' } });
-  const id = (created.headers.get('location') as string).split('/').pop() as string;
-  await first.close();
-  // A fresh instance has nothing cached, and the state object is unreadable.
-  const app = await startAppFor(t, env);
-  const client = verifyClient(server);
-  const info = `${root}${id}.info`;
-  const saved = await (await client.send(new GetObjectCommand({ Bucket: server.bucket, Key: info }))).Body?.transformToString();
-  await client.send(new PutObjectCommand({ Bucket: server.bucket, Key: info, Body: '{ not json' }));
-  const res = await fetch(`${app.url}/files/${id}`, { method: 'DELETE', headers: { ...TUS, ...bob } });
-  t.equal(res.status, 503);
-  t.match(await res.text(), /could not be read to check who owns it/);
-  t.equal(res.headers.get('retry-after'), '3');
-  await client.send(new PutObjectCommand({ Bucket: server.bucket, Key: info, Body: saved as string }));
-  t.equal((await fetch(`${app.url}/files/${id}`, { method: 'HEAD', headers: { ...TUS, ...alice } })).status, 200, 'still there');
-  t.equal((await fetch(`${app.url}/files/${id}`, { method: 'DELETE', headers: { ...TUS, ...bob } })).status, 404);
-});
+/**
+ * An upload's state (`<root><id>.info`) read and overwritten behind the server's back, in the
+ * S3 bucket or the Azure container of `env`.
+ */
+function stateBehindTheBack(driver: 's3' | 'azure', env: Record<string, string>, id: string) {
+  if (driver === 's3') {
+    const server = s3TestServer();
+    const client = verifyClient(server);
+    const Key = `${env.STORAGE_S3_ROOT}${id}.info`;
+    return {
+      read: async () => (await (await client.send(new GetObjectCommand({ Bucket: server.bucket, Key }))).Body?.transformToString()) ?? '',
+      write: async (text: string) => void (await client.send(new PutObjectCommand({ Bucket: server.bucket, Key, Body: text }))),
+    };
+  }
+  const blob = verifyContainer(azureTestServer()).getBlockBlobClient(`${env.STORAGE_AZURE_ROOT}${id}.info`);
+  return {
+    read: async () => (await blob.downloadToBuffer()).toString('utf8'),
+    write: async (text: string) => void (await blob.upload(text, Buffer.byteLength(text))),
+  };
+}
+
+for (const driver of ['s3', 'azure'] as const) {
+  t.test(`${driver}: an upload whose owner cannot be read: 503, never passed on unchecked`, async (t) => {
+    const root = uniqueRoot('owner-unreadable');
+    const location = driver === 's3' ? s3LocationEnv(s3TestServer(), root) : azureLocationEnv(azureTestServer(), root);
+    const env = { ...location, AUTH_JWT_SECRET: SECRET };
+    const alice = bearer(await token({ sub: 'alice' }));
+    const bob = bearer(await token({ sub: 'bob' }));
+    const first = await startApp(env);
+    const created = await fetch(`${first.url}/files/`, { method: 'POST', headers: { ...TUS, ...alice, 'Upload-Length': '6' } });
+    const id = (created.headers.get('location') as string).split('/').pop() as string;
+    await first.close();
+    // A fresh instance has nothing cached, and the state is unreadable.
+    const app = await startAppFor(t, env);
+    const state = stateBehindTheBack(driver, env, id);
+    const saved = await state.read();
+    await state.write('{ not json');
+    const res = await fetch(`${app.url}/files/${id}`, { method: 'DELETE', headers: { ...TUS, ...bob } });
+    t.equal(res.status, 503);
+    t.match(await res.text(), /could not be read to check who owns it/);
+    t.equal(res.headers.get('retry-after'), '3');
+    await state.write(saved);
+    t.equal((await fetch(`${app.url}/files/${id}`, { method: 'HEAD', headers: { ...TUS, ...alice } })).status, 200, 'still there');
+    t.equal((await fetch(`${app.url}/files/${id}`, { method: 'DELETE', headers: { ...TUS, ...bob } })).status, 404);
+  });
+}
 
 t.test('an upload whose multipart upload S3 no longer has: 404 like an unknown id, not 503 forever', async (t) => {
   const { server, root, env, alice, bob } = await s3WithOwners('owner-gone');
@@ -293,7 +320,7 @@ t.test('claims narrow what a token may do', async (t) => {
 t.test('tus-js-client (Node) uploads 12 MiB to S3 with a bearer token', async (t) => {
   const app = await startAppFor(t, { ...s3LocationEnv(s3TestServer(), uniqueRoot('auth-client')), AUTH_JWT_SECRET: SECRET });
   const data = randomData(12 * 1024 * 1024);
-  const file = join(tmpdir(), `auth-client-${process.pid}.bin`);
+  const file = scratchFile(t, 'auth-client.bin');
   writeFileSync(file, data);
   const headers = bearer(await token({ sub: 'node-client' }));
   const url = await uploadFile(`${app.url}/files/`, file, { headers, chunkSize: 5 * 1024 * 1024 });

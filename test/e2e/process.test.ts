@@ -1,10 +1,9 @@
-import { mkdtempSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { createUpload, patch, TUS } from '../helpers/app.js';
 import { runToExit, startProcess } from '../helpers/process.js';
+import { scratchDir } from '../helpers/scratch.js';
 
 /** Call `probe` until `done` holds for its answer or `ms` have passed; every answer, in order. */
 async function pollUntil<T>(probe: () => Promise<T>, done: (value: T) => boolean, ms: number): Promise<T[]> {
@@ -18,7 +17,7 @@ async function pollUntil<T>(probe: () => Promise<T>, done: (value: T) => boolean
 }
 
 t.test('the built server starts with no configuration and stores under ./uploads', async (t) => {
-  const cwd = mkdtempSync(join(tmpdir(), 'tus-quickstart-'));
+  const cwd = scratchDir(t, 'tus-quickstart-');
   const server = await startProcess({}, { cwd });
   t.teardown(() => server.stop('SIGKILL'));
   const url = await createUpload(server.url, 5);
@@ -43,7 +42,7 @@ t.test('a misconfigured server refuses to start and names each variable', async 
 });
 
 t.test('PATCH with no Tus-Resumable through the process gets 412', async (t) => {
-  const cwd = mkdtempSync(join(tmpdir(), 'tus-quickstart-'));
+  const cwd = scratchDir(t, 'tus-quickstart-');
   const server = await startProcess({}, { cwd });
   t.teardown(() => server.stop('SIGKILL'));
   const url = await createUpload(server.url, 5);
@@ -57,7 +56,7 @@ t.test('PATCH with no Tus-Resumable through the process gets 412', async (t) => 
 });
 
 t.test('cleanup of expired uploads runs once from the command line', async (t) => {
-  const cwd = mkdtempSync(join(tmpdir(), 'tus-cleanup-'));
+  const cwd = scratchDir(t, 'tus-cleanup-');
   const server = await startProcess({ TUS_UPLOAD_EXPIRATION: '1s' }, { cwd });
   t.teardown(() => server.stop('SIGKILL'));
   const url = await createUpload(server.url, 10);
@@ -78,7 +77,7 @@ t.test('cleanup of expired uploads runs once from the command line', async (t) =
 });
 
 t.test('LOG_STYLE=pretty writes human-readable lines; raw writes JSON', async (t) => {
-  const cwd = mkdtempSync(join(tmpdir(), 'tus-pretty-'));
+  const cwd = scratchDir(t, 'tus-pretty-');
   const pretty = await startProcess({ LOG_STYLE: 'pretty' }, { cwd });
   t.teardown(() => pretty.stop('SIGKILL'));
   t.equal((await fetch(`${pretty.url}/healthz`)).status, 200);

@@ -1,4 +1,4 @@
-/** Every tus 1.0.0 rule and extension over real HTTP, on a local and on an S3 location. */
+/** Every tus 1.0.0 rule and extension over real HTTP, on every driver (local, S3, Azure). */
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { request as httpRequest } from 'node:http';
@@ -7,7 +7,7 @@ import { crc32 } from 'node:zlib';
 import t from 'tap';
 import { b64, createUpload, head, patch, startApp, startAppFor, TUS } from '../helpers/app.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
-import { localAndS3 } from '../helpers/s3.js';
+import { everyDriver } from '../helpers/drivers.js';
 import { MiB } from '../helpers/sizes.js';
 import { metric, until } from '../helpers/wait.js';
 
@@ -20,7 +20,7 @@ const digest = (algorithm: string, data: Buffer) => {
   return out.toString('base64');
 };
 
-const locations = localAndS3('protocol');
+const locations = everyDriver('protocol');
 
 /**
  * A request whose body goes without Content-Length (chunked, in pieces of 64 KiB at most).

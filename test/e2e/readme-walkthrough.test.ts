@@ -1,9 +1,10 @@
-/** The curl walk-throughs (tus in docs/protocol.md, the IETF draft in docs/ietf-draft.md; once the README's), run as written, on both drivers; their output must match the page's. */
+/** The curl walk-throughs (tus in docs/protocol.md, the IETF draft in docs/ietf-draft.md; once the README's), run as written, on every driver (local, S3, Azure); their output must match the page's. */
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import t from 'tap';
 import { startApp } from '../helpers/app.js';
+import { azureLocationEnv, azureTestServer } from '../helpers/azure.js';
 import { s3LocationEnv, s3TestServer, uniqueRoot } from '../helpers/s3.js';
 
 const block = (page: string, marker: string) => {
@@ -23,6 +24,7 @@ for (const [title, page, prefix] of [
     for (const [name, env] of [
       ['local', {}],
       ['s3', s3LocationEnv(s3TestServer(), uniqueRoot('readme'))],
+      ['azure', azureLocationEnv(azureTestServer(), uniqueRoot('readme'))],
     ] as const) {
       const app = await startApp(env);
       try {

@@ -12,7 +12,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import t from 'tap';
 import { createUpload, head, logDir, startAppFor } from '../helpers/app.js';
-import { localAndS3 } from '../helpers/s3.js';
+import { everyDriver } from '../helpers/drivers.js';
 import { metric, until } from '../helpers/wait.js';
 
 interface LogLine {
@@ -55,7 +55,7 @@ async function halfPatch(url: string, requestId: string, declared: number, sent:
   return socket;
 }
 
-const locations = localAndS3('reqlog');
+const locations = everyDriver('reqlog');
 
 for (const [name, env] of locations) {
   t.test(`${name}: a PATCH whose client goes away mid-body is logged once, aborted, with its bytes, and counted`, async (t) => {

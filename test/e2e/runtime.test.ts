@@ -7,14 +7,14 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import t from 'tap';
 import { isSupported, SERVER_NODE_FLAGS } from '../../scripts/runtime.mjs';
 import { createS3Client } from '../../src/stores/s3/client.js';
 import { createUpload, patch } from '../helpers/app.js';
 import { freePort, MAIN, startProcess } from '../helpers/process.js';
+import { scratchDir } from '../helpers/scratch.js';
 import { until } from '../helpers/wait.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -38,7 +38,7 @@ t.test('the tests run under a supported Node', async (t) => {
 });
 
 t.test("a server process the tests start runs under the tests' own Node, with the server's flags", async (t) => {
-  const server = await startProcess({}, { cwd: mkdtempSync(join(tmpdir(), 'tus-runtime-')) });
+  const server = await startProcess({}, { cwd: scratchDir(t, 'tus-runtime-') });
   t.teardown(() => server.stop('SIGKILL'));
   await until(() => /tus-s3-server ready/.test(server.output()), 'the ready line', 10_000);
   const ready = JSON.parse(
@@ -93,7 +93,7 @@ t.test('the built server refuses a Node older than 22.12 and says what to use', 
 t.test('`npm start` on an older Node runs the server under the fetched Node 24, without EBADENGINE', { skip: NO_OLD_NODE }, async (t) => {
   const old = OLD_NODE as string;
   const port = await freePort();
-  const cwd = mkdtempSync(join(tmpdir(), 'tus-npm-start-'));
+  const cwd = scratchDir(t, 'tus-npm-start-');
   // The launcher itself, as `npm start` runs it (npm's own process adds nothing but its banner).
   const child = spawn(old, [join(ROOT, 'scripts/start.mjs')], {
     cwd,
@@ -103,8 +103,12 @@ t.test('`npm start` on an older Node runs the server under the fetched Node 24, 
   let output = '';
   child.stdout.on('data', (d) => (output += d));
   child.stderr.on('data', (d) => (output += d));
-  t.teardown(() => {
-    if (child.exitCode === null) child.kill('SIGKILL');
+  // Awaits the exit, so that the scratch directory (registered earlier, removed later) is no longer in use.
+  t.teardown(async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = once(child, 'exit');
+    child.kill('SIGKILL');
+    await exited;
   });
   await until(() => /tus-s3-server ready/.test(output) || child.exitCode !== null, 'the server started by npm start', 60_000);
   const ready = output.split('\n').find((l) => l.includes('tus-s3-server ready'));

@@ -1,11 +1,10 @@
-/** The real tus-js-client (Node) with each of its modes, on a local and an S3 location; every upload's bytes are checked. */
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+/** The real tus-js-client (Node) with each of its modes, on every driver (local, S3, Azure); every upload's bytes are checked. */
 import t from 'tap';
 import * as tus from 'tus-js-client';
 import { head, startAppFor } from '../helpers/app.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
-import { localAndS3 } from '../helpers/s3.js';
+import { everyDriver } from '../helpers/drivers.js';
+import { scratchFile } from '../helpers/scratch.js';
 import { MiB } from '../helpers/sizes.js';
 
 const { FileUrlStorage } = tus as unknown as { FileUrlStorage: new (path: string) => tus.UrlStorage };
@@ -21,7 +20,7 @@ async function stored(url: string): Promise<string> {
   return sha256(Buffer.from(await (await fetch(url)).arrayBuffer()));
 }
 
-const locations = localAndS3('clients');
+const locations = everyDriver('clients');
 
 for (const [name, env] of locations) {
   t.test(`tus-js-client modes on the ${name} location`, async (t) => {
@@ -63,7 +62,7 @@ for (const [name, env] of locations) {
     });
 
     t.test('removeFingerprintOnSuccess', async (t) => {
-      const urlStorage = new FileUrlStorage(join(tmpdir(), `tus-fp-${process.pid}-${Date.now()}.json`));
+      const urlStorage = new FileUrlStorage(scratchFile(t, 'tus-fp.json'));
       const u = await upload(data, {
         endpoint,
         chunkSize: 8 * MiB,
@@ -73,7 +72,7 @@ for (const [name, env] of locations) {
       });
       t.equal(await stored(u.url as string), expected);
       t.same(await urlStorage.findAllUploads(), [], 'the fingerprint is gone after success');
-      const kept = new FileUrlStorage(join(tmpdir(), `tus-fp-kept-${process.pid}-${Date.now()}.json`));
+      const kept = new FileUrlStorage(scratchFile(t, 'tus-fp-kept.json'));
       await upload(data, {
         endpoint,
         chunkSize: 8 * MiB,

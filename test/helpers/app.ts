@@ -18,17 +18,37 @@ export interface RunningApp {
   close(): Promise<void>;
 }
 
-export const logDir = process.env.TEST_LOG_DIR || mkdtempSync(join(tmpdir(), 'tus-test-logs-'));
-
-/** Upload directories made for tests, removed when the test process exits (a test may reopen one after closing its app). */
-const madeRoots: string[] = [];
-process.once('exit', () => {
-  for (const root of madeRoots) rmSync(root, { recursive: true, force: true });
+/**
+ * Directories made for this test process, removed when it exits: upload directories (a test may
+ * reopen one after closing its app) and the log directory when TEST_LOG_DIR is unset (kept, and
+ * named, when the process fails, to read what went wrong).
+ */
+const madeDirs: string[] = [];
+process.once('exit', (code) => {
+  for (const dir of madeDirs) {
+    if (code !== 0 && dir === logDir) {
+      console.error(`# the logs are kept in ${dir}`);
+      continue;
+    }
+    try {
+      rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // Best effort: a child process still writing into it must not turn the exit into a failure.
+    }
+  }
 });
 
+function madeDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  madeDirs.push(dir);
+  return dir;
+}
+
+/** Where the app and server processes log: TEST_LOG_DIR (npm test keeps it for test/after), else a directory of this process. */
+export const logDir = process.env.TEST_LOG_DIR || madeDir('tus-test-logs-');
+
 export async function startApp(env: Record<string, string> = {}): Promise<RunningApp> {
-  const root = env.STORAGE_LOCAL_ROOT ?? mkdtempSync(join(tmpdir(), 'tus-uploads-'));
-  if (env.STORAGE_LOCAL_ROOT === undefined) madeRoots.push(root);
+  const root = env.STORAGE_LOCAL_ROOT ?? madeDir('tus-uploads-');
   const config = parseConfig({ STORAGE_LOCAL_ROOT: root, LOG_LEVEL: 'info', ...env });
   const logger = pino(
     { level: config.logLevel, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } },

@@ -8,7 +8,7 @@ import { build } from 'esbuild';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import type { Test } from 'tap';
 import { type RunningApp, startAppFor } from './app.js';
-import { s3LocationEnv, s3TestServer, uniqueRoot } from './s3.js';
+import { type DriverName, everyDriver } from './drivers.js';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 
@@ -62,6 +62,37 @@ export async function browserAndPages(
   return { browser, pages };
 }
 
+/**
+ * A page whose `cutAndResume(endpoint, protocol, cutAt)` uploads /data.bin with tus-js-client
+ * (`protocol`: 'tus-v1', 'ietf-draft-03', 'ietf-draft-05'), aborts once `cutAt` bytes were
+ * sent, and resumes the same upload from its URL (a HEAD asks for the offset).
+ */
+export const CUT_AND_RESUME_PAGE = `<!doctype html><script src="/tus.js"></script><script>
+window.cutAndResume = async (endpoint, protocol, cutAt) => {
+  const blob = await (await fetch('/data.bin')).blob();
+  const options = { endpoint, protocol, chunkSize: 5 * 1024 * 1024, retryDelays: [0, 500],
+    metadata: { filename: 'ietf.bin', filetype: 'application/octet-stream' } };
+  const requests = [];
+  const first = new tus.Upload(blob, { ...options, onBeforeRequest: (req) => { requests.push(req.getMethod()); } });
+  await new Promise((resolve, reject) => {
+    first.options.onProgress = (sent) => { if (sent >= cutAt) first.abort().then(resolve, reject); };
+    first.options.onError = reject;
+    first.options.onSuccess = () => reject(new Error('finished before the cut'));
+    first.start();
+  });
+  let resumedFrom = -1;
+  const second = new tus.Upload(blob, { ...options, uploadUrl: first.url,
+    onBeforeRequest: (req) => { requests.push(req.getMethod()); } });
+  await new Promise((resolve, reject) => {
+    second.options.onProgress = (sent) => { if (resumedFrom < 0) resumedFrom = sent; };
+    second.options.onError = reject;
+    second.options.onSuccess = resolve;
+    second.start();
+  });
+  return { url: second.url, firstUrl: first.url, resumedFrom, requests };
+};
+</script>`;
+
 /** Uppy core + tus plugin as one script (window.Uppy, window.UppyTus). */
 export async function uppyBundle(): Promise<string> {
   const out = await build({
@@ -96,15 +127,49 @@ export async function servePages(pages: Record<string, { type: string; body: str
   return { url: `http://127.0.0.1:${port}`, server };
 }
 
-/** The app started on a local and on an S3 location (a fresh root named after `name`), both closed with the test. */
-export async function appOnEachLocation(t: Test, name: string): Promise<Array<readonly ['local' | 's3', RunningApp]>> {
-  const apps: Array<readonly ['local' | 's3', RunningApp]> = [];
-  for (const [location, env] of [
-    ['local', {}],
-    ['s3', s3LocationEnv(s3TestServer(), uniqueRoot(name))],
-  ] as const) {
-    const app = await startAppFor(t, env);
-    apps.push([location, app]);
+/**
+ * The app started on every driver (local, S3, Azure; a fresh root named after `name`), each
+ * closed with the test, with the environment it was started with.
+ */
+export async function appOnEachLocation(t: Test, name: string): Promise<Array<readonly [DriverName, RunningApp, Record<string, string>]>> {
+  const apps: Array<readonly [DriverName, RunningApp, Record<string, string>]> = [];
+  for (const [driver, envOf] of everyDriver(name)) {
+    const env = envOf();
+    apps.push([driver, await startAppFor(t, env), env]);
   }
   return apps;
+}
+
+/** What a cut-and-resume page reports (`window.cutAndResume`: CUT_AND_RESUME_PAGE, the IETF page). */
+export interface CutAndResume {
+  url: string;
+  firstUrl: string;
+  resumedFrom: number;
+  requests: string[];
+}
+
+/**
+ * Open `pageUrl`, run `window.cutAndResume(endpoint, protocol, cutAt)` and check what any cut and
+ * resume must show: no browser error but the aborted request (CORS would show here), the same
+ * upload resumed after a HEAD, from `resumedAtLeast` on, not from the start.
+ */
+export async function cutAndResumeIn(
+  t: Test,
+  browser: Browser,
+  pageUrl: string,
+  run: { endpoint: string; protocol: string; cutAt: number; resumedAtLeast: number },
+): Promise<CutAndResume> {
+  const { page, errors } = await openPage(browser, pageUrl);
+  const args = [run.endpoint, run.protocol, run.cutAt].map((a) => JSON.stringify(a)).join(', ');
+  const result = (await page.evaluate(`window.cutAndResume(${args})`)) as CutAndResume;
+  await page.close();
+  t.same(
+    errors.filter((e) => !/net::ERR_ABORTED|Failed to load resource/.test(e)),
+    [],
+    'no browser errors',
+  );
+  t.equal(result.url, result.firstUrl, 'resumed into the same upload');
+  t.ok(result.requests.includes('HEAD'), `the resume asked for the offset (${result.requests.join(' ')})`);
+  t.ok(result.resumedFrom >= run.resumedAtLeast, `resumed from ${result.resumedFrom}, not from the start`);
+  return result;
 }

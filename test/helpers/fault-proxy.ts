@@ -1,9 +1,10 @@
 /**
- * A fault-injecting HTTP proxy between the server (STORAGE_S3_ENDPOINT pointed at it) and the
- * S3 test server. Each request is classified by S3 operation; rules the test sets (and changes
- * at runtime) answer 500 InternalError or 503 SlowDown without forwarding, reset the connection
- * before forwarding or after S3 answered (the operation happened, its answer is lost), stall
- * the request mid-body, or add latency. Every request is recorded.
+ * A fault-injecting HTTP proxy between the server (its location's endpoint pointed at it) and
+ * the S3 test server, or Azurite with the Azure dialect (test/helpers/fault-proxy-azure.ts).
+ * Each request is classified by the storage's operation; rules the test sets (and changes at
+ * runtime) answer 500 or 503 in the storage's own terms without forwarding, reset the
+ * connection before forwarding or after the storage answered (the operation happened, its
+ * answer is lost), stall the request mid-body, or add latency. Every request is recorded.
  */
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -26,6 +27,24 @@ export type S3Operation =
   | 'ListObjectsV2'
   | 'Other';
 
+/** Azure Blob Storage operations (test/helpers/fault-proxy-azure.ts classifies them). */
+export type AzureOperation =
+  | 'PutBlock'
+  | 'PutBlockFromURL'
+  | 'PutBlockList'
+  | 'GetBlockList'
+  | 'PutBlobInfo'
+  | 'PutBlobTail'
+  | 'PutBlob'
+  | 'SetBlobMetadata'
+  | 'GetBlob'
+  | 'GetBlobProperties'
+  | 'DeleteBlob'
+  | 'ListBlobs'
+  | 'Other';
+
+export type Operation = S3Operation | AzureOperation;
+
 export type Fault =
   /** 500 InternalError, not forwarded. */
   | 'error500'
@@ -41,7 +60,7 @@ export type Fault =
   | 'latency';
 
 export interface FaultRule {
-  op?: S3Operation | readonly S3Operation[];
+  op?: Operation | readonly Operation[];
   /** Matched against the object key (without the bucket). */
   key?: RegExp;
   /** Only requests for which this returns true (for instance a part number). */
@@ -56,21 +75,21 @@ export interface FaultRule {
 }
 
 export interface ClassifiedRequest {
-  op: S3Operation;
+  op: Operation;
   method: string;
   key: string;
   query: URLSearchParams;
 }
 
 export interface RecordedRequest {
-  op: S3Operation;
+  op: Operation;
   method: string;
   key: string;
   /** Part number of UploadPart / UploadPartCopy. */
   part?: number;
   /** The status the client saw (0: none, the connection was reset or stalled). */
   status: number;
-  /** The status S3 answered with, when the request was forwarded. */
+  /** The status the storage answered with, when the request was forwarded. */
   upstreamStatus?: number;
   fault?: Fault;
 }
@@ -111,14 +130,32 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
-const ERROR_BODIES: Record<'error500' | 'slowdown503', { status: number; code: string; message: string }> = {
+/** An error answer in the storage's terms. */
+export interface ErrorAnswer {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** How one storage's requests are classified and its errors written. */
+export interface Dialect {
+  classify(method: string, url: string, headers: IncomingMessage['headers']): ClassifiedRequest;
+  error(fault: 'error500' | 'slowdown503', key: string): ErrorAnswer;
+}
+
+const S3_ERRORS: Record<'error500' | 'slowdown503', { status: number; code: string; message: string }> = {
   error500: { status: 500, code: 'InternalError', message: 'We encountered an internal error. Please try again.' },
   slowdown503: { status: 503, code: 'SlowDown', message: 'Please reduce your request rate.' },
 };
 
-function errorXml(code: string, message: string, key: string): string {
-  return `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message><Resource>/${key}</Resource><RequestId>fault-proxy</RequestId></Error>`;
-}
+export const s3Dialect: Dialect = {
+  classify,
+  error(fault, key) {
+    const { status, code, message } = S3_ERRORS[fault];
+    const body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message><Resource>/${key}</Resource><RequestId>fault-proxy</RequestId></Error>`;
+    return { status, headers: { 'Content-Type': 'application/xml', 'x-amz-request-id': 'fault-proxy' }, body };
+  },
+};
 
 export class FaultProxy {
   readonly requests: RecordedRequest[] = [];
@@ -131,15 +168,17 @@ export class FaultProxy {
     private readonly server: Server,
     upstream: string,
     seed: number,
+    private readonly dialect: Dialect,
   ) {
     this.upstream = new URL(upstream);
     this.random = seededRandom(seed);
   }
 
-  static async start(upstream: string, seed = 1): Promise<FaultProxy> {
+  /** A proxy to `upstream` (its origin; a path, such as Azurite's account, stays the client's). */
+  static async start(upstream: string, seed = 1, dialect: Dialect = s3Dialect): Promise<FaultProxy> {
     let proxy: FaultProxy | undefined;
     const server = createServer((req, res) => proxy?.handle(req, res));
-    proxy = new FaultProxy(server, upstream, seed);
+    proxy = new FaultProxy(server, upstream, seed, dialect);
     const p = proxy;
     server.on('connection', (socket) => {
       p.sockets.add(socket);
@@ -164,7 +203,7 @@ export class FaultProxy {
   }
 
   /** Requests of these operations (all when none given). */
-  seen(...ops: S3Operation[]): RecordedRequest[] {
+  seen(...ops: Operation[]): RecordedRequest[] {
     return ops.length === 0 ? this.requests : this.requests.filter((r) => ops.includes(r.op));
   }
 
@@ -191,7 +230,7 @@ export class FaultProxy {
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
-    const c = classify(req.method ?? 'GET', req.url ?? '/', req.headers);
+    const c = this.dialect.classify(req.method ?? 'GET', req.url ?? '/', req.headers);
     const part = c.query.get('partNumber');
     const record: RecordedRequest = { op: c.op, method: c.method, key: c.key, status: 0, ...(part ? { part: Number(part) } : {}) };
     this.requests.push(record);
@@ -203,17 +242,12 @@ export class FaultProxy {
     switch (rule?.fault) {
       case 'error500':
       case 'slowdown503': {
-        const e = ERROR_BODIES[rule.fault];
-        const body = errorXml(e.code, e.message, c.key);
+        const e = this.dialect.error(rule.fault, c.key);
         record.status = e.status;
         // Drain the request body, so the client sees the answer rather than a reset.
         req.resume();
-        res.writeHead(e.status, {
-          'Content-Type': 'application/xml',
-          'Content-Length': Buffer.byteLength(body),
-          'x-amz-request-id': 'fault-proxy',
-        });
-        res.end(c.method === 'HEAD' ? undefined : body);
+        res.writeHead(e.status, { ...e.headers, 'Content-Length': Buffer.byteLength(e.body) });
+        res.end(c.method === 'HEAD' ? undefined : e.body);
         return;
       }
       case 'reset-before':
@@ -228,7 +262,7 @@ export class FaultProxy {
   }
 
   private forward(req: IncomingMessage, res: ServerResponse, record: RecordedRequest, rule: FaultRule | undefined): void {
-    // The Host header stays the proxy's: it is part of the request's signature.
+    // The Host header stays the proxy's: it is part of an S3 request's signature.
     const headers = { ...req.headers };
     const out = httpRequest({
       host: this.upstream.hostname,
@@ -241,7 +275,7 @@ export class FaultProxy {
     out.on('response', (up) => {
       record.upstreamStatus = up.statusCode ?? 0;
       if (lost) {
-        // Let S3 finish the operation, then lose its answer.
+        // Let the storage finish the operation, then lose its answer.
         up.resume();
         up.on('end', () => resetSocket(req.socket));
         return;

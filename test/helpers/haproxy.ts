@@ -178,7 +178,12 @@ export async function runHaproxy(config: string, port: number): Promise<RunningH
     },
     `haproxy on port ${port}`,
     10_000,
-  );
+  ).catch((error: unknown) => {
+    // A failed start leaves neither the process nor its directory behind.
+    child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  });
   return {
     url: `http://127.0.0.1:${port}`,
     port,

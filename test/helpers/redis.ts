@@ -259,7 +259,12 @@ export async function startRedis(options: { port?: number; password?: string } =
     await until(async () => !(await ping()), `port ${port} to close`, 5000);
   };
 
-  await start();
+  // A failed start leaves neither the process nor its directory behind.
+  await start().catch(async (error: unknown) => {
+    await stop('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  });
   return {
     ...target,
     get pid() {

@@ -1,7 +1,5 @@
 /** The S3-compatible test server (started by scripts/s3-server.sh, or any S3 given by S3_TEST_*). */
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import {
   AbortMultipartUploadCommand,
   CreateBucketCommand,
@@ -15,6 +13,7 @@ import {
   PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
+import { serverEnv } from './server-env.js';
 
 export interface S3TestServer {
   endpoint: string;
@@ -27,22 +26,8 @@ export interface S3TestServer {
   forcePathStyle: boolean;
 }
 
-function fromFile(): Record<string, string> {
-  try {
-    const text = readFileSync(resolve(import.meta.dirname, '../../.s3-test/env'), 'utf8');
-    return Object.fromEntries(
-      text
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => l.split(/=(.*)/s).slice(0, 2) as [string, string]),
-    );
-  } catch {
-    return {};
-  }
-}
-
 export function s3TestServer(): S3TestServer {
-  const env = process.env.S3_TEST_ENDPOINT ? process.env : { ...fromFile(), ...process.env };
+  const env = serverEnv('.s3-test', 'S3_TEST_ENDPOINT');
   if (!env.S3_TEST_ENDPOINT) {
     throw new Error(
       'No S3 test server: run `npm test` (it starts one), or `bash scripts/s3-server.sh start`, or set S3_TEST_ENDPOINT, S3_TEST_KEY, S3_TEST_SECRET, S3_TEST_BUCKET',
@@ -57,17 +42,6 @@ export function s3TestServer(): S3TestServer {
     bucket: env.S3_TEST_BUCKET || 'tus-test',
     forcePathStyle: env.S3_TEST_FORCE_PATH_STYLE !== 'false',
   };
-}
-
-/**
- * The two drivers a test runs on, each with a function giving a fresh environment: local, and S3
- * (on `server`, by default the test server, read when called) under a fresh root named after `name`.
- */
-export function localAndS3(name: string, server?: S3TestServer): Array<[string, () => Record<string, string>]> {
-  return [
-    ['local', () => ({})],
-    ['s3', () => s3LocationEnv(server ?? s3TestServer(), uniqueRoot(name))],
-  ];
 }
 
 /** A fresh key prefix per test, so tests sharing the bucket never see each other's objects. */

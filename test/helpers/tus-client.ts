@@ -1,5 +1,5 @@
 /** Drive the real tus-js-client (Node build) against a running server. */
-import { createReadStream } from 'node:fs';
+import { createReadStream, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tus from 'tus-js-client';
@@ -44,12 +44,19 @@ export async function uploadInterruptedThenResume(
   stopAfter: number,
   options: Partial<tus.UploadOptions> = {},
 ): Promise<ClientUpload> {
-  const urlStorage = new FileUrlStorage(join(tmpdir(), `tus-url-storage-${process.pid}-${Date.now()}.json`));
+  // The URL storage file (and proper-lockfile's .lock next to it) in a directory of its own, removed when done.
+  const dir = mkdtempSync(join(tmpdir(), 'tus-url-storage-'));
+  try {
+    return await interruptThenResume(path, stopAfter, { endpoint, urlStorage: new FileUrlStorage(join(dir, 'urls.json')), ...options });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function interruptThenResume(path: string, stopAfter: number, options: Partial<tus.UploadOptions>): Promise<ClientUpload> {
   const base = {
-    endpoint,
     chunkSize: 8 * 1024 * 1024,
     retryDelays: [0, 500, 1000],
-    urlStorage,
     storeFingerprintForResuming: true,
     removeFingerprintOnSuccess: false,
     metadata: { filename: 'resumed.bin', filetype: 'application/octet-stream' },
@@ -76,4 +83,18 @@ export async function uploadInterruptedThenResume(
   await run(second);
   if (second.url !== first.url) throw new Error(`resumed into a new upload ${second.url} instead of ${first.url}`);
   return { url: second.url as string, resumedFrom };
+}
+
+/** One upload of `data` by tus-js-client with `options` (a cluster's checks: two retries); resolves once it succeeded. */
+export function tusUpload(data: Buffer, options: Partial<tus.UploadOptions>): Promise<tus.Upload> {
+  return new Promise((resolve, reject) => {
+    const u = new tus.Upload(data, {
+      retryDelays: [0, 500],
+      metadata: { filename: 'cluster.bin', filetype: 'application/octet-stream' },
+      ...options,
+      onSuccess: () => resolve(u),
+      onError: reject,
+    });
+    u.start();
+  });
 }

@@ -54,7 +54,7 @@ t.test('S3: a second exclusive creation of an id is refused where the endpoint h
 
   if (honours) {
     await t.rejects(store.create(exclusive(id, 9, 'second')), TAKEN, 'the second creation is refused');
-    await t.rejects(store.concatenate(id, [], { who: 'third' }, true), TAKEN, 'so is a concatenation given the id');
+    await t.rejects(store.concatenate(id, [], { who: 'third' }, { exclusive: true }), TAKEN, 'so is a concatenation given the id');
     store.invalidate(id);
     const kept = await store.readUpload(id);
     t.same([kept.size, kept.offset, kept.metadata], [6, 3, { who: 'first' }], 'the first upload is as it was');
@@ -71,7 +71,7 @@ t.test('local: a second exclusive creation of an id is refused; the first upload
   await store.create(exclusive(id, 6, 'first'));
   t.equal(await store.write(Readable.from([Buffer.from('abc')]), id, 0), 3);
   await t.rejects(store.create(exclusive(id, 9, 'second')), TAKEN, 'the second creation is refused');
-  await t.rejects(store.concatenate(id, [], { who: 'third' }, true), TAKEN, 'so is a concatenation given the id');
+  await t.rejects(store.concatenate(id, [], { who: 'third' }, { exclusive: true }), TAKEN, 'so is a concatenation given the id');
   const kept = await store.getUpload(id);
   t.same([kept.size, kept.offset, kept.metadata], [6, 3, { who: 'first' }], 'the first upload is as it was');
   t.equal(readFileSync(join(dir, id), 'utf8'), 'abc');

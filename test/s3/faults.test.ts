@@ -9,20 +9,14 @@ import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import t, { type Test } from 'tap';
 import { createUpload, head, patch, type RunningApp, startApp } from '../helpers/app.js';
 import { sha256 } from '../helpers/bytes.js';
-import { FaultProxy, seededRandom } from '../helpers/fault-proxy.js';
+import { FaultProxy } from '../helpers/fault-proxy.js';
+import { assertClearFailures, type Failure, faultData, headOffset, resumeUntilComplete } from '../helpers/fault-resume.js';
 import { idOf } from '../helpers/ids.js';
 import { listKeys, objectSha256, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
 import { MiB } from '../helpers/sizes.js';
 
 const server = s3TestServer();
 const verify = verifyClient(server);
-
-function seededData(size: number, seed: number): Buffer {
-  const rnd = seededRandom(seed);
-  const data = Buffer.alloc(size + 4);
-  for (let i = 0; i < size; i += 4) data.writeUInt32LE(Math.floor(rnd() * 2 ** 32), i);
-  return data.subarray(0, size);
-}
 
 interface Rig {
   proxy: FaultProxy;
@@ -54,12 +48,6 @@ async function rig(t: Test, name: string, seed: number, extra: Record<string, st
   };
   t.teardown(r.close);
   return r;
-}
-
-async function offsetOf(url: string): Promise<number> {
-  const res = await head(url);
-  if (res.status !== 200) throw new Error(`HEAD ${res.status}`);
-  return Number(res.headers.get('upload-offset'));
 }
 
 /** Bytes S3 really holds for the upload, in order from 0: the parts listed without a gap, then a tail that begins the next part. */
@@ -104,37 +92,13 @@ function patchChunked(url: string, offset: number, body: Buffer): Promise<Respon
   } as RequestInit);
 }
 
-/** Send `data` from the server's offset on in PATCHes of `step` bytes, until complete; each failure is returned. */
-async function resume(url: string, data: Buffer, step: number, attempts = 20): Promise<Array<{ status: number; body: string }>> {
-  const failures: Array<{ status: number; body: string }> = [];
-  for (let i = 0; i < attempts; i++) {
-    const res = await head(url);
-    if (res.status !== 200) {
-      // A HEAD answer has no body to judge: its status is.
-      failures.push({ status: res.status, body: `HEAD answered ${res.status} (S3 failed)` });
-      continue;
-    }
-    const offset = Number(res.headers.get('upload-offset'));
-    if (offset === data.length) return failures;
-    const body = data.subarray(offset, Math.min(offset + step, data.length));
-    const answer = await patch(url, offset, body);
-    const text = await answer.text();
-    if (answer.status !== 204) failures.push({ status: answer.status, body: text });
-  }
-  throw new Error(`not complete after ${attempts} rounds: ${JSON.stringify(failures.slice(-3))}`);
-}
+const resume = resumeUntilComplete;
 
 /** Failures are clear: a 5xx with a plain message naming S3, never a stack trace. */
-function clear(t: Test, failures: Array<{ status: number; body: string }>): void {
-  for (const f of failures) {
-    t.ok(f.status >= 500 && f.status <= 504, `failure status ${f.status}`);
-    t.match(f.body, /S3|storage|retry|again/i, `clear message: ${f.body.trim().slice(0, 160)}`);
-    t.notMatch(f.body, /\n\s+at /, 'no stack trace');
-  }
-}
+const clear = (t: Test, failures: Failure[]) => assertClearFailures(t, failures, /S3/);
 
 async function assertComplete(t: Test, r: Rig, url: string, data: Buffer): Promise<void> {
-  t.equal(await offsetOf(url), data.length, 'HEAD: complete');
+  t.equal(await headOffset(url), data.length, 'HEAD: complete');
   const stored = await objectSha256(verify, server.bucket, `${r.root}${idOf(url)}`);
   t.equal(stored.size, data.length, 'final object size');
   t.equal(stored.sha256, sha256(data), 'final object byte-exact');
@@ -164,7 +128,7 @@ t.test('a mix of 500 InternalError and 503 SlowDown on every operation: retries 
     { fault: 'slowdown503', fraction: 0.2 },
     { fault: 'error500', fraction: 0.1 },
   ]);
-  const data = seededData(13 * MiB, 1);
+  const data = faultData(13 * MiB, 1);
   const url = await createUpload(r.app.url, data.length);
   const failures = await resume(url, data, 4 * MiB);
   clear(t, failures);
@@ -183,7 +147,7 @@ t.test('connection resets before and after S3 answered, stalls mid-body and late
     { op: 'UploadPart', fault: 'stall', count: 1, stallAfterBytes: 64 * 1024 },
     { fault: 'latency', fraction: 0.3, latencyMs: 50 },
   ]);
-  const data = seededData(12 * MiB + 77, 2);
+  const data = faultData(12 * MiB + 77, 2);
   const url = await createUpload(r.app.url, data.length);
   const failures = await resume(url, data, 3 * MiB);
   clear(t, failures);
@@ -197,7 +161,7 @@ t.test('connection resets before and after S3 answered, stalls mid-body and late
 t.test('CompleteMultipartUpload succeeds on S3 but every answer is lost: the upload still ends complete and byte-exact', async (t) => {
   const r = await rig(t, 'complete-lost', 13);
   r.proxy.setRules([{ op: 'CompleteMultipartUpload', fault: 'reset-after' }]);
-  const data = seededData(11 * MiB, 3);
+  const data = faultData(11 * MiB, 3);
   const url = await createUpload(r.app.url, data.length);
   const res = await patch(url, 0, data);
   const body = await res.text();
@@ -214,7 +178,7 @@ t.test('CompleteMultipartUpload succeeds on S3 but every answer is lost: the upl
 t.test('a tail PutObject that fails after the parts succeeded: HEAD claims only the parts, resume completes', async (t) => {
   const r = await rig(t, 'tail-fails', 14);
   r.proxy.setRules([{ op: 'PutObjectTail', fault: 'error500' }]);
-  const data = seededData(12 * MiB, 4);
+  const data = faultData(12 * MiB, 4);
   const url = await createUpload(r.app.url, data.length);
   // 7 MiB without a Content-Length: part 1 (5 MiB) is stored, the 2 MiB tail is refused on every attempt.
   const res = await patchChunked(url, 0, data.subarray(0, 7 * MiB));
@@ -226,7 +190,7 @@ t.test('a tail PutObject that fails after the parts succeeded: HEAD claims only 
     r.proxy.seen('UploadPart').some((p) => p.part === 1 && p.status === 200),
     'part 1 stored',
   );
-  const offset = await offsetOf(url);
+  const offset = await headOffset(url);
   const stored = await storedPrefix(r.root, idOf(url), 5 * MiB);
   t.ok(offset <= stored, `HEAD offset ${offset} claims no more than S3 holds (${stored})`);
   t.equal(offset, 5 * MiB, 'HEAD offset: the stored part');
@@ -239,7 +203,7 @@ t.test('a tail PutObject that fails after the parts succeeded: HEAD claims only 
 t.test('a part that fails for good while a later part of the same request is stored; resume from inside the gap', async (t) => {
   const r = await rig(t, 'gap', 15, { STORAGE_S3_STREAM_PARTS: 'false' });
   r.proxy.setRules([{ op: 'UploadPart', when: (q) => q.query.get('partNumber') === '2', fault: 'slowdown503' }]);
-  const data = seededData(17 * MiB + 5, 5);
+  const data = faultData(17 * MiB + 5, 5);
   const url = await createUpload(r.app.url, data.length);
   const res = await patch(url, 0, data.subarray(0, 16 * MiB));
   const body = await res.text();
@@ -249,7 +213,7 @@ t.test('a part that fails for good while a later part of the same request is sto
     r.proxy.seen('UploadPart').some((p) => p.part === 3 && p.status === 200),
     'part 3 of the same request was stored while part 2 failed',
   );
-  const offset = await offsetOf(url);
+  const offset = await headOffset(url);
   t.equal(offset, 5 * MiB, 'HEAD offset ends at part 1: the gap is not claimed');
   t.ok(offset <= (await storedPrefix(r.root, idOf(url), 5 * MiB)), 'no more than S3 holds in order');
   r.proxy.clear();
@@ -263,7 +227,7 @@ t.test('CreateMultipartUpload retried under connection resets leaves no multipar
   const r = await rig(t, 'create-resets', 16);
   // The first two CreateMultipartUpload happen on S3 but their answers are lost; the SDK retries.
   r.proxy.setRules([{ op: 'CreateMultipartUpload', fault: 'reset-after', count: 2 }]);
-  const data = seededData(11 * MiB, 6);
+  const data = faultData(11 * MiB, 6);
   const url = await createUpload(r.app.url, data.length);
   const res = await patch(url, 0, data);
   t.equal(res.status, 204, `PATCH completes on the third attempt: ${await res.text()}`);
@@ -278,7 +242,7 @@ t.test('CreateMultipartUpload retried under connection resets leaves no multipar
   const failedBody = await failed.text();
   t.not(failed.status, 204, 'PATCH fails when every CreateMultipartUpload answer is lost');
   clear(t, [{ status: failed.status, body: failedBody }]);
-  t.equal(await offsetOf(second), 0, 'HEAD: nothing claimed');
+  t.equal(await headOffset(second), 0, 'HEAD: nothing claimed');
   r.proxy.clear();
   t.same(await resume(second, data, 11 * MiB), [], 'resumed without failure');
   await assertComplete(t, r, second, data);
@@ -287,8 +251,8 @@ t.test('CreateMultipartUpload retried under connection resets leaves no multipar
 
 t.test('UploadPartCopy and ListParts failing for good: a clear error, then the same requests succeed byte-exact', async (t) => {
   const r = await rig(t, 'copy', 17);
-  const a = seededData(6 * MiB, 7);
-  const b = seededData(5 * MiB + 9, 8);
+  const a = faultData(6 * MiB, 7);
+  const b = faultData(5 * MiB + 9, 8);
   const partials: string[] = [];
   for (const data of [a, b]) {
     const url = await createUpload(r.app.url, data.length, { 'Upload-Concat': 'partial' });
@@ -317,7 +281,7 @@ t.test('UploadPartCopy and ListParts failing for good: a clear error, then the s
   await assertComplete(t, r, final, Buffer.concat([a, b]));
 
   // A fresh instance must read the parts of an unfinished upload: ListParts fails, then works.
-  const data = seededData(11 * MiB, 9);
+  const data = faultData(11 * MiB, 9);
   const url = await createUpload(r.app.url, data.length);
   t.equal((await patch(url, 0, data.subarray(0, 5 * MiB))).status, 204, 'first part stored');
   const other = await startApp(s3LocationEnv(server, r.root, { STORAGE_S3_ENDPOINT: r.proxy.url, STORAGE_S3_MAX_ATTEMPTS: '2' }));
@@ -329,7 +293,7 @@ t.test('UploadPartCopy and ListParts failing for good: a clear error, then the s
   t.equal(h.status, 503, 'HEAD on another instance fails while ListParts fails');
   clear(t, [{ status: h.status, body: hBody || 'S3 (HEAD has no body)' }]);
   r.proxy.clear();
-  t.equal(await offsetOf(otherUrl), 5 * MiB, 'then HEAD answers the stored offset');
+  t.equal(await headOffset(otherUrl), 5 * MiB, 'then HEAD answers the stored offset');
   t.same(await resume(otherUrl, data, 6 * MiB), [], 'resumed on the other instance');
   await assertComplete(t, r, url, data);
   await assertNoOrphans(t, r, [...partials, final, url]);
@@ -337,8 +301,8 @@ t.test('UploadPartCopy and ListParts failing for good: a clear error, then the s
 
 t.test('concatenation-unfinished: UploadPartCopy failing while the final is assembled, then the final HEAD assembles it', async (t) => {
   const r = await rig(t, 'copy-late', 18);
-  const a = seededData(5 * MiB + 3, 10);
-  const b = seededData(6 * MiB, 11);
+  const a = faultData(5 * MiB + 3, 10);
+  const b = faultData(6 * MiB, 11);
   const partials = [
     await createUpload(r.app.url, a.length, { 'Upload-Concat': 'partial' }),
     await createUpload(r.app.url, b.length, { 'Upload-Concat': 'partial' }),

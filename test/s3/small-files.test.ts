@@ -7,8 +7,7 @@
  * S3 requests are counted at a recording proxy between the server and the S3 test server.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
@@ -24,6 +23,7 @@ import { HookReceiver } from '../helpers/hook-receiver.js';
 import { idOf } from '../helpers/ids.js';
 import { startRedis } from '../helpers/redis.js';
 import { headObject, listKeys, objectSha256, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
+import { scratchDir } from '../helpers/scratch.js';
 import { makeStore, recordCommands, s3Location, writeStream } from '../helpers/store.js';
 import { uploadFile } from '../helpers/tus-client.js';
 import { until } from '../helpers/wait.js';
@@ -298,7 +298,7 @@ t.test('concatenation with partials sent whole with their creation', async (t) =
 
 t.test("tus-js-client's uploadDataDuringCreation: a small file in one POST, one S3 request", async (t) => {
   const { proxy, app, root } = await rig(t, 'small-client');
-  const dir = mkdtempSync(join(tmpdir(), 'tus-small-'));
+  const dir = scratchDir(t, 'tus-small-');
   const file = join(dir, 'small.bin');
   const data = randomData(300 * 1024);
   writeFileSync(file, data);

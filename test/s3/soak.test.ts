@@ -28,9 +28,8 @@
  */
 import { createCipheriv, createHash, randomInt } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   DeleteObjectsCommand,
@@ -44,6 +43,7 @@ import PQueue from 'p-queue';
 import t from 'tap';
 import { startProcess } from '../helpers/process.js';
 import { objectSha256, s3LocationEnv, s3TestServer, storedKeys, uniqueRoot, verifyClient } from '../helpers/s3.js';
+import { scratchDir } from '../helpers/scratch.js';
 import { seeded, sizeFromEnv } from '../helpers/seeded.js';
 import { KiB, MiB } from '../helpers/sizes.js';
 import { until } from '../helpers/wait.js';
@@ -271,7 +271,7 @@ function table(samples: Sample[], every: number): string[] {
 
 t.test('soak: small and large uploads at a steady concurrency; every upload byte-exact, resources level off, nothing left', async (t) => {
   const root = uniqueRoot('soak');
-  const tempDir = mkdtempSync(join(tmpdir(), 'tus-soak-temp-'));
+  const tempDir = scratchDir(t, 'tus-soak-temp-');
   const proc = await startProcess(
     s3LocationEnv(server, root, { TUS_TEMP_DIR: tempDir, LOG_LEVEL: 'warn' }),
     process.env.SOAK_SERVER_MAIN ? { main: process.env.SOAK_SERVER_MAIN } : {},

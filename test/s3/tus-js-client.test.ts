@@ -1,11 +1,10 @@
-import { mkdtempSync } from 'node:fs';
-import { open, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import { randomData, sha256File } from '../helpers/bytes.js';
 import { listKeys, objectSha256, s3TestServer, verifyClient } from '../helpers/s3.js';
 import { appOnS3 } from '../helpers/s3-app.js';
+import { scratchDir } from '../helpers/scratch.js';
 import { MiB } from '../helpers/sizes.js';
 import { uploadFile, uploadInterruptedThenResume } from '../helpers/tus-client.js';
 
@@ -14,12 +13,11 @@ const client = verifyClient(server);
 
 t.test('tus-js-client in Node against the S3 location', async (t) => {
   const { root, app } = await appOnS3(t, server, 'client');
-  const dir = mkdtempSync(join(tmpdir(), 'tus-s3-client-'));
+  const dir = scratchDir(t, 'tus-s3-client-');
   const file = join(dir, '200mib.bin');
   const handle = await open(file, 'w');
   for (let i = 0; i < 200; i++) await handle.write(randomData(MiB));
   await handle.close();
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
   const expected = await sha256File(file);
 
   t.test('200 MiB in 16 MiB chunks', async (t) => {

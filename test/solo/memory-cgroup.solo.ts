@@ -12,14 +12,13 @@
  * after the other tests; `npx tap test/solo/memory-cgroup.solo.ts` runs it by itself.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { idOf } from '../helpers/ids.js';
 import { CONTAINER_LIMIT_MIB, memoryCgroup } from '../helpers/memory-cgroup.js';
 import { runToExit, type ServerProcess, startProcess } from '../helpers/process.js';
 import { objectSha256, removeKeys, s3LocationEnv, s3TestServer, uniqueRoot, verifyClient } from '../helpers/s3.js';
+import { scratchDir } from '../helpers/scratch.js';
 import { MiB } from '../helpers/sizes.js';
 import { expectedSha256, type SentUpload, uploadLoad } from '../helpers/upload-load.js';
 import { until } from '../helpers/wait.js';
@@ -49,14 +48,16 @@ async function memoryLine(server: ServerProcess): Promise<{ limit?: string; part
   return JSON.parse(ready() as string).memory;
 }
 
-/** A copy of this Node binary, written past the page cache (dd's nocache), so whoever runs it first is charged its pages. */
-function uncachedNode(): { path: string; remove(): void } {
-  const dir = mkdtempSync(join(tmpdir(), 'tus-cgroup-node-'));
-  const path = join(dir, 'node');
+/**
+ * A copy of this Node binary, written past the page cache (dd's nocache), so whoever runs it first
+ * is charged its pages; removed when `t` ends (after the processes started later stopped).
+ */
+function uncachedNode(t: Test): string {
+  const path = join(scratchDir(t, 'tus-cgroup-node-'), 'node');
   execFileSync('dd', [`if=${process.execPath}`, `of=${path}`, 'bs=4M', 'oflag=nocache', 'conv=fsync', 'status=none']);
   execFileSync('dd', [`if=${path}`, 'iflag=nocache', 'count=0', 'status=none']);
   execFileSync('chmod', ['755', path]);
-  return { path, remove: () => rmSync(dir, { recursive: true, force: true }) };
+  return path;
 }
 
 async function verify(t: Test, root: string, uploads: SentUpload[]): Promise<void> {
@@ -73,15 +74,14 @@ function run(): void {
   t.test(`${CONTAINER_LIMIT_MIB} MiB: 4 x ${BIG / MiB} MiB and 50 small uploads, no OOM kill, throughput within 10%`, async (t) => {
     const cgroup = memoryCgroup(CONTAINER_LIMIT_MIB * MiB, 'limited');
     if ('skip' in cgroup) throw new Error(cgroup.skip);
-    const node = uncachedNode();
+    const node = uncachedNode(t);
     const root = uniqueRoot('cgroup');
-    const limited = await startProcess(s3LocationEnv(s3, `${root}limited/`), { cgroup: cgroup.procs, node: node.path });
+    const limited = await startProcess(s3LocationEnv(s3, `${root}limited/`), { cgroup: cgroup.procs, node });
     const free = await startProcess(s3LocationEnv(s3, `${root}free/`));
     t.teardown(async () => {
       await limited.stop();
       await free.stop();
       await cgroup.remove();
-      node.remove();
       await removeKeys(client, s3.bucket, root);
     });
     // The limit was found and the budgets sized for it; without a limit, the defaults.
@@ -95,6 +95,13 @@ function run(): void {
     const load = { big: 4, bigSize: BIG, small: 50 };
     const rates: Record<'limited' | 'free', number[]> = { limited: [], free: [] };
     for (const which of ['free', 'limited', 'limited', 'free'] as const) {
+      // A limited run below a third of the free one means the kernel is reclaiming the server's
+      // code pages as fast as it runs them: another pair would take ten minutes to say the same.
+      const [firstLimited, firstFree] = [rates.limited[0] ?? 0, rates.free[0] ?? 0];
+      if (rates.limited.length === 1 && firstLimited < firstFree / 3) {
+        t.comment(`the limited server ran at ${firstLimited.toFixed(1)} against ${firstFree.toFixed(1)} MiB/s: one pair only`);
+        break;
+      }
       const server = which === 'limited' ? limited : free;
       const done = await uploadLoad(server.url, load);
       rates[which].push(done.mibPerSecond);
@@ -105,6 +112,7 @@ function run(): void {
         t.equal(limited.child.exitCode, null, 'the limited server still runs');
         t.equal(limited.child.signalCode, null, 'and was not killed');
         t.equal(cgroup.oomKills(), 0, `no OOM kill in the cgroup (cgroup v${cgroup.version})`);
+        t.comment(`the cgroup after the run (MiB; major faults): ${cgroup.breakdown()}`);
         await verify(t, `${root}limited/`, done.uploads);
       }
       await removeKeys(client, s3.bucket, `${root}${which}/`);
@@ -117,9 +125,9 @@ function run(): void {
     t.comment(
       `MiB/s limited ${rates.limited.map((r) => r.toFixed(1)).join(', ')}; unlimited ${rates.free.map((r) => r.toFixed(1)).join(', ')}`,
     );
-    // Not met yet (issue 24, open): with its Node binary charged to the cgroup, the server's
-    // footprint (about 100 MiB idle) leaves 16 MiB of parts and a kernel reclaiming code pages;
-    // measured 0.75x-0.85x. Reported as a TODO, with the figure, until the footprint is smaller.
+    // Not met (issue 24): the server's footprint (about 100 MiB idle) leaves 16 MiB of parts and a
+    // 64 MiB heap with a 1 MiB young generation; these budgets alone, outside any cgroup, give the
+    // same 0.75x (test/bench/container-budget.bench.ts). Reported as a TODO, with the figure.
     t.ok(
       ratio >= 0.9,
       `throughput within 10% of the server without a limit (best ${best.toFixed(1)} against ${bestFree.toFixed(1)} MiB/s: ${ratio.toFixed(2)}x)`,

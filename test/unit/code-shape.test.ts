@@ -3,11 +3,12 @@
  * table of request state (and one of connection state), one extension of Fastify's types,
  * driver names compared only in the driver registry. Measured by scripts/code-shape.mjs.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { LIMITS, measure } from '../../scripts/code-shape.mjs';
+import { scratchDir } from '../helpers/scratch.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 process.chdir(ROOT);
@@ -57,9 +58,7 @@ t.test('driver names are compared only in the driver registry', async (t) => {
 
 t.test('the measure itself finds what it looks for', async (t) => {
   // A file of its own: a 61-line function, a WeakMap and an augmentation are all reported.
-  const { mkdtempSync, writeFileSync } = await import('node:fs');
-  const { tmpdir } = await import('node:os');
-  const dir = mkdtempSync(join(tmpdir(), 'shape-'));
+  const dir = scratchDir(t, 'shape-');
   const lines = (n: number) => Array.from({ length: n }, (_, i) => `  const v${i} = ${i};`).join('\n');
   writeFileSync(
     join(dir, 'x.ts'),

@@ -1,8 +1,8 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { ConfigError, loadConfig, parseConfig, type S3Location } from '../../src/config/index.js';
+import { scratchDir } from '../helpers/scratch.js';
 
 const s3Env = {
   STORAGE_LOCATIONS: 's3',
@@ -162,11 +162,16 @@ t.test('every invalid value is reported, naming the variable, the value and what
     [{ STORAGE_LOCATIONS: ' , ' }, /^STORAGE_LOCATIONS: lists no location/],
     [
       { STORAGE_LOCATIONS: 'media' },
-      /^STORAGE_MEDIA_DRIVER=unset: required for the location "media" listed in STORAGE_LOCATIONS; expected one of local, s3$/,
+      /^STORAGE_MEDIA_DRIVER=unset: required for the location "media" listed in STORAGE_LOCATIONS; expected one of local, s3, azure$/,
     ],
     [
+      { STORAGE_LOCATIONS: 'media', STORAGE_MEDIA_DRIVER: 'gridfs' },
+      /^STORAGE_MEDIA_DRIVER="gridfs": unknown driver; expected one of local, s3, azure$/,
+    ],
+    [
+      // Directus's gcs driver: refused with the route that works instead.
       { STORAGE_LOCATIONS: 'media', STORAGE_MEDIA_DRIVER: 'gcs' },
-      /^STORAGE_MEDIA_DRIVER="gcs": unknown driver; expected one of local, s3$/,
+      /^STORAGE_MEDIA_DRIVER="gcs": not available: .*through the s3 driver on its XML API with an HMAC key: DRIVER=s3, ENDPOINT=https:\/\/storage\.googleapis\.com, REGION=auto.*; expected one of local, s3, azure$/,
     ],
     [{ ...s3Env, STORAGE_S3_BUCKET: '' }, /^STORAGE_S3_BUCKET=unset: required: the bucket name$/],
     [{ ...s3Env, STORAGE_S3_REGION: '' }, /^STORAGE_S3_REGION=unset: required: the bucket region/],
@@ -239,7 +244,7 @@ t.test('unknown STORAGE_<LOC>_ variables give warnings, not errors', async (t) =
 });
 
 t.test('.env file, process precedence, and <NAME>_FILE secrets', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'tus-config-'));
+  const dir = scratchDir(t, 'tus-config-');
   const envFile = join(dir, 'app.env');
   const secretFile = join(dir, 'secret');
   writeFileSync(

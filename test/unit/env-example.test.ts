@@ -10,6 +10,7 @@ t.test('.env.example lists every variable the config schema reads', async (t) =>
   for (const name of [...Object.keys(serverSchema.shape), 'STORAGE_LOCATIONS', 'CONFIG_PATH']) t.ok(documented(name), name);
   for (const suffix of KNOWN_SUFFIXES.local) t.ok(documented(`STORAGE_LOCAL_${suffix}`), `STORAGE_LOCAL_${suffix}`);
   for (const suffix of KNOWN_SUFFIXES.s3) t.ok(documented(`STORAGE_S3_${suffix}`), `STORAGE_S3_${suffix}`);
+  for (const suffix of KNOWN_SUFFIXES.azure) t.ok(documented(`STORAGE_AZURE_${suffix}`), `STORAGE_AZURE_${suffix}`);
 });
 
 t.test('.env.example as written is a valid configuration equal to the defaults', async (t) => {

@@ -1,18 +1,16 @@
 /** A lock that is not released in time answers 423 Locked with Retry-After and a reason, not 500. */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { FileStore } from '@tus/file-store';
 import { MemoryLocker } from '@tus/server';
 import t from 'tap';
 import { adjustAnswer, answerOf, headerOf, reasonOf } from '../../src/tus/answer.js';
 import { createEngine, LOCK_TIMEOUT_BODY } from '../../src/tus/engine.js';
+import { scratchDir } from '../helpers/scratch.js';
 
 t.test('HEAD while another holder keeps the lock past the timeout: 423 with Retry-After', async (t) => {
   const locker = new MemoryLocker({ acquireLockTimeout: 300 });
   const engine = createEngine({
     path: '/files',
-    datastore: new FileStore({ directory: mkdtempSync(join(tmpdir(), 'tus-lock-')) }),
+    datastore: new FileStore({ directory: scratchDir(t, 'tus-lock-') }),
     maxSize: 0,
     locker,
     terminateFinished: false,

@@ -1,16 +1,16 @@
 /** How a container's memory limit is found and divided (src/runtime/memory-limit.ts, memory-budget.ts, src/config/memory.ts). */
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { parseConfig } from '../../src/config/index.js';
 import type { S3Location } from '../../src/config/types.js';
 import { DEFAULT_PART_MEMORY, heapFlags, heapFor, heapSetExplicitly, OUTSIDE_HEAP, partBudget } from '../../src/runtime/memory-budget.js';
 import { containerMemoryLimit } from '../../src/runtime/memory-limit.js';
+import { scratchDir } from '../helpers/scratch.js';
 import { MiB } from '../helpers/sizes.js';
 
 t.test('the limit: Node first, then cgroup v2, then v1; none at or above the machine', async (t) => {
-  const root = mkdtempSync(join(tmpdir(), 'tus-cgroup-'));
+  const root = scratchDir(t, 'tus-cgroup-');
   t.same(containerMemoryLimit({ cgroupRoot: root, fromNode: 160 * MiB }), { bytes: 160 * MiB, source: 'constrainedMemory' });
   t.equal(containerMemoryLimit({ cgroupRoot: root, fromNode: 2 ** 64 }), undefined, 'unconstrained Node, no cgroup files');
   writeFileSync(join(root, 'memory.max'), 'max\n');

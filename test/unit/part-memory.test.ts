@@ -1,7 +1,7 @@
 /** PART_MEMORY as a byte budget (src/stores/s3/part-memory.ts) and small-piece merging (src/stores/coalesce.ts). */
 import t from 'tap';
 import { coalesce } from '../../src/stores/coalesce.js';
-import { PartMemory, Reservation } from '../../src/stores/s3/part-memory.js';
+import { PartMemory, Reservation } from '../../src/stores/part-memory.js';
 import { KiB } from '../helpers/sizes.js';
 
 /** Whether `p` has settled after the queued microtasks and one macrotask ran. */

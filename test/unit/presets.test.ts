@@ -3,6 +3,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { loadConfig, type S3Location } from '../../src/config/index.js';
+import type { AzureLocation } from '../../src/stores/azure/config.js';
 import { createS3Client } from '../../src/stores/s3/client.js';
 import { planParts } from '../../src/stores/s3/part-size.js';
 
@@ -30,6 +31,20 @@ const expected: Record<string, Omit<Partial<S3Location>, 'driver'> & { endpointH
   'versitygw.env': { driver: 's3', forcePathStyle: true, endpointHost: 's3:7070' },
   'b2.env': { driver: 's3', region: 'us-west-004', endpointHost: 's3.us-west-004.backblazeb2.com' },
   'local.env': { driver: 'local' },
+  'gcs-hmac.env': { driver: 's3', region: 'auto', endpointHost: 'storage.googleapis.com', checksumCalculation: 'WHEN_REQUIRED' },
+  'azure.env': { driver: 'azure' },
+  'azurite.env': { driver: 'azure' },
+};
+
+/** What each azure preset makes of its location. */
+const azureExpected: Record<string, Partial<AzureLocation>> = {
+  'azure.env': {
+    container: 'uploads',
+    accountName: 'mystorageaccount',
+    endpoint: 'https://mystorageaccount.blob.core.windows.net',
+    root: 'tus/',
+  },
+  'azurite.env': { container: 'uploads', accountName: 'devstoreaccount1', endpoint: 'http://127.0.0.1:10000/devstoreaccount1', root: '' },
 };
 
 t.test('one preset per case, each tested', async (t) => {
@@ -46,6 +61,7 @@ for (const [file, want] of Object.entries(expected)) {
     const config = loadConfig({ CONFIG_PATH: join(dir, file), PATH: process.env.PATH ?? '' });
     const location = config.locations[0];
     t.equal(location?.driver, want.driver);
+    if (location?.driver === 'azure') t.match(location, azureExpected[file]);
     if (location?.driver !== 's3') return;
     const { endpointHost, driver: _d, ...fields } = want;
     t.match(location, fields);

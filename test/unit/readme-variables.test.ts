@@ -16,7 +16,7 @@ t.test('every server variable has a row in docs/configuration.md', async (t) => 
 });
 
 t.test('every storage variable has a row in docs/configuration.md', async (t) => {
-  for (const suffix of new Set([...KNOWN_SUFFIXES.local, ...KNOWN_SUFFIXES.s3]))
+  for (const suffix of new Set([...KNOWN_SUFFIXES.local, ...KNOWN_SUFFIXES.s3, ...KNOWN_SUFFIXES.azure]))
     t.ok(rows.has(`STORAGE_<LOC>_${suffix}`), `STORAGE_<LOC>_${suffix}`);
 });
 
@@ -25,7 +25,7 @@ t.test('no row of docs/configuration.md names a variable the schema does not rea
     ...Object.keys(serverSchema.shape),
     'CONFIG_PATH',
     'STORAGE_LOCATIONS',
-    ...[...KNOWN_SUFFIXES.local, ...KNOWN_SUFFIXES.s3].map((s) => `STORAGE_<LOC>_${s}`),
+    ...[...KNOWN_SUFFIXES.local, ...KNOWN_SUFFIXES.s3, ...KNOWN_SUFFIXES.azure].map((s) => `STORAGE_<LOC>_${s}`),
   ]);
   t.same(
     [...rows].filter((r) => !known.has(r)),
@@ -38,7 +38,7 @@ t.test("every variable of the README's overview is one the schema reads", async 
     ...Object.keys(serverSchema.shape),
     'CONFIG_PATH',
     'STORAGE_LOCATIONS',
-    ...[...KNOWN_SUFFIXES.local, ...KNOWN_SUFFIXES.s3].map((s) => `STORAGE_<LOC>_${s}`),
+    ...[...KNOWN_SUFFIXES.local, ...KNOWN_SUFFIXES.s3, ...KNOWN_SUFFIXES.azure].map((s) => `STORAGE_<LOC>_${s}`),
   ]);
   const overview = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
   const named = overview

@@ -65,6 +65,7 @@ async function createFinalUpload(c: DoorContext, concat: string): Promise<Answer
     locker: o.locker,
     engine: o.engine,
     owner: grant?.owner,
+    subject: grant?.subject,
     idPrefix: grant?.prefix,
     tokenMaxSize: grant?.maxSize,
     urlOf: (newId) => `${baseUrl(c)}${o.path}/${newId}`,

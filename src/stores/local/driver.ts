@@ -4,7 +4,6 @@ import { z } from 'zod';
 import { text } from '../../config/casting.js';
 import { locationLimitsOf, locationLimitsSchema } from '../../config/location-limits.js';
 import { defineDriver, type LocationLimits } from '../driver.js';
-import { createLocalStore } from './index.js';
 
 export const LOCAL_DRIVER = 'local';
 
@@ -28,10 +27,12 @@ export const localDriver = defineDriver({
     secrets: [],
     location: (name, v): LocalLocation => ({ name, driver: LOCAL_DRIVER, root: v.ROOT ?? './uploads', ...locationLimitsOf(v) }),
   },
-  createStore: (location: LocalLocation, options) => createLocalStore(location, options),
+  // Imported when a location of this driver is configured: its client library is not loaded otherwise.
+  createStore: async (location: LocalLocation, options) => (await import('./index.js')).createLocalStore(location, options),
   hookStorage(location) {
     const root = resolve(location.root);
-    return (id) => ({ Type: 'filestore', Path: join(root, id), InfoPath: join(root, `${id}.json`) });
+    // The file's path as the store recorded it (its key, with a key template); InfoPath: the record, by id.
+    return ({ id, storage }) => ({ Type: 'filestore', Path: storage?.path ?? join(root, id), InfoPath: join(root, `${id}.json`) });
   },
   notReady: (location, { name, reason, sentence, serving }) => ({
     details: { location: name, driver: LOCAL_DRIVER, root: location.root, error: reason },
@@ -39,6 +40,7 @@ export const localDriver = defineDriver({
   }),
   capabilities: {
     warnWithoutAuth: false,
+    keyTemplates: true,
     sockets: () => 0,
   },
 });

@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { FileStore } from '@tus/file-store';
-import { Upload } from '@tus/utils';
+import { ERRORS, Upload } from '@tus/utils';
 import { bodyPieces, isBodyCut } from '../body-pieces.js';
 import {
   BodyTooLong,
@@ -15,21 +15,82 @@ import {
   type RangedReader,
   type RecordKeeper,
 } from '../capabilities.js';
-import { intend, intentOf } from '../creation-intent.js';
+import { type CreationIntent, intend, intentOf } from '../creation-intent.js';
 import { UploadIdTaken } from '../exclusive-create.js';
+import { type KeyTemplate, objectKey } from '../key-template.js';
 import type { LocalLocation } from './driver.js';
+import { UploadFiles } from './upload-files.js';
 
 export interface LocalStoreOptions {
   /** Milliseconds after creation an unfinished upload expires; 0 never. */
   expiration: number;
 }
 
-/** @tus/file-store, plus ranged reads for downloads, concatenation and bodies read directly. */
+/**
+ * @tus/file-store, plus ranged reads for downloads, concatenation, bodies read directly, and
+ * files at the location's key template's keys (upload-files.ts).
+ */
 export class LocalStore extends FileStore implements BodyWriter, RangedReader, Concatenator, Prober, RecordKeeper {
   readonly root: string;
-  constructor(root: string, expiration: number) {
+  private readonly files: UploadFiles;
+  constructor(
+    root: string,
+    expiration: number,
+    private readonly keyTemplate?: KeyTemplate,
+  ) {
     super({ directory: root, expirationPeriodInMilliseconds: expiration });
     this.root = root;
+    this.files = new UploadFiles(root, this.configstore);
+  }
+
+  /** Creation at the key template's key, when the location has one (upload-files.ts). */
+  override async create(upload: Upload): Promise<Upload> {
+    if (!this.keyTemplate) return this.createAtId(upload);
+    const { subject, exclusive } = intentOf(upload);
+    const createdAt = upload.creation_date ?? new Date().toISOString();
+    const key = objectKey(this.keyTemplate, { id: upload.id, subject, createdAt, metadata: upload.metadata });
+    upload.storage = { type: 'file', path: await this.files.create(upload, key, { exclusive: exclusive === true }) };
+    return upload;
+  }
+
+  override async getUpload(id: string): Promise<Upload> {
+    const record = await this.files.record(id);
+    if (record?.key === undefined) return super.getUpload(id);
+    const path = this.files.pathOf(id, record.key);
+    const { size, metadata, creation_date } = record;
+    return new Upload({ id, size, offset: await this.files.size(path), metadata, creation_date, storage: { type: 'file', path } });
+  }
+
+  override async write(readable: Readable, id: string, offset: number): Promise<number> {
+    const record = await this.files.record(id);
+    if (record?.key === undefined) return super.write(readable, id, offset);
+    return this.files.write(readable, this.files.pathOf(id, record.key), offset);
+  }
+
+  override async remove(id: string): Promise<void> {
+    const record = await this.files.record(id);
+    if (record?.key === undefined) return super.remove(id);
+    await this.files.remove(id, record.key);
+  }
+
+  /**
+   * Unfinished uploads (length unknown, or a file shorter than it) older than the expiration.
+   * (@tus/file-store's own compares the length with the offset its record kept from the
+   * creation, 0, and so removed finished uploads too; and it finds only files at `<root>/<id>`.)
+   */
+  override async deleteExpired(): Promise<number> {
+    const expiration = this.getExpiration();
+    if (expiration <= 0) return 0;
+    let removed = 0;
+    for (const id of await this.files.ids()) {
+      const record = await this.files.record(id);
+      if (!record?.creation_date || Date.now() - new Date(record.creation_date).getTime() <= expiration) continue;
+      const stored = await this.files.size(this.files.pathOf(id, record.key)).catch(() => undefined);
+      if (stored !== undefined && record.size !== undefined && stored >= record.size) continue;
+      await this.remove(id).catch((error: unknown) => (error === ERRORS.FILE_NOT_FOUND ? undefined : Promise.reject(error)));
+      removed += 1;
+    }
+    return removed;
   }
 
   /**
@@ -37,7 +98,7 @@ export class LocalStore extends FileStore implements BodyWriter, RangedReader, C
    * gets its file only if there is none: opened with `wx`, atomic also between processes
    * sharing the directory; UploadIdTaken leaves the existing upload untouched.
    */
-  override async create(upload: Upload): Promise<Upload> {
+  private async createAtId(upload: Upload): Promise<Upload> {
     if (!intentOf(upload).exclusive) return super.create(upload);
     // Ids are upload ids (letters, digits, _ and -): join never leaves the root.
     const path = join(this.root, upload.id);
@@ -85,24 +146,30 @@ export class LocalStore extends FileStore implements BodyWriter, RangedReader, C
     id: string,
     partialIds: readonly string[],
     metadata: Record<string, string | null> | undefined,
-    exclusive = false,
+    intent: CreationIntent = {},
   ): Promise<number> {
     const partials = await Promise.all(partialIds.map((p) => this.getUpload(p)));
     const size = partials.reduce((total, p) => total + (p.size ?? 0), 0);
     const created = new Upload({ id, size: 0, offset: 0, ...(metadata ? { metadata } : {}) });
-    if (exclusive) intend(created, { exclusive: true });
-    await this.create(created);
-    for (const partial of partialIds) {
-      await pipeline(createReadStream(join(this.root, partial)), createWriteStream(join(this.root, id), { flags: 'a' }));
+    intend(created, intent);
+    // A final upload that waited for its partials keeps the key it got when it was created.
+    const key = (await this.files.record(id))?.key;
+    const path = key !== undefined ? await this.files.create(created, key, { replace: true }) : (await this.create(created)).storage?.path;
+    for (const partial of partials) {
+      await pipeline(createReadStream(partial.storage?.path ?? ''), createWriteStream(path ?? '', { flags: 'a' }));
     }
     // Record the real length now that the bytes are there.
-    await this.configstore.set(id, new Upload({ id, size, offset: size, ...(metadata ? { metadata } : {}) }));
+    await this.files.save(
+      id,
+      new Upload({ id, size, offset: size, ...(metadata ? { metadata } : {}) }),
+      key ?? (await this.files.record(id))?.key,
+    );
     return size;
   }
 
   async setMetadata(id: string, metadata: Record<string, string | null>): Promise<void> {
     const upload = await this.getUpload(id);
-    await this.configstore.set(id, new Upload({ ...upload, metadata }));
+    await this.files.save(id, new Upload({ ...upload, metadata }), (await this.files.record(id))?.key);
   }
 
   /** Readiness: the directory exists (or can be made) and is writable. */
@@ -158,11 +225,11 @@ export class LocalStore extends FileStore implements BodyWriter, RangedReader, C
 
   async openRange(id: string, start: number, end: number): Promise<Readable> {
     // Ids reach here from a URL segment checked by the route; join never leaves the root.
-    return createReadStream(join(this.root, id), { start, end });
+    return createReadStream(this.files.pathOf(id, (await this.files.record(id))?.key), { start, end });
   }
 }
 
 /** Uploads as plain files under the location's root, with a `<id>.json` beside each. */
 export function createLocalStore(location: LocalLocation, options: LocalStoreOptions): LocalStore {
-  return new LocalStore(resolve(location.root), options.expiration);
+  return new LocalStore(resolve(location.root), options.expiration, location.keyTemplate);
 }

@@ -4,9 +4,10 @@
  * (or remainders) below the 5 MiB part minimum are read and sent as bytes. A failed assembly
  * is undone by `undoAssembly`.
  */
+
+import { Reservation } from '../part-memory.js';
 import type { Bucket } from './bucket.js';
 import { StoreError } from './errors.js';
-import { Reservation } from './part-memory.js';
 import type { PartSender } from './part-sender.js';
 import { MAX_PART_SIZE, MIN_PART_SIZE } from './part-size.js';
 import type { S3Upload } from './upload.js';

@@ -303,10 +303,16 @@ export class Bucket {
     });
   }
 
-  async list(prefix: string, token: string | undefined): Promise<ListObjectsV2CommandOutput> {
+  /** One page of the keys under `prefix`; with `delimiter`, only those without it after the prefix. */
+  async list(prefix: string, token: string | undefined, delimiter?: string): Promise<ListObjectsV2CommandOutput> {
     return this.call('ListObjectsV2', prefix, () =>
       this.client.send(
-        new ListObjectsV2Command({ Bucket: this.name, Prefix: prefix, ...(token ? { ContinuationToken: token } : {}) }),
+        new ListObjectsV2Command({
+          Bucket: this.name,
+          Prefix: prefix,
+          ...(token ? { ContinuationToken: token } : {}),
+          ...(delimiter ? { Delimiter: delimiter } : {}),
+        }),
         this.quick,
       ),
     );

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { bool, duration, int, oneOf, required, size, text, url } from '../../config/casting.js';
 import { locationLimitsOf, locationLimitsSchema } from '../../config/location-limits.js';
 import type { LocationLimits, SettingProblem } from '../driver.js';
+import { normalisePrefix, templateRoomProblem } from '../location-keys.js';
 import { MAX_PART_SIZE, MIN_PART_SIZE, MiB } from './part-size.js';
 
 export const S3_DRIVER = 's3';
@@ -99,12 +100,9 @@ export function s3CrossChecks(raw: Record<string, string | undefined>): SettingP
   if (set('SERVER_SIDE_ENCRYPTION_KMS_KEY_ID') && !raw.SERVER_SIDE_ENCRYPTION?.trim().startsWith('aws:kms')) {
     issues.push({ key: 'SERVER_SIDE_ENCRYPTION_KMS_KEY_ID', message: 'only allowed with SERVER_SIDE_ENCRYPTION=aws:kms or aws:kms:dsse' });
   }
+  const room = templateRoomProblem(raw);
+  if (room) issues.push(room);
   return issues;
-}
-
-function normalisePrefix(root: string): string {
-  const trimmed = root.replace(/^\/+/, '').replace(/\/+$/, '');
-  return trimmed ? `${trimmed}/` : '';
 }
 
 /** The typed S3 location from its validated variables. */

@@ -1,7 +1,6 @@
 /** The s3 driver's registry entry (../drivers.ts): S3 and S3-compatible buckets. */
 import { defineDriver } from '../driver.js';
 import { S3_DRIVER, type S3Location, s3CrossChecks, s3LocationOf, s3LocationSchema } from './config.js';
-import { createS3Store } from './index.js';
 import { MIN_PART_SIZE } from './part-size.js';
 
 export const s3Driver = defineDriver({
@@ -12,8 +11,12 @@ export const s3Driver = defineDriver({
     crossChecks: s3CrossChecks,
     location: s3LocationOf,
   },
-  createStore: (location: S3Location, options) => createS3Store(location, options),
-  hookStorage: (location) => (id) => ({ Type: 's3store', Bucket: location.bucket, Key: `${location.root}${id}` }),
+  // Imported when a location of this driver is configured: its client library is not loaded otherwise.
+  createStore: async (location: S3Location, options) => (await import('./index.js')).createS3Store(location, options),
+  // The key the store recorded (a key template's, or `<root><id>`).
+  hookStorage:
+    (location) =>
+    ({ id, storage }) => ({ Type: 's3store', Bucket: location.bucket, Key: storage?.path ?? `${location.root}${id}` }),
   notReady(location, { name, reason, sentence, serving }) {
     const create = /\(NoSuchBucket\b/.test(reason)
       ? ` Create the bucket (aws s3 mb s3://${location.bucket}) or correct STORAGE_${name.toUpperCase()}_BUCKET.`
@@ -25,6 +28,7 @@ export const s3Driver = defineDriver({
   },
   capabilities: {
     warnWithoutAuth: true,
+    keyTemplates: true,
     sockets: (location) => location.maxSockets,
     partMemory: {
       variable: 'PART_MEMORY',

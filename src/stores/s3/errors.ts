@@ -2,26 +2,12 @@
  * S3 failures turned into answers that say what to check. The store throws them as tus
  * errors ({ status_code, body }), which @tus/server sends as the response.
  */
-export class StoreError extends Error {
-  constructor(
-    readonly status_code: number,
-    readonly body: string,
-    /** The S3 error code or network error, for the log. */
-    override readonly cause: string = 'StoreError',
-  ) {
-    super(body.trim());
-  }
-}
+import { NETWORK_ERRORS, StoreError, stateChanged } from '../store-error.js';
 
-/**
- * A state object (`.info`) changed since this request read it: another request took the
- * upload over (this one had lost its lock). Nothing was written; answered like a lost lock.
- */
-export const STATE_CHANGED = new StoreError(
-  409,
-  "The upload's state was changed by another request since this one read it (this request had lost the upload's lock) and was not overwritten; bytes not stored by then were dropped. HEAD the upload for its offset and resume from there\n",
-  'PreconditionFailed',
-);
+export { StoreError };
+
+/** A state object changed since this request read it (store-error.ts). */
+export const STATE_CHANGED = stateChanged('PreconditionFailed');
 
 interface AwsLikeError {
   name?: string;
@@ -48,17 +34,7 @@ export function isNoSuchUpload(error: unknown): boolean {
   return code === 'NoSuchUpload' || code === 'NoSuchKey';
 }
 
-const NETWORK = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EHOSTUNREACH',
-  'TimeoutError',
-  'RequestTimeout',
-]);
+const NETWORK = new Set([...NETWORK_ERRORS, 'TimeoutError', 'RequestTimeout']);
 
 /** The IAM action each S3 call needs, and whether it applies to the bucket itself (not its objects). */
 const ACTIONS: Record<string, { action: string; bucketLevel?: true }> = {

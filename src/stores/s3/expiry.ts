@@ -15,7 +15,9 @@ export async function deleteExpired(
   let token: string | undefined;
   const now = Date.now();
   do {
-    const page = await bucket.list(root, token);
+    // `.info` objects are right under the root (ids have no `/`): the objects a key template put
+    // below it, however many, are not listed.
+    const page = await bucket.list(root, token, '/');
     for (const object of page.Contents ?? []) {
       const id = object.Key ? idFromInfoKey(root, object.Key) : undefined;
       if (!id || id.includes('/')) continue;

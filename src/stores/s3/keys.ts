@@ -1,6 +1,9 @@
-/** Object keys of one upload under the location's root prefix. */
+/** Object keys of one upload under the location's root prefix, found from its id. */
 export interface UploadKeys {
-  /** The final object. */
+  /**
+   * `<root><id>`: the final object of an upload without a key template (where an upload whose
+   * state is in its object is found). The final object is always where `.info`'s `key` says.
+   */
   object: string;
   /** The upload's state as JSON; never public. */
   info: string;

@@ -5,12 +5,25 @@
  */
 import type { Upload } from '@tus/utils';
 import { intentOf } from '../creation-intent.js';
+import { objectKey } from '../key-template.js';
 import type { Bucket } from './bucket.js';
 import type { S3Location } from './config.js';
 import { uploadKeys } from './keys.js';
 import { choosePartLength, planParts } from './part-size.js';
 import { S3Upload } from './upload.js';
 import type { UploadInfo } from './upload-state.js';
+
+/** What a new upload's state is made of. */
+export interface NewUpload {
+  id: string;
+  size: number | undefined;
+  metadata: UploadInfo['metadata'];
+  creationDate?: string | undefined;
+  /** The authenticated subject (creation-intent.ts), for the key template's {subject}. */
+  subject?: string | undefined;
+  /** The final object's key, recorded earlier (a final upload that waited for its partials). */
+  key?: string | undefined;
+}
 
 export class NewUploads {
   constructor(
@@ -19,17 +32,26 @@ export class NewUploads {
     private readonly maxUploadSize: number,
   ) {}
 
-  /** A new upload's state, in memory: nothing is stored. */
-  create(id: string, size: number | undefined, metadata: UploadInfo['metadata'], creationDate?: string): S3Upload {
+  /**
+   * A new upload's state, in memory: nothing is stored. Its final object is at `key` when given
+   * (a waiting final upload's recorded key), else at the location's key template's key, else at
+   * `<root><id>`.
+   */
+  create(n: NewUpload): S3Upload {
+    const { id, size, metadata } = n;
     const keys = uploadKeys(this.location.root, id);
-    const { chunkSize, equalPartSize } = this.location;
+    const creationDate = n.creationDate ?? new Date().toISOString();
+    const { chunkSize, equalPartSize, keyTemplate } = this.location;
+    const templated = keyTemplate
+      ? `${this.location.root}${objectKey(keyTemplate, { id, subject: n.subject, createdAt: creationDate, metadata })}`
+      : undefined;
     return new S3Upload(this.bucket, keys, {
       version: 1,
       id,
       ...(size !== undefined ? { size } : {}),
       ...(metadata ? { metadata } : {}),
-      creation_date: creationDate ?? new Date().toISOString(),
-      key: keys.object,
+      creation_date: creationDate,
+      key: n.key ?? templated ?? keys.object,
       plan: planParts({ size, preferred: chunkSize, equalParts: equalPartSize, maxUploadSize: this.maxUploadSize }),
     });
   }
@@ -39,7 +61,9 @@ export class NewUploads {
    * empty upload, or one whose creation (`upload`) brings its whole body, when that fits one PutObject.
    */
   stateMayWait(created: S3Upload, upload: Upload): boolean {
-    return this.statesInObjects && (upload.size === 0 || (intentOf(upload).wholeBody === true && this.onePut(created)));
+    // A templated key cannot be found from the id: its upload is found by `<id>.info`, which says where the object is.
+    const atId = created.info.key === created.keys.object;
+    return atId && this.statesInObjects && (upload.size === 0 || (intentOf(upload).wholeBody === true && this.onePut(created)));
   }
 
   /**

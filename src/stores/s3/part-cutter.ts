@@ -4,6 +4,7 @@
  * bytes held when the body ends (the upload's last part, a part of its own, or the tail).
  * Pieces are kept as the body's own buffers (views, never copied here).
  */
+import { BodyCutter } from '../body-cutter.js';
 import { choosePartLength, MIN_PART_SIZE, type PartPlan } from './part-size.js';
 
 export interface CutterOptions {
@@ -45,22 +46,16 @@ export type Remainder =
   /** Fewer bytes than a part: kept as the tail object, the start of part `part.number`. */
   | { kind: 'tail'; part: CutPart };
 
-export class PartCutter {
+export class PartCutter extends BodyCutter {
   private number: number;
   private start: number;
-  private target = 0;
-  private pieces: Buffer[] = [];
-  private held = 0;
-  /** Body bytes taken so far (the tail read back from S3 not included). */
-  received = 0;
-  /** Bytes arrived past `maxBytes`. */
-  tooLarge = false;
   private readonly lastStored: number;
 
   constructor(
     private readonly o: CutterOptions,
     tail?: Buffer,
   ) {
+    super(o.maxBytes);
     this.number = o.firstPart;
     this.start = o.start;
     this.lastStored = Math.max(0, ...(o.stored?.keys() ?? []));
@@ -72,29 +67,9 @@ export class PartCutter {
     return { number: this.number, start: this.start, length: this.target, pieces: this.pieces, whole: this.isWhole(this.target) };
   }
 
-  get full(): boolean {
-    return this.target > 0 && this.held >= this.target;
-  }
-
   /** The body announced enough bytes to fill the current part (so it can be streamed). */
   get willFill(): boolean {
     return this.target > 0 && this.o.expectedBytes !== undefined && this.held + this.restOfBody() >= this.target;
-  }
-
-  /** Take what fits of `chunk` into the current part: the piece taken and the rest. */
-  take(chunk: Buffer): { piece: Buffer | undefined; rest: Buffer } {
-    const room = Math.min(this.target - this.held, this.o.maxBytes - this.received);
-    if (room <= 0) {
-      // Past the upload's length or the largest body accepted.
-      this.tooLarge = true;
-      return { piece: undefined, rest: chunk };
-    }
-    const size = Math.min(room, chunk.length);
-    const piece = size === chunk.length ? chunk : chunk.subarray(0, size);
-    this.pieces.push(piece);
-    this.held += size;
-    this.received += size;
-    return { piece, rest: chunk.subarray(size) };
   }
 
   /** Close the full current part and begin the next one. */

@@ -4,9 +4,9 @@
  */
 import PQueue from 'p-queue';
 import type { Logger } from 'pino';
+import { PartMemory } from '../part-memory.js';
 import type { Body } from './bucket.js';
 import type { CutPart } from './part-cutter.js';
-import { PartMemory } from './part-memory.js';
 import { PartCut, StreamedPart } from './streamed-part.js';
 import type { Part } from './upload-state.js';
 

@@ -28,7 +28,8 @@ import {
   type UploadReader,
   type UploadVersions,
 } from '../capabilities.js';
-import { intentOf } from '../creation-intent.js';
+import { type CreationIntent, intentOf } from '../creation-intent.js';
+import { UploadCache } from '../upload-cache.js';
 import { assemble, undoAssembly } from './assemble.js';
 import { Bucket } from './bucket.js';
 import { S3_DRIVER, type S3Location } from './config.js';
@@ -40,7 +41,6 @@ import { PartSender } from './part-sender.js';
 import { MAX_OBJECT_SIZE } from './part-size.js';
 import { RecordObjects } from './records.js';
 import { S3Upload } from './upload.js';
-import { UploadCache } from './upload-cache.js';
 import { StateHome } from './upload-state.js';
 import { writeBody } from './write-body.js';
 
@@ -65,7 +65,7 @@ export class S3Store
   readonly sender: PartSender;
   private readonly expiration: number;
   private readonly maxUploadSize: number;
-  private readonly cache: UploadCache;
+  private readonly cache: UploadCache<S3Upload>;
   private readonly versions: UploadVersions | undefined;
   private readonly newUploads: NewUploads;
   private readonly records: RecordObjects;
@@ -78,7 +78,7 @@ export class S3Store
   constructor(options: S3StoreOptions) {
     super();
     this.versions = options.versions;
-    this.cache = new UploadCache(this.versions);
+    this.cache = new UploadCache<S3Upload>(this.versions);
     this.location = options.location;
     this.expiration = options.expiration;
     this.maxUploadSize = options.maxUploadSize;
@@ -114,11 +114,12 @@ export class S3Store
    */
   override async create(upload: Upload): Promise<Upload> {
     if (upload.size !== undefined && upload.size > MAX_OBJECT_SIZE) throw ERRORS.ERR_MAX_SIZE_EXCEEDED;
-    const created = this.newUploads.create(upload.id, upload.size, upload.metadata, upload.creation_date);
+    const intent = intentOf(upload);
+    const { id, size, metadata, creation_date: creationDate } = upload;
+    const created = this.newUploads.create({ id, size, metadata, creationDate, subject: intent.subject });
     const version = await this.versions?.bump(upload.id);
     // An id chosen elsewhere (a pre-create hook) is claimed by creating `.info` first; nothing
     // is stored under it before, so a refusal leaves the upload that has it untouched.
-    const intent = intentOf(upload);
     const exclusive = intent.exclusive === true;
     if (exclusive) await created.createInfo();
     const deferred = !exclusive && this.newUploads.stateMayWait(created, upload);
@@ -130,7 +131,10 @@ export class S3Store
     if (!deferred && !exclusive) await created.saveInfo();
     else if (created.stateHome === StateHome.Unsaved) this.unsaved.set(upload.id, created);
     this.cache.remember(created, version);
-    return this.toUpload(created);
+    // @tus/server announces the object it passed: post-create hooks report where this one goes.
+    const stored = this.toUpload(created);
+    upload.storage = stored.storage;
+    return stored;
   }
 
   /** The upload's state for a caller holding its lock: cached, or loaded (finishing an interrupted completion). */
@@ -272,7 +276,7 @@ export class S3Store
     id: string,
     partialIds: readonly string[],
     metadata: Record<string, string | null> | undefined,
-    exclusive = false,
+    intent: CreationIntent = {},
   ): Promise<number> {
     // The state of a final upload waiting for its partials (cached by the caller, which holds its
     // lock), put back on failure.
@@ -280,11 +284,13 @@ export class S3Store
     const before = waiting ? JSON.stringify(waiting.info) : undefined;
     const partials = await Promise.all(partialIds.map((p) => this.locked(p)));
     const size = partials.reduce((total, p) => total + (p.info.size ?? 0), 0);
-    const target = this.newUploads.create(id, size, metadata);
+    // A final upload that waited for its partials keeps the key recorded when it was created.
+    const key = waiting?.info.key;
+    const target = this.newUploads.create({ id, size, metadata, subject: intent.subject, key });
     const version = await this.versions?.bump(id);
     this.cache.delete(id);
     // A new final upload whose id was chosen elsewhere: claimed as in `create`, before anything is stored.
-    if (exclusive) await target.createInfo();
+    if (intent.exclusive) await target.createInfo();
     try {
       // Parts of the final upload follow the partials' boundaries, not a plan.
       await assemble(target, partials, this.bucket, this.sender);
@@ -318,7 +324,7 @@ export class S3Store
     if (!upload.finished) {
       throw new StoreError(503, 'The upload has all its bytes but its object is still being assembled; retry in a moment.\n');
     }
-    return this.bucket.openRange(upload.keys.object, start, end);
+    return this.bucket.openRange(upload.info.key, start, end);
   }
 
   close(): void {

@@ -15,26 +15,17 @@
 import type { Readable } from 'node:stream';
 import { ERRORS } from '@tus/utils';
 import { bodyPieces, isBodyCut } from '../body-pieces.js';
-import { BodyTooLong, type LockHold } from '../capabilities.js';
+import { BodyTooLong, type BodyWriteOptions, type LockHold } from '../capabilities.js';
 import { coalesce } from '../coalesce.js';
+import { type Reservation, withReservation } from '../part-memory.js';
 import { type CutPart, PartCutter, type Remainder } from './part-cutter.js';
-import { Reservation } from './part-memory.js';
 import type { PartSender, Send } from './part-sender.js';
 import type { StreamedPart } from './streamed-part.js';
 import type { S3Upload } from './upload.js';
 import { isWholeObject, type Part } from './upload-state.js';
 
-export interface WriteOptions {
-  /** Body bytes the request announces (Content-Length), if known. */
-  expectedBytes: number | undefined;
-  /** Body bytes accepted at most. */
-  maxBytes: number;
-  /** Aborted when the request must stop reading (a newer request for the upload wants the lock). */
-  stop: AbortSignal | undefined;
-  /** Hears the size of every body piece as it is read. */
-  onProgress?: ((bytes: number) => void) | undefined;
-  /** The hold on the upload's lock, when it can be lost (see LockHold). */
-  hold?: LockHold | undefined;
+/** What the store's writeBody was given (capabilities.ts), and the location's part rules. */
+export interface WriteOptions extends BodyWriteOptions {
   equalParts: boolean;
   maxUploadSize: number;
 }
@@ -43,12 +34,7 @@ export interface WriteOptions {
 export async function writeBody(upload: S3Upload, sender: PartSender, body: Readable, o: WriteOptions): Promise<number> {
   // Every byte held for a part is reserved against PART_MEMORY first (see PartMemory); what
   // the request still holds when it ends is given back here.
-  const reservation = new Reservation(sender.memory);
-  try {
-    return await write(upload, sender, body, o, reservation);
-  } finally {
-    reservation.release();
-  }
+  return withReservation(sender.memory, (reservation) => write(upload, sender, body, o, reservation));
 }
 
 async function write(upload: S3Upload, sender: PartSender, body: Readable, o: WriteOptions, reservation: Reservation): Promise<number> {

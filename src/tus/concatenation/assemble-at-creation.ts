@@ -35,7 +35,7 @@ async function copyPartials({ r, id, metadata, counts, exclusive }: NewFinal, lo
   try {
     // Claimed before a byte is copied, so a failure cannot leave bytes written unaccounted for.
     if (maxUses > 0) await recordClaims(r.store, locked, id, counts);
-    await r.store.concatenate(id, r.header.ids, metadata, exclusive);
+    await r.store.concatenate(id, r.header.ids, metadata, { exclusive, subject: r.subject });
     return undefined;
   } catch (error) {
     // Another creation (on any instance) has the id the hook chose: its upload stays as it is.
@@ -58,7 +58,9 @@ async function copyPartials({ r, id, metadata, counts, exclusive }: NewFinal, lo
 
 /** The same events @tus/server emits for uploads it creates and finishes, and its onUploadFinish (pre-finish hook). */
 async function announce({ r, id, url, metadata, total, headers }: NewFinal): Promise<Answer> {
-  const upload = new Upload({ id, size: total, offset: total, metadata, creation_date: new Date().toISOString() });
+  // Read back (under the lock still) for where the store put it: hooks report its key.
+  const storage = (await r.store.getUpload(id).catch(() => undefined))?.storage;
+  const upload = new Upload({ id, size: total, offset: total, metadata, creation_date: new Date().toISOString(), storage });
   const events: EventEmitter = r.engine;
   events.emit(EVENTS.POST_CREATE, r.request, upload, url);
   let finish: Awaited<ReturnType<NonNullable<FinalRequest['preFinish']>>> = {};

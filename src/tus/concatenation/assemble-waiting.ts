@@ -63,7 +63,9 @@ export async function assembleFinal(finalId: string, a: Assembly): Promise<strin
     }
     const { [WAITING_KEY]: _ids, ...metadata } = final.metadata;
     const size = await a.store.concatenate(finalId, ids, metadata);
-    const done = new Upload({ id: finalId, size, offset: size, metadata, creation_date: final.creation_date ?? new Date().toISOString() });
+    const creation_date = final.creation_date ?? new Date().toISOString();
+    // At the key it got when it was created (hooks report it).
+    const done = new Upload({ id: finalId, size, offset: size, metadata, creation_date, storage: final.storage });
     const events: EventEmitter = a.engine;
     events.emit(EVENTS.POST_FINISH, new Request('http://localhost/'), new Response(null, { status: 204 }), done);
     return undefined;

@@ -39,6 +39,8 @@ export interface FinalRequest {
   urlOf(id: string): string;
   /** Owner recorded on the final upload (the authenticated subject). */
   owner?: string | undefined;
+  /** The authenticated subject, for the location's key template. */
+  subject?: string | undefined;
   /** Prefix of the final upload's id (a token's `prefix` claim). */
   idPrefix?: string | undefined;
   /** A token's own size limit: partials of unknown length could grow past it, so they are refused. */

@@ -28,7 +28,7 @@ export function recordWaiting(f: NewFinal): Promise<Answer> {
     const refused = overuse(locked, r.header, maxUses);
     if (refused) return refuse('partialOverused', refused);
     const waiting = new Upload({ id, offset: 0, metadata: { ...f.metadata, [WAITING_KEY]: r.header.ids.join(' ') } });
-    if (f.exclusive) intend(waiting, { exclusive: true });
+    intend(waiting, { exclusive: f.exclusive, subject: r.subject });
     try {
       await r.store.create(waiting);
     } catch (error) {

@@ -85,3 +85,16 @@ export class Reservation {
     this.memory.give(this.handOff());
   }
 }
+
+/**
+ * Run `work` with a reservation of `memory` that starts empty; what it still holds when `work`
+ * settles (bytes not handed off to a part or block) is given back.
+ */
+export async function withReservation<T>(memory: PartMemory, work: (reservation: Reservation) => Promise<T>): Promise<T> {
+  const reservation = new Reservation(memory);
+  try {
+    return await work(reservation);
+  } finally {
+    reservation.release();
+  }
+}
