@@ -26,9 +26,10 @@ export interface HeapPlan {
 }
 
 /**
- * The heap for a limit: a quarter of it, at least 64 MiB. The server uses about 30 MiB of heap,
- * idle or under load, but up to 47 MiB when S3 is slow and requests pile up (measured in a
- * 160 MiB cgroup, where a 48 MiB heap ran out).
+ * The heap for a limit: a quarter of it, at least 64 MiB. The server holds about 28 MiB of live
+ * heap, idle or under 4 concurrent uploads (measured in a 160 MiB cgroup); the floor leaves
+ * room for requests that pile up while S3 is slow. (A 48 MiB heap once ran out in that cgroup,
+ * but under the test runner's loader, which kept a source map of every module: 18 MiB more.)
  */
 export function heapFor(limit: number): HeapPlan {
   const oldSpaceMiB = Math.round(Math.min(4096, Math.max(64, limit / MiB / 4)));

@@ -51,6 +51,15 @@ t.test("a server process the tests start runs under the tests' own Node, with th
   const cmdline = readFileSync(`/proc/${server.child.pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
   t.equal(cmdline[0], process.execPath, 'the same binary as the tests');
   t.same(cmdline.slice(1, -1), [...SERVER_NODE_FLAGS], `with ${SERVER_NODE_FLAGS.join(' ')}`);
+  // tap adds its loader to every spawn's NODE_OPTIONS (with source maps of every module: 18 MiB
+  // of heap); the helpers drop it so that tests, the memory cgroup's above all, measure the
+  // server as deployed.
+  t.ok(process.env.NODE_OPTIONS?.includes('processinfo'), "this test runs under tap's loader (what the helpers drop)");
+  const environ = readFileSync(`/proc/${server.child.pid}/environ`, 'utf8').split('\0');
+  t.notOk(
+    environ.some((v) => v.startsWith('NODE_OPTIONS=')),
+    "the server runs without the test runner's NODE_OPTIONS",
+  );
 });
 
 t.test('the AWS SDK has no Node-version notice for this runtime', async (t) => {

@@ -50,7 +50,7 @@ export async function startProcess(
 ): Promise<ServerProcess> {
   const port = await freePort();
   const nodeArgs = options.nodeOptions ?? SERVER_NODE_FLAGS;
-  const [command, args] = inCgroup(options.cgroup, options.node ?? process.execPath, [...nodeArgs, options.main ?? MAIN]);
+  const [command, args] = launch(options.cgroup, options.node ?? process.execPath, [...nodeArgs, options.main ?? MAIN]);
   const child = spawn(command, args, {
     cwd: options.cwd,
     env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), ...env },
@@ -82,10 +82,15 @@ export async function startProcess(
   };
 }
 
-/** The command that runs `node args`, inside the cgroup whose `cgroup.procs` is given (joined before Node starts, so all its memory counts). */
-function inCgroup(procs: string | undefined, node: string, args: string[]): [string, string[]] {
-  if (!procs) return [node, args];
-  return ['/bin/sh', ['-c', 'echo $$ > "$0" && exec "$@"', procs, node, ...args]];
+/**
+ * The command that runs `node args` as a user would: without the NODE_OPTIONS tap's process
+ * tracking adds to every spawn (its loader, source maps kept for every module and --no-warnings:
+ * some 20 MiB of heap and a different server from the one deployed), and inside the cgroup whose
+ * `cgroup.procs` is given (joined before Node starts, so all its memory counts). `exec` keeps the PID.
+ */
+function launch(procs: string | undefined, node: string, args: string[]): [string, string[]] {
+  const join = procs ? 'echo $$ > "$0" && ' : '';
+  return ['/bin/sh', ['-c', `${join}unset NODE_OPTIONS && exec "$@"`, procs ?? 'sh', node, ...args]];
 }
 
 /** Run the server expecting it to refuse to start; returns exit code and output. */
@@ -95,7 +100,7 @@ export async function runToExit(
   args: string[] = [],
   cgroup?: string,
 ): Promise<{ code: number | null; output: string }> {
-  const [command, commandArgs] = inCgroup(cgroup, process.execPath, [...SERVER_NODE_FLAGS, MAIN, ...args]);
+  const [command, commandArgs] = launch(cgroup, process.execPath, [...SERVER_NODE_FLAGS, MAIN, ...args]);
   const child = spawn(command, commandArgs, {
     cwd,
     env: { PATH: process.env.PATH ?? '', ...env },

@@ -125,7 +125,7 @@ function run(): void {
     t.comment(
       `MiB/s limited ${rates.limited.map((r) => r.toFixed(1)).join(', ')}; unlimited ${rates.free.map((r) => r.toFixed(1)).join(', ')}`,
     );
-    // Not met (issue 24): the server's footprint (about 100 MiB idle) leaves 16 MiB of parts and a
+    // Not met (issue 24): the server's footprint (about 90 MiB idle) leaves 16 MiB of parts and a
     // 64 MiB heap with a 1 MiB young generation; these budgets alone, outside any cgroup, give the
     // same 0.75x (test/bench/container-budget.bench.ts). Reported as a TODO, with the figure.
     t.ok(
