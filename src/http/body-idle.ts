@@ -11,6 +11,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance } from 'fastify';
+import { monotonic } from '../runtime/monotonic.js';
 import { markCut } from './request-log.js';
 
 export interface BodyPace {
@@ -32,7 +33,7 @@ export function watchBodyIdle(req: IncomingMessage, pace: BodyPace, onSlow: (byt
   // Bytes due per stretch of idleMs.
   const due = Math.max(1, Math.floor((minRate * idleMs) / 1000));
   let since = socket.bytesRead;
-  let sinceAt = Date.now();
+  let sinceAt = monotonic();
   const every = Math.max(20, Math.min(1000, Math.floor(idleMs / 10)));
   let lastTick = sinceAt;
   let skipped = false;
@@ -42,7 +43,7 @@ export function watchBodyIdle(req: IncomingMessage, pace: BodyPace, onSlow: (byt
     // that time was the server's, not the client's, and the bytes that arrived meanwhile are
     // not read yet (timers run before the poll phase). Judge at the next tick, but never skip
     // two in a row: a server lagging all the time must still cut a silent body.
-    const now = Date.now();
+    const now = monotonic();
     const late = now - lastTick - every;
     lastTick = now;
     if (late > every) {

@@ -6,6 +6,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { Location } from '../config/index.js';
+import { monotonic } from '../runtime/monotonic.js';
 import { driverOf } from '../stores/drivers.js';
 
 export interface Probe {
@@ -52,13 +53,13 @@ export function registerHealthRoutes(
         }
       }),
     );
-    return { ok: Object.values(checks).every((c) => c.ok), checks, at: Date.now() };
+    return { ok: Object.values(checks).every((c) => c.ok), checks, at: monotonic() };
   };
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
     if (isDraining()) return reply.code(503).send({ status: 'shutting down' });
-    if (!last || Date.now() - last.at > cacheMs) {
+    if (!last || monotonic() - last.at > cacheMs) {
       running ??= check().finally(() => {
         running = undefined;
       });

@@ -16,6 +16,7 @@
 import { randomUUID } from 'node:crypto';
 import { ERRORS, type Lock, type Locker, type RequestRelease } from '@tus/utils';
 import type { Redis } from 'ioredis';
+import { monotonic } from '../runtime/monotonic.js';
 import type { LockHold } from '../stores/capabilities.js';
 import { RELEASE, RENEW } from './scripts.js';
 
@@ -138,13 +139,15 @@ class RedisLock implements Lock {
   async lock(stopSignal: AbortSignal, requestRelease: RequestRelease): Promise<void> {
     const { redis, ttl, wait } = this.locker.o;
     const token = randomUUID();
-    const deadline = Date.now() + wait;
-    let asked = 0;
+    const deadline = monotonic() + wait;
+    let asked = -Infinity;
     let pause = 10;
     // Normally subscribed long ago; if not yet, a release request may be missed and is repeated.
     void this.locker.listen().catch(() => undefined);
+    let sentAt: number;
     for (;;) {
       let taken: string | null;
+      sentAt = monotonic();
       try {
         taken = await redis.set(this.locker.key(this.id), token, 'PX', ttl, 'NX');
       } catch {
@@ -152,16 +155,16 @@ class RedisLock implements Lock {
       }
       if (taken === 'OK') break;
       // Ask the holder to let go (again every second: a request that began holding since may have missed it).
-      if (Date.now() - asked >= 1000) {
-        asked = Date.now();
+      if (monotonic() - asked >= 1000) {
+        asked = monotonic();
         await redis.publish(this.locker.channel(this.id), token).catch(() => undefined);
       }
-      if (stopSignal.aborted || Date.now() >= deadline) throw ERRORS.ERR_LOCK_TIMEOUT;
-      await sleep(Math.min(pause, deadline - Date.now()), stopSignal);
+      if (stopSignal.aborted || monotonic() >= deadline) throw ERRORS.ERR_LOCK_TIMEOUT;
+      await sleep(Math.min(pause, deadline - monotonic()), stopSignal);
       pause = Math.min(pause * 2, 200);
     }
     this.token = token;
-    this.confirmedAt = Date.now();
+    this.confirmedAt = sentAt;
     this.lostController = new AbortController();
     this.release = requestRelease;
     this.locker.hold(this, this.id, requestRelease);
@@ -177,10 +180,13 @@ class RedisLock implements Lock {
   private async renew(): Promise<boolean> {
     const token = this.token;
     if (!token || this.lostController.signal.aborted) return false;
+    const sentAt = monotonic();
     const result = await this.locker.renew(this.id, token);
     if (this.token !== token) return false;
     if (result === 1) {
-      this.confirmedAt = Date.now();
+      // The TTL runs from when Redis took the command, at the latest: count from the sending,
+      // so a slow answer cannot make the lock look younger than it is.
+      this.confirmedAt = sentAt;
       return true;
     }
     this.lose(LOCK_LOST, 'upload lock lost (taken over after it expired, or Redis restarted without it); the request is stopped');
@@ -192,7 +198,7 @@ class RedisLock implements Lock {
    * answers again. The lock is given up with a third of the TTL to spare.
    */
   private get expiring(): boolean {
-    return Date.now() - this.confirmedAt > (this.locker.o.ttl * 2) / 3;
+    return monotonic() - this.confirmedAt > (this.locker.o.ttl * 2) / 3;
   }
 
   /** Renewal (every third of the TTL) and the check after a reconnection to Redis. */

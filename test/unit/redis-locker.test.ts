@@ -255,3 +255,40 @@ t.test('Redis unreachable until the lock could expire: LOCK_NOT_KEPT (503)', asy
   await proxy.up();
   await lock.unlock();
 });
+
+t.test('a renewal answered late: the lock is given up before its key can expire, counted from when the renewal was sent', async (t) => {
+  // Redis takes each renewal at once, its answer comes back after ANSWER_MS (a slow network):
+  // the key's TTL runs from the sending, so that is when the lock was last confirmed.
+  const ttl = 1500;
+  const ANSWER_MS = 1100;
+  let failing = false;
+  let confirmedSent = 0;
+  const slow = new Proxy(connections.redis, {
+    get(target, prop, receiver) {
+      if (prop !== 'eval') {
+        const value = Reflect.get(target, prop, receiver);
+        return typeof value === 'function' ? value.bind(target) : value;
+      }
+      return async (...args: Parameters<typeof target.eval>) => {
+        if (failing) throw new Error('Redis does not answer');
+        const sent = performance.now();
+        const result = await target.eval(...args);
+        if (result === 1) confirmedSent = Math.max(confirmedSent, sent);
+        await new Promise((r) => setTimeout(r, ANSWER_MS));
+        return result;
+      };
+    },
+  });
+  const l = new RedisLocker({ redis: slow, subscriber: connections.subscriber, prefix: 't:', ttl, wait: 2000 });
+  const lock = l.newLock('u12');
+  await lock.lock(never, () => undefined);
+  const hold = holdOfLock(lock);
+  await hold.verify();
+  t.ok(confirmedSent > 0, 'renewed (answered late)');
+  failing = true;
+  t.equal(await rejection(hold.verify()), LOCK_NOT_KEPT, 'then not renewed: LOCK_NOT_KEPT');
+  const age = performance.now() - confirmedSent;
+  t.ok(age < ttl, `given up ${Math.round(age)} ms after the last renewal Redis took, before its TTL of ${ttl} ms ran out`);
+  failing = false;
+  await lock.unlock();
+});
