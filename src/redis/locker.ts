@@ -219,7 +219,12 @@ class RedisLock implements Lock {
       if (lost.aborted) throw lost.reason;
       if (!this.token) throw LOCK_LOST;
       try {
-        if (await this.renew()) return;
+        if (await this.renew()) {
+          // Confirmed, but the answer took so long that the key may expire before the write
+          // this check vouches for is done: the lease cannot be relied on.
+          if (!this.expiring) return;
+          this.lose(LOCK_NOT_KEPT, 'upload lock renewed too late to rely on (Redis answered after two thirds of TUS_LOCK_TTL); the request is stopped');
+        }
       } catch {
         if (this.expiring) this.lose(LOCK_NOT_KEPT, 'upload lock not renewed (Redis does not answer); the request is stopped');
         else await sleep(100, lost);

@@ -256,13 +256,13 @@ t.test('Redis unreachable until the lock could expire: LOCK_NOT_KEPT (503)', asy
   await lock.unlock();
 });
 
-t.test('a renewal answered late: the lock is given up before its key can expire, counted from when the renewal was sent', async (t) => {
-  // Redis takes each renewal at once, its answer comes back after ANSWER_MS (a slow network):
-  // the key's TTL runs from the sending, so that is when the lock was last confirmed.
-  const ttl = 1500;
-  const ANSWER_MS = 1100;
-  let failing = false;
-  let confirmedSent = 0;
+/**
+ * A locker whose Redis takes each renewal at once but answers it `answerMs` later (a slow
+ * network), or, while `failing`, not at all; `confirmedSent()` is when the last renewal Redis
+ * took was sent: the key's TTL runs from then.
+ */
+function slowAnswers(ttl: number, answerMs: number) {
+  const state = { failing: false, confirmedSent: 0 };
   const slow = new Proxy(connections.redis, {
     get(target, prop, receiver) {
       if (prop !== 'eval') {
@@ -270,25 +270,47 @@ t.test('a renewal answered late: the lock is given up before its key can expire,
         return typeof value === 'function' ? value.bind(target) : value;
       }
       return async (...args: Parameters<typeof target.eval>) => {
-        if (failing) throw new Error('Redis does not answer');
+        if (state.failing) throw new Error('Redis does not answer');
         const sent = performance.now();
         const result = await target.eval(...args);
-        if (result === 1) confirmedSent = Math.max(confirmedSent, sent);
-        await new Promise((r) => setTimeout(r, ANSWER_MS));
+        if (result === 1) state.confirmedSent = Math.max(state.confirmedSent, sent);
+        await new Promise((r) => setTimeout(r, answerMs));
         return result;
       };
     },
   });
-  const l = new RedisLocker({ redis: slow, subscriber: connections.subscriber, prefix: 't:', ttl, wait: 2000 });
+  return { state, locker: new RedisLocker({ redis: slow, subscriber: connections.subscriber, prefix: 't:', ttl, wait: 2000 }) };
+}
+
+t.test('a renewal answered late: given up before the key can expire, counted from when the renewal was sent', async (t) => {
+  const ttl = 1500;
+  const { state, locker: l } = slowAnswers(ttl, 300);
   const lock = l.newLock('u12');
   await lock.lock(never, () => undefined);
   const hold = holdOfLock(lock);
   await hold.verify();
-  t.ok(confirmedSent > 0, 'renewed (answered late)');
-  failing = true;
+  t.ok(state.confirmedSent > 0, 'renewed, answered 300 ms late: still relied on');
+  state.failing = true;
   t.equal(await rejection(hold.verify()), LOCK_NOT_KEPT, 'then not renewed: LOCK_NOT_KEPT');
-  const age = performance.now() - confirmedSent;
+  const age = performance.now() - state.confirmedSent;
   t.ok(age < ttl, `given up ${Math.round(age)} ms after the last renewal Redis took, before its TTL of ${ttl} ms ran out`);
-  failing = false;
+  state.failing = false;
+  await lock.unlock();
+});
+
+t.test('a renewal answered after two thirds of the TTL does not vouch for a write: LOCK_NOT_KEPT', async (t) => {
+  const ttl = 1500;
+  const { state, locker: l } = slowAnswers(ttl, 1100);
+  const lock = l.newLock('u13');
+  let released = 0;
+  await lock.lock(never, () => {
+    released += 1;
+  });
+  const hold = holdOfLock(lock);
+  t.equal(await rejection(hold.verify()), LOCK_NOT_KEPT, 'verify: LOCK_NOT_KEPT, although Redis renewed it');
+  const age = performance.now() - state.confirmedSent;
+  t.ok(age < ttl, `given up ${Math.round(age)} ms after the renewal was sent, within its TTL of ${ttl} ms`);
+  t.equal(hold.lost.reason, LOCK_NOT_KEPT, 'the hold is lost');
+  t.equal(released, 1, 'the request is asked to stop');
   await lock.unlock();
 });
