@@ -185,8 +185,9 @@ class RedisLock implements Lock {
     if (this.token !== token) return false;
     if (result === 1) {
       // The TTL runs from when Redis took the command, at the latest: count from the sending,
-      // so a slow answer cannot make the lock look younger than it is.
-      this.confirmedAt = sentAt;
+      // so a slow answer cannot make the lock look younger than it is (and an older renewal
+      // answered after a newer one does not make it look older).
+      this.confirmedAt = Math.max(this.confirmedAt, sentAt);
       return true;
     }
     this.lose(LOCK_LOST, 'upload lock lost (taken over after it expired, or Redis restarted without it); the request is stopped');
