@@ -4,6 +4,7 @@
  * since the last report), as tusd's sendProgressMessages does. A report whose answer says
  * StopUpload stops the body (`stop` aborts) while it is still being read.
  */
+import { monotonic } from '../runtime/monotonic.js';
 import type { HookHTTPResponse } from './http-hook.js';
 
 export interface ProgressOptions {
@@ -26,7 +27,7 @@ export class Progress {
 
   constructor(private readonly o: ProgressOptions) {
     this.lastOffset = o.startOffset;
-    this.lastTime = (o.now ?? Date.now)();
+    this.lastTime = (o.now ?? monotonic)();
   }
 
   /** Aborted when a post-receive answer says StopUpload. */
@@ -41,14 +42,14 @@ export class Progress {
   /** The store read `n` more bytes (called for every piece: cheap unless a report is due). */
   readonly onBytes = (n: number): void => {
     this.bytes += n;
-    const now = (this.o.now ?? Date.now)();
+    const now = (this.o.now ?? monotonic)();
     if (now - this.lastTime >= this.o.interval) this.send(now);
   };
 
   /** The body ended (or failed): one last report if anything arrived since the last one. */
   end(): void {
     if (this.finished) return;
-    if (!this.stopped) this.send((this.o.now ?? Date.now)());
+    if (!this.stopped) this.send((this.o.now ?? monotonic)());
     this.finished = true;
   }
 

@@ -54,7 +54,7 @@ export const LOCK_LOST = Object.freeze({
 /** The request's lock could not be renewed before it would expire (Redis does not answer): stopped like LOCK_LOST. */
 export const LOCK_NOT_KEPT = Object.freeze({
   status_code: 503,
-  body: "This request could not keep the upload's lock (Redis does not answer) and was stopped; bytes not stored by then were dropped. HEAD the upload for its offset and resume in a moment\n",
+  body: "This request could not keep the upload's lock (Redis did not answer in time) and was stopped; bytes not stored by then were dropped. HEAD the upload for its offset and resume in a moment\n",
 });
 
 export class RedisLocker implements Locker {
@@ -163,13 +163,27 @@ class RedisLock implements Lock {
       await sleep(Math.min(pause, deadline - monotonic()), stopSignal);
       pause = Math.min(pause * 2, 200);
     }
+    // The key's TTL runs from the sending: a SET answered after two thirds of it leaves too
+    // little of the lease to rely on (only reachable with a TUS_LOCK_TTL under 4.5 s, since
+    // commands time out after 3 s). Let the key go and answer as when Redis does not answer.
+    if (monotonic() - sentAt > (ttl * 2) / 3) {
+      await this.locker.release(this.id, token).catch(() => undefined);
+      throw REDIS_UNAVAILABLE;
+    }
     this.token = token;
     this.confirmedAt = sentAt;
     this.lostController = new AbortController();
     this.release = requestRelease;
     this.locker.hold(this, this.id, requestRelease);
-    // Renew a third of the TTL before it runs out.
-    this.renewal = setInterval(() => this.check(), ttl / 3);
+    // Renew every third of the TTL, the first counted from the sending too.
+    this.renewal = setTimeout(
+      () => {
+        this.check();
+        this.renewal = setInterval(() => this.check(), ttl / 3);
+        this.renewal.unref();
+      },
+      Math.max(0, sentAt + ttl / 3 - monotonic()),
+    );
     this.renewal.unref();
   }
 
@@ -224,7 +238,10 @@ class RedisLock implements Lock {
           // Confirmed, but the answer took so long that the key may expire before the write
           // this check vouches for is done: the lease cannot be relied on.
           if (!this.expiring) return;
-          this.lose(LOCK_NOT_KEPT, 'upload lock renewed too late to rely on (Redis answered after two thirds of TUS_LOCK_TTL); the request is stopped');
+          this.lose(
+            LOCK_NOT_KEPT,
+            'upload lock renewed too late to rely on (Redis answered after two thirds of TUS_LOCK_TTL); the request is stopped',
+          );
         }
       } catch {
         if (this.expiring) this.lose(LOCK_NOT_KEPT, 'upload lock not renewed (Redis does not answer); the request is stopped');

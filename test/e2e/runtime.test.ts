@@ -13,7 +13,7 @@ import t from 'tap';
 import { isSupported, SERVER_NODE_FLAGS } from '../../scripts/runtime.mjs';
 import { createS3Client } from '../../src/stores/s3/client.js';
 import { createUpload, patch } from '../helpers/app.js';
-import { freePort, MAIN, startProcess } from '../helpers/process.js';
+import { freePort, launch, MAIN, startProcess } from '../helpers/process.js';
 import { scratchDir } from '../helpers/scratch.js';
 import { until } from '../helpers/wait.js';
 
@@ -91,7 +91,7 @@ t.test('the AWS SDK has no Node-version notice for this runtime', async (t) => {
 
 t.test('the built server refuses a Node older than 22.12 and says what to use', { skip: NO_OLD_NODE }, async (t) => {
   const old = OLD_NODE as string;
-  const child = spawn(old, [MAIN], { env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(...launch(undefined, old, [MAIN]), { env: { PATH: process.env.PATH ?? '' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stderr.on('data', (d) => (output += d));
   const [code] = (await once(child, 'exit')) as [number];
@@ -104,7 +104,7 @@ t.test('`npm start` on an older Node runs the server under the fetched Node 24, 
   const port = await freePort();
   const cwd = scratchDir(t, 'tus-npm-start-');
   // The launcher itself, as `npm start` runs it (npm's own process adds nothing but its banner).
-  const child = spawn(old, [join(ROOT, 'scripts/start.mjs')], {
+  const child = spawn(...launch(undefined, old, [join(ROOT, 'scripts/start.mjs')]), {
     cwd,
     env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), STORAGE_LOCAL_ROOT: join(cwd, 'uploads') },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -86,11 +86,13 @@ export async function startProcess(
  * The command that runs `node args` as a user would: without the NODE_OPTIONS tap's process
  * tracking adds to every spawn (its loader, source maps kept for every module and --no-warnings:
  * some 20 MiB of heap and a different server from the one deployed), and inside the cgroup whose
- * `cgroup.procs` is given (joined before Node starts, so all its memory counts). `exec` keeps the PID.
+ * `cgroup.procs` is given (joined before Node starts, so all its memory counts). `exec` keeps the
+ * PID. A test that means to give the server NODE_OPTIONS sets TEST_NODE_OPTIONS in its env.
  */
-function launch(procs: string | undefined, node: string, args: string[]): [string, string[]] {
+export function launch(procs: string | undefined, node: string, args: string[]): [string, string[]] {
   const join = procs ? 'echo $$ > "$0" && ' : '';
-  return ['/bin/sh', ['-c', `${join}unset NODE_OPTIONS && exec "$@"`, procs ?? 'sh', node, ...args]];
+  const options = 'if [ -n "$TEST_NODE_OPTIONS" ]; then export NODE_OPTIONS="$TEST_NODE_OPTIONS"; else unset NODE_OPTIONS; fi';
+  return ['/bin/sh', ['-c', `${join}${options} && exec "$@"`, procs ?? 'sh', node, ...args]];
 }
 
 /** Run the server expecting it to refuse to start; returns exit code and output. */
