@@ -106,7 +106,8 @@ t.test('a wrong Upload-Offset is 409 and changes nothing', async (t) => {
   const data = randomData(MiB + 10);
   const url = await createUpload(base, data.length);
   t.equal((await patch(url, 0, data.subarray(0, 10))).status, 204);
-  for (const offset of [0, 9, 11, MiB + 10]) t.equal((await patch(url, offset, data.subarray(offset, offset + 5))).status, 409, `offset ${offset}`);
+  for (const offset of [0, 9, 11, MiB + 10])
+    t.equal((await patch(url, offset, data.subarray(offset, offset + 5))).status, 409, `offset ${offset}`);
   t.equal((await head(url)).headers.get('upload-offset'), '10');
   t.equal((await patch(url, 10, data.subarray(10))).status, 204);
   t.equal((await blobSha256(verify, `${root}${idOf(url)}`)).sha256, sha256(data));
@@ -188,20 +189,38 @@ t.test('concatenation of partials whose sizes are not block multiples', async (t
   t.equal((await blobSha256(verify, `${root}${idOf(furl)}`)).sha256, sha256(whole));
   t.ok((await bytesOf(await fetch(furl))).equals(whole));
   t.equal((await fetch(furl, { method: 'DELETE', headers: TUS })).status, 204);
-  t.notOk((await listBlobs(verify, root)).some((n) => n.includes(idOf(furl))), 'the final removed');
+  t.notOk(
+    (await listBlobs(verify, root)).some((n) => n.includes(idOf(furl))),
+    'the final removed',
+  );
   t.ok((await bytesOf(await fetch(urls[0] as string))).equals(parts[0] as Buffer), 'the partial stays');
 });
 
 t.test('metadata values in a key template, on azure', async (t) => {
   const { url: base, root } = await azureApp(t, { STORAGE_AZURE_KEY_TEMPLATE: 'k/{metadata.name}/{id}/{metadata.Name}' });
-  const values = ['../', '%2e%2e', '..', '.', '...', 'a.', 'x\u0000y\u0001', '\u202Eevil\u202C.txt', 'é'.repeat(500), '', 'a/b/../c', 'a\\b', ' ', 'x?y#z&w=%'];
+  const values = [
+    '../',
+    '%2e%2e',
+    '..',
+    '.',
+    '...',
+    'a.',
+    'x\u0000y\u0001',
+    '\u202Eevil\u202C.txt',
+    'é'.repeat(500),
+    '',
+    'a/b/../c',
+    'a\\b',
+    ' ',
+    'x?y#z&w=%',
+  ];
   for (const value of values) {
     const data = randomData(100);
     const meta = value === '' ? 'name ,Name eA==' : `name ${b64(value)},Name ${b64(value.toUpperCase())}`;
     const res = await fetch(`${base}/files/`, {
       method: 'POST',
       headers: { ...TUS, 'Upload-Length': String(data.length), 'Upload-Metadata': meta, 'Content-Type': 'application/offset+octet-stream' },
-      body: data,
+      body: data as unknown as BodyInit,
     });
     t.equal(res.status, 201, JSON.stringify(value));
     const url = new URL(res.headers.get('location') ?? '', base).toString();
@@ -213,6 +232,9 @@ t.test('metadata values in a key template, on azure', async (t) => {
     t.equal((await blobSha256(verify, names[0] as string)).sha256, sha256(data));
     t.ok(!(names[0] as string).split('/').some((s) => s === '.' || s === '..' || s === ''), `segments ${names[0]}`);
     t.equal((await fetch(url, { method: 'DELETE', headers: TUS })).status, 204);
-    t.notOk((await listBlobs(verify, root)).some((n) => n.includes(id)), `${JSON.stringify(value)}: all removed`);
+    t.notOk(
+      (await listBlobs(verify, root)).some((n) => n.includes(id)),
+      `${JSON.stringify(value)}: all removed`,
+    );
   }
 });
