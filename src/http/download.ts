@@ -70,7 +70,9 @@ export async function download(
 function requestedRange(size: number, header: string | undefined): { start: number; end: number; partial: boolean } | undefined {
   const all = { start: 0, end: size - 1, partial: false };
   if (!header || size === 0) return all;
-  const ranges = parseRange(size, header, { combine: true });
+  // range-parser finds a suffix longer than the upload unsatisfiable; RFC 9110 (14.1.2) selects all of it.
+  const suffixes = header.replace(/([=,]\s*)-\s*(\d+)/g, (whole, before: string, n: string) => (Number(n) > size ? `${before}0-` : whole));
+  const ranges = parseRange(size, suffixes, { combine: true });
   if (ranges === -1) return undefined;
   // Malformed ranges are ignored (RFC 9110); several ranges are answered with the first.
   if (ranges === -2 || ranges.type !== 'bytes' || !ranges[0]) return all;
