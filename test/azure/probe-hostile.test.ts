@@ -5,6 +5,7 @@ import { pino } from 'pino';
 import t, { type Test } from 'tap';
 import { buildApp } from '../../src/app.js';
 import { parseConfig } from '../../src/config/index.js';
+import { planBlocks } from '../../src/stores/azure/block-size.js';
 import { b64, createUpload, head, logDir, patch, TUS } from '../helpers/app.js';
 import { azureLocationEnv, azureTestServer, blobSha256, listBlobs, removeBlobs, storedBlobs, verifyContainer } from '../helpers/azure.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
@@ -237,4 +238,66 @@ t.test('metadata values in a key template, on azure', async (t) => {
       `${JSON.stringify(value)}: all removed`,
     );
   }
+});
+
+t.test("deferred length at the edges of its first block (the deferred plan's own size)", async (t) => {
+  const { url: base, root } = await azureApp(t);
+  const B = planBlocks(undefined, MiB, 0).base;
+  for (const [first, size] of [
+    [B - 3, B],
+    [B, B],
+    [B, B + 1],
+    [B - 1, B + 1],
+    [B + 1, 2 * B],
+    [2 * B, 2 * B],
+  ] as const) {
+    const data = randomData(size);
+    const url = await createUpload(base, 'deferred');
+    const one = await patch(url, 0, data.subarray(0, first));
+    t.equal(one.status, 204);
+    t.equal((await head(url)).headers.get('upload-offset'), String(first), `${first}: HEAD`);
+    const last = await patch(url, first, data.subarray(first), { 'Upload-Length': String(size) });
+    t.equal(last.status, 204, `${first}+${size - first}`);
+    t.equal(last.headers.get('upload-offset'), String(size));
+    t.equal((await blobSha256(verify, `${root}${idOf(url)}`)).sha256, sha256(data), `${first}/${size}: the blob`);
+    t.notOk((await listBlobs(verify, root)).includes(`${root}${idOf(url)}.part`), 'no tail left');
+  }
+});
+
+t.test('a length declared below the offset, or twice, is refused and changes nothing', async (t) => {
+  const { url: base, root } = await azureApp(t);
+  const data = randomData(MiB + 5);
+  const url = await createUpload(base, 'deferred');
+  t.equal((await patch(url, 0, data.subarray(0, MiB))).status, 204);
+  const below = await patch(url, MiB, Buffer.alloc(0), { 'Upload-Length': String(MiB - 1) });
+  t.equal(below.status, 400, 'below the offset');
+  t.equal((await head(url)).headers.get('upload-defer-length'), '1');
+  t.equal((await patch(url, MiB, data.subarray(MiB), { 'Upload-Length': String(data.length) })).status, 204);
+  const again = await patch(url, data.length, Buffer.alloc(0), { 'Upload-Length': String(data.length + 1) });
+  t.equal(again.status, 400, 'a second length');
+  t.equal((await head(url)).headers.get('upload-length'), String(data.length));
+  t.equal((await blobSha256(verify, `${root}${idOf(url)}`)).sha256, sha256(data));
+});
+
+t.test('concatenations: all partials empty, and one partial listed twice', async (t) => {
+  const { url: base, root } = await azureApp(t);
+  const make = async (bytes: Buffer) => {
+    const url = await createUpload(base, bytes.length, { 'Upload-Concat': 'partial' });
+    if (bytes.length) t.equal((await patch(url, 0, bytes)).status, 204);
+    return url;
+  };
+  const finalOf = async (urls: string[]) => {
+    const res = await fetch(`${base}/files/`, { method: 'POST', headers: { ...TUS, 'Upload-Concat': `final;${urls.join(' ')}` } });
+    return { status: res.status, url: new URL(res.headers.get('location') ?? '', base).toString() };
+  };
+  const empty = await finalOf([await make(Buffer.alloc(0)), await make(Buffer.alloc(0))]);
+  t.equal(empty.status, 201);
+  t.equal((await head(empty.url)).headers.get('upload-offset'), '0');
+  t.equal((await blobSha256(verify, `${root}${idOf(empty.url)}`)).size, 0);
+  const a = randomData(MiB + 3);
+  const au = await make(a);
+  const twice = await finalOf([au, au]);
+  if (twice.status === 201) {
+    t.equal((await blobSha256(verify, `${root}${idOf(twice.url)}`)).sha256, sha256(Buffer.concat([a, a])));
+  } else t.comment(`a partial listed twice: ${twice.status}`);
 });
