@@ -135,3 +135,28 @@ t.test('expiry of an upload whose tail exists removes the tail, the blocks and .
   t.same(await blocksOf(verify, `${root}${id}`), { committed: 0, uncommitted: 0 });
   t.equal((await head(url)).status, 404);
 });
+
+t.test('two instances sharing Redis: DELETE on B while A receives a PATCH leaves nothing', async (t) => {
+  const redis = serverEnv('.redis-test', 'REDIS_TEST_URL').REDIS_TEST_URL as string;
+  const root = freshRoot(t);
+  const env = { REDIS: redis, TUS_LOCK_TTL: '3000ms', TUS_LOCK_TIMEOUT: '10000ms' };
+  const a = await instance(t, root, env);
+  const b = await instance(t, root, env);
+  const data = randomData(4 * MiB);
+  let url = '';
+  await until(async () => {
+    url = await createUpload(a, data.length).catch(() => '');
+    return url !== '' && (await head(url.replace(a, b))).status === 200;
+  }, 'both instances connected to Redis');
+  const id = idOf(url);
+  const p = rawPatch(url, 0, data.length);
+  await p.send(data.subarray(0, 1.5 * MiB));
+  await until(async () => (await blocksOf(verify, `${root}${id}`)).uncommitted >= 1, 'block 0 staged');
+  const deleted = await fetch(url.replace(a, b), { method: 'DELETE', headers: TUS });
+  t.equal(deleted.status, 204, 'DELETE on B');
+  await p.send(data.subarray(1.5 * MiB, 2.5 * MiB)).catch(() => undefined);
+  await p.answered().catch(() => undefined);
+  p.socket.destroy();
+  t.equal((await head(url)).status, 404, 'gone on A');
+  t.same(await storedBlobs(verify, root), [], 'nothing of the upload is left');
+});

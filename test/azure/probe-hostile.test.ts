@@ -301,3 +301,26 @@ t.test('concatenations: all partials empty, and one partial listed twice', async
     t.equal((await blobSha256(verify, `${root}${idOf(twice.url)}`)).sha256, sha256(Buffer.concat([a, a])));
   } else t.comment(`a partial listed twice: ${twice.status}`);
 });
+
+t.test('creation with upload and a wrong Upload-Checksum stores no byte', async (t) => {
+  const { url: base, root } = await azureApp(t);
+  const data = randomData(MiB + 9);
+  const wrong = createHash('sha1').update('other').digest('base64');
+  const res = await fetch(`${base}/files/`, {
+    method: 'POST',
+    headers: {
+      ...TUS,
+      'Upload-Length': String(data.length),
+      'Content-Type': 'application/offset+octet-stream',
+      'Upload-Checksum': `sha1 ${wrong}`,
+    },
+    body: data as unknown as BodyInit,
+  });
+  t.comment(`creation with a wrong checksum: ${res.status}`);
+  const location = res.headers.get('location');
+  if (location) {
+    const url = new URL(location, base).toString();
+    t.equal((await head(url)).headers.get('upload-offset'), '0', 'no byte counted');
+    t.same(await storedBlobs(verify, root), [`${root}${idOf(url)}.info`], 'no block, no tail');
+  } else t.same(await storedBlobs(verify, root), [], 'nothing stored');
+});
