@@ -324,3 +324,21 @@ t.test('creation with upload and a wrong Upload-Checksum stores no byte', async 
     t.same(await storedBlobs(verify, root), [`${root}${idOf(url)}.info`], 'no block, no tail');
   } else t.same(await storedBlobs(verify, root), [], 'nothing stored');
 });
+
+t.test('If-Range with a validator the server never sent: the Range is ignored, the whole upload answered (RFC 9110 13.1.5)', async (t) => {
+  const { url: base } = await azureApp(t);
+  const data = randomData(1000);
+  const url = await createUpload(base, data.length);
+  t.equal((await patch(url, 0, data)).status, 204);
+  const plain = await fetch(url, { headers: { Range: 'bytes=2-3' } });
+  t.equal(plain.status, 206);
+  await plain.arrayBuffer();
+  t.equal(plain.headers.get('etag'), null, 'downloads carry no ETag');
+  t.equal(plain.headers.get('last-modified'), null, 'nor Last-Modified: no If-Range can match');
+  for (const validator of ['"abc"', 'Sat, 01 Jan 2000 00:00:00 GMT', 'W/"abc"']) {
+    const r = await fetch(url, { headers: { Range: 'bytes=2-3', 'If-Range': validator } });
+    t.equal(r.status, 200, `If-Range: ${validator}`);
+    t.equal(r.headers.get('content-range'), null);
+    t.ok((await bytesOf(r)).equals(data), 'the whole upload');
+  }
+});
