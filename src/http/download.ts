@@ -41,7 +41,8 @@ export async function download(
     .header('X-Content-Type-Options', 'nosniff')
     .header('Cache-Control', 'no-store');
   if (disposition) reply.header('Content-Disposition', disposition);
-  const range = requestedRange(size, request.headers.range);
+  // Downloads carry no validator (ETag, Last-Modified), so no If-Range can match: its Range is ignored (RFC 9110 13.1.5).
+  const range = requestedRange(size, request.headers['if-range'] === undefined ? request.headers.range : undefined);
   if (!range) {
     reply.header('Content-Range', `bytes */${size}`);
     return text(416, `Range not satisfiable: the upload has ${size} bytes`);
