@@ -342,3 +342,24 @@ t.test('If-Range with a validator the server never sent: the Range is ignored, t
     t.ok((await bytesOf(r)).equals(data), 'the whole upload');
   }
 });
+
+t.test('concatenation of partials at templated keys holding the characters a template keeps raw', async (t) => {
+  const { url: base, root } = await azureApp(t, { STORAGE_AZURE_KEY_TEMPLATE: 'c/{id}/{metadata.filename}' });
+  const names = ["it's (1)*!.bin", '-_.~', '\u00e9\u0301\u05d0\u0661', "''"];
+  const parts: Buffer[] = [];
+  const urls: string[] = [];
+  for (const name of names) {
+    const bytes = randomData(MiB + names.indexOf(name));
+    const url = await createUpload(base, bytes.length, { 'Upload-Concat': 'partial', 'Upload-Metadata': `filename ${b64(name)}` });
+    t.equal((await patch(url, 0, bytes)).status, 204, name);
+    parts.push(bytes);
+    urls.push(url);
+  }
+  const final = await fetch(`${base}/files/`, { method: 'POST', headers: { ...TUS, 'Upload-Concat': `final;${urls.join(' ')}` } });
+  t.equal(final.status, 201, await final.text());
+  const url = new URL(final.headers.get('location') ?? '', base).toString();
+  const whole = Buffer.concat(parts);
+  t.ok((await bytesOf(await fetch(url))).equals(whole), 'the final upload is the partials in order');
+  const blob = (await listBlobs(verify, `${root}c/${idOf(url)}/`))[0] ?? '';
+  t.equal((await blobSha256(verify, blob)).sha256, sha256(whole));
+});
