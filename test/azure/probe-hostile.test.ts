@@ -363,3 +363,23 @@ t.test('concatenation of partials at templated keys holding the characters a tem
   const blob = (await listBlobs(verify, `${root}c/${idOf(url)}/`))[0] ?? '';
   t.equal((await blobSha256(verify, blob)).sha256, sha256(whole));
 });
+
+t.test('concatenation of a partial past one copy slice (100 MiB): copied in two slices, byte-exact', async (t) => {
+  const { url: base, root } = await azureApp(t, { STORAGE_AZURE_TUS__CHUNK_SIZE: '16mb' });
+  const big = randomData(100 * MiB + 3);
+  const small = randomData(5);
+  const urls: string[] = [];
+  for (const part of [small, big, small]) {
+    const url = await createUpload(base, part.length, { 'Upload-Concat': 'partial' });
+    t.equal((await patch(url, 0, part)).status, 204);
+    urls.push(url);
+  }
+  const final = await fetch(`${base}/files/`, { method: 'POST', headers: { ...TUS, 'Upload-Concat': `final;${urls.join(' ')}` } });
+  t.equal(final.status, 201);
+  const url = new URL(final.headers.get('location') ?? '', base).toString();
+  const whole = Buffer.concat([small, big, small]);
+  t.same(await blobSha256(verify, `${root}${idOf(url)}`), { sha256: sha256(whole), size: whole.length });
+  const tailRange = await fetch(url, { headers: { Range: `bytes=${100 * MiB}-${100 * MiB + 9}` } });
+  t.equal(tailRange.status, 206);
+  t.ok((await bytesOf(tailRange)).equals(whole.subarray(100 * MiB, 100 * MiB + 10)), 'the bytes across the slice edge');
+});
