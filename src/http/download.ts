@@ -41,7 +41,8 @@ export async function download(
     .header('X-Content-Type-Options', 'nosniff')
     .header('Cache-Control', 'no-store');
   if (disposition) reply.header('Content-Disposition', disposition);
-  const range = requestedRange(size, request.headers.range);
+  // Downloads carry no validator (ETag, Last-Modified), so no If-Range can match: its Range is ignored (RFC 9110 13.1.5).
+  const range = requestedRange(size, request.headers['if-range'] === undefined ? request.headers.range : undefined);
   if (!range) {
     reply.header('Content-Range', `bytes */${size}`);
     return text(416, `Range not satisfiable: the upload has ${size} bytes`);
@@ -70,7 +71,9 @@ export async function download(
 function requestedRange(size: number, header: string | undefined): { start: number; end: number; partial: boolean } | undefined {
   const all = { start: 0, end: size - 1, partial: false };
   if (!header || size === 0) return all;
-  const ranges = parseRange(size, header, { combine: true });
+  // range-parser finds a suffix longer than the upload unsatisfiable; RFC 9110 (14.1.2) selects all of it.
+  const suffixes = header.replace(/([=,]\s*)-\s*(\d+)/g, (whole, before: string, n: string) => (Number(n) > size ? `${before}0-` : whole));
+  const ranges = parseRange(size, suffixes, { combine: true });
   if (ranges === -1) return undefined;
   // Malformed ranges are ignored (RFC 9110); several ranges are answered with the first.
   if (ranges === -2 || ranges.type !== 'bytes' || !ranges[0]) return all;

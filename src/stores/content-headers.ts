@@ -3,8 +3,11 @@ import { create as contentDisposition } from 'content-disposition';
 
 type Metadata = Record<string, string | null> | undefined;
 
-// type/subtype with optional parameters, as RFC 9110 allows; anything else is not trusted.
-const MIME = /^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+(\s*;\s*[a-z0-9!#$&^_.+-]+=("[^"\r\n]*"|[a-z0-9!#$&^_.+-]+))*$/i;
+// type/subtype with optional parameters, as RFC 9110 allows; anything else is not trusted. Only
+// spaces and tabs around ";", only visible ASCII, spaces and tabs in a quoted value: a control
+// character or one past U+007F cannot go into the Content-Type of a PutObject, an Azure commit
+// or a download (Node refuses it).
+const MIME = /^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+([ \t]*;[ \t]*[a-z0-9!#$&^_.+-]+=("[\t !#-[\]-~]*"|[a-z0-9!#$&^_.+-]+))*$/i;
 
 export function contentTypeOf(metadata: Metadata): string {
   const type = metadata?.filetype ?? metadata?.contentType ?? metadata?.type;

@@ -44,12 +44,14 @@ async function watched(next: RequestPolicy, request: WebResource, idleMs: number
   const idle = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   let done = false;
+  /** The response body is paused by its reader: the idle time is the reader's, not Azure's. */
+  let paused = false;
   const stop = () => {
     done = true;
     clearTimeout(timer);
   };
   const rearm = () => {
-    if (done) return;
+    if (done || paused) return;
     clearTimeout(timer);
     // Unref'd: a watch never keeps the process alive.
     timer = setTimeout(() => idle.abort(), idleMs).unref();
@@ -74,6 +76,15 @@ async function watched(next: RequestPolicy, request: WebResource, idleMs: number
       body.once('end', stop);
       body.once('close', stop);
       body.once('error', stop);
+      // Paused by its reader (back-pressure: the client of a download reads slowly): no stall of Azure's.
+      body.on('pause', () => {
+        paused = true;
+        clearTimeout(timer);
+      });
+      body.on('resume', () => {
+        paused = false;
+        rearm();
+      });
     } else stop();
     return response;
   } catch (error) {
