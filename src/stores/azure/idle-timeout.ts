@@ -7,6 +7,7 @@
  * policy, so this one repeats a stalled call itself; an abort is never retried by the SDK.
  */
 import type { HttpOperationResponse, RequestPolicy, RequestPolicyFactory, WebResource } from '@azure/storage-blob';
+import { waitingForClient } from './client-paced.js';
 
 /** The error a call fails with once every attempt stalled. */
 export class IdleTimeout extends Error {
@@ -54,7 +55,7 @@ async function watched(next: RequestPolicy, request: WebResource, idleMs: number
     if (done || paused) return;
     clearTimeout(timer);
     // Unref'd: a watch never keeps the process alive.
-    timer = setTimeout(() => idle.abort(), idleMs).unref();
+    timer = setTimeout(() => (waitingForClient(request.body) ? rearm() : idle.abort()), idleMs).unref();
   };
   // The request itself, its own signal and callbacks put back afterwards: a clone would lose
   // what the SDK keeps beside a v1 request (allowInsecureConnection, for one).

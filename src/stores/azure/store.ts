@@ -201,17 +201,36 @@ export class AzureStore
         hold: options.hold,
       }).catch((error: unknown) => (error instanceof BodyTooLong ? error : Promise.reject(error)));
       this.cache.written(upload, version);
+      if (await this.expiredWhileWriting(upload)) {
+        this.cache.delete(id);
+        return Promise.reject(ERRORS.FILE_NOT_FOUND);
+      }
       if (written instanceof BodyTooLong) throw written;
       return written;
     } catch (error) {
-      if (error instanceof BodyTooLong) throw error;
+      if (error instanceof BodyTooLong || error === ERRORS.FILE_NOT_FOUND) throw error;
       // What Azure holds after a failure is read again by the next request.
       this.cache.delete(id);
       if (options.hold?.lost.aborted) await this.versions?.bump(id).catch(() => undefined);
+      if (await this.expiredWhileWriting(upload)) throw ERRORS.FILE_NOT_FOUND;
       throw error;
     } finally {
       upload.fence = undefined;
     }
+  }
+
+  /**
+   * Whether the upload expired and was removed while a request wrote to it (a slow client past
+   * the expiration; expiry takes no lock): what the request staged or kept since then would stay
+   * for ever, found by no HEAD, expiry or DELETE, so it is removed too. Asked only of uploads
+   * old enough for expiry (expiry.ts) to touch: one more call to Azure for those alone.
+   */
+  private async expiredWhileWriting(upload: AzureUpload): Promise<boolean> {
+    if (this.expiration <= 0) return false;
+    if (Date.now() - new Date(upload.info.creation_date).getTime() < this.expiration - 60_000) return false;
+    if (!(await upload.removedMeanwhile().catch(() => false))) return false;
+    await upload.remove().catch(() => undefined);
+    return true;
   }
 
   override async declareUploadLength(id: string, length: number): Promise<void> {

@@ -5,7 +5,9 @@
  * the SDK calls once per attempt. A request body that ends before the block is full aborts the
  * Put Block: Azure stores nothing for a request shorter than its Content-Length.
  */
+
 import { Readable } from 'node:stream';
+import { pacedByClient } from './client-paced.js';
 
 export class StreamedBlock {
   /** The Put Block request (and its retries); set by whoever starts it. */
@@ -18,7 +20,18 @@ export class StreamedBlock {
   constructor(
     readonly index: number,
     readonly length: number,
-  ) {}
+  ) {
+    // Every byte arrived so far was read by the attempt: what it waits for is the client's. Not
+    // once the block is cut (its attempts are to end) or has no attempt reading it.
+    pacedByClient(
+      this.body,
+      () =>
+        !this.full &&
+        !this.controller.signal.aborted &&
+        this.readers.size > 0 &&
+        [...this.readers].every((reader) => !reader.destroyed && reader.readableLength === 0),
+    );
+  }
 
   get signal(): AbortSignal {
     return this.controller.signal;

@@ -176,6 +176,11 @@ export class AzureUpload {
   }
 
   /** Remove the blob (its staged blocks too) and the tail; `.info` last, so a failed termination can be retried. */
+  /** Whether `.info` is gone: the upload was removed (expired, terminated) since it was loaded. */
+  async removedMeanwhile(): Promise<boolean> {
+    return (await this.container.properties(this.names.info)) === undefined;
+  }
+
   async remove(): Promise<void> {
     await this.container.discardBlocks(this.info.blob);
     await this.container.delete(this.names.tail);

@@ -1,0 +1,18 @@
+/**
+ * Request bodies whose bytes come from a client as they arrive (a block streamed while its PATCH
+ * is received): while such a body waits for its client, the connection to Azure is idle through
+ * no fault of Azure's, and the idle watch (idle-timeout.ts) must not abandon the attempt for it.
+ * TUS_BODY_IDLE_TIMEOUT judges the client instead.
+ */
+
+const waiting = new WeakMap<object, () => boolean>();
+
+/** Mark `body` (a body factory handed to the SDK) as paced by a client; `isWaiting` says when it waits for one. */
+export function pacedByClient(body: object, isWaiting: () => boolean): void {
+  waiting.set(body, isWaiting);
+}
+
+/** Whether a request's body is waiting for its client's next bytes. */
+export function waitingForClient(body: unknown): boolean {
+  return typeof body === 'object' || typeof body === 'function' ? (body !== null && waiting.get(body as object)?.()) === true : false;
+}
