@@ -5,14 +5,18 @@
  * TUS_BODY_IDLE_TIMEOUT judges the client instead.
  */
 
-const waiting = new WeakMap<object, () => boolean>();
+/** The body factory's own property: asked by the idle watch, which sees only the request. */
+const WAITING = Symbol('waitingForClient');
+
+type Paced = { [WAITING]?: () => boolean };
 
 /** Mark `body` (a body factory handed to the SDK) as paced by a client; `isWaiting` says when it waits for one. */
 export function pacedByClient(body: object, isWaiting: () => boolean): void {
-  waiting.set(body, isWaiting);
+  (body as Paced)[WAITING] = isWaiting;
 }
 
 /** Whether a request's body is waiting for its client's next bytes. */
 export function waitingForClient(body: unknown): boolean {
-  return typeof body === 'object' || typeof body === 'function' ? (body !== null && waiting.get(body as object)?.()) === true : false;
+  if ((typeof body !== 'object' && typeof body !== 'function') || body === null) return false;
+  return (body as Paced)[WAITING]?.() === true;
 }
