@@ -1,11 +1,7 @@
 /** Hostile timing on the azure driver (Azurite): DELETE during a PATCH, two PATCHes at once on one instance and on two sharing Redis. */
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
-import { pino } from 'pino';
 import t, { type Test } from 'tap';
-import { buildApp } from '../../src/app.js';
-import { parseConfig } from '../../src/config/index.js';
-import { createUpload, head, logDir, patch, TUS } from '../helpers/app.js';
+import { createUpload, head, patch, startAppFor, TUS } from '../helpers/app.js';
 import {
   azureLocationEnv,
   azureTestServer,
@@ -17,6 +13,7 @@ import {
   verifyContainer,
 } from '../helpers/azure.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
+import { idOf } from '../helpers/ids.js';
 import { rawPatch } from '../helpers/raw-request.js';
 import { serverEnv } from '../helpers/server-env.js';
 import { MiB } from '../helpers/sizes.js';
@@ -24,17 +21,10 @@ import { until } from '../helpers/wait.js';
 
 const server = azureTestServer();
 const verify = verifyContainer(server);
-const idOf = (url: string) => url.split('/').pop() as string;
-let nextPort = 19640 + (process.pid % 30);
 
 async function instance(t: Test, root: string, extra: Record<string, string> = {}) {
-  const config = parseConfig({ LOG_LEVEL: 'info', ...azureLocationEnv(server, root, { STORAGE_AZURE_TUS__CHUNK_SIZE: '1mb', ...extra }) });
-  const logger = pino({ level: 'info' }, pino.destination({ dest: join(logDir, `probe-${process.pid}.log`), sync: true }));
-  const app = await buildApp(config, { logger });
-  const port = nextPort++;
-  await app.listen({ host: '127.0.0.1', port });
-  t.teardown(() => app.close());
-  return `http://127.0.0.1:${port}`;
+  const { url } = await startAppFor(t, azureLocationEnv(server, root, { STORAGE_AZURE_TUS__CHUNK_SIZE: '1mb', ...extra }));
+  return url;
 }
 
 function freshRoot(t: Test): string {

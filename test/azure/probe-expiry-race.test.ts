@@ -5,12 +5,8 @@
  * found by no expiry, no HEAD and no DELETE).
  */
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
-import { pino } from 'pino';
 import t, { type Test } from 'tap';
-import { buildApp } from '../../src/app.js';
-import { parseConfig } from '../../src/config/index.js';
-import { createUpload, head, logDir } from '../helpers/app.js';
+import { createUpload, head, startAppFor } from '../helpers/app.js';
 import { azureLocationEnv, azureTestServer, blocksOf, listBlobs, removeBlobs, storedBlobs, verifyContainer } from '../helpers/azure.js';
 import { randomData } from '../helpers/bytes.js';
 import { rawPatch } from '../helpers/raw-request.js';
@@ -19,16 +15,10 @@ import { until } from '../helpers/wait.js';
 
 const server = azureTestServer();
 const verify = verifyContainer(server);
-let nextPort = 19660 + (process.pid % 10);
 
 async function instance(t: Test, root: string, extra: Record<string, string>) {
-  const config = parseConfig({ LOG_LEVEL: 'info', ...azureLocationEnv(server, root, { STORAGE_AZURE_TUS__CHUNK_SIZE: '1mb', ...extra }) });
-  const logger = pino({ level: 'info' }, pino.destination({ dest: join(logDir, `probe-${process.pid}.log`), sync: true }));
-  const app = await buildApp(config, { logger });
-  const port = nextPort++;
-  await app.listen({ host: '127.0.0.1', port });
-  t.teardown(() => app.close());
-  return `http://127.0.0.1:${port}`;
+  const { url } = await startAppFor(t, azureLocationEnv(server, root, { STORAGE_AZURE_TUS__CHUNK_SIZE: '1mb', ...extra }));
+  return url;
 }
 
 for (const ending of ['the body ends', 'the client goes away'] as const) {

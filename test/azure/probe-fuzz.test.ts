@@ -4,12 +4,8 @@
  * does; the committed blob must be the bytes, and nothing else may remain.
  */
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
-import { pino } from 'pino';
 import t from 'tap';
-import { buildApp } from '../../src/app.js';
-import { parseConfig } from '../../src/config/index.js';
-import { createUpload, head, logDir, patch } from '../helpers/app.js';
+import { createUpload, head, patch, startAppFor } from '../helpers/app.js';
 import { azureLocationEnv, azureTestServer, blobSha256, removeBlobs, storedBlobs, verifyContainer } from '../helpers/azure.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
 import { cutPatch } from '../helpers/cut-request.js';
@@ -22,13 +18,7 @@ const verify = verifyContainer(server);
 t.test('azure: random PATCHes, cuts and wrong offsets, known and deferred length', async (t) => {
   const root = `probe25-${randomBytes(4).toString('hex')}/`;
   t.teardown(() => removeBlobs(verify, root));
-  const config = parseConfig({ LOG_LEVEL: 'info', ...azureLocationEnv(server, root, { STORAGE_AZURE_TUS__CHUNK_SIZE: '1mb' }) });
-  const logger = pino({ level: 'info' }, pino.destination({ dest: join(logDir, `probe-${process.pid}.log`), sync: true }));
-  const app = await buildApp(config, { logger });
-  const port = 19640 + (process.pid % 8) + 20;
-  await app.listen({ host: '127.0.0.1', port });
-  t.teardown(() => app.close());
-  const base = `http://127.0.0.1:${port}`;
+  const { url: base } = await startAppFor(t, azureLocationEnv(server, root, { STORAGE_AZURE_TUS__CHUNK_SIZE: '1mb' }));
   let seed = Number.parseInt(randomBytes(4).toString('hex'), 16);
   t.comment(`seed ${seed}`);
   const rand = (n: number) => {

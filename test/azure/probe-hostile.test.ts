@@ -1,34 +1,22 @@
 /** Hostile-client probes of the azure driver (Azurite): block edges, deferred lengths, checksums, ranges, concatenation, termination. */
 import { createHash, randomBytes } from 'node:crypto';
-import { join } from 'node:path';
-import { pino } from 'pino';
 import t, { type Test } from 'tap';
-import { buildApp } from '../../src/app.js';
-import { parseConfig } from '../../src/config/index.js';
 import { planBlocks } from '../../src/stores/azure/block-size.js';
-import { b64, createUpload, head, logDir, patch, TUS } from '../helpers/app.js';
+import { b64, createUpload, head, patch, startAppFor, TUS } from '../helpers/app.js';
 import { azureLocationEnv, azureTestServer, blobSha256, listBlobs, removeBlobs, storedBlobs, verifyContainer } from '../helpers/azure.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
+import { idOf } from '../helpers/ids.js';
 import { MiB } from '../helpers/sizes.js';
 
 const server = azureTestServer();
 const verify = verifyContainer(server);
-const idOf = (url: string) => url.split('/').pop() as string;
-let nextPort = 19600 + (process.pid % 40);
 
-/** The app in-process on 127.0.0.1, a port of 19600-19699, on a fresh azure root; closed and its blobs removed with the test. */
+/** The app in-process on a fresh azure root; closed and its blobs removed with the test. */
 async function azureApp(t: Test, extra: Record<string, string> = {}) {
   const root = `probe25-${randomBytes(4).toString('hex')}/`;
-  const config = parseConfig({ LOG_LEVEL: 'info', ...azureLocationEnv(server, root, { STORAGE_AZURE_TUS__CHUNK_SIZE: '1mb', ...extra }) });
-  const logger = pino({ level: 'info' }, pino.destination({ dest: join(logDir, `probe-${process.pid}.log`), sync: true }));
-  const app = await buildApp(config, { logger });
-  const port = nextPort++;
-  await app.listen({ host: '127.0.0.1', port });
-  t.teardown(async () => {
-    await app.close();
-    await removeBlobs(verify, root);
-  });
-  return { url: `http://127.0.0.1:${port}`, root };
+  t.teardown(() => removeBlobs(verify, root));
+  const { url } = await startAppFor(t, azureLocationEnv(server, root, { STORAGE_AZURE_TUS__CHUNK_SIZE: '1mb', ...extra }));
+  return { url, root };
 }
 
 const bytesOf = async (res: Response) => Buffer.from(await res.arrayBuffer());

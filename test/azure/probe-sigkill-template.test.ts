@@ -16,18 +16,18 @@ import {
   verifyContainer,
 } from '../helpers/azure.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
-import { MAIN } from '../helpers/process.js';
+import { freePort, launch, MAIN } from '../helpers/process.js';
 import { rawPatch } from '../helpers/raw-request.js';
 import { MiB } from '../helpers/sizes.js';
 import { until } from '../helpers/wait.js';
 
 const server = azureTestServer();
 const verify = verifyContainer(server);
-const PORT = 19630 + (process.pid % 8);
+const PORT = await freePort();
 const base = `http://127.0.0.1:${PORT}`;
 
 async function start(env: Record<string, string>): Promise<ChildProcess> {
-  const child = spawn('/bin/sh', ['-c', 'unset NODE_OPTIONS && exec "$@"', 'sh', process.execPath, ...SERVER_NODE_FLAGS, MAIN], {
+  const child = spawn(...launch(undefined, process.execPath, [...SERVER_NODE_FLAGS, MAIN]), {
     env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(PORT), ...env },
     stdio: 'ignore',
   });

@@ -4,12 +4,8 @@
  * The PATCH must succeed, byte-exact.
  */
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
-import { pino } from 'pino';
 import t from 'tap';
-import { buildApp } from '../../src/app.js';
-import { parseConfig } from '../../src/config/index.js';
-import { createUpload, head, logDir } from '../helpers/app.js';
+import { createUpload, head, startAppFor } from '../helpers/app.js';
 import { azureLocationEnv, azureTestServer, blobSha256, removeBlobs, verifyContainer } from '../helpers/azure.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
 import { rawPatch } from '../helpers/raw-request.js';
@@ -24,22 +20,17 @@ t.test(
   async (t) => {
     const root = `probe25-${randomBytes(4).toString('hex')}/`;
     t.teardown(() => removeBlobs(verify, root));
-    const config = parseConfig({
-      LOG_LEVEL: 'info',
-      ...azureLocationEnv(server, root, {
+    const app = await startAppFor(
+      t,
+      azureLocationEnv(server, root, {
         STORAGE_AZURE_TUS__CHUNK_SIZE: '1mb',
         STORAGE_AZURE_SOCKET_TIMEOUT: '1s',
         STORAGE_AZURE_MAX_ATTEMPTS: '2',
         TUS_BODY_IDLE_TIMEOUT: '60s',
       }),
-    });
-    const logger = pino({ level: 'info' }, pino.destination({ dest: join(logDir, `probe-${process.pid}.log`), sync: true }));
-    const app = await buildApp(config, { logger });
-    const port = 19611 + (process.pid % 8);
-    await app.listen({ host: '127.0.0.1', port });
-    t.teardown(() => app.close());
+    );
     const data = randomData(2 * MiB);
-    const url = await createUpload(`http://127.0.0.1:${port}`, data.length);
+    const url = await createUpload(app.url, data.length);
     const p = rawPatch(url, 0, data.length);
     await p.send(data.subarray(0, MiB / 2));
     const pausedAt = Date.now();

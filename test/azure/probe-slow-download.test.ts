@@ -5,13 +5,9 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, request, type ServerResponse } from 'node:http';
-import { connect } from 'node:net';
-import { join } from 'node:path';
-import { pino } from 'pino';
+import { type AddressInfo, connect } from 'node:net';
 import t, { type Test } from 'tap';
-import { buildApp } from '../../src/app.js';
-import { parseConfig } from '../../src/config/index.js';
-import { createUpload, logDir, patch } from '../helpers/app.js';
+import { createUpload, patch, startAppFor } from '../helpers/app.js';
 import { azureLocationEnv, azureTestServer, removeBlobs, verifyContainer } from '../helpers/azure.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
 import { MiB } from '../helpers/sizes.js';
@@ -19,17 +15,11 @@ import { until } from '../helpers/wait.js';
 
 const server = azureTestServer();
 const verify = verifyContainer(server);
-let nextPort = 19680 + (process.pid % 8) * 2;
 
 /** The app on `root` (more variables: `extra`), on its own port; closed with the test. */
 async function appOn(t: Test, root: string, extra: Record<string, string> = {}): Promise<string> {
-  const config = parseConfig({ LOG_LEVEL: 'info', ...azureLocationEnv(server, root, extra) });
-  const logger = pino({ level: 'info' }, pino.destination({ dest: join(logDir, `probe-${process.pid}.log`), sync: true }));
-  const app = await buildApp(config, { logger });
-  const port = nextPort++;
-  await app.listen({ host: '127.0.0.1', port });
-  t.teardown(() => app.close());
-  return `http://127.0.0.1:${port}`;
+  const { url } = await startAppFor(t, azureLocationEnv(server, root, extra));
+  return url;
 }
 
 /** `size` random bytes uploaded under `root` by an app with the default SOCKET_TIMEOUT: the bytes and the upload's path. */
@@ -100,14 +90,15 @@ t.test('azure: a download whose Azure body stalls while the client reads is stil
     out.on('error', () => res.destroy());
     req.pipe(out);
   });
-  await new Promise<void>((resolve) => proxy.listen(19699, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  const proxyPort = (proxy.address() as AddressInfo).port;
   t.teardown(() => {
     for (const res of held) res.destroy();
     return new Promise<void>((resolve) => proxy.close(() => resolve()));
   });
   const { data, path } = await uploaded(t, root, 8 * MiB);
   const base = await appOn(t, root, {
-    STORAGE_AZURE_ENDPOINT: `http://127.0.0.1:19699${upstream.pathname}`,
+    STORAGE_AZURE_ENDPOINT: `http://127.0.0.1:${proxyPort}${upstream.pathname}`,
     STORAGE_AZURE_SOCKET_TIMEOUT: '1s',
   });
   stall = true;

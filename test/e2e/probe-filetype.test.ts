@@ -7,15 +7,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
 import t, { type Test } from 'tap';
-import { buildApp } from '../../src/app.js';
-import { parseConfig } from '../../src/config/index.js';
-import { b64, head, logDir, patch, TUS } from '../helpers/app.js';
+import { b64, head, patch, startAppFor, TUS } from '../helpers/app.js';
 import { azureLocationEnv, azureTestServer, removeBlobs, verifyContainer } from '../helpers/azure.js';
 import { removeKeys, s3LocationEnv, s3TestServer, verifyClient } from '../helpers/s3.js';
-
-let nextPort = 19670 + (process.pid % 20);
 
 async function appOn(t: Test, driver: 'local' | 's3' | 'azure'): Promise<string> {
   const root = `probe25-${randomBytes(4).toString('hex')}/`;
@@ -32,13 +27,8 @@ async function appOn(t: Test, driver: 'local' | 's3' | 'azure'): Promise<string>
     env = azureLocationEnv(azureTestServer(), root);
     t.teardown(() => removeBlobs(verifyContainer(azureTestServer()), root));
   }
-  const config = parseConfig({ LOG_LEVEL: 'info', ...env });
-  const logger = pino({ level: 'info' }, pino.destination({ dest: join(logDir, `probe-${process.pid}.log`), sync: true }));
-  const app = await buildApp(config, { logger });
-  const port = nextPort++;
-  await app.listen({ host: '127.0.0.1', port });
-  t.teardown(() => app.close());
-  return `http://127.0.0.1:${port}`;
+  const { url } = await startAppFor(t, env);
+  return url;
 }
 
 // Node refuses these in a header (ERR_INVALID_CHAR): a control character, DEL, past U+00FF.

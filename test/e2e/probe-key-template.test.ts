@@ -3,15 +3,11 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { pino } from 'pino';
 import t, { type Test } from 'tap';
-import { buildApp } from '../../src/app.js';
-import { parseConfig } from '../../src/config/index.js';
-import { b64, head, logDir, TUS } from '../helpers/app.js';
+import { b64, head, startAppFor, TUS } from '../helpers/app.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
 import { listKeys, objectSha256, removeKeys, s3LocationEnv, s3TestServer, verifyClient } from '../helpers/s3.js';
 
-let nextPort = 19620 + (process.pid % 20);
 const TEMPLATE = 'k/{metadata.name}/{id}/{metadata.Name}';
 
 async function appOn(t: Test, driver: 'local' | 's3') {
@@ -25,12 +21,7 @@ async function appOn(t: Test, driver: 'local' | 's3') {
       ? { STORAGE_LOCAL_ROOT: dir, STORAGE_LOCAL_KEY_TEMPLATE: TEMPLATE }
       : s3LocationEnv(server, root, { STORAGE_S3_KEY_TEMPLATE: TEMPLATE });
   if (driver === 's3') t.teardown(() => removeKeys(s3, server.bucket, root));
-  const config = parseConfig({ LOG_LEVEL: 'info', ...env });
-  const logger = pino({ level: 'info' }, pino.destination({ dest: join(logDir, `probe-${process.pid}.log`), sync: true }));
-  const app = await buildApp(config, { logger });
-  const port = nextPort++;
-  await app.listen({ host: '127.0.0.1', port });
-  t.teardown(() => app.close());
+  const { url } = await startAppFor(t, env);
   const stored = async (): Promise<string[]> =>
     driver === 'local'
       ? readdirSync(dir, { recursive: true, withFileTypes: true })
@@ -39,7 +30,7 @@ async function appOn(t: Test, driver: 'local' | 's3') {
       : (await listKeys(s3, server.bucket, root)).map((k) => k.slice(root.length));
   const hash = async (key: string) =>
     driver === 'local' ? sha256(readFileSync(join(dir, key))) : (await objectSha256(s3, server.bucket, `${root}${key}`)).sha256;
-  return { base: `http://127.0.0.1:${port}`, stored, hash };
+  return { base: url, stored, hash };
 }
 
 const VALUES = [

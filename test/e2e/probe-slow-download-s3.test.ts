@@ -5,28 +5,18 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
-import { join } from 'node:path';
-import { pino } from 'pino';
 import t, { type Test } from 'tap';
-import { buildApp } from '../../src/app.js';
-import { parseConfig } from '../../src/config/index.js';
-import { createUpload, logDir, patch } from '../helpers/app.js';
+import { createUpload, patch, startAppFor } from '../helpers/app.js';
 import { randomData, sha256 } from '../helpers/bytes.js';
 import { removeKeys, s3LocationEnv, s3TestServer, verifyClient } from '../helpers/s3.js';
 import { MiB } from '../helpers/sizes.js';
 import { until } from '../helpers/wait.js';
 
 const server = s3TestServer();
-let nextPort = 19650 + (process.pid % 5) * 2;
 
 async function appOn(t: Test, root: string, extra: Record<string, string> = {}): Promise<number> {
-  const config = parseConfig({ LOG_LEVEL: 'info', ...s3LocationEnv(server, root, extra) });
-  const logger = pino({ level: 'info' }, pino.destination({ dest: join(logDir, `probe-${process.pid}.log`), sync: true }));
-  const app = await buildApp(config, { logger });
-  const port = nextPort++;
-  await app.listen({ host: '127.0.0.1', port });
-  t.teardown(() => app.close());
-  return port;
+  const { url } = await startAppFor(t, s3LocationEnv(server, root, extra));
+  return Number(new URL(url).port);
 }
 
 // Not fixed (a TODO, with its figures): the timeout is the AWS SDK's HTTP handler's own, on the
